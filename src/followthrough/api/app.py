@@ -1,0 +1,60 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI
+from temporalio.client import Client
+
+import followthrough
+from followthrough.api.deps import require_api_key
+from followthrough.api.errors import install_error_handlers
+from followthrough.api.routes import PROTECTED, PUBLIC
+from followthrough.config import Settings
+from followthrough.services import Services
+
+
+def create_app(
+    settings: Settings,
+    *,
+    api_key: str,
+    services: Services | None = None,
+    client: Client | None = None,
+) -> FastAPI:
+    """The app. ``client`` may be given (tests, `dev`); otherwise it connects on first use.
+
+    ``services`` are closed with the app only when the app opened them.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = app.state.services is None
+        if owned:
+            app.state.services = await Services.open(settings)
+        try:
+            yield
+        finally:
+            if owned:
+                await app.state.services.close()
+
+    app = FastAPI(
+        title="Followthrough",
+        version=followthrough.__version__,
+        description="Durable business workflows on Temporal.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.api_key = api_key
+    app.state.services = services
+    app.state.client = client
+    app.state.client_lock = asyncio.Lock()
+    app.state.workflows = None
+    install_error_handlers(app)
+    for router in PUBLIC:
+        app.include_router(router)
+    for router in PROTECTED:
+        app.include_router(router, dependencies=[Depends(require_api_key)])
+    return app

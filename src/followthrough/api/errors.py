@@ -1,0 +1,63 @@
+"""Every error becomes a clear JSON answer; never a 500 with a stack trace."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from followthrough.temporal.client import TemporalUnavailable
+from followthrough.temporal.operations import (
+    InvalidInput,
+    StillRunning,
+    UnknownWorkflowType,
+    WorkflowFailed,
+    WorkflowNotFound,
+)
+
+log = logging.getLogger(__name__)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(UnknownWorkflowType)
+    async def _unknown_type(_: Request, exc: UnknownWorkflowType) -> JSONResponse:
+        return JSONResponse({"detail": str(exc), "known_types": exc.known}, status_code=404)
+
+    @app.exception_handler(WorkflowNotFound)
+    async def _not_found(_: Request, exc: WorkflowNotFound) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(InvalidInput)
+    async def _invalid(_: Request, exc: InvalidInput) -> JSONResponse:
+        return JSONResponse({"detail": exc.errors}, status_code=422)
+
+    @app.exception_handler(StillRunning)
+    async def _running(_: Request, exc: StillRunning) -> JSONResponse:
+        return JSONResponse({"detail": str(exc), "status": "RUNNING"}, status_code=409)
+
+    @app.exception_handler(WorkflowFailed)
+    async def _failed(_: Request, exc: WorkflowFailed) -> JSONResponse:
+        return JSONResponse(
+            {
+                "detail": f"workflow {exc.workflow_id!r} closed without a result",
+                "workflow_id": exc.workflow_id,
+                "status": exc.status,
+                "error": str(exc),
+                "error_type": exc.error_type,
+            },
+            status_code=409,
+        )
+
+    @app.exception_handler(TemporalUnavailable)
+    async def _unavailable(_: Request, exc: TemporalUnavailable) -> JSONResponse:
+        return JSONResponse({"detail": str(exc), "address": exc.address}, status_code=503)
+
+    @app.exception_handler(ValueError)
+    async def _bad_value(_: Request, exc: ValueError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse({"detail": f"internal error ({type(exc).__name__}); see the server log"}, status_code=500)

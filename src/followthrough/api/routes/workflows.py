@@ -1,0 +1,115 @@
+"""Generic workflow routes: any registered workflow type, by name."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import timedelta
+from typing import Any
+
+from fastapi import APIRouter, Body, HTTPException, Query, Response, status
+from pydantic import BaseModel, Field
+
+from followthrough.api.deps import WorkflowsDep
+from followthrough.temporal.operations import StartOutcome
+
+router = APIRouter(prefix="/api/workflows", tags=["workflows"])
+
+
+class StartRequest(BaseModel):
+    input: dict[str, Any] = Field(default_factory=dict)
+    workflow_id: str | None = Field(default=None, min_length=1, max_length=400)
+    search_attributes: dict[str, str] | None = None
+    start_delay_seconds: float | None = Field(default=None, ge=0, description="start later (durably)")
+
+
+class StartResponse(BaseModel):
+    workflow_id: str
+    run_id: str
+    created: bool
+
+
+class ExecuteResponse(BaseModel):
+    workflow_id: str
+    result: Any
+
+
+def start_response(outcome: StartOutcome, response: Response) -> StartResponse:
+    """202 for a new execution, 200 for the one already running under that id."""
+    response.status_code = status.HTTP_202_ACCEPTED if outcome.created else status.HTTP_200_OK
+    return StartResponse(workflow_id=outcome.workflow_id, run_id=outcome.run_id, created=outcome.created)
+
+
+def _start_kwargs(body: StartRequest) -> dict[str, Any]:
+    return {
+        "workflow_id": body.workflow_id,
+        "search_attributes": body.search_attributes,
+        "start_delay": timedelta(seconds=body.start_delay_seconds) if body.start_delay_seconds else None,
+    }
+
+
+@router.post("/{workflow_type}/start", status_code=202, response_model=StartResponse)
+async def start(workflow_type: str, body: StartRequest, response: Response, wf: WorkflowsDep) -> StartResponse:
+    outcome = await wf.start(workflow_type, body.input, **_start_kwargs(body))
+    return start_response(outcome, response)
+
+
+@router.post("/{workflow_type}/execute", response_model=ExecuteResponse)
+async def execute(workflow_type: str, body: StartRequest, wf: WorkflowsDep) -> ExecuteResponse:
+    outcome, result = await wf.execute(workflow_type, body.input, **_start_kwargs(body))
+    return ExecuteResponse(workflow_id=outcome.workflow_id, result=result)
+
+
+@router.get("")
+async def list_workflows(
+    wf: WorkflowsDep,
+    query: str | None = Query(default=None, description='visibility query, e.g. WorkflowType="X"'),
+    page_size: int = Query(default=50, ge=1, le=1000),
+    page_token: str | None = Query(default=None, description="next_page_token of the previous page"),
+) -> dict[str, Any]:
+    token = None
+    if page_token:
+        try:
+            token = base64.urlsafe_b64decode(page_token.encode())
+        except (binascii.Error, ValueError):
+            raise HTTPException(422, "page_token is not a token this API returned") from None
+    items, next_token = await wf.list(query, page_size=page_size, page_token=token)
+    return {
+        "executions": [i.as_dict() for i in items],
+        "next_page_token": base64.urlsafe_b64encode(next_token).decode() if next_token else None,
+    }
+
+
+@router.get("/{workflow_id}")
+async def describe(workflow_id: str, wf: WorkflowsDep) -> dict[str, Any]:
+    return (await wf.describe(workflow_id)).as_dict()
+
+
+@router.get("/{workflow_id}/result")
+async def result(workflow_id: str, wf: WorkflowsDep) -> dict[str, Any]:
+    return {"workflow_id": workflow_id, "result": await wf.result(workflow_id)}
+
+
+@router.post("/{workflow_id}/signal/{name}", status_code=202)
+async def signal(
+    workflow_id: str, name: str, wf: WorkflowsDep, payload: dict[str, Any] | None = Body(default=None)
+) -> dict[str, Any]:
+    await wf.signal(workflow_id, name, payload)
+    return {"workflow_id": workflow_id, "signal": name, "delivered": True}
+
+
+@router.get("/{workflow_id}/query/{name}")
+async def query(workflow_id: str, name: str, wf: WorkflowsDep) -> dict[str, Any]:
+    return {"workflow_id": workflow_id, "query": name, "result": await wf.query(workflow_id, name)}
+
+
+@router.post("/{workflow_id}/cancel", status_code=202)
+async def cancel(workflow_id: str, wf: WorkflowsDep) -> dict[str, Any]:
+    await wf.cancel(workflow_id)
+    return {"workflow_id": workflow_id, "cancel_requested": True}
+
+
+@router.post("/{workflow_id}/terminate", status_code=202)
+async def terminate(workflow_id: str, wf: WorkflowsDep, reason: str | None = Query(default=None)) -> dict[str, Any]:
+    await wf.terminate(workflow_id, reason)
+    return {"workflow_id": workflow_id, "terminated": True}

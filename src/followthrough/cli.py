@@ -1,0 +1,219 @@
+"""The `followthrough` command.
+
+    followthrough dev                 dev server + worker + API, one command
+    followthrough worker | api        the two halves, against any TEMPORAL_ADDRESS
+    followthrough workflow ...        start|execute|describe|result|signal|query|cancel|terminate|list
+
+Every command prints JSON on stdout where it returns data, and one clear line on stderr with a
+non-zero exit status when something is wrong (bad setting, unknown type, Temporal down).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from followthrough.config import ConfigError, Settings, load_settings
+from followthrough.temporal.client import TemporalUnavailable, connect
+from followthrough.temporal.operations import (
+    InvalidInput,
+    StillRunning,
+    UnknownWorkflowType,
+    WorkflowFailed,
+    WorkflowNotFound,
+    Workflows,
+)
+
+app = typer.Typer(help="Durable business workflows on Temporal.", no_args_is_help=True, add_completion=False)
+workflow_app = typer.Typer(help="Start, inspect and steer workflows (JSON in and out).", no_args_is_help=True)
+app.add_typer(workflow_app, name="workflow")
+
+T = TypeVar("T")
+
+#: Errors that end a command with one line on stderr and exit status 1 (2 for configuration).
+_USER_ERRORS = (
+    TemporalUnavailable,
+    UnknownWorkflowType,
+    WorkflowNotFound,
+    InvalidInput,
+    StillRunning,
+    WorkflowFailed,
+    ValueError,
+)
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(message, err=True)
+    return typer.Exit(code)
+
+
+def settings_or_exit() -> Settings:
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        raise fail(str(exc), 2) from None
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return settings
+
+
+def run(coro: Awaitable[T]) -> T:
+    """Run a coroutine, turning expected failures into one line on stderr."""
+    try:
+        return asyncio.run(coro)  # type: ignore[arg-type]
+    except ConfigError as exc:
+        raise fail(str(exc), 2) from None
+    except _USER_ERRORS as exc:
+        raise fail(f"error: {exc}") from None
+
+
+def emit(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, default=str))
+
+
+def parse_json(value: str | None, what: str) -> Any:
+    if value is None:
+        return None
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise fail(f"error: {what} is not valid JSON: {exc}") from None
+
+
+# --- processes --------------------------------------------------------------------------
+@app.command()
+def dev() -> None:
+    """Start the Temporal dev server (Web UI on 8233), a worker and the API (8000)."""
+    from followthrough.serve import run_dev
+
+    run(run_dev(settings_or_exit(), echo=typer.echo))
+
+
+@app.command()
+def worker() -> None:
+    """Run a worker against TEMPORAL_ADDRESS (start as many as you like)."""
+    from followthrough.serve import run_worker
+
+    run(run_worker(settings_or_exit(), echo=typer.echo))
+
+
+@app.command()
+def api() -> None:
+    """Run the HTTP API against TEMPORAL_ADDRESS (needs FOLLOWTHROUGH_API_KEY)."""
+    from followthrough.serve import run_api
+
+    run(run_api(settings_or_exit(), echo=typer.echo))
+
+
+# --- workflow client wrapper ------------------------------------------------------------
+def with_workflows(action: Callable[[Workflows], Awaitable[T]]) -> T:
+    settings = settings_or_exit()
+
+    async def go() -> T:
+        client = await connect(settings)
+        return await action(Workflows(client, settings.temporal_task_queue))
+
+    return run(go())
+
+
+InputOpt = Annotated[str | None, typer.Option("--input", "-i", help="the input as a JSON object")]
+IdOpt = Annotated[str | None, typer.Option("--id", help="workflow id (default: <family>-<uuid>)")]
+SearchOpt = Annotated[str | None, typer.Option("--search-attributes", help='JSON, e.g. {"LeadId": "l1"}')]
+
+
+@workflow_app.command("start")
+def wf_start(workflow_type: str, input: InputOpt = None, id: IdOpt = None, search: SearchOpt = None) -> None:
+    """Start a workflow; a running one with the same id is returned instead of a twin."""
+    data, attrs = parse_json(input, "--input"), parse_json(search, "--search-attributes")
+    outcome = with_workflows(lambda wf: wf.start(workflow_type, data, workflow_id=id, search_attributes=attrs))
+    emit({"workflow_id": outcome.workflow_id, "run_id": outcome.run_id, "created": outcome.created})
+
+
+@workflow_app.command("execute")
+def wf_execute(workflow_type: str, input: InputOpt = None, id: IdOpt = None, search: SearchOpt = None) -> None:
+    """Start a workflow and wait for its result."""
+    data, attrs = parse_json(input, "--input"), parse_json(search, "--search-attributes")
+    outcome, result = with_workflows(
+        lambda wf: wf.execute(workflow_type, data, workflow_id=id, search_attributes=attrs)
+    )
+    emit({"workflow_id": outcome.workflow_id, "result": result})
+
+
+@workflow_app.command("describe")
+def wf_describe(workflow_id: str) -> None:
+    """Status, times and task queue of an execution."""
+    emit(with_workflows(lambda wf: wf.describe(workflow_id)).as_dict())
+
+
+@workflow_app.command("result")
+def wf_result(workflow_id: str, wait: Annotated[bool, typer.Option(help="wait if still running")] = False) -> None:
+    """The result of a closed execution (or wait for it with --wait)."""
+    emit({"workflow_id": workflow_id, "result": with_workflows(lambda wf: wf.result(workflow_id, wait=wait))})
+
+
+@workflow_app.command("signal")
+def wf_signal(workflow_id: str, name: str, input: InputOpt = None) -> None:
+    """Send a signal with an optional JSON payload."""
+    payload = parse_json(input, "--input")
+    with_workflows(lambda wf: wf.signal(workflow_id, name, payload))
+    emit({"workflow_id": workflow_id, "signal": name, "delivered": True})
+
+
+@workflow_app.command("query")
+def wf_query(workflow_id: str, name: str) -> None:
+    """Run a query and print its answer."""
+    emit(
+        {
+            "workflow_id": workflow_id,
+            "query": name,
+            "result": with_workflows(lambda wf: wf.query(workflow_id, name)),
+        }
+    )
+
+
+@workflow_app.command("cancel")
+def wf_cancel(workflow_id: str) -> None:
+    """Request cancellation (the workflow compensates and closes)."""
+    with_workflows(lambda wf: wf.cancel(workflow_id))
+    emit({"workflow_id": workflow_id, "cancel_requested": True})
+
+
+@workflow_app.command("terminate")
+def wf_terminate(workflow_id: str, reason: Annotated[str | None, typer.Option()] = None) -> None:
+    """Terminate at once (no compensation runs)."""
+    with_workflows(lambda wf: wf.terminate(workflow_id, reason))
+    emit({"workflow_id": workflow_id, "terminated": True})
+
+
+@workflow_app.command("list")
+def wf_list(
+    query: Annotated[str | None, typer.Argument(help='e.g. WorkflowType="HealthCheckWorkflow"')] = None,
+    page_size: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    page_token: Annotated[str | None, typer.Option(help="next_page_token of the previous page")] = None,
+) -> None:
+    """List executions matching a visibility query, one page at a time."""
+    token = base64.urlsafe_b64decode(page_token) if page_token else None
+    items, next_token = with_workflows(lambda wf: wf.list(query, page_size=page_size, page_token=token))
+    emit(
+        {
+            "executions": [i.as_dict() for i in items],
+            "next_page_token": base64.urlsafe_b64encode(next_token).decode() if next_token else None,
+        }
+    )
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

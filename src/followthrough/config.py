@@ -1,0 +1,163 @@
+"""Settings, read once from the environment and validated before anything starts.
+
+Every setting has a safe local default, so `followthrough dev` runs on a fresh machine with no
+configuration at all: the embedded Temporal dev server, a SQLite store under
+``FOLLOWTHROUGH_HOME`` and sandbox providers. Production points the same code elsewhere with
+environment variables only (see the README's configuration table).
+
+A bad value never surfaces as a traceback: :func:`load_settings` turns pydantic's validation
+error into :class:`ConfigError`, whose message is one line naming the variable and the fault,
+and the CLI prints that line and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Search attributes every Followthrough namespace needs (all Keyword). They carry ids only,
+#: never personal data: search attributes are not encrypted by the payload codec.
+SEARCH_ATTRIBUTES: tuple[str, ...] = ("CampaignId", "LeadId", "OrganizationId", "WorkflowFamily")
+
+PositiveInt = Annotated[int, Field(gt=0)]
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message is one line for the operator."""
+
+
+class Settings(BaseSettings):
+    """All of Followthrough's settings. Field ``x_y`` is read from the variable ``X_Y``."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+
+    # --- Temporal -------------------------------------------------------------------------
+    temporal_address: str | None = Field(
+        default=None, description="host:port of Temporal; unset = the embedded dev server"
+    )
+    temporal_namespace: str = "default"
+    temporal_task_queue: str = "followthrough"
+    temporal_api_key: SecretStr | None = None
+    temporal_tls_cert: SecretStr | None = Field(default=None, description="client cert PEM, base64")
+    temporal_tls_key: SecretStr | None = Field(default=None, description="client key PEM, base64")
+    temporal_tls_cert_path: Path | None = None
+    temporal_tls_key_path: Path | None = None
+    temporal_max_concurrent_activities: PositiveInt = 100
+    temporal_max_concurrent_workflows: PositiveInt = 50
+    temporal_max_activities_per_second: float = Field(default=200.0, gt=0)
+
+    # --- Embedded dev server --------------------------------------------------------------
+    followthrough_dev_port: PositiveInt = 7233
+    followthrough_ui_port: PositiveInt = 8233
+    followthrough_dev_headless: bool = False
+
+    # --- API ------------------------------------------------------------------------------
+    followthrough_api_key: SecretStr | None = None
+    followthrough_api_host: str = "127.0.0.1"
+    followthrough_api_port: PositiveInt = 8000
+
+    # --- Store ----------------------------------------------------------------------------
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy async URL; unset = SQLite under FOLLOWTHROUGH_HOME"
+    )
+    followthrough_home: Path = Path(".followthrough")
+
+    log_level: str = "INFO"
+
+    @field_validator("temporal_address")
+    @classmethod
+    def _address_has_port(cls, value: str | None) -> str | None:
+        if value is None or value.strip() == "":
+            return None
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise ValueError(f"expected host:port, got {value!r}")
+        return value
+
+    @field_validator("temporal_tls_cert", "temporal_tls_key")
+    @classmethod
+    def _is_base64(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        try:
+            base64.b64decode(value.get_secret_value(), validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise ValueError("is not valid base64 (give the PEM base64-encoded, or use *_PATH)") from exc
+        return value
+
+    @field_validator("temporal_tls_cert_path", "temporal_tls_key_path")
+    @classmethod
+    def _file_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError(f"unknown log level {value!r}")
+        return level
+
+    @model_validator(mode="after")
+    def _tls_pairs(self) -> Settings:
+        has_cert = self.temporal_tls_cert is not None or self.temporal_tls_cert_path is not None
+        has_key = self.temporal_tls_key is not None or self.temporal_tls_key_path is not None
+        if has_cert != has_key:
+            raise ValueError("TEMPORAL_TLS_CERT(_PATH) and TEMPORAL_TLS_KEY(_PATH) must be given together")
+        return self
+
+    # --- derived values -------------------------------------------------------------------
+    @property
+    def embedded(self) -> bool:
+        """True when no external Temporal is configured and `dev` runs its own."""
+        return self.temporal_address is None
+
+    @property
+    def target_address(self) -> str:
+        return self.temporal_address or f"127.0.0.1:{self.followthrough_dev_port}"
+
+    @cached_property
+    def home(self) -> Path:
+        return self.followthrough_home.expanduser().resolve()
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.home / 'followthrough.db'}"
+
+    def tls_material(self) -> tuple[bytes, bytes] | None:
+        """The mTLS client certificate and key as PEM bytes, or None for no mTLS."""
+        if self.temporal_tls_cert is not None and self.temporal_tls_key is not None:
+            return (
+                base64.b64decode(self.temporal_tls_cert.get_secret_value()),
+                base64.b64decode(self.temporal_tls_key.get_secret_value()),
+            )
+        if self.temporal_tls_cert_path is not None and self.temporal_tls_key_path is not None:
+            return self.temporal_tls_cert_path.read_bytes(), self.temporal_tls_key_path.read_bytes()
+        return None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line per fault, each naming the environment variable, joined by '; '."""
+    parts = []
+    for error in exc.errors():
+        loc = error.get("loc") or ()
+        name = str(loc[0]).upper() if loc else "settings"
+        message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+        parts.append(f"{name}: {message}" if loc else message)
+    return "; ".join(parts)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings from the environment, raising :class:`ConfigError` on a bad value."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigError(f"configuration error: {describe_validation_error(exc)}") from None

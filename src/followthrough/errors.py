@@ -1,0 +1,97 @@
+"""The error classes every layer shares.
+
+Providers raise these; activities let them through; Temporal's retry policy reads their type
+names. The hierarchy::
+
+    FollowthroughError
+    ├── RetryableError            429 (with retry_after), 5xx, timeouts, connection faults
+    └── PermanentError            never retried, a saga compensates
+        ├── AuthenticationError   401
+        ├── InvalidCredentialsError  403, or credentials the provider refuses
+        ├── AccountSuspendedError the provider says the account is suspended/restricted
+        └── ValidationError       400/404/422 and domain refusals, with the provider's message
+
+Workflows and activities convert them to :class:`temporalio.exceptions.ApplicationError` with
+:func:`to_application_error`, so the type name survives serialisation and the non-retryable
+flag is set for permanent errors.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio.exceptions import ApplicationError
+
+
+class FollowthroughError(Exception):
+    """Base of every error Followthrough raises on purpose."""
+
+    retryable: bool = True
+
+    def __init__(self, message: str, *, provider: str | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.provider = provider
+        self.status = status
+
+
+class RetryableError(FollowthroughError):
+    """A passing fault: Temporal retries with backoff (honouring ``retry_after`` if known)."""
+
+    retryable = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, provider=provider, status=status)
+        self.retry_after = retry_after
+
+
+class PermanentError(FollowthroughError):
+    """Retrying cannot help."""
+
+    retryable = False
+
+
+class AuthenticationError(PermanentError):
+    pass
+
+
+class InvalidCredentialsError(PermanentError):
+    pass
+
+
+class AccountSuspendedError(PermanentError):
+    pass
+
+
+class ValidationError(PermanentError):
+    pass
+
+
+#: The type names the retry policies list as non-retryable.
+NON_RETRYABLE_ERROR_TYPES: list[str] = [
+    "AuthenticationError",
+    "InvalidCredentialsError",
+    "AccountSuspendedError",
+    "ValidationError",
+]
+
+
+def to_application_error(exc: FollowthroughError) -> ApplicationError:
+    """The Temporal form of ``exc``: same type name, non-retryable when permanent."""
+    delay = None
+    if isinstance(exc, RetryableError) and exc.retry_after:
+        delay = timedelta(seconds=exc.retry_after)
+    return ApplicationError(
+        exc.message,
+        {"provider": exc.provider, "status": exc.status},
+        type=type(exc).__name__,
+        non_retryable=not exc.retryable,
+        next_retry_delay=delay,
+    )

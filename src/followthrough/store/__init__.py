@@ -1,0 +1,6 @@
+"""The app's own database (SQLAlchemy 2, async): SQLite by default, PostgreSQL or MariaDB in
+production via ``DATABASE_URL``."""
+
+from followthrough.store.database import Database
+
+__all__ = ["Database"]

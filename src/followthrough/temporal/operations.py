@@ -1,0 +1,290 @@
+"""The client wrapper of the OpenCell guide: start, execute, describe, result, signal, query,
+cancel, terminate and list, shared by the HTTP API, the CLI and every business route.
+
+Errors come out as the exceptions below, never as gRPC tracebacks; the API maps them to
+404/409/422/503 and the CLI to one line on stderr.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pydantic
+from temporalio.client import (
+    Client,
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
+)
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from followthrough.config import SEARCH_ATTRIBUTES
+from followthrough.temporal.catalog import WorkflowSpec, catalog
+from followthrough.temporal.client import TemporalUnavailable
+
+#: Temporal's own limit is 30 days for the seeds' longest processes (campaigns).
+DEFAULT_EXECUTION_TIMEOUT = timedelta(days=30)
+
+
+class UnknownWorkflowType(LookupError):
+    def __init__(self, name: str, known: list[str]) -> None:
+        super().__init__(f"unknown workflow type {name!r}; known types: {', '.join(sorted(known))}")
+        self.name = name
+        self.known = sorted(known)
+
+
+class WorkflowNotFound(LookupError):
+    def __init__(self, workflow_id: str) -> None:
+        super().__init__(f"no workflow with id {workflow_id!r}")
+        self.workflow_id = workflow_id
+
+
+class InvalidInput(ValueError):
+    """The input does not fit the workflow's input model; ``errors`` name field and reason."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        super().__init__("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors))
+        self.errors = errors
+
+
+class StillRunning(RuntimeError):
+    def __init__(self, workflow_id: str) -> None:
+        super().__init__(f"workflow {workflow_id!r} is still running")
+        self.workflow_id = workflow_id
+
+
+class WorkflowFailed(RuntimeError):
+    """The workflow closed without a result (failed, cancelled, terminated, timed out)."""
+
+    def __init__(self, workflow_id: str, status: str, message: str, error_type: str | None) -> None:
+        super().__init__(message)
+        self.workflow_id = workflow_id
+        self.status = status
+        self.error_type = error_type
+
+
+@dataclass(frozen=True)
+class StartOutcome:
+    workflow_id: str
+    run_id: str
+    created: bool
+
+
+@dataclass(frozen=True)
+class ExecutionInfo:
+    workflow_id: str
+    run_id: str
+    type: str
+    status: str
+    start_time: datetime | None
+    close_time: datetime | None
+    execution_time_ms: int | None
+    task_queue: str | None
+    search_attributes: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "workflow_id": self.workflow_id,
+            "run_id": self.run_id,
+            "type": self.type,
+            "status": self.status,
+            "start_time": self.start_time.isoformat() if self.start_time else None,
+            "close_time": self.close_time.isoformat() if self.close_time else None,
+            "execution_time_ms": self.execution_time_ms,
+            "task_queue": self.task_queue,
+            "search_attributes": self.search_attributes,
+        }
+
+
+def _translate(exc: RPCError, workflow_id: str | None, address: str) -> Exception:
+    if exc.status == RPCStatusCode.NOT_FOUND and workflow_id is not None:
+        return WorkflowNotFound(workflow_id)
+    if exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+        return TemporalUnavailable(address, exc.message)
+    if exc.status == RPCStatusCode.INVALID_ARGUMENT:
+        return ValueError(exc.message)
+    return exc
+
+
+class Workflows:
+    """Operations on workflows, bound to one client and task queue."""
+
+    def __init__(self, client: Client, task_queue: str) -> None:
+        self.client = client
+        self.task_queue = task_queue
+        self.specs: dict[str, WorkflowSpec] = catalog()
+
+    @property
+    def address(self) -> str:
+        return self.client.service_client.config.target_host
+
+    def spec(self, workflow_type: str) -> WorkflowSpec:
+        spec = self.specs.get(workflow_type)
+        if spec is None:
+            raise UnknownWorkflowType(workflow_type, list(self.specs))
+        return spec
+
+    def validate_input(self, spec: WorkflowSpec, raw: Any) -> Any:
+        if spec.input_model is None:
+            return raw
+        if isinstance(raw, spec.input_model):
+            return raw
+        try:
+            return spec.input_model.model_validate(raw if raw is not None else {})
+        except pydantic.ValidationError as exc:
+            raise InvalidInput(
+                [
+                    {"loc": ["input", *e["loc"]], "msg": e["msg"], "type": e["type"]}
+                    for e in exc.errors(include_url=False, include_context=False)
+                ]
+            ) from None
+
+    @staticmethod
+    def search_attributes(family: str, given: Mapping[str, str] | None) -> TypedSearchAttributes:
+        values = {"WorkflowFamily": family, **(given or {})}
+        unknown = sorted(set(values) - set(SEARCH_ATTRIBUTES))
+        if unknown:
+            raise InvalidInput(
+                [
+                    {
+                        "loc": ["search_attributes", name],
+                        "msg": f"unknown search attribute; known: {', '.join(SEARCH_ATTRIBUTES)}",
+                        "type": "unknown",
+                    }
+                    for name in unknown
+                ]
+            )
+        pairs = [SearchAttributePair(SearchAttributeKey.for_keyword(k), str(v)) for k, v in values.items()]
+        return TypedSearchAttributes(pairs)
+
+    async def start(
+        self,
+        workflow_type: str,
+        input: Any = None,
+        *,
+        workflow_id: str | None = None,
+        search_attributes: Mapping[str, str] | None = None,
+        start_delay: timedelta | None = None,
+        execution_timeout: timedelta | None = DEFAULT_EXECUTION_TIMEOUT,
+    ) -> StartOutcome:
+        """Start a workflow, or return the running one with the same id (no twin)."""
+        spec = self.spec(workflow_type)
+        arg = self.validate_input(spec, input)
+        attrs = self.search_attributes(spec.family, search_attributes)
+        workflow_id = workflow_id or f"{spec.family}-{uuid.uuid4()}"
+        try:
+            handle: WorkflowHandle[Any, Any] = await self.client.start_workflow(
+                spec.name,
+                arg,
+                id=workflow_id,
+                task_queue=self.task_queue,
+                search_attributes=attrs,
+                start_delay=start_delay,
+                execution_timeout=execution_timeout,
+            )
+            return StartOutcome(workflow_id, handle.result_run_id or "", created=True)
+        except WorkflowAlreadyStartedError:
+            desc = await self.describe(workflow_id)
+            return StartOutcome(workflow_id, desc.run_id, created=False)
+        except RPCError as exc:
+            raise _translate(exc, None, self.address) from None
+
+    async def describe(self, workflow_id: str, run_id: str | None = None) -> ExecutionInfo:
+        handle = self.client.get_workflow_handle(workflow_id, run_id=run_id)
+        try:
+            desc: WorkflowExecutionDescription = await handle.describe()
+        except RPCError as exc:
+            raise _translate(exc, workflow_id, self.address) from None
+        return _info(desc)
+
+    async def result(self, workflow_id: str, *, wait: bool = False) -> Any:
+        """The result; raises :class:`StillRunning` unless ``wait``."""
+        if not wait:
+            info = await self.describe(workflow_id)
+            if info.status == "RUNNING":
+                raise StillRunning(workflow_id)
+        handle = self.client.get_workflow_handle(workflow_id)
+        try:
+            return await handle.result()
+        except WorkflowFailureError as exc:
+            info = await self.describe(workflow_id)
+            cause = exc.cause
+            raise WorkflowFailed(
+                workflow_id,
+                info.status,
+                str(getattr(cause, "message", None) or cause or exc),
+                getattr(cause, "type", None),
+            ) from None
+        except RPCError as exc:
+            raise _translate(exc, workflow_id, self.address) from None
+
+    async def execute(self, workflow_type: str, input: Any = None, **kwargs: Any) -> tuple[StartOutcome, Any]:
+        outcome = await self.start(workflow_type, input, **kwargs)
+        return outcome, await self.result(outcome.workflow_id, wait=True)
+
+    async def signal(self, workflow_id: str, name: str, arg: Any = None) -> None:
+        handle = self.client.get_workflow_handle(workflow_id)
+        try:
+            if arg is None:
+                await handle.signal(name)
+            else:
+                await handle.signal(name, arg)
+        except RPCError as exc:
+            raise _translate(exc, workflow_id, self.address) from None
+
+    async def query(self, workflow_id: str, name: str, arg: Any = None) -> Any:
+        handle = self.client.get_workflow_handle(workflow_id)
+        try:
+            if arg is None:
+                return await handle.query(name)
+            return await handle.query(name, arg)
+        except RPCError as exc:
+            raise _translate(exc, workflow_id, self.address) from None
+
+    async def cancel(self, workflow_id: str) -> None:
+        try:
+            await self.client.get_workflow_handle(workflow_id).cancel()
+        except RPCError as exc:
+            raise _translate(exc, workflow_id, self.address) from None
+
+    async def terminate(self, workflow_id: str, reason: str | None = None) -> None:
+        try:
+            await self.client.get_workflow_handle(workflow_id).terminate(reason=reason)
+        except RPCError as exc:
+            raise _translate(exc, workflow_id, self.address) from None
+
+    async def list(
+        self, query: str | None = None, *, page_size: int = 50, page_token: bytes | None = None
+    ) -> tuple[list[ExecutionInfo], bytes | None]:
+        """One page of executions matching a visibility query, and the next page's token."""
+        iterator = self.client.list_workflows(query or None, page_size=page_size, next_page_token=page_token)
+        try:
+            await iterator.fetch_next_page()
+        except RPCError as exc:
+            raise _translate(exc, None, self.address) from None
+        return [_info(e) for e in iterator.current_page or []], iterator.next_page_token or None
+
+
+def _info(desc: Any) -> ExecutionInfo:
+    status = desc.status.name if isinstance(desc.status, WorkflowExecutionStatus) else str(desc.status)
+    end = desc.close_time or datetime.now(UTC)
+    elapsed = int((end - desc.start_time).total_seconds() * 1000) if desc.start_time else None
+    attrs = {pair.key.name: pair.value for pair in desc.typed_search_attributes}
+    return ExecutionInfo(
+        workflow_id=desc.id,
+        run_id=desc.run_id,
+        type=desc.workflow_type,
+        status=status,
+        start_time=desc.start_time,
+        close_time=desc.close_time,
+        execution_time_ms=elapsed,
+        task_queue=desc.task_queue,
+        search_attributes=attrs,
+    )

@@ -1,0 +1,46 @@
+"""The worker: every workflow and activity of the package, with the configured limits.
+
+Any number of ``followthrough worker`` processes on any number of machines poll the same task
+queue; Temporal spreads the work between them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from followthrough.activities import build_activities
+from followthrough.services import Services
+from followthrough.workflows import WORKFLOWS
+
+
+def build_worker(
+    client: Client,
+    services: Services,
+    *,
+    task_queue: str | None = None,
+    workflows: Sequence[type] | None = None,
+    activities: Sequence[Callable[..., Any]] | None = None,
+    **overrides: Any,
+) -> Worker:
+    """A worker for ``task_queue`` (default ``TEMPORAL_TASK_QUEUE``).
+
+    ``workflows`` and ``activities`` default to the whole package; tests pass fakes here.
+    """
+    settings = services.settings
+    options: dict[str, Any] = {
+        "max_concurrent_activities": settings.temporal_max_concurrent_activities,
+        "max_concurrent_workflow_tasks": settings.temporal_max_concurrent_workflows,
+        "max_activities_per_second": settings.temporal_max_activities_per_second,
+    }
+    options.update(overrides)
+    return Worker(
+        client,
+        task_queue=task_queue or settings.temporal_task_queue,
+        workflows=list(WORKFLOWS if workflows is None else workflows),
+        activities=list(build_activities(services) if activities is None else activities),
+        **options,
+    )
