@@ -1,0 +1,55 @@
+"""HealthCheckWorkflow on the time-skipping server."""
+
+import uuid
+
+from temporalio import activity
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from followthrough.activities import build_activities
+from followthrough.domain.health import CheckDependencyInput, DependencyReport, HealthCheckInput, HealthReport
+from followthrough.services import Services
+from followthrough.workflows import HealthCheckWorkflow
+
+
+async def test_reports_every_dependency_of_the_deployment(ts_env: WorkflowEnvironment, services: Services) -> None:
+    tq = f"tq-{uuid.uuid4()}"
+    async with Worker(ts_env.client, task_queue=tq, workflows=[HealthCheckWorkflow], activities=build_activities(services)):
+        report = await ts_env.client.execute_workflow(
+            HealthCheckWorkflow.run, HealthCheckInput(), id=f"health-{uuid.uuid4()}", task_queue=tq
+        )
+    assert isinstance(report, HealthReport)
+    assert [d.name for d in report.dependencies] == ["temporal", "database"]
+    assert report.ok
+    assert report.dependencies[1].detail == "sqlite"
+
+
+async def test_a_failing_dependency_is_reported_not_raised(ts_env: WorkflowEnvironment, services: Services) -> None:
+    async def broken() -> str:
+        raise ConnectionRefusedError("store down")
+
+    services.extra_health_checks["crm"] = broken
+    tq = f"tq-{uuid.uuid4()}"
+    async with Worker(ts_env.client, task_queue=tq, workflows=[HealthCheckWorkflow], activities=build_activities(services)):
+        report = await ts_env.client.execute_workflow(
+            HealthCheckWorkflow.run, HealthCheckInput(), id=f"health-{uuid.uuid4()}", task_queue=tq
+        )
+    by_name = {d.name: d for d in report.dependencies}
+    assert not report.ok
+    assert by_name["database"].ok
+    assert not by_name["crm"].ok
+    assert by_name["crm"].detail == "ConnectionRefusedError: store down"
+
+
+async def test_an_activity_that_times_out_is_reported(ts_env: WorkflowEnvironment) -> None:
+    @activity.defn(name="health.check")
+    async def hangs(input: CheckDependencyInput) -> DependencyReport:
+        raise RuntimeError("boom")
+
+    tq = f"tq-{uuid.uuid4()}"
+    async with Worker(ts_env.client, task_queue=tq, workflows=[HealthCheckWorkflow], activities=[hangs]):
+        report = await ts_env.client.execute_workflow(
+            HealthCheckWorkflow.run, HealthCheckInput(dependencies=["x"]), id=f"health-{uuid.uuid4()}", task_queue=tq
+        )
+    assert not report.ok
+    assert "boom" in (report.dependencies[0].detail or "")
