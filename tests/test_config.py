@@ -34,7 +34,11 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
 @pytest.mark.parametrize(
     ("var", "value", "expected"),
     [
-        ("TEMPORAL_MAX_CONCURRENT_ACTIVITIES", "many", "TEMPORAL_MAX_CONCURRENT_ACTIVITIES: Input should be a valid integer"),
+        (
+            "TEMPORAL_MAX_CONCURRENT_ACTIVITIES",
+            "many",
+            "TEMPORAL_MAX_CONCURRENT_ACTIVITIES: Input should be a valid integer",
+        ),
         ("TEMPORAL_MAX_CONCURRENT_WORKFLOWS", "0", "TEMPORAL_MAX_CONCURRENT_WORKFLOWS: Input should be greater than 0"),
         ("TEMPORAL_ADDRESS", "no-port", "TEMPORAL_ADDRESS: expected host:port"),
         ("TEMPORAL_TLS_CERT", "%%%not-base64", "TEMPORAL_TLS_CERT: is not valid base64"),

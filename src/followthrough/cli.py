@@ -16,6 +16,7 @@ import json
 import logging
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -34,6 +35,14 @@ from followthrough.temporal.operations import (
 app = typer.Typer(help="Durable business workflows on Temporal.", no_args_is_help=True, add_completion=False)
 workflow_app = typer.Typer(help="Start, inspect and steer workflows (JSON in and out).", no_args_is_help=True)
 app.add_typer(workflow_app, name="workflow")
+
+
+def _add_command_groups() -> None:
+    from followthrough.registry import command_groups
+
+    for name, group in command_groups():
+        app.add_typer(group, name=name)
+
 
 T = TypeVar("T")
 
@@ -191,6 +200,21 @@ def wf_terminate(workflow_id: str, reason: Annotated[str | None, typer.Option()]
     emit({"workflow_id": workflow_id, "terminated": True})
 
 
+@workflow_app.command("history")
+def wf_history(
+    workflow_id: str,
+    out: Annotated[Path | None, typer.Option(help="write to this file (default: stdout)")] = None,
+) -> None:
+    """The event history as JSON, e.g. to record a replay test under tests/histories/."""
+    text = with_workflows(lambda wf: wf.history_json(workflow_id))
+    if out is None:
+        typer.echo(text)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
+        typer.echo(f"wrote {out}", err=True)
+
+
 @workflow_app.command("list")
 def wf_list(
     query: Annotated[str | None, typer.Argument(help='e.g. WorkflowType="HealthCheckWorkflow"')] = None,
@@ -209,6 +233,7 @@ def wf_list(
 
 
 def main() -> None:
+    _add_command_groups()
     try:
         app()
     except KeyboardInterrupt:

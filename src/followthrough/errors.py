@@ -18,6 +18,8 @@ flag is set for permanent errors.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 from temporalio.exceptions import ApplicationError
@@ -95,3 +97,12 @@ def to_application_error(exc: FollowthroughError) -> ApplicationError:
         non_retryable=not exc.retryable,
         next_retry_delay=delay,
     )
+
+
+@contextmanager
+def as_temporal_errors() -> Iterator[None]:
+    """Inside an activity: re-raise a :class:`FollowthroughError` as its ApplicationError."""
+    try:
+        yield
+    except FollowthroughError as exc:
+        raise to_application_error(exc) from exc

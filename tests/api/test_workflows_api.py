@@ -43,8 +43,16 @@ async def test_describe_and_result_while_running_then_after(api: httpx.AsyncClie
     )
     assert resp.status_code == 202
     desc = (await api.get(f"/api/workflows/{wid}")).json()
-    assert set(desc) >= {"workflow_id", "run_id", "type", "status", "start_time", "close_time",
-                         "execution_time_ms", "task_queue"}
+    assert set(desc) >= {
+        "workflow_id",
+        "run_id",
+        "type",
+        "status",
+        "start_time",
+        "close_time",
+        "execution_time_ms",
+        "task_queue",
+    }
     assert (desc["type"], desc["status"], desc["close_time"]) == ("HealthCheckWorkflow", "RUNNING", None)
     assert desc["task_queue"] == dev_worker.task_queue
     early = await api.get(f"/api/workflows/{wid}/result")

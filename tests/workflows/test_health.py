@@ -9,12 +9,14 @@ from temporalio.worker import Worker
 from followthrough.activities import build_activities
 from followthrough.domain.health import CheckDependencyInput, DependencyReport, HealthCheckInput, HealthReport
 from followthrough.services import Services
-from followthrough.workflows import HealthCheckWorkflow
+from followthrough.workflows.health import HealthCheckWorkflow
 
 
 async def test_reports_every_dependency_of_the_deployment(ts_env: WorkflowEnvironment, services: Services) -> None:
     tq = f"tq-{uuid.uuid4()}"
-    async with Worker(ts_env.client, task_queue=tq, workflows=[HealthCheckWorkflow], activities=build_activities(services)):
+    async with Worker(
+        ts_env.client, task_queue=tq, workflows=[HealthCheckWorkflow], activities=build_activities(services)
+    ):
         report = await ts_env.client.execute_workflow(
             HealthCheckWorkflow.run, HealthCheckInput(), id=f"health-{uuid.uuid4()}", task_queue=tq
         )
@@ -30,7 +32,9 @@ async def test_a_failing_dependency_is_reported_not_raised(ts_env: WorkflowEnvir
 
     services.extra_health_checks["crm"] = broken
     tq = f"tq-{uuid.uuid4()}"
-    async with Worker(ts_env.client, task_queue=tq, workflows=[HealthCheckWorkflow], activities=build_activities(services)):
+    async with Worker(
+        ts_env.client, task_queue=tq, workflows=[HealthCheckWorkflow], activities=build_activities(services)
+    ):
         report = await ts_env.client.execute_workflow(
             HealthCheckWorkflow.run, HealthCheckInput(), id=f"health-{uuid.uuid4()}", task_queue=tq
         )
@@ -53,3 +57,21 @@ async def test_an_activity_that_times_out_is_reported(ts_env: WorkflowEnvironmen
         )
     assert not report.ok
     assert "boom" in (report.dependencies[0].detail or "")
+
+
+async def test_record_history_for_replay(ts_env: WorkflowEnvironment, services: Services) -> None:
+    """Keeps tests/histories/health/all_green.json current only when RECORD_HISTORIES=1."""
+    import os
+
+    from tests.record import HISTORIES, save_history
+
+    tq = f"tq-{uuid.uuid4()}"
+    acts = build_activities(services)
+    async with Worker(ts_env.client, task_queue=tq, workflows=[HealthCheckWorkflow], activities=acts):
+        handle = await ts_env.client.start_workflow(
+            HealthCheckWorkflow.run, HealthCheckInput(), id="health-recorded", task_queue=tq
+        )
+        await handle.result()
+        if os.environ.get("RECORD_HISTORIES") == "1" or not (HISTORIES / "health" / "all_green.json").exists():
+            await save_history(handle, "health", "all_green")
+    assert (HISTORIES / "health" / "all_green.json").exists()

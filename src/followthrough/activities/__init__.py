@@ -1,30 +1,25 @@
-"""Side effects, grouped by what they touch. Each group is a class whose constructor takes
-:class:`~followthrough.services.Services`; :func:`build_activities` instantiates every group
-and returns its ``@activity.defn`` methods for the worker. Add a new group to
-:data:`ACTIVITY_GROUPS`."""
+"""Side effects, grouped by what they touch: one class per group, constructed with
+:class:`~followthrough.services.Services`, whose ``@activity.defn`` methods the worker
+registers. Groups are discovered (:func:`followthrough.registry.activity_groups`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-from followthrough.activities.health import HealthActivities
 from followthrough.services import Services
-
-ACTIVITY_GROUPS: list[type] = [
-    HealthActivities,
-]
 
 
 def activity_methods(instance: object) -> list[Callable[..., Any]]:
     """The bound ``@activity.defn`` methods of one group instance."""
-    methods = []
-    for name in dir(type(instance)):
-        attr = getattr(type(instance), name)
-        if callable(attr) and hasattr(attr, "__temporal_activity_definition"):
-            methods.append(getattr(instance, name))
-    return methods
+    return [
+        getattr(instance, name)
+        for name, attr in sorted(vars(type(instance)).items())
+        if hasattr(attr, "__temporal_activity_definition")
+    ]
 
 
 def build_activities(services: Services) -> list[Callable[..., Any]]:
-    return [m for group in ACTIVITY_GROUPS for m in activity_methods(group(services))]
+    from followthrough.registry import activity_groups
+
+    return [m for group in activity_groups() for m in activity_methods(group(services))]

@@ -12,8 +12,8 @@ from temporalio.client import Client
 import followthrough
 from followthrough.api.deps import require_api_key
 from followthrough.api.errors import install_error_handlers
-from followthrough.api.routes import PROTECTED, PUBLIC
 from followthrough.config import Settings
+from followthrough.registry import routers
 from followthrough.services import Services
 
 
@@ -53,8 +53,6 @@ def create_app(
     app.state.client_lock = asyncio.Lock()
     app.state.workflows = None
     install_error_handlers(app)
-    for router in PUBLIC:
-        app.include_router(router)
-    for router in PROTECTED:
-        app.include_router(router, dependencies=[Depends(require_api_key)])
+    for router, public in routers():
+        app.include_router(router, dependencies=[] if public else [Depends(require_api_key)])
     return app

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 from temporalio import workflow
 
-from followthrough.workflows import WORKFLOWS
+from followthrough.registry import workflow_classes
 
 
 @dataclass(frozen=True)
@@ -40,5 +40,5 @@ def _spec(cls: type) -> WorkflowSpec:
 
 
 def catalog() -> dict[str, WorkflowSpec]:
-    specs = (_spec(cls) for cls in WORKFLOWS)
+    specs = (_spec(cls) for cls in workflow_classes())
     return {spec.name: spec for spec in specs}

@@ -260,6 +260,14 @@ class Workflows:
         except RPCError as exc:
             raise _translate(exc, workflow_id, self.address) from None
 
+    async def history_json(self, workflow_id: str, run_id: str | None = None) -> str:
+        """The execution's full event history as JSON (what replay tests and the Web UI read)."""
+        try:
+            history = await self.client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+        except RPCError as exc:
+            raise _translate(exc, workflow_id, self.address) from None
+        return history.to_json()
+
     async def list(
         self, query: str | None = None, *, page_size: int = 50, page_token: bytes | None = None
     ) -> tuple[list[ExecutionInfo], bytes | None]:

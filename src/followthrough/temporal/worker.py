@@ -13,8 +13,8 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from followthrough.activities import build_activities
+from followthrough.registry import workflow_classes
 from followthrough.services import Services
-from followthrough.workflows import WORKFLOWS
 
 
 def build_worker(
@@ -40,7 +40,7 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue or settings.temporal_task_queue,
-        workflows=list(WORKFLOWS if workflows is None else workflows),
+        workflows=list(workflow_classes() if workflows is None else workflows),
         activities=list(build_activities(services) if activities is None else activities),
         **options,
     )

@@ -1,13 +1,6 @@
 """Every workflow of the package, one module per business process.
 
-:data:`WORKFLOWS` is what the worker registers and what the API and CLI accept by type name;
-add a new workflow class here.
+Workflows are discovered (:func:`followthrough.registry.workflow_classes`): a new module here
+with a ``@workflow.defn`` class is registered on the worker and accepted by the API and CLI.
+This package's ``__init__`` stays empty because the workflow sandbox re-imports it.
 """
-
-from followthrough.workflows.health import HealthCheckWorkflow
-
-WORKFLOWS: list[type] = [
-    HealthCheckWorkflow,
-]
-
-__all__ = ["WORKFLOWS", "HealthCheckWorkflow"]

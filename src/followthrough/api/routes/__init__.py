@@ -1,9 +1,3 @@
-"""Routers of the API. Add a business router to :data:`PROTECTED` (behind the API key) or,
-for webhooks that carry the provider's own signature, to :data:`PUBLIC`."""
-
-from fastapi import APIRouter
-
-from followthrough.api.routes import health, partner, workflows
-
-PROTECTED: list[APIRouter] = [workflows.router, partner.router]
-PUBLIC: list[APIRouter] = [health.router]
+"""Routers of the API, discovered (:func:`followthrough.registry.routers`): each module has a
+``router``; webhook modules set ``PUBLIC = True`` because they check the provider's own
+signature instead of the API key."""

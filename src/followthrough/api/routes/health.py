@@ -52,3 +52,6 @@ async def healthz(request: Request) -> JSONResponse:
     ok = all(part["ok"] for part in report.values())
     report["status"] = "ok" if ok else "degraded"
     return JSONResponse(report, status_code=200 if ok else 503)
+
+
+PUBLIC = True
