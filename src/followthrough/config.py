@@ -68,6 +68,15 @@ class Settings(BaseSettings):
     )
     followthrough_home: Path = Path(".followthrough")
 
+    # --- Sales-assistant feature flags (issue 4) ------------------------------------------
+    # On: the route starts the durable workflow. Off: the route runs the same activities inline,
+    # best effort and non-durable, and says so ("mode": "inline"). Read per request, so flipping
+    # a flag never touches workflows already running. See followthrough.api.flags.
+    use_temporal_followups: bool = True
+    use_temporal_booking: bool = True
+    use_temporal_payments: bool = True
+    use_temporal_integrations: bool = True
+
     log_level: str = "INFO"
 
     @field_validator("temporal_address")
