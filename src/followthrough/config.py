@@ -77,6 +77,12 @@ class Settings(BaseSettings):
     use_temporal_payments: bool = True
     use_temporal_integrations: bool = True
 
+    # --- Payload encryption (see temporal/codec.py) ----------------------------------------
+    followthrough_encrypt_payloads: bool = True
+    followthrough_codec_keys: SecretStr | None = Field(
+        default=None, description="id:base64key,... first encrypts; unset = a key kept under FOLLOWTHROUGH_HOME"
+    )
+
     log_level: str = "INFO"
 
     @field_validator("temporal_address")
@@ -105,6 +111,15 @@ class Settings(BaseSettings):
     def _file_exists(cls, value: Path | None) -> Path | None:
         if value is not None and not value.is_file():
             raise ValueError(f"no such file: {value}")
+        return value
+
+    @field_validator("followthrough_codec_keys")
+    @classmethod
+    def _codec_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            from followthrough.temporal.codec import parse_keys
+
+            parse_keys(value.get_secret_value())
         return value
 
     @field_validator("log_level")
