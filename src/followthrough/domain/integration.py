@@ -1,0 +1,89 @@
+"""Integration sync: one lead event pushed to every target, each on its own.
+
+Targets: ``hubspot`` (upsert the contact), ``meta_capi`` (the Conversions API event that matches
+the lead event) and ``memory`` (the lead's conversation summary, written by the llm provider).
+One target failing never blocks the others; the result reports each.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, Field, model_validator
+
+from followthrough.domain.leads import ConversationMessage, Lead, LeadStage
+
+LeadEvent = Literal["lead_created", "demo_scheduled", "payment_completed"]
+ConversionEvent = Literal["Lead", "Schedule", "Purchase"]
+SyncTarget = Literal["hubspot", "meta_capi", "memory"]
+ALL_TARGETS: tuple[SyncTarget, ...] = ("hubspot", "meta_capi", "memory")
+
+#: The Meta standard event each lead event reports.
+CONVERSION_FOR: dict[str, ConversionEvent] = {
+    "lead_created": "Lead",
+    "demo_scheduled": "Schedule",
+    "payment_completed": "Purchase",
+}
+#: The lead's funnel stage each event implies, written to the CRM.
+STAGE_FOR: dict[str, LeadStage] = {
+    "lead_created": "new",
+    "demo_scheduled": "demo_scheduled",
+    "payment_completed": "customer",
+}
+
+
+class IntegrationSyncInput(BaseModel):
+    lead: Lead
+    event: LeadEvent
+    event_id: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:-]+$", description="dedup key")
+    occurred_at: AwareDatetime
+    company: str | None = Field(default=None, max_length=200)
+    value: int | None = Field(default=None, ge=0, description="minor units; Purchase events")
+    currency: str | None = Field(default=None, pattern=r"^[A-Za-z]{3}$")
+    targets: list[SyncTarget] = Field(default_factory=lambda: list(ALL_TARGETS), min_length=1)
+
+    @model_validator(mode="after")
+    def _purchase_has_value(self) -> IntegrationSyncInput:
+        if self.event == "payment_completed" and (self.value is None or self.currency is None):
+            raise ValueError("payment_completed needs value and currency")
+        return self
+
+
+class TargetResult(BaseModel):
+    target: SyncTarget
+    ok: bool
+    detail: str | None = None
+    external_id: str | None = Field(default=None, description="contact id, event id or summary length")
+
+
+class IntegrationSyncResult(BaseModel):
+    lead_id: str
+    event: LeadEvent
+    targets: list[TargetResult]
+
+    @property
+    def ok(self) -> bool:
+        return all(t.ok for t in self.targets)
+
+
+def integration_workflow_id(lead_id: str, event: str, event_id: str) -> str:
+    return f"integration-{lead_id}-{event}-{event_id}"
+
+
+def sync_key(lead_id: str, target: str, event: str, event_id: str) -> str:
+    return f"sync:{lead_id}:{target}:{event}:{event_id}"
+
+
+MEMORY_SYSTEM = (
+    "You keep a sales assistant's memory of one lead. Summarise what the lead needs, objections, "
+    "commitments and next steps in at most 8 short bullet points, in the lead's language. "
+    "Facts only, no invention; write 'no conversation yet' if there is nothing to summarise."
+)
+
+
+def memory_prompt(lead: Lead, event: str, messages: list[ConversationMessage]) -> str:
+    """The llm prompt for the memory summary, oldest message first."""
+    lines = [f"[{m.at:%Y-%m-%d %H:%M}] {'lead' if m.direction == 'inbound' else 'us'}: {m.text}" for m in messages]
+    return f"Lead language: {lead.language}. Latest event: {event}.\nConversation ({len(messages)} messages):\n" + (
+        "\n".join(lines) if lines else "(none)"
+    )

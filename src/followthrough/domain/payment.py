@@ -1,0 +1,96 @@
+"""Payments: the input, the Stripe webhook's signals, the status, and the timing rules.
+
+The workflow creates a Stripe Checkout Session, sends its link, and waits up to
+:data:`PAYMENT_WINDOW` for ``payment_completed`` (the Stripe webhook), reminding the lead at
+each of :data:`REMINDER_OFFSETS` while it is still unpaid.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, Field, field_validator
+
+from followthrough.domain.leads import Lead
+
+PAYMENT_WINDOW = timedelta(hours=24)
+REMINDER_OFFSETS: tuple[timedelta, ...] = (timedelta(hours=12), timedelta(hours=20))
+
+PaymentState = Literal["creating_checkout", "awaiting_payment", "paid", "expired"]
+
+
+class PaymentInput(BaseModel):
+    lead: Lead
+    reference: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$", description="order/plan id")
+    amount: int = Field(gt=0, description="integer minor units (cents)")
+    currency: str = Field(pattern=r"^[A-Za-z]{3}$", description="ISO 4217, e.g. mxn")
+    description: str = Field(min_length=1, max_length=500)
+
+    @field_validator("currency")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        return value.lower()
+
+
+class PaymentCompletedSignal(BaseModel):
+    session_id: str
+    event_id: str
+    paid_at: AwareDatetime
+
+
+class PaymentExpiredSignal(BaseModel):
+    session_id: str | None = None
+    event_id: str | None = None
+
+
+class PaymentStatus(BaseModel):
+    """The ``status`` query's answer and the workflow's result."""
+
+    lead_id: str
+    reference: str
+    state: PaymentState = "creating_checkout"
+    session_id: str | None = None
+    checkout_url: str | None = None
+    started_at: AwareDatetime | None = None
+    deadline: AwareDatetime | None = None
+    reminders_sent: list[AwareDatetime] = Field(default_factory=list)
+    paid_at: AwareDatetime | None = None
+    completion_event_id: str | None = None
+    duplicate_completions: int = Field(default=0, description="completions ignored because one already counted")
+    previous_stage: str | None = None
+
+
+class RecordCheckoutInput(BaseModel):
+    lead_id: str
+    reference: str
+    workflow_id: str
+    session_id: str
+    checkout_url: str
+    amount: int
+    currency: str
+    expires_at: AwareDatetime | None = None
+
+
+class MarkPaymentInput(BaseModel):
+    session_id: str
+    state: Literal["paid", "expired"]
+    at: AwareDatetime
+    event_id: str | None = None
+
+
+def payment_workflow_id(lead_id: str, reference: str) -> str:
+    return f"payment-{lead_id}-{reference}"
+
+
+def checkout_key(lead_id: str, reference: str) -> str:
+    """The Stripe Idempotency-Key: one checkout per lead and reference, however often retried."""
+    return f"payment:{lead_id}:{reference}"
+
+
+def message_key(lead_id: str, reference: str, kind: str) -> str:
+    return f"payment:{lead_id}:{reference}:{kind}"
+
+
+def reminder_instants(started_at: datetime) -> list[datetime]:
+    return [started_at + offset for offset in REMINDER_OFFSETS]
