@@ -1,0 +1,160 @@
+"""The outbox: every side effect recorded under its idempotency key before success is claimed.
+
+A provider call goes through three steps::
+
+    entry = await outbox.begin(provider="stripe", operation="checkout.create",
+                               idempotency_key=key, request={...})
+    if entry.status == "sent":
+        return entry.response          # done before (a retry, a replayed activity): no second call
+    response = await call_the_provider(...)
+    await outbox.complete(key, response)
+
+or in one line with :meth:`Outbox.once`. ``begin`` inserts a pending row; when the key is
+already there (the UNIQUE constraint refuses the insert, also when two workers race) it reads
+the existing row instead and counts the attempt. Two concurrent ``begin`` calls with one key
+therefore leave one row. The outbox does not lock a key while a call is in flight: two racing
+attempts may both call the provider, which is why the same key is also passed to providers
+that take one (Stripe's ``Idempotency-Key``); what the outbox guarantees is one record and one
+claimed result per key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from followthrough.store.database import Database
+from followthrough.store.models import OutboxRecord
+from followthrough.store.types import utcnow
+
+OutboxStatus = Literal["pending", "sent", "failed"]
+
+
+class OutboxEntry(BaseModel):
+    """One recorded side effect (a snapshot; the store holds the truth)."""
+
+    model_config = ConfigDict(frozen=True, from_attributes=True)
+
+    provider: str
+    operation: str
+    idempotency_key: str
+    request: dict[str, Any]
+    response: dict[str, Any] | None
+    status: OutboxStatus
+    attempts: int
+    created_at: datetime
+    sent_at: datetime | None
+    error: str | None
+
+
+class OutboxKeyNotFound(KeyError):
+    """``complete``/``fail`` was called for a key that ``begin`` never recorded."""
+
+
+class Outbox:
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    async def begin(
+        self, *, provider: str, operation: str, idempotency_key: str, request: dict[str, Any]
+    ) -> OutboxEntry:
+        """Record a pending call, or return the row already recorded under this key.
+
+        A repeated key that is not yet ``sent`` counts one more attempt and goes back to
+        ``pending``; a ``sent`` row is returned unchanged so the caller can reuse its response.
+        """
+        try:
+            async with self.database.session() as session:
+                record = OutboxRecord(
+                    provider=provider,
+                    operation=operation,
+                    idempotency_key=idempotency_key,
+                    request=request,
+                    status="pending",
+                    attempts=1,
+                )
+                session.add(record)
+            return OutboxEntry.model_validate(record)
+        except IntegrityError:
+            pass  # the key exists (perhaps inserted a moment ago by a concurrent caller)
+        async with self.database.session() as session:
+            await session.execute(
+                update(OutboxRecord)
+                .where(OutboxRecord.idempotency_key == idempotency_key, OutboxRecord.status != "sent")
+                .values(attempts=OutboxRecord.attempts + 1, status="pending", error=None)
+            )
+            existing = await session.scalar(select(OutboxRecord).where(OutboxRecord.idempotency_key == idempotency_key))
+            if existing is None:  # only if the row was deleted in between
+                raise OutboxKeyNotFound(idempotency_key)
+            return OutboxEntry.model_validate(existing)
+
+    async def complete(self, key: str, response: dict[str, Any]) -> OutboxEntry:
+        """Mark the call sent with the provider's response. The first response wins: completing
+        a row that is already ``sent`` returns it unchanged."""
+        async with self.database.session() as session:
+            await session.execute(
+                update(OutboxRecord)
+                .where(OutboxRecord.idempotency_key == key, OutboxRecord.status != "sent")
+                .values(status="sent", response=response, sent_at=utcnow(), error=None)
+            )
+        return await self._require(key)
+
+    async def fail(self, key: str, error: str) -> OutboxEntry:
+        """Mark the call failed with a reason (a later ``begin`` with the key may retry it).
+        A ``sent`` row stays sent."""
+        async with self.database.session() as session:
+            await session.execute(
+                update(OutboxRecord)
+                .where(OutboxRecord.idempotency_key == key, OutboxRecord.status != "sent")
+                .values(status="failed", error=error[:10_000])
+            )
+        return await self._require(key)
+
+    async def get(self, key: str) -> OutboxEntry | None:
+        async with self.database.session() as session:
+            record = await session.scalar(select(OutboxRecord).where(OutboxRecord.idempotency_key == key))
+            return None if record is None else OutboxEntry.model_validate(record)
+
+    async def entries(self, provider: str | None = None, operation: str | None = None) -> list[OutboxEntry]:
+        """Recorded calls in the order they were first made, optionally for one provider/operation."""
+        query = select(OutboxRecord).order_by(OutboxRecord.id)
+        if provider is not None:
+            query = query.where(OutboxRecord.provider == provider)
+        if operation is not None:
+            query = query.where(OutboxRecord.operation == operation)
+        async with self.database.session() as session:
+            return [OutboxEntry.model_validate(r) for r in (await session.scalars(query)).all()]
+
+    async def once(
+        self,
+        *,
+        provider: str,
+        operation: str,
+        idempotency_key: str,
+        request: dict[str, Any],
+        call: Callable[[], Awaitable[dict[str, Any]]],
+    ) -> OutboxEntry:
+        """Make ``call`` at most once successfully per key: a key already sent returns its
+        recorded entry without calling; a failing call is recorded as failed and re-raised."""
+        entry = await self.begin(
+            provider=provider, operation=operation, idempotency_key=idempotency_key, request=request
+        )
+        if entry.status == "sent":
+            return entry
+        try:
+            response = await call()
+        except Exception as exc:
+            await self.fail(idempotency_key, f"{type(exc).__name__}: {exc}")
+            raise
+        return await self.complete(idempotency_key, response)
+
+    async def _require(self, key: str) -> OutboxEntry:
+        entry = await self.get(key)
+        if entry is None:
+            raise OutboxKeyNotFound(key)
+        return entry
