@@ -215,6 +215,19 @@ def reschedule(
     return skip_past(moved, now, reason="the demo moved and this moment has passed")
 
 
+def moved_demo(
+    old_start: datetime | None,
+    old_end: datetime | None,
+    new_start: datetime | None,
+    new_end: datetime | None,
+) -> tuple[datetime | None, datetime | None]:
+    """The demo's new (start, end). A change that gives only the start keeps the demo's length,
+    so the post-demo message moves with it; one that gives only the end keeps the start."""
+    if new_start is not None and new_end is None and old_start is not None and old_end is not None:
+        new_end = new_start + (old_end - old_start)
+    return (new_start or old_start), (new_end or old_end)
+
+
 def cancel_pending(steps: list[FollowUpStep], reason: str) -> list[FollowUpStep]:
     return [s.model_copy(update={"state": "cancelled", "reason": reason}) if s.state == "pending" else s for s in steps]
 

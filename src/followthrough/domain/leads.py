@@ -34,14 +34,11 @@ class Lead(BaseModel):
 
 
 class SetStageInput(BaseModel):
-    lead_id: str
-    stage: LeadStage
+    """Move a lead to ``stage``; ``leads.set_stage`` returns the previous stage (None: no record
+    yet, one is created). Any short string is accepted so a saga can restore whatever was there."""
 
-
-class SetStageResult(BaseModel):
     lead_id: str
-    stage: str
-    previous_stage: str | None = Field(description="None when the lead had no record yet")
+    stage: str = Field(min_length=1, max_length=32)
 
 
 class ContactStateInput(BaseModel):

@@ -62,13 +62,16 @@ class PaymentStatus(BaseModel):
 
 
 class RecordCheckoutInput(BaseModel):
-    lead_id: str
+    """Record the checkout in ``payments``; ``lead`` fills the lead's record when there is none."""
+
+    lead: Lead
     reference: str
     workflow_id: str
     session_id: str
     checkout_url: str
     amount: int
     currency: str
+    description: str | None = None
     expires_at: AwareDatetime | None = None
 
 
