@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -32,11 +33,20 @@ from followthrough.temporal.devserver import find_binary, free_port
 
 API_KEY = "test-api-key"
 
+# Every test process and the CLI subprocesses it starts encrypt payloads with this test-only
+# key, so the suite runs the codec everywhere and recorded histories replay.
+TEST_CODEC_KEYS = "test1:" + "dGVzdC1rZXktZm9sbG93dGhyb3VnaC0zMi1ieXRlcyE="
+os.environ.setdefault("FOLLOWTHROUGH_CODEC_KEYS", TEST_CODEC_KEYS)
+
+
+def suite_converter():  # type: ignore[no-untyped-def]
+    return data_converter(load_settings())
+
 
 @pytest.fixture(scope="session")
 async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=data_converter(),
+        data_converter=suite_converter(),
         test_server_existing_path=str(find_binary("temporal-test-server")),
     )
     try:
@@ -57,7 +67,7 @@ async def dev_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[
 
 @pytest.fixture(scope="session")
 async def dev_client(dev_server: DevServer) -> Client:
-    return await Client.connect(dev_server.address, data_converter=data_converter())
+    return await Client.connect(dev_server.address, data_converter=suite_converter())
 
 
 @pytest.fixture

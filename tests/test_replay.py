@@ -15,7 +15,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from followthrough.registry import workflow_classes
-from followthrough.temporal import data_converter
+from tests.conftest import suite_converter
 
 HISTORIES = sorted((Path(__file__).parent / "histories").rglob("*.json"))
 
@@ -23,7 +23,7 @@ HISTORIES = sorted((Path(__file__).parent / "histories").rglob("*.json"))
 @pytest.mark.parametrize("path", HISTORIES, ids=[str(p.relative_to(p.parents[1])) for p in HISTORIES])
 async def test_history_replays_deterministically(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, path.read_text())
-    replayer = Replayer(workflows=list(workflow_classes()), data_converter=data_converter())
+    replayer = Replayer(workflows=list(workflow_classes()), data_converter=suite_converter())
     await replayer.replay_workflow(history)  # raises NondeterminismError on a breaking change
 
 

@@ -85,6 +85,7 @@ async def run_dev(settings: Settings, echo: Callable[[str], None] = print) -> No
             port=settings.followthrough_dev_port,
             ui_port=None if settings.followthrough_dev_headless else settings.followthrough_ui_port,
             namespace=settings.temporal_namespace,
+            codec_endpoint=f"http://{settings.followthrough_api_host}:{settings.followthrough_api_port}/codec",
         )
         await server.start()
     services: Services | None = None

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from temporalio.client import Client
 
 import followthrough
@@ -53,6 +54,17 @@ def create_app(
     app.state.client_lock = asyncio.Lock()
     app.state.workflows = None
     install_error_handlers(app)
+    # The Web UI (another origin) calls the codec endpoint from the browser.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=[
+            f"http://127.0.0.1:{settings.followthrough_ui_port}",
+            f"http://localhost:{settings.followthrough_ui_port}",
+        ],
+        allow_methods=["POST", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "X-Namespace"],
+        allow_credentials=True,
+    )
     for router, public in routers():
         app.include_router(router, dependencies=[] if public else [Depends(require_api_key)])
     return app

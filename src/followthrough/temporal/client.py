@@ -60,7 +60,7 @@ async def _connect(
         namespace=settings.temporal_namespace,
         api_key=api_key,
         tls=tls_config(settings),
-        data_converter=converter or data_converter(),
+        data_converter=converter or data_converter(settings),
     )
     if timeout is None:
         return await coro

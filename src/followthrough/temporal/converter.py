@@ -1,4 +1,5 @@
-"""The data converter: pydantic models in and out of every workflow and activity.
+"""The data converter: pydantic models in and out of every workflow and activity, encrypted
+by :class:`~followthrough.temporal.codec.EncryptionCodec` when keys are configured.
 
 All inputs and results are pydantic models (DESIGN: one input model per workflow and
 activity), so fields can be added without breaking running executions.
@@ -6,9 +7,31 @@ activity), so fields can be added without breaking running executions.
 
 from __future__ import annotations
 
+import dataclasses
+from typing import TYPE_CHECKING
+
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
 
+from followthrough.temporal.codec import EncryptionCodec, load_or_create_dev_key, parse_keys
 
-def data_converter() -> DataConverter:
-    return pydantic_data_converter
+if TYPE_CHECKING:
+    from followthrough.config import Settings
+
+
+def codec_for(settings: Settings) -> EncryptionCodec | None:
+    if not settings.followthrough_encrypt_payloads:
+        return None
+    if settings.followthrough_codec_keys is not None:
+        raw = settings.followthrough_codec_keys.get_secret_value()
+    else:
+        raw = load_or_create_dev_key(settings.home)
+    return EncryptionCodec(parse_keys(raw))
+
+
+def data_converter(settings: Settings | None = None) -> DataConverter:
+    """Plain pydantic converter, or with the encryption codec for ``settings``."""
+    codec = codec_for(settings) if settings is not None else None
+    if codec is None:
+        return pydantic_data_converter
+    return dataclasses.replace(pydantic_data_converter, payload_codec=codec)

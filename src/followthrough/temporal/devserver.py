@@ -79,6 +79,7 @@ class DevServer:
         search_attributes: Sequence[str] = SEARCH_ATTRIBUTES,
         db_filename: str = "temporal.db",
         log_level: str = "error",
+        codec_endpoint: str | None = None,
     ) -> None:
         self.home = home
         self.port = port
@@ -88,6 +89,7 @@ class DevServer:
         self.db_path = home / db_filename
         self.log_path = home / "temporal-server.log"
         self.log_level = log_level
+        self.codec_endpoint = codec_endpoint
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -118,6 +120,8 @@ class DevServer:
         ]
         if self.ui_port:
             cmd += ["--ui-port", str(self.ui_port)]
+            if self.codec_endpoint:
+                cmd += ["--ui-codec-endpoint", self.codec_endpoint]
         else:
             cmd.append("--headless")
         for name in self.search_attributes:
