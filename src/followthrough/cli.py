@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import logging
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from followthrough.config import ConfigError, Settings, load_settings
+from followthrough.logs import configure_logging
 from followthrough.temporal.client import TemporalUnavailable, connect
 from followthrough.temporal.operations import (
     InvalidInput,
@@ -68,7 +68,7 @@ def settings_or_exit() -> Settings:
         settings = load_settings()
     except ConfigError as exc:
         raise fail(str(exc), 2) from None
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level)
     return settings
 
 

@@ -53,6 +53,7 @@ def _api_server(settings: Settings, api_key: str, services: Services, client: Cl
         log_level=settings.log_level.lower(),
         access_log=False,
         lifespan="on",
+        log_config=None,  # our root handlers (with PII redaction) format uvicorn's lines too
     )
     return _Server(config)
 
