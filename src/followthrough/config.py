@@ -77,6 +77,31 @@ class Settings(BaseSettings):
     use_temporal_payments: bool = True
     use_temporal_integrations: bool = True
 
+    # --- User stores, content publishing, data sync (issue 6, platform-workflows B) -------
+    # USER_STORES names the external databases users live in, in creation order:
+    # "primary=postgresql+asyncpg://…,analytics=mysql+asyncmy://…,local=sqlite+aiosqlite:///…".
+    # Empty = one store "local" on the app's own database. Parsed by followthrough.user_stores.
+    user_stores: str = Field(default="", description="name=SQLAlchemy-async-URL pairs, comma-separated, in order")
+    user_stores_table: str = Field(default="users", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+    #: Where approved content goes: store names; "app" is the app's own content_items table.
+    content_publish_stores: str = "app"
+    #: DataSyncWorkflow defaults (its input may override each): source store, target stores
+    #: (empty = every other user store), table, primary key and change-cursor columns.
+    data_sync_source: str = "primary"
+    data_sync_targets: str = ""
+    data_sync_table: str = Field(default="users", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+    data_sync_key: str = "id"
+    data_sync_cursor: str = "updated_at"
+    data_sync_batch_size: PositiveInt = 200
+
+    @field_validator("user_stores")
+    @classmethod
+    def _user_stores_parse(cls, value: str) -> str:
+        from followthrough.user_stores import parse_user_stores
+
+        parse_user_stores(value)  # raises ValueError naming the bad entry
+        return value
+
     # --- Payload encryption (see temporal/codec.py) ----------------------------------------
     followthrough_encrypt_payloads: bool = True
     followthrough_codec_keys: SecretStr | None = Field(
