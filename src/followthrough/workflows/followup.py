@@ -9,7 +9,6 @@ no signal reached us), renders the template in the lead's language and sends it 
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
@@ -68,7 +67,7 @@ class FollowUpWorkflow:
         self._wake = False
         try:
             await workflow.wait_condition(lambda: self._wake, timeout=delay, timeout_summary=f"{step.name} due")
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
         return True
 
