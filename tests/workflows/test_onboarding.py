@@ -18,6 +18,7 @@ from temporalio.worker import Worker
 from followthrough.activities import activity_methods
 from followthrough.activities.user_stores import UserStoreActivities
 from followthrough.config import Settings
+from followthrough.domain.messaging import SendMessageInput, SendMessageResult
 from followthrough.domain.onboarding import OnboardingInput, OnboardingResult, onboarding_workflow_id
 from followthrough.services import Services
 from followthrough.temporal.devserver import free_port
@@ -38,12 +39,12 @@ class Sent:
     """A fake ``messaging.send`` under the contract name, recording what it was asked."""
 
     def __init__(self) -> None:
-        self.calls: list[dict[str, Any]] = []
+        self.calls: list[SendMessageInput] = []
 
     @activity.defn(name="messaging.send")
-    async def send(self, input: dict[str, Any]) -> dict[str, Any]:
+    async def send(self, input: SendMessageInput) -> SendMessageResult:
         self.calls.append(input)
-        return {"message_id": f"wamid.{len(self.calls)}"}
+        return SendMessageResult(message_id=f"wamid.{len(self.calls)}", to=input.to)
 
 
 @pytest.fixture
@@ -93,7 +94,7 @@ async def test_creates_the_user_in_every_store_in_order_then_welcomes(
     rows = await _rows(urls, table, input.email)
     assert all(len(found) == 1 and found[0]["id"] == result.user_id for found in rows.values())
     assert result.welcome_message_id == "wamid.1"
-    assert sent.calls[0]["to"] == "+34600111222" and "Ada" in sent.calls[0]["text"]
+    assert sent.calls[0].to == "+34600111222" and "Ada" in (sent.calls[0].text or "")
 
 
 async def test_permanent_failure_in_the_last_store_leaves_the_user_in_none(
@@ -145,7 +146,7 @@ async def test_the_same_email_twice_is_idempotent(
     rows = await _rows(urls, table, email)
     assert all(len(found) == 1 for found in rows.values())
     # The welcome is sent under one idempotency key, so the outbox keeps it to one message.
-    assert len({call["idempotency_key"] for call in sent.calls}) == 1
+    assert len({call.idempotency_key for call in sent.calls}) == 1
 
 
 async def test_rollback_never_deletes_a_user_that_was_there_before(

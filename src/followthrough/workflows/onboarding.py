@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
+    from followthrough.domain.messaging import SendMessageInput, SendMessageResult
     from followthrough.domain.onboarding import (
         CreateStoreUserInput,
         DeleteStoreUserInput,
@@ -121,13 +121,14 @@ class UserOnboardingWorkflow:
         if input.phone is None:
             return None
         try:
-            sent: Any = await workflow.execute_activity(
+            sent: SendMessageResult = await workflow.execute_activity(
                 "messaging.send",
-                {
-                    "to": input.phone,
-                    "text": welcome_text(input.name, input.language),
-                    "idempotency_key": welcome_idempotency_key(input.email),
-                },
+                SendMessageInput(
+                    to=input.phone,
+                    text=welcome_text(input.name, input.language),
+                    idempotency_key=welcome_idempotency_key(input.email),
+                ),
+                result_type=SendMessageResult,
                 start_to_close_timeout=PROVIDER_CALL_TIMEOUT,
                 schedule_to_close_timeout=timedelta(hours=1),
                 retry_policy=DEFAULT_RETRY,
@@ -135,4 +136,4 @@ class UserOnboardingWorkflow:
         except ActivityError as err:
             workflow.logger.warning("welcome message not sent: %s", _describe(err)[0])
             return None
-        return sent.get("message_id") if isinstance(sent, dict) else str(sent)
+        return sent.message_id
