@@ -91,9 +91,55 @@ def make_settings(tmp_path: Path, task_queue: str) -> Callable[..., Settings]:
     return make
 
 
+# --- store (store engineer): a migrated SQLite store per test, copied from one template ------
+@pytest.fixture(scope="session")
+async def migrated_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to the shipped heads once per session (copying it is ~1 ms)."""
+    from followthrough.store.migrate import upgrade
+
+    path = tmp_path_factory.mktemp("store-template") / "store.db"
+    await upgrade(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+def copy_sqlite(template: Path, url: str) -> None:
+    """Give the SQLite file at ``url`` the template's content (no-op for other databases)."""
+    import sqlite3
+
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return
+    Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(template) as source, sqlite3.connect(parsed.database) as target:
+        source.backup(target)  # consistent even in WAL mode
+    source.close()
+    target.close()
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """Say which store back-ends the store tests ran on (and why any did not)."""
+    from tests.store.backends import BACKENDS, REPORT_KEY
+
+    report = config.stash.get(REPORT_KEY, None)
+    if report is None:
+        return
+    terminalreporter.section("store back-ends")
+    for backend in BACKENDS:
+        if backend in report.failed:
+            terminalreporter.write_line(f"{backend:<11} FAILED  {report.failed[backend]}", red=True)
+        elif backend in report.used:
+            terminalreporter.write_line(f"{backend:<11} used    {report.used[backend]}", green=True)
+        elif backend in report.skipped:
+            terminalreporter.write_line(f"{backend:<11} skipped {report.skipped[backend]}", yellow=True)
+
+
 @pytest.fixture
-async def services(make_settings: Callable[..., Settings]) -> AsyncIterator[Services]:
-    svc = await Services.open(make_settings())
+async def services(make_settings: Callable[..., Settings], migrated_sqlite_template: Path) -> AsyncIterator[Services]:
+    settings = make_settings()
+    copy_sqlite(migrated_sqlite_template, settings.effective_database_url)
+    svc = await Services.open(settings)
     try:
         yield svc
     finally:

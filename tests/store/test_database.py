@@ -1,0 +1,67 @@
+"""The engine's behaviour the rest of the app relies on: SQLite pragmas, foreign keys and
+instants that come back aware and in UTC on every back-end."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError, StatementError
+
+from followthrough.store import Database
+from followthrough.store.models import Appointment, Lead
+
+
+async def test_sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout(tmp_path: Path) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'nested' / 'dir' / 'store.db'}")
+    try:
+        async with db.engine.connect() as conn:
+            assert (await conn.scalar(text("PRAGMA journal_mode"))) == "wal"
+            assert (await conn.scalar(text("PRAGMA foreign_keys"))) == 1
+            assert (await conn.scalar(text("PRAGMA busy_timeout"))) == 30000
+        await db.ping()
+        assert (tmp_path / "nested" / "dir" / "store.db").is_file()  # the parent directory was made
+    finally:
+        await db.close()
+
+
+async def test_instants_come_back_aware_in_utc_with_microseconds(database: Database) -> None:
+    lead_id = f"lead-{uuid.uuid4()}"
+    madrid_summer = timezone(timedelta(hours=2))
+    inbound = datetime(2025, 7, 1, 10, 30, 15, 123456, tzinfo=madrid_summer)
+    async with database.session() as session:
+        session.add(Lead(id=lead_id, last_inbound_at=inbound))
+    async with database.session() as session:
+        lead = await session.get(Lead, lead_id)
+    assert lead is not None and lead.last_inbound_at is not None
+    assert lead.last_inbound_at.tzinfo is UTC
+    assert lead.last_inbound_at == inbound
+    assert lead.last_inbound_at.hour == 8 and lead.last_inbound_at.microsecond == 123456
+    assert lead.created_at.tzinfo is UTC and abs(datetime.now(UTC) - lead.created_at) < timedelta(minutes=5)
+
+
+async def test_a_naive_instant_is_refused(database: Database) -> None:
+    with pytest.raises(StatementError, match="naive datetime"):
+        async with database.session() as session:
+            session.add(Lead(id=f"lead-{uuid.uuid4()}", last_inbound_at=datetime(2025, 1, 1, 12, 0)))
+
+
+async def test_foreign_keys_are_enforced(database: Database) -> None:
+    start = datetime(2025, 1, 1, 10, tzinfo=UTC)
+    with pytest.raises(IntegrityError):
+        async with database.session() as session:
+            session.add(Appointment(lead_id=f"missing-{uuid.uuid4()}", start_at=start, end_at=start))
+
+
+async def test_a_failed_session_rolls_back_everything(database: Database) -> None:
+    lead_id = f"lead-{uuid.uuid4()}"
+    with pytest.raises(RuntimeError):
+        async with database.session() as session:
+            session.add(Lead(id=lead_id))
+            await session.flush()
+            raise RuntimeError("boom")
+    async with database.session() as session:
+        assert await session.get(Lead, lead_id) is None
