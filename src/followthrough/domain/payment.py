@@ -59,6 +59,7 @@ class PaymentStatus(BaseModel):
     completion_event_id: str | None = None
     duplicate_completions: int = Field(default=0, description="completions ignored because one already counted")
     previous_stage: str | None = None
+    failed_messages: list[str] = Field(default_factory=list, description="kind: error, for messages not sent")
 
 
 class RecordCheckoutInput(BaseModel):

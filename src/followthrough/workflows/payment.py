@@ -1,0 +1,202 @@
+"""PaymentWorkflow: Stripe Checkout, the link, reminders while unpaid, then paid or expired.
+
+Timeline from the start: checkout session (idempotency key ``payment:{lead}:{reference}``) →
+payment link → reminders at +12 h and +20 h unless paid → at +24 h, expired. ``payment_completed``
+(the Stripe webhook) ends the wait: payment recorded paid, lead moved to ``customer``, receipt
+sent. Before each reminder and at the deadline the checkout is read back from Stripe, so a
+webhook that never arrived cannot make us nag a customer who paid or expire a paid order.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from followthrough.domain.leads import SetStageInput
+    from followthrough.domain.messaging import SendMessageInput, SendMessageResult
+    from followthrough.domain.payment import (
+        PAYMENT_WINDOW,
+        REMINDER_OFFSETS,
+        MarkPaymentInput,
+        PaymentCompletedSignal,
+        PaymentExpiredSignal,
+        PaymentInput,
+        PaymentStatus,
+        RecordCheckoutInput,
+        checkout_key,
+        message_key,
+    )
+    from followthrough.domain.payments import CheckoutSession, CreateCheckoutInput, GetCheckoutInput
+    from followthrough.domain.templates import format_amount, render
+    from followthrough.temporal.policies import DEFAULT_RETRY, PROVIDER_CALL_TIMEOUT, STORE_CALL_TIMEOUT
+
+#: A payment message that cannot go out within this long is reported, not retried for ever.
+MESSAGE_DEADLINE = timedelta(hours=1)
+
+
+@workflow.defn
+class PaymentWorkflow:
+    @workflow.init
+    def __init__(self, input: PaymentInput) -> None:
+        self._input = input
+        self._status = PaymentStatus(lead_id=input.lead.id, reference=input.reference)
+        self._completion: PaymentCompletedSignal | None = None
+        self._expired = False
+
+    @workflow.run
+    async def run(self, input: PaymentInput) -> PaymentStatus:
+        status = self._status
+        started = workflow.now()
+        status.started_at, status.deadline = started, started + PAYMENT_WINDOW
+        checkout: CheckoutSession = await workflow.execute_activity(
+            "payments.create_checkout",
+            CreateCheckoutInput(
+                amount=input.amount,
+                currency=input.currency,
+                description=input.description,
+                metadata={
+                    "workflow_id": workflow.info().workflow_id,
+                    "lead_id": input.lead.id,
+                    "reference": input.reference,
+                },
+                customer_email=input.lead.email,
+                expires_in_minutes=int(PAYMENT_WINDOW.total_seconds() // 60),
+                idempotency_key=checkout_key(input.lead.id, input.reference),
+            ),
+            result_type=CheckoutSession,
+            start_to_close_timeout=PROVIDER_CALL_TIMEOUT,
+            retry_policy=DEFAULT_RETRY,
+        )
+        status.session_id, status.checkout_url = checkout.session_id, checkout.url
+        await self._store(
+            "payment_records.record_checkout",
+            RecordCheckoutInput(
+                lead=input.lead,
+                reference=input.reference,
+                workflow_id=workflow.info().workflow_id,
+                session_id=checkout.session_id,
+                checkout_url=checkout.url or "",
+                amount=input.amount,
+                currency=input.currency,
+                description=input.description,
+                expires_at=checkout.expires_at,
+            ),
+        )
+        status.state = "awaiting_payment"
+        await self._message("link", "payment/link")
+
+        for offset in REMINDER_OFFSETS:
+            if await self._settled_by(started + offset) or await self._paid_per_stripe():
+                break
+            await self._message(f"reminder-{int(offset.total_seconds() // 3600)}h", "payment/reminder")
+            status.reminders_sent.append(workflow.now())
+        else:
+            await self._settled_by(status.deadline)
+            if self._completion is None:
+                await self._paid_per_stripe()
+
+        if self._completion is not None:
+            await self._paid(self._completion)
+        else:
+            await self._store(
+                "payment_records.mark",
+                MarkPaymentInput(session_id=checkout.session_id, state="expired", at=workflow.now()),
+            )
+            status.state = "expired"
+        return status
+
+    async def _settled_by(self, at: datetime) -> bool:
+        """Wait until ``at`` unless paid or expired first; True when settled."""
+        delay = at - workflow.now()
+        if delay > timedelta(0):
+            try:
+                await workflow.wait_condition(
+                    lambda: self._completion is not None or self._expired, timeout=delay, timeout_summary="unpaid"
+                )
+            except TimeoutError:
+                pass
+        return self._completion is not None or self._expired
+
+    async def _paid_per_stripe(self) -> bool:
+        """Read the checkout back; a completed one counts as the (lost) webhook's completion."""
+        assert self._status.session_id is not None
+        session: CheckoutSession = await workflow.execute_activity(
+            "payments.get_checkout",
+            GetCheckoutInput(session_id=self._status.session_id),
+            result_type=CheckoutSession,
+            start_to_close_timeout=PROVIDER_CALL_TIMEOUT,
+            retry_policy=DEFAULT_RETRY,
+        )
+        if self._completion is None and session.status == "complete":
+            self._completion = PaymentCompletedSignal(
+                session_id=session.session_id, event_id=f"poll:{session.session_id}", paid_at=workflow.now()
+            )
+        return self._completion is not None or self._expired
+
+    async def _paid(self, completion: PaymentCompletedSignal) -> None:
+        status = self._status
+        status.state = "paid"
+        status.paid_at, status.completion_event_id = completion.paid_at, completion.event_id
+        assert status.session_id is not None
+        await self._store(
+            "payment_records.mark",
+            MarkPaymentInput(
+                session_id=status.session_id, state="paid", at=completion.paid_at, event_id=completion.event_id
+            ),
+        )
+        status.previous_stage = await workflow.execute_activity(
+            "leads.set_stage",
+            SetStageInput(lead_id=self._input.lead.id, stage="customer"),
+            start_to_close_timeout=STORE_CALL_TIMEOUT,
+            retry_policy=DEFAULT_RETRY,
+        )
+        await self._message("receipt", "payment/receipt")
+
+    async def _store(self, activity: str, arg: object) -> None:
+        await workflow.execute_activity(
+            activity, arg, start_to_close_timeout=STORE_CALL_TIMEOUT, retry_policy=DEFAULT_RETRY
+        )
+
+    async def _message(self, kind: str, template: str) -> None:
+        lead, input = self._input.lead, self._input
+        text = render(
+            template,
+            lead,
+            amount=format_amount(input.amount, input.currency),
+            url=self._status.checkout_url or "",
+            reference=input.reference,
+        )
+        try:
+            await workflow.execute_activity(
+                "messaging.send",
+                SendMessageInput(to=lead.phone, text=text, idempotency_key=message_key(lead.id, input.reference, kind)),
+                result_type=SendMessageResult,
+                start_to_close_timeout=PROVIDER_CALL_TIMEOUT,
+                schedule_to_close_timeout=MESSAGE_DEADLINE,
+                retry_policy=DEFAULT_RETRY,
+            )
+        except ActivityError as err:
+            self._status.failed_messages.append(f"{kind}: {err.cause or err}")
+
+    # --- signals and query ----------------------------------------------------------------
+    @workflow.signal(name="payment_completed")
+    def payment_completed(self, signal: PaymentCompletedSignal) -> None:
+        if self._status.session_id is not None and signal.session_id != self._status.session_id:
+            workflow.logger.warning("completion for another checkout session ignored: %s", signal.session_id)
+            return
+        if self._completion is not None or self._status.state in ("paid", "expired"):
+            self._status.duplicate_completions += 1
+            return
+        self._completion = signal
+
+    @workflow.signal(name="payment_expired")
+    def payment_expired(self, signal: PaymentExpiredSignal) -> None:
+        if signal.session_id is None or signal.session_id == self._status.session_id:
+            self._expired = True
+
+    @workflow.query(name="status")
+    def status(self) -> PaymentStatus:
+        return self._status
