@@ -12,8 +12,10 @@ from typing import Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
+from followthrough.domain.leads import E164_PATTERN
+
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+_E164 = re.compile(E164_PATTERN)
 
 
 def normalise_email(email: str) -> str:
