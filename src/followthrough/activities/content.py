@@ -8,6 +8,9 @@ user store (USER_STORES), where a ``content_items`` table is created on first us
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from sqlalchemy import Column, MetaData, String, Table, Text, select, update
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -140,7 +143,7 @@ class ContentActivities:
             raise translate_db_error(error, store) from error
 
 
-def _insert_ignore(dialect: str, values: dict[str, object]):  # type: ignore[no-untyped-def]
+def _insert_ignore(dialect: str, values: Mapping[str, Any]) -> Any:
     """An insert that is a no-op when a concurrent attempt inserted the same id first."""
     if dialect == "postgresql":
         return pg_insert(_PUBLISHED).values(**values).on_conflict_do_nothing(index_elements=["id"])
