@@ -18,6 +18,12 @@ ConversionEvent = Literal["Lead", "Schedule", "Purchase"]
 SyncTarget = Literal["hubspot", "meta_capi", "memory"]
 ALL_TARGETS: tuple[SyncTarget, ...] = ("hubspot", "meta_capi", "memory")
 
+#: HubSpot's lifecycle stage (internal name) each event implies.
+LIFECYCLE_FOR: dict[str, str] = {
+    "lead_created": "lead",
+    "demo_scheduled": "salesqualifiedlead",
+    "payment_completed": "customer",
+}
 #: The Meta standard event each lead event reports.
 CONVERSION_FOR: dict[str, ConversionEvent] = {
     "lead_created": "Lead",
@@ -52,14 +58,17 @@ class IntegrationSyncInput(BaseModel):
 class TargetResult(BaseModel):
     target: SyncTarget
     ok: bool
-    detail: str | None = None
-    external_id: str | None = Field(default=None, description="contact id, event id or summary length")
+    detail: str | None = Field(default=None, description="the error, or what was written")
+    external_id: str | None = Field(default=None, description="HubSpot contact id / Meta trace id")
 
 
 class IntegrationSyncResult(BaseModel):
+    """The result, and the ``status`` query's answer while targets are still running."""
+
     lead_id: str
     event: LeadEvent
-    targets: list[TargetResult]
+    targets: list[TargetResult] = Field(default_factory=list)
+    pending: list[SyncTarget] = Field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -79,6 +88,14 @@ MEMORY_SYSTEM = (
     "commitments and next steps in at most 8 short bullet points, in the lead's language. "
     "Facts only, no invention; write 'no conversation yet' if there is nothing to summarise."
 )
+
+
+def split_name(name: str | None) -> tuple[str | None, str | None]:
+    """(first, last) for the CRM: the first word, then the rest."""
+    if not name or not name.strip():
+        return None, None
+    first, _, last = name.strip().partition(" ")
+    return first, (last.strip() or None)
 
 
 def memory_prompt(lead: Lead, event: str, messages: list[ConversationMessage]) -> str:

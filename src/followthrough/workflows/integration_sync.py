@@ -1,0 +1,157 @@
+"""IntegrationSyncWorkflow: one lead event pushed to HubSpot, Meta CAPI and the lead's memory.
+
+The targets run side by side and each is guarded on its own: a target that fails (or keeps
+failing past :data:`TARGET_DEADLINE`) is reported as not ok, and the others carry on. Every
+call carries a key derived from the lead, the target and the event, so a re-run of the same
+event writes nothing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from followthrough.domain.conversions import SendEventInput, SendEventResult
+    from followthrough.domain.crm import UpsertContactInput, UpsertContactResult
+    from followthrough.domain.integration import (
+        CONVERSION_FOR,
+        LIFECYCLE_FOR,
+        MEMORY_SYSTEM,
+        IntegrationSyncInput,
+        IntegrationSyncResult,
+        SyncTarget,
+        TargetResult,
+        memory_prompt,
+        split_name,
+        sync_key,
+    )
+    from followthrough.domain.leads import RecentConversation, RecentConversationInput
+    from followthrough.domain.llm import CompleteInput, CompleteResult
+    from followthrough.temporal.policies import DEFAULT_RETRY, PROVIDER_CALL_TIMEOUT, STORE_CALL_TIMEOUT
+
+#: How long one target may keep retrying before it is reported as failed.
+TARGET_DEADLINE = timedelta(minutes=30)
+#: An llm call may take a while on a long conversation.
+LLM_CALL_TIMEOUT = timedelta(minutes=2)
+
+
+@workflow.defn
+class IntegrationSyncWorkflow:
+    @workflow.init
+    def __init__(self, input: IntegrationSyncInput) -> None:
+        self._result = IntegrationSyncResult(lead_id=input.lead.id, event=input.event, pending=list(input.targets))
+
+    @workflow.run
+    async def run(self, input: IntegrationSyncInput) -> IntegrationSyncResult:
+        runners: dict[SyncTarget, Callable[[IntegrationSyncInput], Awaitable[TargetResult]]] = {
+            "hubspot": self._hubspot,
+            "meta_capi": self._meta_capi,
+            "memory": self._memory,
+        }
+        targets = list(dict.fromkeys(input.targets))
+        results = await asyncio.gather(*(self._guarded(t, runners[t], input) for t in targets))
+        self._result.targets, self._result.pending = list(results), []
+        return self._result
+
+    async def _guarded(
+        self,
+        target: SyncTarget,
+        run: Callable[[IntegrationSyncInput], Awaitable[TargetResult]],
+        input: IntegrationSyncInput,
+    ) -> TargetResult:
+        try:
+            result = await run(input)
+        except ActivityError as err:
+            cause = err.cause
+            kind = cause.type if isinstance(cause, ApplicationError) and cause.type else type(cause).__name__
+            result = TargetResult(target=target, ok=False, detail=f"{kind}: {getattr(cause, 'message', cause)}")
+        self._result.targets.append(result)
+        self._result.pending = [t for t in self._result.pending if t != target]
+        return result
+
+    async def _hubspot(self, input: IntegrationSyncInput) -> TargetResult:
+        lead = input.lead
+        first, last = split_name(lead.name)
+        contact: UpsertContactResult = await workflow.execute_activity(
+            "crm.upsert_contact",
+            UpsertContactInput(
+                email=lead.email,
+                phone=lead.phone,
+                first_name=first,
+                last_name=last,
+                company=input.company,
+                lifecycle_stage=LIFECYCLE_FOR[input.event],
+                idempotency_key=sync_key(lead.id, "hubspot", input.event, input.event_id),
+            ),
+            result_type=UpsertContactResult,
+            start_to_close_timeout=PROVIDER_CALL_TIMEOUT,
+            schedule_to_close_timeout=TARGET_DEADLINE,
+            retry_policy=DEFAULT_RETRY,
+        )
+        return TargetResult(
+            target="hubspot",
+            ok=True,
+            detail=f"contact {'created' if contact.created else 'updated'}, lifecycle {LIFECYCLE_FOR[input.event]}",
+            external_id=contact.contact_id,
+        )
+
+    async def _meta_capi(self, input: IntegrationSyncInput) -> TargetResult:
+        lead = input.lead
+        event_name = CONVERSION_FOR[input.event]
+        sent: SendEventResult = await workflow.execute_activity(
+            "conversions.send_event",
+            SendEventInput(
+                event_name=event_name,
+                event_time=input.occurred_at,
+                email=lead.email,
+                phone=lead.phone,
+                external_id=lead.id,
+                value=input.value if event_name == "Purchase" else None,
+                currency=input.currency if event_name == "Purchase" else None,
+                action_source="chat",
+                idempotency_key=sync_key(lead.id, "meta_capi", input.event, input.event_id),
+            ),
+            result_type=SendEventResult,
+            start_to_close_timeout=PROVIDER_CALL_TIMEOUT,
+            schedule_to_close_timeout=TARGET_DEADLINE,
+            retry_policy=DEFAULT_RETRY,
+        )
+        return TargetResult(
+            target="meta_capi",
+            ok=sent.events_received > 0,
+            detail=f"{event_name} event, {sent.events_received} received",
+            external_id=sent.fbtrace_id,
+        )
+
+    async def _memory(self, input: IntegrationSyncInput) -> TargetResult:
+        lead = input.lead
+        conversation: RecentConversation = await workflow.execute_activity(
+            "leads.recent_conversation",
+            RecentConversationInput(lead_id=lead.id),
+            result_type=RecentConversation,
+            start_to_close_timeout=STORE_CALL_TIMEOUT,
+            schedule_to_close_timeout=TARGET_DEADLINE,
+            retry_policy=DEFAULT_RETRY,
+        )
+        completion: CompleteResult = await workflow.execute_activity(
+            "llm.complete",
+            CompleteInput(
+                system=MEMORY_SYSTEM,
+                prompt=memory_prompt(lead, input.event, conversation.messages),
+                idempotency_key=sync_key(lead.id, "memory", input.event, input.event_id),
+            ),
+            result_type=CompleteResult,
+            start_to_close_timeout=LLM_CALL_TIMEOUT,
+            schedule_to_close_timeout=TARGET_DEADLINE,
+            retry_policy=DEFAULT_RETRY,
+        )
+        return TargetResult(target="memory", ok=True, detail=completion.text.strip())
+
+    @workflow.query(name="status")
+    def status(self) -> IntegrationSyncResult:
+        return self._result
