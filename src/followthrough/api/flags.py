@@ -1,0 +1,179 @@
+"""Feature flags of the sales assistant: durable workflow, or the same activities inline.
+
+``USE_TEMPORAL_FOLLOWUPS``, ``USE_TEMPORAL_BOOKING``, ``USE_TEMPORAL_PAYMENTS`` and
+``USE_TEMPORAL_INTEGRATIONS`` (default on) are the seed's migration path. On, a route starts
+the workflow. Off, it runs the very activity methods the worker would run (looked up by their
+activity name, so there is one implementation) in the API process: best effort, not durable,
+lost on restart — and it says so, with ``"mode": "inline"`` in the answer and a warning in the
+log. Flags are read from the app's settings on every request, never by a workflow, so
+flipping one (and restarting the API) leaves every running workflow exactly as it was.
+
+Inline runs that take time (a follow-up waits hours) are background tasks held by
+:class:`InlineRuns` on the app, which ``GET`` routes read and a webhook may cancel per lead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from functools import cache
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, Request
+
+from followthrough.config import Settings
+from followthrough.services import Services
+
+log = logging.getLogger("followthrough.flags")
+
+Mode = Literal["temporal", "inline"]
+
+
+class Feature(StrEnum):
+    FOLLOWUPS = "followups"
+    BOOKING = "booking"
+    PAYMENTS = "payments"
+    INTEGRATIONS = "integrations"
+
+    @property
+    def variable(self) -> str:
+        return f"USE_TEMPORAL_{self.value.upper()}"
+
+
+def use_temporal(settings: Settings, feature: Feature) -> bool:
+    return bool(getattr(settings, f"use_temporal_{feature.value}"))
+
+
+def mode(settings: Settings, feature: Feature) -> Mode:
+    return "temporal" if use_temporal(settings, feature) else "inline"
+
+
+def log_inline(feature: Feature, what: str, **ids: str) -> None:
+    """The log line every inline run writes, so operators see the non-durable path taken."""
+    details = " ".join(f"{k}={v}" for k, v in sorted(ids.items()))
+    log.warning("%s is off: running %s inline (best effort, not durable) %s", feature.variable, what, details)
+
+
+# --- the activities, called directly ------------------------------------------------------
+@cache
+def _activity_classes() -> dict[str, tuple[type, str]]:
+    from followthrough.registry import activity_groups
+
+    found: dict[str, tuple[type, str]] = {}
+    for cls in activity_groups():
+        for attr_name, attr in vars(cls).items():
+            defn = getattr(attr, "__temporal_activity_definition", None)
+            if defn is not None and defn.name:
+                found[defn.name] = (cls, attr_name)
+    return found
+
+
+def inline_activity(services: Services, name: str) -> Callable[[Any], Awaitable[Any]]:
+    """The bound method registered as activity ``name``, on a group built with ``services``."""
+    try:
+        cls, attr_name = _activity_classes()[name]
+    except KeyError:
+        raise LookupError(f"no activity named {name!r} in followthrough.activities") from None
+    method: Callable[[Any], Awaitable[Any]] = getattr(cls(services), attr_name)
+    return method
+
+
+# --- background inline runs ---------------------------------------------------------------
+@dataclass
+class InlineRun:
+    id: str
+    feature: Feature
+    lead_id: str | None
+    status: dict[str, Any]
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    task: asyncio.Task[None] | None = None
+    error: str | None = None
+
+    @property
+    def state(self) -> str:
+        if self.task is None or not self.task.done():
+            return "RUNNING"
+        if self.task.cancelled():
+            return "CANCELED"
+        return "FAILED" if self.error else "COMPLETED"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "mode": "inline",
+            "feature": self.feature.value,
+            "state": self.state,
+            "started_at": self.started_at.isoformat(),
+            "error": self.error,
+            "status": self.status,
+        }
+
+
+class InlineRuns:
+    """Inline runs of this API process, by id (the id the workflow would have had)."""
+
+    def __init__(self) -> None:
+        self._runs: dict[str, InlineRun] = {}
+
+    def get(self, run_id: str) -> InlineRun | None:
+        return self._runs.get(run_id)
+
+    def start(
+        self,
+        run_id: str,
+        feature: Feature,
+        work: Callable[[InlineRun], Coroutine[Any, Any, None]],
+        *,
+        lead_id: str | None = None,
+        status: dict[str, Any] | None = None,
+    ) -> tuple[InlineRun, bool]:
+        """Run ``work(run)`` in the background unless a run with this id is still going;
+        returns the run and whether it was created."""
+        existing = self._runs.get(run_id)
+        if existing is not None and existing.state == "RUNNING":
+            return existing, False
+        run = InlineRun(id=run_id, feature=feature, lead_id=lead_id, status=status or {})
+
+        async def guarded() -> None:
+            try:
+                await work(run)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # best effort: the failure is the run's state, not a crash
+                run.error = f"{type(exc).__name__}: {exc}"
+                log.exception("inline %s run %s failed", feature.value, run_id)
+
+        run.task = asyncio.get_running_loop().create_task(guarded(), name=f"inline-{run_id}")
+        self._runs[run_id] = run
+        return run, True
+
+    def cancel_for_lead(self, lead_id: str, feature: Feature | None = None) -> list[str]:
+        """Cancel the lead's running inline runs (a reply, an opt-out); returns their ids."""
+        cancelled = []
+        for run in self._runs.values():
+            if run.lead_id == lead_id and run.state == "RUNNING" and feature in (None, run.feature):
+                assert run.task is not None
+                run.task.cancel()
+                cancelled.append(run.id)
+        return cancelled
+
+    async def close(self) -> None:
+        tasks = [r.task for r in self._runs.values() if r.task is not None and not r.task.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def get_inline_runs(request: Request) -> InlineRuns:
+    state = request.app.state
+    runs: InlineRuns | None = getattr(state, "inline_runs", None)
+    if runs is None:
+        runs = state.inline_runs = InlineRuns()
+    return runs
+
+
+InlineRunsDep = Annotated[InlineRuns, Depends(get_inline_runs)]
