@@ -26,6 +26,8 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_validator
 
 from followthrough.domain.leads import Lead
+from followthrough.domain.messaging import SendMessageInput
+from followthrough.domain.templates import followup_message
 
 FollowUpType = Literal["pre_demo_24h", "pre_demo_reminder", "post_demo", "said_later", "cold_lead_reengagement"]
 FOLLOWUP_TYPES: tuple[FollowUpType, ...] = (
@@ -252,3 +254,12 @@ def stop_reason(type: str, signal: str) -> str | None:
     if signal == "demo_booked" and type == "cold_lead_reengagement":
         return signal
     return None
+
+
+def send_request(lead: Lead, type: str, step: FollowUpStep, demo_start: datetime | None) -> SendMessageInput:
+    """The ``messaging.send`` input for one step: its template in the lead's language, its key."""
+    return SendMessageInput(
+        to=lead.phone,
+        text=followup_message(type, step.name, lead, demo_start),
+        idempotency_key=message_key(lead.id, type, step),
+    )

@@ -11,7 +11,10 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
+from followthrough.domain.conversions import SendEventInput, SendEventResult
+from followthrough.domain.crm import UpsertContactInput, UpsertContactResult
 from followthrough.domain.leads import ConversationMessage, Lead, LeadStage
+from followthrough.domain.llm import CompleteInput
 
 LeadEvent = Literal["lead_created", "demo_scheduled", "payment_completed"]
 ConversionEvent = Literal["Lead", "Schedule", "Purchase"]
@@ -103,4 +106,58 @@ def memory_prompt(lead: Lead, event: str, messages: list[ConversationMessage]) -
     lines = [f"[{m.at:%Y-%m-%d %H:%M}] {'lead' if m.direction == 'inbound' else 'us'}: {m.text}" for m in messages]
     return f"Lead language: {lead.language}. Latest event: {event}.\nConversation ({len(messages)} messages):\n" + (
         "\n".join(lines) if lines else "(none)"
+    )
+
+
+# --- the requests each target sends (shared by the workflow and the inline route) ---------
+def hubspot_request(input: IntegrationSyncInput) -> UpsertContactInput:
+    first, last = split_name(input.lead.name)
+    return UpsertContactInput(
+        email=input.lead.email,
+        phone=input.lead.phone,
+        first_name=first,
+        last_name=last,
+        company=input.company,
+        lifecycle_stage=LIFECYCLE_FOR[input.event],
+        idempotency_key=sync_key(input.lead.id, "hubspot", input.event, input.event_id),
+    )
+
+
+def capi_request(input: IntegrationSyncInput) -> SendEventInput:
+    event_name = CONVERSION_FOR[input.event]
+    purchase = event_name == "Purchase"
+    return SendEventInput(
+        event_name=event_name,
+        event_time=input.occurred_at,
+        email=input.lead.email,
+        phone=input.lead.phone,
+        external_id=input.lead.id,
+        value=input.value if purchase else None,
+        currency=input.currency if purchase else None,
+        action_source="chat",
+        idempotency_key=sync_key(input.lead.id, "meta_capi", input.event, input.event_id),
+    )
+
+
+def memory_request(input: IntegrationSyncInput, messages: list[ConversationMessage]) -> CompleteInput:
+    return CompleteInput(
+        system=MEMORY_SYSTEM,
+        prompt=memory_prompt(input.lead, input.event, messages),
+        idempotency_key=sync_key(input.lead.id, "memory", input.event, input.event_id),
+    )
+
+
+def hubspot_result(input: IntegrationSyncInput, contact: UpsertContactResult) -> TargetResult:
+    verb = "created" if contact.created else "updated"
+    detail = f"contact {verb}, lifecycle {LIFECYCLE_FOR[input.event]}"
+    return TargetResult(target="hubspot", ok=True, detail=detail, external_id=contact.contact_id)
+
+
+def capi_result(input: IntegrationSyncInput, sent: SendEventResult) -> TargetResult:
+    event_name = CONVERSION_FOR[input.event]
+    return TargetResult(
+        target="meta_capi",
+        ok=sent.events_received > 0,
+        detail=f"{event_name} event, {sent.events_received} received",
+        external_id=sent.fbtrace_id,
     )

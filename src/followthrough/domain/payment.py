@@ -13,6 +13,9 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, Field, field_validator
 
 from followthrough.domain.leads import Lead
+from followthrough.domain.messaging import SendMessageInput
+from followthrough.domain.payments import CreateCheckoutInput
+from followthrough.domain.templates import format_amount, render
 
 PAYMENT_WINDOW = timedelta(hours=24)
 REMINDER_OFFSETS: tuple[timedelta, ...] = (timedelta(hours=12), timedelta(hours=20))
@@ -98,3 +101,31 @@ def message_key(lead_id: str, reference: str, kind: str) -> str:
 
 def reminder_instants(started_at: datetime) -> list[datetime]:
     return [started_at + offset for offset in REMINDER_OFFSETS]
+
+
+def checkout_request(input: PaymentInput, workflow_id: str) -> CreateCheckoutInput:
+    """The Checkout Session to create: its metadata names the workflow the webhook signals."""
+    return CreateCheckoutInput(
+        amount=input.amount,
+        currency=input.currency,
+        description=input.description,
+        metadata={"workflow_id": workflow_id, "lead_id": input.lead.id, "reference": input.reference},
+        customer_email=input.lead.email,
+        expires_in_minutes=int(PAYMENT_WINDOW.total_seconds() // 60),
+        idempotency_key=checkout_key(input.lead.id, input.reference),
+    )
+
+
+def payment_message(input: PaymentInput, kind: str, checkout_url: str | None) -> SendMessageInput:
+    """``kind`` is ``link``, ``reminder-<h>h`` or ``receipt``."""
+    template = "payment/reminder" if kind.startswith("reminder") else f"payment/{kind}"
+    text = render(
+        template,
+        input.lead,
+        amount=format_amount(input.amount, input.currency),
+        url=checkout_url or "",
+        reference=input.reference,
+    )
+    return SendMessageInput(
+        to=input.lead.phone, text=text, idempotency_key=message_key(input.lead.id, input.reference, kind)
+    )

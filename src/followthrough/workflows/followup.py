@@ -26,8 +26,7 @@ with workflow.unsafe.imports_passed_through():
         OptedOutSignal,
     )
     from followthrough.domain.leads import ContactState, ContactStateInput
-    from followthrough.domain.messaging import SendMessageInput, SendMessageResult
-    from followthrough.domain.templates import followup_message
+    from followthrough.domain.messaging import SendMessageResult
     from followthrough.temporal.policies import DEFAULT_RETRY, PROVIDER_CALL_TIMEOUT, STORE_CALL_TIMEOUT
 
 
@@ -90,13 +89,10 @@ class FollowUpWorkflow:
         current = self._current(step)
         if self._status.state != "running" or current.state != "pending" or current.due_at != step.due_at:
             return  # a signal stopped or moved it while we read the record
-        text = followup_message(self._input.type, step.name, lead, self._status.demo_start)
         try:
             sent: SendMessageResult = await workflow.execute_activity(
                 "messaging.send",
-                SendMessageInput(
-                    to=lead.phone, text=text, idempotency_key=rules.message_key(lead.id, self._input.type, step)
-                ),
+                rules.send_request(lead, self._input.type, step, self._status.demo_start),
                 result_type=SendMessageResult,
                 start_to_close_timeout=PROVIDER_CALL_TIMEOUT,
                 # Retry while the message is still timely; past that it would arrive late.

@@ -16,22 +16,21 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from followthrough.domain.conversions import SendEventInput, SendEventResult
-    from followthrough.domain.crm import UpsertContactInput, UpsertContactResult
+    from followthrough.domain.conversions import SendEventResult
+    from followthrough.domain.crm import UpsertContactResult
     from followthrough.domain.integration import (
-        CONVERSION_FOR,
-        LIFECYCLE_FOR,
-        MEMORY_SYSTEM,
         IntegrationSyncInput,
         IntegrationSyncResult,
         SyncTarget,
         TargetResult,
-        memory_prompt,
-        split_name,
-        sync_key,
+        capi_request,
+        capi_result,
+        hubspot_request,
+        hubspot_result,
+        memory_request,
     )
     from followthrough.domain.leads import RecentConversation, RecentConversationInput
-    from followthrough.domain.llm import CompleteInput, CompleteResult
+    from followthrough.domain.llm import CompleteResult
     from followthrough.temporal.policies import DEFAULT_RETRY, PROVIDER_CALL_TIMEOUT, STORE_CALL_TIMEOUT
 
 #: How long one target may keep retrying before it is reported as failed.
@@ -75,64 +74,31 @@ class IntegrationSyncWorkflow:
         return result
 
     async def _hubspot(self, input: IntegrationSyncInput) -> TargetResult:
-        lead = input.lead
-        first, last = split_name(lead.name)
         contact: UpsertContactResult = await workflow.execute_activity(
             "crm.upsert_contact",
-            UpsertContactInput(
-                email=lead.email,
-                phone=lead.phone,
-                first_name=first,
-                last_name=last,
-                company=input.company,
-                lifecycle_stage=LIFECYCLE_FOR[input.event],
-                idempotency_key=sync_key(lead.id, "hubspot", input.event, input.event_id),
-            ),
+            hubspot_request(input),
             result_type=UpsertContactResult,
             start_to_close_timeout=PROVIDER_CALL_TIMEOUT,
             schedule_to_close_timeout=TARGET_DEADLINE,
             retry_policy=DEFAULT_RETRY,
         )
-        return TargetResult(
-            target="hubspot",
-            ok=True,
-            detail=f"contact {'created' if contact.created else 'updated'}, lifecycle {LIFECYCLE_FOR[input.event]}",
-            external_id=contact.contact_id,
-        )
+        return hubspot_result(input, contact)
 
     async def _meta_capi(self, input: IntegrationSyncInput) -> TargetResult:
-        lead = input.lead
-        event_name = CONVERSION_FOR[input.event]
         sent: SendEventResult = await workflow.execute_activity(
             "conversions.send_event",
-            SendEventInput(
-                event_name=event_name,
-                event_time=input.occurred_at,
-                email=lead.email,
-                phone=lead.phone,
-                external_id=lead.id,
-                value=input.value if event_name == "Purchase" else None,
-                currency=input.currency if event_name == "Purchase" else None,
-                action_source="chat",
-                idempotency_key=sync_key(lead.id, "meta_capi", input.event, input.event_id),
-            ),
+            capi_request(input),
             result_type=SendEventResult,
             start_to_close_timeout=PROVIDER_CALL_TIMEOUT,
             schedule_to_close_timeout=TARGET_DEADLINE,
             retry_policy=DEFAULT_RETRY,
         )
-        return TargetResult(
-            target="meta_capi",
-            ok=sent.events_received > 0,
-            detail=f"{event_name} event, {sent.events_received} received",
-            external_id=sent.fbtrace_id,
-        )
+        return capi_result(input, sent)
 
     async def _memory(self, input: IntegrationSyncInput) -> TargetResult:
-        lead = input.lead
         conversation: RecentConversation = await workflow.execute_activity(
             "leads.recent_conversation",
-            RecentConversationInput(lead_id=lead.id),
+            RecentConversationInput(lead_id=input.lead.id),
             result_type=RecentConversation,
             start_to_close_timeout=STORE_CALL_TIMEOUT,
             schedule_to_close_timeout=TARGET_DEADLINE,
@@ -140,11 +106,7 @@ class IntegrationSyncWorkflow:
         )
         completion: CompleteResult = await workflow.execute_activity(
             "llm.complete",
-            CompleteInput(
-                system=MEMORY_SYSTEM,
-                prompt=memory_prompt(lead, input.event, conversation.messages),
-                idempotency_key=sync_key(lead.id, "memory", input.event, input.event_id),
-            ),
+            memory_request(input, conversation.messages),
             result_type=CompleteResult,
             start_to_close_timeout=LLM_CALL_TIMEOUT,
             schedule_to_close_timeout=TARGET_DEADLINE,

@@ -16,7 +16,7 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from followthrough.domain.leads import SetStageInput
-    from followthrough.domain.messaging import SendMessageInput, SendMessageResult
+    from followthrough.domain.messaging import SendMessageResult
     from followthrough.domain.payment import (
         PAYMENT_WINDOW,
         REMINDER_OFFSETS,
@@ -26,11 +26,10 @@ with workflow.unsafe.imports_passed_through():
         PaymentInput,
         PaymentStatus,
         RecordCheckoutInput,
-        checkout_key,
-        message_key,
+        checkout_request,
+        payment_message,
     )
-    from followthrough.domain.payments import CheckoutSession, CreateCheckoutInput, GetCheckoutInput
-    from followthrough.domain.templates import format_amount, render
+    from followthrough.domain.payments import CheckoutSession, GetCheckoutInput
     from followthrough.temporal.policies import DEFAULT_RETRY, PROVIDER_CALL_TIMEOUT, STORE_CALL_TIMEOUT
 
 #: A payment message that cannot go out within this long is reported, not retried for ever.
@@ -53,19 +52,7 @@ class PaymentWorkflow:
         status.started_at, status.deadline = started, started + PAYMENT_WINDOW
         checkout: CheckoutSession = await workflow.execute_activity(
             "payments.create_checkout",
-            CreateCheckoutInput(
-                amount=input.amount,
-                currency=input.currency,
-                description=input.description,
-                metadata={
-                    "workflow_id": workflow.info().workflow_id,
-                    "lead_id": input.lead.id,
-                    "reference": input.reference,
-                },
-                customer_email=input.lead.email,
-                expires_in_minutes=int(PAYMENT_WINDOW.total_seconds() // 60),
-                idempotency_key=checkout_key(input.lead.id, input.reference),
-            ),
+            checkout_request(input, workflow.info().workflow_id),
             result_type=CheckoutSession,
             start_to_close_timeout=PROVIDER_CALL_TIMEOUT,
             retry_policy=DEFAULT_RETRY,
@@ -86,12 +73,12 @@ class PaymentWorkflow:
             ),
         )
         status.state = "awaiting_payment"
-        await self._message("link", "payment/link")
+        await self._message("link")
 
         for offset in REMINDER_OFFSETS:
             if await self._settled_by(started + offset) or await self._paid_per_stripe():
                 break
-            await self._message(f"reminder-{int(offset.total_seconds() // 3600)}h", "payment/reminder")
+            await self._message(f"reminder-{int(offset.total_seconds() // 3600)}h")
             status.reminders_sent.append(workflow.now())
         else:
             await self._settled_by(status.deadline)
@@ -153,26 +140,18 @@ class PaymentWorkflow:
             start_to_close_timeout=STORE_CALL_TIMEOUT,
             retry_policy=DEFAULT_RETRY,
         )
-        await self._message("receipt", "payment/receipt")
+        await self._message("receipt")
 
     async def _store(self, activity: str, arg: object) -> None:
         await workflow.execute_activity(
             activity, arg, start_to_close_timeout=STORE_CALL_TIMEOUT, retry_policy=DEFAULT_RETRY
         )
 
-    async def _message(self, kind: str, template: str) -> None:
-        lead, input = self._input.lead, self._input
-        text = render(
-            template,
-            lead,
-            amount=format_amount(input.amount, input.currency),
-            url=self._status.checkout_url or "",
-            reference=input.reference,
-        )
+    async def _message(self, kind: str) -> None:
         try:
             await workflow.execute_activity(
                 "messaging.send",
-                SendMessageInput(to=lead.phone, text=text, idempotency_key=message_key(lead.id, input.reference, kind)),
+                payment_message(self._input, kind, self._status.checkout_url),
                 result_type=SendMessageResult,
                 start_to_close_timeout=PROVIDER_CALL_TIMEOUT,
                 schedule_to_close_timeout=MESSAGE_DEADLINE,
