@@ -108,6 +108,67 @@ class Settings(BaseSettings):
         default=None, description="id:base64key,... first encrypts; unset = a key kept under FOLLOWTHROUGH_HOME"
     )
 
+    # --- Providers (issue 3, providers engineer; see followthrough.providers) --------------
+    # Each provider is real when its credentials are set and sandbox otherwise;
+    # FOLLOWTHROUGH_PROVIDERS overrides per provider ("whatsapp=sandbox,stripe=real").
+    # The *_BASE_URL settings exist so tests and proxies can point a real client elsewhere.
+    followthrough_providers: str = Field(default="", description="provider=real|sandbox pairs, comma-separated")
+    followthrough_sandbox_faults: str = Field(
+        default="", description='sandbox faults "provider.operation=probability:status|timeout", comma-separated'
+    )
+    followthrough_sandbox_seed: int = 0
+    followthrough_sandbox_invitation_accept_seconds: float = Field(default=300.0, ge=0)
+    followthrough_provider_timeout_seconds: float = Field(default=20.0, gt=0)
+    whatsapp_token: SecretStr | None = None
+    whatsapp_phone_number_id: str | None = None
+    whatsapp_app_secret: SecretStr | None = None
+    whatsapp_verify_token: SecretStr | None = None
+    whatsapp_api_version: str = "v21.0"
+    whatsapp_base_url: str = "https://graph.facebook.com"
+    calcom_api_key: SecretStr | None = None
+    calcom_webhook_secret: SecretStr | None = None
+    calcom_event_type_id: int | None = None
+    calcom_base_url: str = "https://api.cal.com"
+    stripe_api_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    stripe_base_url: str | None = Field(default=None, description="unset = the SDK's https://api.stripe.com")
+    stripe_success_url: str = "http://127.0.0.1:8000/payments/success"
+    stripe_cancel_url: str = "http://127.0.0.1:8000/payments/cancel"
+    hubspot_token: SecretStr | None = None
+    hubspot_base_url: str = "https://api.hubapi.com"
+    meta_pixel_id: str | None = None
+    meta_access_token: SecretStr | None = None
+    meta_api_version: str = "v21.0"
+    meta_base_url: str = "https://graph.facebook.com"
+    meta_test_event_code: str | None = None
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = Field(default=None, description="unset = api.openai.com; any compatible server")
+    openai_model: str = "gpt-4o-mini"
+    unipile_dsn: str | None = Field(
+        default=None, description="host:port of your Unipile API, e.g. api8.unipile.com:13851"
+    )
+    unipile_api_key: SecretStr | None = None
+    discord_bot_token: SecretStr | None = Field(default=None, description="default bot token when a call gives none")
+    discord_base_url: str = "https://discord.com/api/v10"
+    telegram_bot_token: SecretStr | None = Field(default=None, description="default bot token when a call gives none")
+    telegram_base_url: str = "https://api.telegram.org"
+
+    @field_validator("followthrough_providers")
+    @classmethod
+    def _providers_parse(cls, value: str) -> str:
+        from followthrough.providers.selection import parse_provider_modes
+
+        parse_provider_modes(value)  # raises ValueError naming the bad entry
+        return value
+
+    @field_validator("followthrough_sandbox_faults")
+    @classmethod
+    def _faults_parse(cls, value: str) -> str:
+        from followthrough.providers.selection import parse_faults
+
+        parse_faults(value)  # raises ValueError naming the bad entry
+        return value
+
     log_level: str = "INFO"
 
     @field_validator("temporal_address")

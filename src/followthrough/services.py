@@ -8,7 +8,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from followthrough.config import Settings
+from followthrough.providers.factory import Providers, build_providers  # providers engineer
 from followthrough.store import Database
+from followthrough.store.outbox import Outbox  # providers engineer
 
 HealthCheck = Callable[[], Awaitable[str | None]]
 
@@ -18,11 +20,21 @@ class Services:
     settings: Settings
     database: Database
     extra_health_checks: dict[str, HealthCheck] = field(default_factory=dict)
+    # --- providers (issue 3, providers engineer) ---------------------------------------------
+    #: The external APIs, ``services.providers.<capability>``: built from the settings unless
+    #: given (tests pass their own: ``Services.open(settings, providers=...)`` or assign it).
+    providers: Providers = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.providers is None:
+            self.providers = build_providers(self.settings, Outbox(self.database))
+
+    # --- end providers ---------------------------------------------------------------------
 
     @classmethod
-    async def open(cls, settings: Settings) -> Services:
+    async def open(cls, settings: Settings, *, providers: Providers | None = None) -> Services:
         database = Database(settings.effective_database_url)
-        return cls(settings=settings, database=database)
+        return cls(settings=settings, database=database, providers=providers)  # type: ignore[arg-type]
 
     def health_checks(self) -> dict[str, HealthCheck]:
         """Named checks, one per dependency this process uses (Temporal is checked apart)."""
@@ -32,8 +44,10 @@ class Services:
             return self.database.dialect
 
         checks: dict[str, HealthCheck] = {"database": database}
+        checks.update(self.providers.health_checks())  # real providers only (providers engineer)
         checks.update(self.extra_health_checks)
         return checks
 
     async def close(self) -> None:
+        await self.providers.aclose()  # providers engineer
         await self.database.close()

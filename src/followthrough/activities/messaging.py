@@ -1,0 +1,29 @@
+"""Messaging activities (WhatsApp): ``messaging.send``, once per idempotency key."""
+
+from __future__ import annotations
+
+from temporalio import activity
+
+from followthrough.activities._providers import provider_call
+from followthrough.domain.messaging import SendMessageInput, SendMessageResult
+from followthrough.providers.idempotency import idempotent
+from followthrough.services import Services
+
+
+class MessagingActivities:
+    def __init__(self, services: Services) -> None:
+        self._providers = services.providers
+
+    @activity.defn(name="messaging.send")
+    async def send(self, input: SendMessageInput) -> SendMessageResult:
+        provider = self._providers.messaging
+        with provider_call():
+            return await idempotent(
+                self._providers.outbox,
+                provider=provider.name,
+                operation="send",
+                key=input.idempotency_key,
+                request=input,
+                result_type=SendMessageResult,
+                call=lambda: provider.send(input),
+            )
