@@ -96,8 +96,12 @@ def translate_db_error(error: BaseException, store: str) -> FollowthroughError:
     lowered = message.lower()
     if "password authentication failed" in lowered or "access denied" in lowered:
         return AuthenticationError(f"store {store!r} refused the login: {message}", provider=store)
-    if isinstance(error, exc.IntegrityError | exc.DataError | exc.ProgrammingError | exc.NoSuchTableError):
+    if isinstance(error, exc.NoSuchTableError):
+        return ValidationError(f"store {store!r} has no table {message}", provider=store)
+    if isinstance(error, exc.IntegrityError | exc.DataError):
         return ValidationError(f"store {store!r} refused the row: {message}", provider=store)
+    if isinstance(error, exc.ProgrammingError):
+        return ValidationError(f"store {store!r} rejected the statement: {message}", provider=store)
     if isinstance(error, exc.ArgumentError | exc.CompileError):
         return ValidationError(f"store {store!r}: {message}", provider=store)
     # Unreachable, locked, timed out, connection lost: the store may come back.
