@@ -166,15 +166,19 @@ class SenderAccount(Timestamps, Base):
 
 
 class SenderUsage(Base):
-    """Actions a sender used per action type and day (its own zone): atomic counters for caps."""
+    """Actions a sender used per action type and period: atomic counters for its caps.
+
+    ``period`` is a day (``2025-07-01``) or an ISO week (``2025-W27``) in the sender's own
+    time zone; see :class:`followthrough.store.repositories.senders.SenderUsageCounters`.
+    """
 
     __tablename__ = "sender_usage"
-    __table_args__ = (UniqueConstraint("sender_account_id", "action", "day"),)
+    __table_args__ = (UniqueConstraint("sender_account_id", "action", "period"),)
 
     id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
     sender_account_id: Mapped[str] = mapped_column(ForeignKey("sender_accounts.id", ondelete="CASCADE"))
     action: Mapped[str] = mapped_column(String(32))
-    day: Mapped[str] = mapped_column(String(10))  # ISO date in the sender's time zone
+    period: Mapped[str] = mapped_column(String(10))
     count: Mapped[int] = mapped_column(Integer, default=0)
 
 

@@ -252,7 +252,7 @@ def upgrade() -> None:
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("sender_account_id", sa.String(length=64), nullable=False),
         sa.Column("action", sa.String(length=32), nullable=False),
-        sa.Column("day", sa.String(length=10), nullable=False),
+        sa.Column("period", sa.String(length=10), nullable=False),
         sa.Column("count", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
             ["sender_account_id"],
@@ -262,7 +262,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint(
-            "sender_account_id", "action", "day", name=op.f("uq_sender_usage_sender_account_id_action_day")
+            "sender_account_id", "action", "period", name=op.f("uq_sender_usage_sender_account_id_action_period")
         ),
     )
     op.create_table(

@@ -1,0 +1,266 @@
+"""Campaigns, their lead lists (paged by a stable position) and per-lead executions."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+from sqlalchemy import func, insert, select, update
+
+from followthrough.store.models import Campaign, CampaignExecution, CampaignLead
+from followthrough.store.repositories.base import Repository, insert_if_absent, retrying
+from followthrough.store.types import new_id, utcnow
+
+#: Execution statuses after which a lead is done.
+TERMINAL_STATUSES = frozenset({"completed", "failed", "stopped", "goal_reached"})
+_INSERT_CHUNK = 1000
+
+
+def normalize_linkedin_url(url: str | None) -> str | None:
+    """One spelling per profile: ``https://www.linkedin.com/in/<slug>`` (lower case, no query,
+    no trailing slash), so the same person given twice is recognised."""
+    if url is None or not url.strip():
+        return None
+    value = url.strip().split("?", 1)[0].split("#", 1)[0].rstrip("/").lower()
+    value = re.sub(r"^(https?://)?([a-z]{2,3}\.)?(www\.)?linkedin\.com", "https://www.linkedin.com", value)
+    return value
+
+
+class NewCampaignLead(BaseModel):
+    """A lead as it arrives in a list (CSV or JSON): a LinkedIn id or URL identifies it."""
+
+    id: str | None = None
+    linkedin_id: str | None = Field(default=None, max_length=128)
+    linkedin_url: str | None = Field(default=None, max_length=500)
+    first_name: str | None = Field(default=None, max_length=100)
+    last_name: str | None = Field(default=None, max_length=100)
+    headline: str | None = Field(default=None, max_length=300)
+    company: str | None = Field(default=None, max_length=200)
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=20)
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AddLeadsResult:
+    added: int
+    duplicates: int  # already in the campaign, or repeated in the input
+    ids: list[str]  # of the added leads, in position order
+
+
+class Campaigns(Repository):
+    async def create(
+        self,
+        *,
+        name: str,
+        organization_id: str | None = None,
+        sender_account_id: str | None = None,
+        graph: dict[str, Any] | None = None,
+        campaign_id: str | None = None,
+        **settings: Any,
+    ) -> Campaign:
+        async with self.database.session() as session:
+            campaign = Campaign(
+                **({"id": campaign_id} if campaign_id else {}),
+                name=name,
+                organization_id=organization_id,
+                sender_account_id=sender_account_id,
+                graph=graph or {},
+                **settings,
+            )
+            session.add(campaign)
+        return campaign
+
+    async def get(self, campaign_id: str) -> Campaign | None:
+        return await self._get(Campaign, campaign_id)
+
+    async def update(self, campaign_id: str, **values: Any) -> Campaign:
+        return await self._update(Campaign, campaign_id, values)
+
+    async def set_status(self, campaign_id: str, status: str) -> Campaign:
+        values: dict[str, Any] = {"status": status}
+        if status == "running":
+            values["started_at"] = utcnow()
+        elif status in ("stopped", "completed"):
+            values["completed_at"] = utcnow()
+        return await self._update(Campaign, campaign_id, values)
+
+
+class CampaignLeads(Repository):
+    async def add(self, campaign_id: str, leads: Iterable[NewCampaignLead]) -> AddLeadsResult:
+        """Append leads to the campaign's list, skipping any whose LinkedIn id or normalised URL
+        the campaign already has (or that repeat in the input). A lead needs one of the two.
+
+        Positions continue after the last one, dense and in input order. Concurrent adds to one
+        campaign are serialised by updating the campaign row first (a row lock on PostgreSQL and
+        MariaDB, the write lock on SQLite), so positions never collide.
+        """
+        async with self.database.session() as session:
+            locked = await session.execute(
+                update(Campaign).where(Campaign.id == campaign_id).values(updated_at=utcnow())
+            )
+            if locked.rowcount == 0:  # type: ignore[attr-defined]
+                await self._require(session, Campaign, campaign_id)
+            existing = await session.execute(
+                select(CampaignLead.linkedin_id, CampaignLead.linkedin_url).where(
+                    CampaignLead.campaign_id == campaign_id
+                )
+            )
+            seen_ids: set[str] = set()
+            seen_urls: set[str] = set()
+            for linkedin_id, linkedin_url in existing:
+                if linkedin_id:
+                    seen_ids.add(linkedin_id)
+                if linkedin_url:
+                    seen_urls.add(linkedin_url)
+            last = await session.scalar(
+                select(func.max(CampaignLead.position)).where(CampaignLead.campaign_id == campaign_id)
+            )
+            position = last or 0
+            rows: list[dict[str, Any]] = []
+            duplicates = 0
+            now = utcnow()
+            for lead in leads:
+                url = normalize_linkedin_url(lead.linkedin_url)
+                linkedin_id = (lead.linkedin_id or "").strip() or None
+                if url is None and linkedin_id is None:
+                    raise ValueError(f"lead {len(rows) + duplicates + 1} has neither a LinkedIn id nor a URL")
+                if (linkedin_id and linkedin_id in seen_ids) or (url and url in seen_urls):
+                    duplicates += 1
+                    continue
+                if linkedin_id:
+                    seen_ids.add(linkedin_id)
+                if url:
+                    seen_urls.add(url)
+                position += 1
+                fields = lead.model_dump(exclude={"id", "linkedin_id", "linkedin_url"})
+                rows.append(
+                    {
+                        **fields,
+                        "id": lead.id or new_id(),
+                        "campaign_id": campaign_id,
+                        "position": position,
+                        "linkedin_id": linkedin_id,
+                        "linkedin_url": url,
+                        "created_at": now,
+                    }
+                )
+            for start in range(0, len(rows), _INSERT_CHUNK):
+                await session.execute(insert(CampaignLead), rows[start : start + _INSERT_CHUNK])
+            if rows:
+                await session.execute(
+                    update(Campaign)
+                    .where(Campaign.id == campaign_id)
+                    .values(lead_count=Campaign.lead_count + len(rows))
+                )
+        return AddLeadsResult(added=len(rows), duplicates=duplicates, ids=[row["id"] for row in rows])
+
+    async def page(self, campaign_id: str, after_position: int = 0, limit: int = 100) -> list[CampaignLead]:
+        """The next ``limit`` leads after a cursor (a position; 0 = from the start)."""
+        async with self.database.session() as session:
+            rows = await session.scalars(
+                select(CampaignLead)
+                .where(CampaignLead.campaign_id == campaign_id, CampaignLead.position > after_position)
+                .order_by(CampaignLead.position)
+                .limit(limit)
+            )
+            return list(rows.all())
+
+    async def get(self, lead_id: str) -> CampaignLead | None:
+        return await self._get(CampaignLead, lead_id)
+
+    async def count(self, campaign_id: str) -> int:
+        async with self.database.session() as session:
+            query = select(func.count()).select_from(CampaignLead).where(CampaignLead.campaign_id == campaign_id)
+            return int(await session.scalar(query) or 0)
+
+
+class CampaignExecutions(Repository):
+    async def get(self, campaign_id: str, lead_id: str) -> CampaignExecution | None:
+        async with self.database.session() as session:
+            return await session.scalar(
+                select(CampaignExecution).where(
+                    CampaignExecution.campaign_id == campaign_id, CampaignExecution.lead_id == lead_id
+                )
+            )
+
+    async def upsert(
+        self,
+        campaign_id: str,
+        lead_id: str,
+        *,
+        status: str | None = None,
+        current_step: int | None = None,
+        total_steps: int | None = None,
+        workflow_execution_id: str | None = None,
+        execution_data: dict[str, Any] | None = None,
+        merge_data: dict[str, Any] | None = None,
+    ) -> CampaignExecution:
+        """Create the lead's execution record or update it (one per campaign and lead).
+
+        ``execution_data`` replaces the JSON; ``merge_data`` merges keys into it (per-step
+        results). ``started_at`` is set the first time the status is ``in_progress``,
+        ``completed_at`` when it reaches a terminal status.
+        """
+        values: dict[str, Any] = {
+            name: value
+            for name, value in {
+                "status": status,
+                "current_step": current_step,
+                "total_steps": total_steps,
+                "workflow_execution_id": workflow_execution_id,
+            }.items()
+            if value is not None
+        }
+
+        async def transaction() -> CampaignExecution:
+            async with self.database.session() as session:
+                # Insert-if-absent first, then lock the row: locking a row that does not exist
+                # yet takes a gap lock on MariaDB, and two such first upserts deadlock.
+                await insert_if_absent(
+                    session,
+                    CampaignExecution.__table__,  # type: ignore[arg-type]
+                    {"id": new_id(), "campaign_id": campaign_id, "lead_id": lead_id, "execution_data": {}},
+                )
+                record = await session.scalar(
+                    select(CampaignExecution)
+                    .where(CampaignExecution.campaign_id == campaign_id, CampaignExecution.lead_id == lead_id)
+                    .with_for_update()
+                )
+                assert record is not None
+                for name, value in values.items():
+                    setattr(record, name, value)
+                data = dict(execution_data if execution_data is not None else record.execution_data or {})
+                data.update(merge_data or {})
+                record.execution_data = data
+                _stamp(record, utcnow())
+            return record
+
+        return await retrying(transaction)
+
+    async def status_counts(self, campaign_id: str) -> dict[str, int]:
+        async with self.database.session() as session:
+            rows = await session.execute(
+                select(CampaignExecution.status, func.count())
+                .where(CampaignExecution.campaign_id == campaign_id)
+                .group_by(CampaignExecution.status)
+            )
+            return {status: int(count) for status, count in rows}
+
+    async def for_campaign(self, campaign_id: str, status: str | None = None) -> list[CampaignExecution]:
+        query = select(CampaignExecution).where(CampaignExecution.campaign_id == campaign_id)
+        if status is not None:
+            query = query.where(CampaignExecution.status == status)
+        async with self.database.session() as session:
+            return list((await session.scalars(query.order_by(CampaignExecution.created_at))).all())
+
+
+def _stamp(record: CampaignExecution, now: datetime) -> None:
+    if record.status == "in_progress" and record.started_at is None:
+        record.started_at = now
+    if record.status in TERMINAL_STATUSES and record.completed_at is None:
+        record.completed_at = now

@@ -1,0 +1,135 @@
+"""Leads of the sales assistant and the messages they send us."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from pydantic import BaseModel
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from followthrough.store.models import InboundMessage, Lead
+from followthrough.store.repositories.base import RecordNotFound, Repository, retrying
+from followthrough.store.types import utcnow
+
+
+class LeadData(BaseModel):
+    """The fields of a lead to create or update; ``None`` leaves a field as it is."""
+
+    id: str | None = None
+    phone: str | None = None
+    name: str | None = None
+    email: str | None = None
+    company: str | None = None
+    industry: str | None = None
+    stage: str | None = None
+    language: str | None = None
+    timezone: str | None = None
+    organization_id: str | None = None
+
+
+@dataclass(frozen=True)
+class InboundResult:
+    message: InboundMessage
+    created: bool  # False: the provider redelivered a message we already had
+
+
+class Leads(Repository):
+    async def get(self, lead_id: str) -> Lead | None:
+        return await self._get(Lead, lead_id)
+
+    async def get_by_phone(self, phone: str) -> Lead | None:
+        async with self.database.session() as session:
+            return await session.scalar(select(Lead).where(Lead.phone == phone))
+
+    async def upsert(self, data: LeadData) -> Lead:
+        """Create the lead, or update the one with this id (else this phone) with the fields given.
+
+        Two concurrent upserts of one new phone cannot both insert (the phone is UNIQUE): the
+        loser's transaction runs again and updates the winner's row.
+        """
+        if data.id is None and data.phone is None:
+            raise ValueError("a lead needs an id or a phone to be upserted")
+        fields = data.model_dump(exclude_none=True, exclude={"id"})
+
+        async def transaction() -> Lead:
+            async with self.database.session() as session:
+                lead = None
+                if data.id is not None:
+                    lead = await session.get(Lead, data.id, with_for_update=True)
+                if lead is None and data.phone is not None:
+                    lead = await session.scalar(select(Lead).where(Lead.phone == data.phone).with_for_update())
+                if lead is None:
+                    lead = Lead(**({"id": data.id} if data.id else {}), **fields)
+                    session.add(lead)
+                else:
+                    for name, value in fields.items():
+                        setattr(lead, name, value)
+            return lead
+
+        return await retrying(transaction)
+
+    async def set_stage(self, lead_id: str, stage: str) -> str:
+        """Set the stage and return the previous one."""
+        async with self.database.session() as session:
+            lead = await self._require(session, Lead, lead_id, lock=True)
+            previous = lead.stage
+            lead.stage = stage
+        return previous
+
+    async def opt_out(self, lead_id: str, at: datetime | None = None) -> bool:
+        """Mark the lead opted out; True if it was not already (the first instant is kept)."""
+        async with self.database.session() as session:
+            result = await session.execute(
+                update(Lead)
+                .where(Lead.id == lead_id, Lead.opted_out == False)  # noqa: E712
+                .values(opted_out=True, opted_out_at=at or utcnow(), updated_at=utcnow())
+            )
+            if result.rowcount == 0 and await session.get(Lead, lead_id) is None:  # type: ignore[attr-defined]
+                raise RecordNotFound("leads", lead_id)
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def record_inbound(
+        self,
+        lead_id: str,
+        *,
+        provider_message_id: str,
+        text: str | None,
+        received_at: datetime,
+        channel: str = "whatsapp",
+    ) -> InboundResult:
+        """Store an inbound message once per provider id and move ``last_inbound_at`` forward."""
+        try:
+            async with self.database.session() as session:
+                lead = await self._require(session, Lead, lead_id, lock=True)
+                message = InboundMessage(
+                    lead_id=lead_id,
+                    channel=channel,
+                    provider_message_id=provider_message_id,
+                    text=text,
+                    received_at=received_at,
+                )
+                session.add(message)
+                if lead.last_inbound_at is None or received_at > lead.last_inbound_at:
+                    lead.last_inbound_at = received_at
+            return InboundResult(message=message, created=True)
+        except IntegrityError:
+            async with self.database.session() as session:
+                existing = await session.scalar(
+                    select(InboundMessage).where(InboundMessage.provider_message_id == provider_message_id)
+                )
+            if existing is None:
+                raise
+            return InboundResult(message=existing, created=False)
+
+    async def inbound_messages(self, lead_id: str, limit: int = 50) -> list[InboundMessage]:
+        """The lead's latest messages, oldest first."""
+        async with self.database.session() as session:
+            rows = await session.scalars(
+                select(InboundMessage)
+                .where(InboundMessage.lead_id == lead_id)
+                .order_by(InboundMessage.received_at.desc(), InboundMessage.id.desc())
+                .limit(limit)
+            )
+            return list(reversed(rows.all()))
