@@ -13,8 +13,12 @@ Started on demand (``followthrough workflow start DataSyncWorkflow``) or by a Te
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
+
+T = TypeVar("T")
 
 with workflow.unsafe.imports_passed_through():
     from followthrough.domain.data_sync import (
@@ -35,7 +39,17 @@ with workflow.unsafe.imports_passed_through():
     )
     from followthrough.temporal.policies import DEFAULT_RETRY, STORE_CALL_TIMEOUT
 
-_OPTS = {"start_to_close_timeout": STORE_CALL_TIMEOUT * 4, "retry_policy": DEFAULT_RETRY}
+
+async def _call(activity: str, arg: Any, result_type: type[T]) -> T:
+    """A store activity: up to a minute per attempt, retried while the store is unavailable."""
+    result: T = await workflow.execute_activity(
+        activity,
+        arg,
+        result_type=result_type,
+        start_to_close_timeout=STORE_CALL_TIMEOUT * 4,
+        retry_policy=DEFAULT_RETRY,
+    )
+    return result
 
 
 @workflow.defn
@@ -49,28 +63,24 @@ class DataSyncWorkflow:
 
     @workflow.run
     async def run(self, input: DataSyncInput) -> DataSyncResult:
-        plan = input.plan or await workflow.execute_activity("data_sync.plan", input, result_type=SyncPlan, **_OPTS)
+        plan = input.plan if input.plan is not None else await _call("data_sync.plan", input, SyncPlan)
         totals = input.totals.model_copy()
-        watermark: Watermark = await workflow.execute_activity(
-            "data_sync.load_watermark", LoadWatermarkInput(sync_name=plan.sync_name), result_type=Watermark, **_OPTS
+        watermark: Watermark = await _call(
+            "data_sync.load_watermark", LoadWatermarkInput(sync_name=plan.sync_name), Watermark
         )
         for _ in range(input.pages_per_run):
             self._progress = {"stage": "detecting", "page": totals.pages + 1, "watermark": watermark.model_dump()}
-            batch: ChangeBatch = await workflow.execute_activity(
-                "data_sync.detect_changes",
-                DetectChangesInput(plan=plan, after=watermark),
-                result_type=ChangeBatch,
-                **_OPTS,
+            batch: ChangeBatch = await _call(
+                "data_sync.detect_changes", DetectChangesInput(plan=plan, after=watermark), ChangeBatch
             )
             if not batch.rows or batch.last is None:
                 break
             synced, quarantined = await self._sync_page(plan, batch)
             self._progress = {"stage": "advancing watermark", "page": totals.pages + 1}
-            watermark = await workflow.execute_activity(
+            watermark = await _call(
                 "data_sync.advance_watermark",
                 AdvanceWatermarkInput(sync_name=plan.sync_name, watermark=batch.last),
-                result_type=Watermark,
-                **_OPTS,
+                Watermark,
             )
             totals.pages += 1
             totals.rows_seen += len(batch.rows)
@@ -91,26 +101,20 @@ class DataSyncWorkflow:
         valid, bad = split_valid(batch.rows, plan.rules, plan.key, plan.cursor)
         if bad:
             self._progress["stage"] = "quarantining"
-            await workflow.execute_activity(
-                "data_sync.quarantine",
-                QuarantineInput(sync_name=plan.sync_name, table=plan.table, rows=bad),
-                result_type=int,
-                **_OPTS,
+            await _call(
+                "data_sync.quarantine", QuarantineInput(sync_name=plan.sync_name, table=plan.table, rows=bad), int
             )
         if not valid:
             return 0, len(bad)
         expected = BatchDigest(store=plan.source, count=len(valid), checksum=batch_checksum(valid, plan.key))
         for target in plan.targets:
             self._progress["stage"] = f"upserting into {target}"
-            await workflow.execute_activity(
-                "data_sync.upsert",
-                UpsertBatchInput(store=target, table=plan.table, key=plan.key, rows=valid),
-                result_type=int,
-                **_OPTS,
+            await _call(
+                "data_sync.upsert", UpsertBatchInput(store=target, table=plan.table, key=plan.key, rows=valid), int
             )
         for target in plan.targets:
             self._progress["stage"] = f"verifying {target}"
-            got: BatchDigest = await workflow.execute_activity(
+            got: BatchDigest = await _call(
                 "data_sync.digest",
                 VerifyBatchInput(
                     store=target,
@@ -119,8 +123,7 @@ class DataSyncWorkflow:
                     keys=[str(row[plan.key]) for row in valid],
                     columns=list(valid[0]),
                 ),
-                result_type=BatchDigest,
-                **_OPTS,
+                BatchDigest,
             )
             if (got.count, got.checksum) != (expected.count, expected.checksum):
                 raise ApplicationError(
