@@ -24,13 +24,18 @@ from functools import cache
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Request
+from temporalio.service import RPCError
 
 from followthrough.config import Settings
 from followthrough.services import Services
+from followthrough.temporal.operations import WorkflowFailed, Workflows
 
 log = logging.getLogger("followthrough.flags")
 
 Mode = Literal["temporal", "inline"]
+
+#: How long a ``GET`` waits for a workflow's ``status`` query (it needs a polling worker).
+STATUS_QUERY_TIMEOUT = 5.0
 
 
 class Feature(StrEnum):
@@ -177,3 +182,26 @@ def get_inline_runs(request: Request) -> InlineRuns:
 
 
 InlineRunsDep = Annotated[InlineRuns, Depends(get_inline_runs)]
+
+
+# --- the GET side of the business routes --------------------------------------------------
+async def workflow_status(wf: Workflows, workflow_id: str, *, query: str | None = "status") -> dict[str, Any]:
+    """``describe`` plus the workflow's own view: its result once completed, otherwise its
+    ``query`` (None when the workflow has none). A query that cannot be answered (no worker
+    polling) is reported in ``status_error`` rather than failing the request."""
+    info = await wf.describe(workflow_id)
+    answer: dict[str, Any] = {"workflow_id": workflow_id, "mode": "temporal", "execution": info.as_dict()}
+    status: Any = None
+    try:
+        if info.status == "COMPLETED":
+            status = await wf.result(workflow_id)
+        elif query is not None:
+            status = await asyncio.wait_for(wf.query(workflow_id, query), timeout=STATUS_QUERY_TIMEOUT)
+    except (TimeoutError, WorkflowFailed, RPCError) as exc:
+        answer["status_error"] = f"{type(exc).__name__}: {exc}"
+    answer["status"] = status.model_dump(mode="json") if hasattr(status, "model_dump") else status
+    return answer
+
+
+def inline_answer(run: InlineRun, created: bool) -> dict[str, Any]:
+    return {"workflow_id": run.id, "run_id": None, "created": created, **run.as_dict()}

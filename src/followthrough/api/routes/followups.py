@@ -1,0 +1,123 @@
+"""``POST /api/followups`` starts a follow-up; ``GET /api/followups/{id}`` shows its schedule.
+
+With ``USE_TEMPORAL_FOLLOWUPS`` off the follow-up runs inline in this process instead: the
+same schedule, the same opt-out check and ``messaging.send`` activity, but timers that die with
+the process (``"mode": "inline"``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Response, status
+
+from followthrough.api.deps import ServicesDep, SettingsDep, WorkflowsDep
+from followthrough.api.flags import (
+    Feature,
+    InlineRun,
+    InlineRunsDep,
+    inline_activity,
+    inline_answer,
+    log_inline,
+    use_temporal,
+    workflow_status,
+)
+from followthrough.domain import followup as rules
+from followthrough.domain.followup import FollowUpInput, FollowUpStatus
+from followthrough.domain.leads import ContactStateInput
+from followthrough.services import Services
+
+router = APIRouter(prefix="/api/followups", tags=["sales assistant"])
+
+
+@router.post("", status_code=202)
+async def start_followup(
+    body: FollowUpInput,
+    response: Response,
+    settings: SettingsDep,
+    services: ServicesDep,
+    wf: WorkflowsDep,
+    inline: InlineRunsDep,
+) -> dict[str, Any]:
+    """Start ``followup-{lead}-{type}``; a second call while it runs returns the running one."""
+    now = datetime.now(UTC)
+    input = body.model_copy(update={"triggered_at": body.triggered_at or now})
+    workflow_id = rules.followup_workflow_id(input.lead.id, input.type)
+    steps = rules.plan(
+        input.type,
+        demo_start=input.demo_start,
+        demo_end=input.demo_end,
+        triggered_at=input.triggered_at or now,
+        now=now,
+    )
+    if not use_temporal(settings, Feature.FOLLOWUPS):
+        log_inline(Feature.FOLLOWUPS, "a follow-up", workflow_id=workflow_id, lead_id=input.lead.id)
+        run, created = inline.start(
+            workflow_id,
+            Feature.FOLLOWUPS,
+            lambda run: _run_inline(services, input, run),
+            lead_id=input.lead.id,
+            status=FollowUpStatus(
+                lead_id=input.lead.id,
+                type=input.type,
+                demo_start=input.demo_start,
+                demo_end=input.demo_end,
+                steps=steps,
+            ).model_dump(mode="json"),
+        )
+        response.status_code = status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK
+        return inline_answer(run, created)
+    outcome = await wf.start(
+        "FollowUpWorkflow", input, workflow_id=workflow_id, search_attributes={"LeadId": input.lead.id}
+    )
+    response.status_code = status.HTTP_202_ACCEPTED if outcome.created else status.HTTP_200_OK
+    return {
+        "workflow_id": outcome.workflow_id,
+        "run_id": outcome.run_id,
+        "created": outcome.created,
+        "mode": "temporal",
+        "steps": [s.model_dump(mode="json") for s in steps] if outcome.created else None,
+    }
+
+
+@router.get("/{workflow_id}")
+async def followup_status(workflow_id: str, wf: WorkflowsDep, inline: InlineRunsDep) -> dict[str, Any]:
+    run = inline.get(workflow_id)
+    if run is not None:
+        return inline_answer(run, False)
+    return await workflow_status(wf, workflow_id)
+
+
+async def _run_inline(services: Services, input: FollowUpInput, run: InlineRun) -> None:
+    """The workflow's loop without its durability: sleep, check the opt-out, send."""
+    state = FollowUpStatus.model_validate(run.status)
+    contact_state = inline_activity(services, "leads.contact_state")
+    send = inline_activity(services, "messaging.send")
+
+    def publish() -> None:
+        run.status = state.model_dump(mode="json")
+
+    try:
+        while (step := rules.next_pending(state.steps)) is not None:
+            await asyncio.sleep(max(0.0, (step.due_at - datetime.now(UTC)).total_seconds()))
+            now = datetime.now(UTC)
+            if rules.too_late(step, now):
+                update: dict[str, Any] = {"state": "skipped", "reason": "due while this process was busy"}
+            elif (await contact_state(ContactStateInput(lead_id=input.lead.id))).opted_out:
+                state.state, state.stopped_by = "stopped", "opted_out"
+                state.steps = rules.cancel_pending(state.steps, "opted_out")
+                return
+            else:
+                sent = await send(rules.send_request(input.lead, input.type, step, input.demo_start))
+                update = {"state": "sent", "sent_at": datetime.now(UTC), "message_id": sent.message_id}
+            state.steps = rules.replace_step(state.steps, step.model_copy(update=update))
+            publish()
+        state.state = "completed"
+    except asyncio.CancelledError:
+        state.state, state.stopped_by = "stopped", "cancelled"
+        state.steps = rules.cancel_pending(state.steps, "cancelled")
+        raise
+    finally:
+        publish()

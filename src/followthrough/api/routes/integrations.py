@@ -1,0 +1,120 @@
+"""``POST /api/integrations/sync`` syncs one lead event; ``GET /api/integrations/sync/{id}``
+shows each target's outcome.
+
+With ``USE_TEMPORAL_INTEGRATIONS`` off the targets run inline in this process, in the
+background (the seed's ``waitUntil()``): each still on its own, none retried, nothing durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import APIRouter, Response, status
+
+from followthrough.api.deps import ServicesDep, SettingsDep, WorkflowsDep
+from followthrough.api.flags import (
+    Feature,
+    InlineRun,
+    InlineRunsDep,
+    inline_activity,
+    inline_answer,
+    log_inline,
+    use_temporal,
+    workflow_status,
+)
+from followthrough.domain.integration import (
+    IntegrationSyncInput,
+    IntegrationSyncResult,
+    SyncTarget,
+    TargetResult,
+    capi_request,
+    capi_result,
+    hubspot_request,
+    hubspot_result,
+    integration_workflow_id,
+    memory_request,
+)
+from followthrough.domain.leads import RecentConversationInput
+from followthrough.services import Services
+
+router = APIRouter(prefix="/api/integrations", tags=["sales assistant"])
+
+
+@router.post("/sync", status_code=202)
+async def start_sync(
+    body: IntegrationSyncInput,
+    response: Response,
+    settings: SettingsDep,
+    services: ServicesDep,
+    wf: WorkflowsDep,
+    inline: InlineRunsDep,
+) -> dict[str, Any]:
+    """Start ``integration-{lead}-{event}-{event_id}``; the same event again returns the same run."""
+    workflow_id = integration_workflow_id(body.lead.id, body.event, body.event_id)
+    if not use_temporal(settings, Feature.INTEGRATIONS):
+        log_inline(Feature.INTEGRATIONS, "an integration sync", workflow_id=workflow_id, lead_id=body.lead.id)
+        run, created = inline.start(
+            workflow_id,
+            Feature.INTEGRATIONS,
+            lambda run: _run_inline(services, body, run),
+            lead_id=body.lead.id,
+            status=IntegrationSyncResult(lead_id=body.lead.id, event=body.event, pending=body.targets).model_dump(
+                mode="json"
+            ),
+        )
+        response.status_code = status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK
+        return inline_answer(run, created)
+    outcome = await wf.start(
+        "IntegrationSyncWorkflow", body, workflow_id=workflow_id, search_attributes={"LeadId": body.lead.id}
+    )
+    response.status_code = status.HTTP_202_ACCEPTED if outcome.created else status.HTTP_200_OK
+    return {
+        "workflow_id": outcome.workflow_id,
+        "run_id": outcome.run_id,
+        "created": outcome.created,
+        "mode": "temporal",
+    }
+
+
+@router.get("/sync/{workflow_id}")
+async def sync_status(workflow_id: str, wf: WorkflowsDep, inline: InlineRunsDep) -> dict[str, Any]:
+    run = inline.get(workflow_id)
+    if run is not None:
+        return inline_answer(run, False)
+    return await workflow_status(wf, workflow_id)
+
+
+async def _run_inline(services: Services, input: IntegrationSyncInput, run: InlineRun) -> None:
+    async def hubspot() -> TargetResult:
+        return hubspot_result(input, await inline_activity(services, "crm.upsert_contact")(hubspot_request(input)))
+
+    async def meta_capi() -> TargetResult:
+        return capi_result(input, await inline_activity(services, "conversions.send_event")(capi_request(input)))
+
+    async def memory() -> TargetResult:
+        conversation = await inline_activity(services, "leads.recent_conversation")(
+            RecentConversationInput(lead_id=input.lead.id)
+        )
+        done = await inline_activity(services, "llm.complete")(memory_request(input, conversation.messages))
+        return TargetResult(target="memory", ok=True, detail=done.text.strip())
+
+    runners: dict[SyncTarget, Callable[[], Awaitable[TargetResult]]] = {
+        "hubspot": hubspot,
+        "meta_capi": meta_capi,
+        "memory": memory,
+    }
+
+    async def guarded(target: SyncTarget) -> TargetResult:
+        try:
+            return await runners[target]()
+        except Exception as exc:  # each target on its own
+            cause = exc.__cause__ or exc
+            return TargetResult(target=target, ok=False, detail=f"{type(cause).__name__}: {cause}")
+
+    targets = list(dict.fromkeys(input.targets))
+    results = await asyncio.gather(*(guarded(t) for t in targets))
+    run.status = IntegrationSyncResult(lead_id=input.lead.id, event=input.event, targets=list(results)).model_dump(
+        mode="json"
+    )
