@@ -15,6 +15,7 @@ Inline runs that take time (a follow-up waits hours) are background tasks held b
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Request
 from temporalio.service import RPCError
+from temporalio.testing import ActivityEnvironment
 
 from followthrough.config import Settings
 from followthrough.services import Services
@@ -78,13 +80,26 @@ def _activity_classes() -> dict[str, tuple[type, str]]:
 
 
 def inline_activity(services: Services, name: str) -> Callable[[Any], Awaitable[Any]]:
-    """The bound method registered as activity ``name``, on a group built with ``services``."""
+    """The method registered as activity ``name`` (on a group built with ``services``), called
+    in an activity context of its own (``temporalio.testing.ActivityEnvironment``: heartbeats
+    go nowhere), so activity code that reads ``activity.info()`` or heartbeats runs unchanged."""
     try:
         cls, attr_name = _activity_classes()[name]
     except KeyError:
         raise LookupError(f"no activity named {name!r} in followthrough.activities") from None
     method: Callable[[Any], Awaitable[Any]] = getattr(cls(services), attr_name)
-    return method
+
+    async def call(arg: Any) -> Any:
+        env = ActivityEnvironment()
+        env.info = dataclasses.replace(
+            env.info,
+            activity_id=f"inline-{name}",
+            activity_type=name,
+            current_attempt_scheduled_time=datetime.now(UTC),
+        )
+        return await env.run(method, arg)
+
+    return call
 
 
 # --- background inline runs ---------------------------------------------------------------

@@ -110,8 +110,11 @@ async def _run_inline(services: Services, input: FollowUpInput, run: InlineRun) 
                 state.steps = rules.cancel_pending(state.steps, "opted_out")
                 return
             else:
-                sent = await send(rules.send_request(input.lead, input.type, step, input.demo_start))
-                update = {"state": "sent", "sent_at": datetime.now(UTC), "message_id": sent.message_id}
+                try:
+                    sent = await send(rules.send_request(input.lead, input.type, step, input.demo_start))
+                    update = {"state": "sent", "sent_at": datetime.now(UTC), "message_id": sent.message_id}
+                except Exception as exc:  # best effort, no retries inline: report and go on
+                    update = {"state": "skipped", "reason": f"not sent: {type(exc).__name__}: {exc}"}
             state.steps = rules.replace_step(state.steps, step.model_copy(update=update))
             publish()
         state.state = "completed"
