@@ -94,13 +94,11 @@ class DiscordBots:
 
 
 def _telegram_classify(status: int, body: Any, message: str) -> FollowthroughError | None:
-    if status == 429 and isinstance(body, dict):
-        retry_after = (body.get("parameters") or {}).get("retry_after")
+    """Telegram says how long to wait in the body (``parameters.retry_after``), not a header."""
+    retry_after = (body.get("parameters") or {}).get("retry_after") if isinstance(body, dict) else None
+    if status == 429 and retry_after is not None:
         return RetryableError(
-            f"telegram answered 429: {message}",
-            provider="telegram",
-            status=429,
-            retry_after=float(retry_after) if retry_after is not None else None,
+            f"telegram answered 429: {message}", provider="telegram", status=429, retry_after=float(retry_after)
         )
     return None
 

@@ -133,21 +133,21 @@ class StripePayments:
             )
         except stripe.StripeError as exc:
             raise stripe_error(exc) from exc
-        return _session(session)
+        return _session(session.to_dict())
 
     async def get_checkout(self, input: GetCheckoutInput) -> CheckoutSession:
         try:
             session = await self._client.v1.checkout.sessions.retrieve_async(input.session_id)
         except stripe.StripeError as exc:
             raise stripe_error(exc) from exc
-        return _session(session)
+        return _session(session.to_dict())
 
     async def health(self) -> str:
         try:
             balance = await self._client.v1.balance.retrieve_async()
         except stripe.StripeError as exc:
             raise stripe_error(exc) from exc
-        return f"stripe livemode={balance.livemode}"
+        return f"stripe livemode={balance.to_dict().get('livemode')}"
 
 
 class SandboxPayments:

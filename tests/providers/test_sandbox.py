@@ -1,0 +1,222 @@
+"""Sandbox clients: they answer like the service, record in the outbox, inject seeded faults."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from followthrough.config import ConfigError, Settings
+from followthrough.domain.bots import BotHealthInput, RegisterBotInput, SetWebhookInput, UnregisterBotInput
+from followthrough.domain.calendar import CancelBookingInput, CreateBookingInput, ListSlotsInput
+from followthrough.domain.crm import UpsertContactInput
+from followthrough.domain.linkedin import InvitationStatusInput, SendInvitationInput, WithdrawInvitationInput
+from followthrough.domain.messaging import SendMessageInput
+from followthrough.domain.payments import CreateCheckoutInput, GetCheckoutInput
+from followthrough.errors import AuthenticationError, RetryableError, ValidationError
+from followthrough.providers.bots import BotPlatforms, SandboxBots
+from followthrough.providers.calendar import SandboxCalendar
+from followthrough.providers.crm import SandboxCRM
+from followthrough.providers.factory import build_providers, provider_modes
+from followthrough.providers.linkedin import SandboxLinkedIn
+from followthrough.providers.messaging import SandboxMessaging, WhatsAppClient
+from followthrough.providers.payments import SandboxPayments, complete_sandbox_checkout, expire_sandbox_checkout
+from followthrough.providers.sandbox import Sandbox, using_time
+from followthrough.providers.selection import parse_faults, parse_provider_modes
+from followthrough.store.outbox import Outbox
+
+
+def message(key: str) -> SendMessageInput:
+    return SendMessageInput(to="+5215512345678", text="hola", idempotency_key=key)
+
+
+def checkout(key: str = "pay:lead-1:ref") -> CreateCheckoutInput:
+    return CreateCheckoutInput(
+        amount=2500,
+        currency="eur",
+        description="Plan",
+        metadata={"workflow_id": "payment-lead-1-ref", "lead_id": "lead-1"},
+        idempotency_key=key,
+    )
+
+
+# --- settings -----------------------------------------------------------------------------------
+def test_fault_spec_is_parsed() -> None:
+    faults = parse_faults("whatsapp.send=0.3:503, stripe.checkout=0.1:timeout,unipile.*=1:429")
+    assert [(f.provider, f.operation, f.probability, f.status) for f in faults] == [
+        ("whatsapp", "send", 0.3, 503),
+        ("stripe", "checkout", 0.1, None),
+        ("unipile", "*", 1.0, 429),
+    ]
+
+
+@pytest.mark.parametrize(
+    "spec",
+    ["whatsapp.send", "whatsap.send=0.1:500", "whatsapp.sned=0.1:500", "whatsapp.send=2:500", "whatsapp.send=0.1:200"],
+)
+def test_bad_fault_spec_is_refused_at_start(make_settings: Callable[..., Settings], spec: str) -> None:
+    with pytest.raises(ConfigError, match="FOLLOWTHROUGH_SANDBOX_FAULTS"):
+        make_settings(followthrough_sandbox_faults=spec)
+
+
+def test_provider_modes_follow_credentials_and_override(make_settings: Callable[..., Settings]) -> None:
+    settings = make_settings(
+        stripe_api_key="sk_test_x", hubspot_token="pat", followthrough_providers="hubspot=sandbox,llm=real"
+    )
+    modes = provider_modes(settings)
+    assert (modes["stripe"], modes["hubspot"], modes["openai"], modes["whatsapp"]) == (
+        "real",
+        "sandbox",
+        "real",
+        "sandbox",
+    )
+    assert parse_provider_modes("bots=real") == {"discord": "real", "telegram": "real"}
+    with pytest.raises(ConfigError, match="FOLLOWTHROUGH_PROVIDERS"):
+        make_settings(followthrough_providers="fax=real")
+
+
+async def test_real_without_credentials_is_a_config_error(
+    make_settings: Callable[..., Settings], outbox: Outbox
+) -> None:
+    with pytest.raises(ConfigError, match="WHATSAPP_TOKEN"):
+        build_providers(make_settings(followthrough_providers="whatsapp=real"), outbox)
+
+
+async def test_credentials_select_the_real_client(make_settings: Callable[..., Settings], outbox: Outbox) -> None:
+    providers = build_providers(make_settings(whatsapp_token="t", whatsapp_phone_number_id="1"), outbox)
+    try:
+        assert isinstance(providers.messaging, WhatsAppClient)
+        assert isinstance(providers.payments, SandboxPayments)
+        assert set(providers.health_checks()) == {"provider.whatsapp"}
+    finally:
+        await providers.aclose()
+
+
+# --- recording and faults ---------------------------------------------------------------------
+async def test_sandbox_send_is_recorded_once_per_key(sandbox: Sandbox, outbox: Outbox) -> None:
+    messaging = SandboxMessaging(sandbox)
+    first = await messaging.send(message("m1"))
+    again = await messaging.send(message("m1"))
+    assert first.message_id == again.message_id and first.message_id.startswith("wamid.")
+    entries = await outbox.entries(provider="whatsapp")
+    assert [(e.operation, e.idempotency_key, e.status) for e in entries] == [("send", "m1", "sent")]
+    assert entries[0].response == first.model_dump(mode="json")
+
+
+async def test_faults_are_seeded_and_repeat(outbox: Outbox) -> None:
+    def run(seed: int) -> list[bool]:
+        sandbox = Sandbox(outbox, parse_faults("whatsapp.send=0.5:503"), seed=seed)
+        outcomes = []
+        for i in range(40):
+            try:
+                sandbox.enter("whatsapp", "send", f"k{i}", {})
+                outcomes.append(True)
+            except RetryableError:
+                outcomes.append(False)
+        return outcomes
+
+    assert run(7) == run(7)
+    assert run(7) != run(8)
+    assert 8 < run(7).count(False) < 32
+
+
+async def test_fault_statuses_map_like_real_answers(outbox: Outbox) -> None:
+    sandbox = Sandbox(outbox, parse_faults("whatsapp.send=1:401,stripe.checkout=1:timeout,hubspot.*=1:429"))
+    with pytest.raises(AuthenticationError):
+        await SandboxMessaging(sandbox).send(message("x"))
+    with pytest.raises(RetryableError, match="timed out"):
+        await SandboxPayments(sandbox).create_checkout(checkout())
+    with pytest.raises(RetryableError) as info:
+        await SandboxCRM(sandbox).upsert_contact(UpsertContactInput(email="a@b.c", idempotency_key="c"))
+    assert info.value.retry_after == 1.0
+    assert await outbox.entries(provider="whatsapp") == []  # a failed call records nothing
+
+
+# --- payments ---------------------------------------------------------------------------------
+async def test_sandbox_checkout_completes_through_the_helper(sandbox: Sandbox) -> None:
+    payments = SandboxPayments(sandbox, checkout_base_url="http://127.0.0.1:8000")
+    session = await payments.create_checkout(checkout())
+    assert session.session_id.startswith("cs_test_") and session.status == "open"
+    assert session.url == f"http://127.0.0.1:8000/payments/sandbox/{session.session_id}"
+    event = await complete_sandbox_checkout(payments, session.session_id)
+    assert event.type == "checkout.session.completed"
+    assert event.session.metadata["workflow_id"] == "payment-lead-1-ref"
+    assert (await complete_sandbox_checkout(payments, session.session_id)).event_id == event.event_id
+    current = await payments.get_checkout(GetCheckoutInput(session_id=session.session_id))
+    assert (current.status, current.payment_status) == ("complete", "paid")
+    with pytest.raises(ValidationError, match="complete, not open"):
+        await expire_sandbox_checkout(payments, session.session_id)
+
+
+async def test_sandbox_checkout_expires_on_its_clock(sandbox: Sandbox) -> None:
+    payments = SandboxPayments(sandbox)
+    session = await payments.create_checkout(checkout("pay:exp"))
+    with using_time(datetime.now(UTC) + timedelta(hours=25)):
+        assert (await payments.get_checkout(GetCheckoutInput(session_id=session.session_id))).status == "expired"
+        with pytest.raises(ValidationError):
+            await complete_sandbox_checkout(payments, session.session_id)
+    with pytest.raises(ValidationError, match="No such checkout"):
+        await payments.get_checkout(GetCheckoutInput(session_id="cs_test_unknown"))
+
+
+# --- calendar, linkedin, bots -----------------------------------------------------------------
+async def test_sandbox_booking_and_cancel(sandbox: Sandbox) -> None:
+    calendar = SandboxCalendar(sandbox)
+    start = datetime(2030, 3, 4, 15, 0, tzinfo=UTC)
+    booking = await calendar.create_booking(
+        CreateBookingInput(start=start, attendee_name="A", attendee_email="a@b.c", idempotency_key="b1")
+    )
+    assert booking.end - booking.start == timedelta(minutes=30) and booking.status == "accepted"
+    cancelled = await calendar.cancel_booking(CancelBookingInput(uid=booking.uid, idempotency_key="c1"))
+    assert cancelled.status == "cancelled"
+    with pytest.raises(ValidationError, match="not found"):
+        await calendar.cancel_booking(CancelBookingInput(uid="nope", idempotency_key="c2"))
+    slots = await calendar.list_slots(ListSlotsInput(start=start, end=start + timedelta(days=1)))
+    assert slots.slots[0] == start and all(9 <= s.hour < 17 for s in slots.slots)
+
+
+async def test_sandbox_invitation_is_accepted_after_the_delay(sandbox: Sandbox) -> None:
+    linkedin = SandboxLinkedIn(sandbox, accept_after=timedelta(hours=2))
+    t0 = datetime(2030, 1, 1, 9, 0, tzinfo=UTC)
+    with using_time(t0):
+        invitation = await linkedin.send_invitation(
+            SendInvitationInput(account_id="acc", identifier="jane-doe", idempotency_key="inv1")
+        )
+    status = InvitationStatusInput(account_id="acc", identifier="jane-doe", invitation_id=invitation.invitation_id)
+    with using_time(t0 + timedelta(hours=1)):
+        assert (await linkedin.invitation_status(status)).status == "pending"
+    with using_time(t0 + timedelta(hours=2)):
+        assert (await linkedin.invitation_status(status)).status == "accepted"
+        withdraw = WithdrawInvitationInput(
+            account_id="acc", invitation_id=invitation.invitation_id, idempotency_key="w"
+        )
+        assert (await linkedin.withdraw_invitation(withdraw)).withdrawn is False
+
+
+async def test_sandbox_withdrawn_invitation_stays_withdrawn(sandbox: Sandbox) -> None:
+    linkedin = SandboxLinkedIn(sandbox, accept_after=timedelta(0))
+    invitation = await linkedin.send_invitation(
+        SendInvitationInput(account_id="acc", identifier="never-accepts-bob", idempotency_key="inv2")
+    )
+    status = InvitationStatusInput(account_id="acc", identifier="x", invitation_id=invitation.invitation_id)
+    assert (await linkedin.invitation_status(status)).status == "pending"
+    withdraw = WithdrawInvitationInput(account_id="acc", invitation_id=invitation.invitation_id, idempotency_key="w2")
+    assert (await linkedin.withdraw_invitation(withdraw)).withdrawn is True
+    assert (await linkedin.invitation_status(status)).status == "withdrawn"
+
+
+async def test_sandbox_bots(sandbox: Sandbox) -> None:
+    bots = BotPlatforms({"telegram": SandboxBots(sandbox, "telegram")})
+    identity = await bots.register(RegisterBotInput(platform="telegram", token="123:abc", idempotency_key="r"))
+    assert identity.username.startswith("sandbox_telegram_")
+    await bots.set_webhook(
+        SetWebhookInput(platform="telegram", token="123:abc", url="https://x.test/h", idempotency_key="w")
+    )
+    assert (await bots.health(BotHealthInput(platform="telegram", token="123:abc"))).webhook_url == "https://x.test/h"
+    assert (
+        await bots.unregister(UnregisterBotInput(platform="telegram", token="123:abc", idempotency_key="u"))
+    ).removed
+    assert (await bots.health(BotHealthInput(platform="telegram", token="123:abc"))).webhook_url is None
+    with pytest.raises(AuthenticationError):
+        await bots.register(RegisterBotInput(platform="telegram", token="invalid-token", idempotency_key="r2"))
