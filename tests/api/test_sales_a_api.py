@@ -271,3 +271,26 @@ async def test_integration_sync_inline_when_the_flag_is_off(inline_api: httpx.As
         "meta_capi": True,
         "memory": True,
     }
+
+
+async def test_the_sandbox_checkout_page_pays_and_signals_the_workflow(
+    api: httpx.AsyncClient, dev_worker: Worker, services: Services
+) -> None:
+    lead = _lead("en")
+    body = {"lead": lead, "reference": "ord-7", "amount": 2500, "currency": "usd", "description": "Starter"}
+    workflow_id = (await api.post("/api/payments", json=body)).json()["workflow_id"]
+    waiting = await _until(
+        api, f"/api/payments/{workflow_id}", lambda a: (a.get("status") or {}).get("state") == "awaiting_payment"
+    )
+    url = httpx.URL(waiting["status"]["checkout_url"])
+    public = httpx.AsyncClient(transport=api._transport, base_url="http://testserver")  # no API key
+    async with public:
+        page = await public.get(url.path)
+        assert page.status_code == 200 and "Pay 25.00 USD" in page.text
+        paid = await public.post(f"{url.path}/pay")
+        assert paid.status_code == 200 and paid.json()["signalled"] is True
+        again = await public.post(f"{url.path}/pay")  # paying twice is the same payment
+        assert again.status_code == 200 and again.json()["event_id"] == paid.json()["event_id"]
+        assert (await public.get("/payments/sandbox/cs_test_unknown")).status_code == 404
+    done = await _until(api, f"/api/payments/{workflow_id}", _closed)
+    assert done["status"]["state"] == "paid" and done["status"]["reminders_sent"] == []
