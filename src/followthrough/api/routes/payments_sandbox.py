@@ -40,8 +40,9 @@ async def checkout_page(session_id: str, services: ServicesDep) -> str:
     except ValidationError as exc:
         raise HTTPException(404, exc.message) from None
     amount = format_amount(session.amount or 0, session.currency or "usd")
+    action = f"/payments/sandbox/{html.escape(session_id)}/pay"
     button = (
-        f'<form method="post" action="/payments/sandbox/{html.escape(session_id)}/pay"><button>Pay {amount}</button></form>'
+        f'<form method="post" action="{action}"><button>Pay {amount}</button></form>'
         if session.status == "open"
         else f"<p>This checkout is {html.escape(session.status)}.</p>"
     )
