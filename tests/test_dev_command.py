@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -124,6 +125,10 @@ async def test_dev_serves_api_worker_and_web_ui_and_resumes_after_sigterm(dev: D
         assert started.status_code == 202
     assert dev.stop() == 0
     assert "Stopped." in dev.log.read_text()
+    # `dev` migrated the embedded SQLite store before it started the worker.
+    with sqlite3.connect(Path(dev.env["FOLLOWTHROUGH_HOME"]) / "followthrough.db") as db:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"alembic_version", "outbox", "leads"} <= tables
 
     dev.start()
     async with httpx.AsyncClient(base_url=dev.api, headers=headers, timeout=30) as http:

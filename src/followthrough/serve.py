@@ -12,7 +12,7 @@ import contextlib
 import logging
 import secrets
 import signal
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import uvicorn
 from temporalio.client import Client
@@ -20,12 +20,10 @@ from temporalio.client import Client
 from followthrough.api import create_app
 from followthrough.config import Settings
 from followthrough.services import Services
+from followthrough.store.migrate import upgrade
 from followthrough.temporal import DevServer, build_worker, connect
 
 log = logging.getLogger("followthrough")
-
-#: Hooks run once before the worker and API start in `dev` (the store adds its migrations).
-STARTUP_HOOKS: list[Callable[[Settings], Awaitable[None]]] = []
 
 
 class _Server(uvicorn.Server):
@@ -68,9 +66,11 @@ async def _run_until_stopped(stop: asyncio.Event, tasks: dict[str, asyncio.Task[
     waiter.cancel()
 
 
-async def run_startup_hooks(settings: Settings) -> None:
-    for hook in STARTUP_HOOKS:
-        await hook(settings)
+async def prepare_store(settings: Settings, *, always: bool) -> None:
+    """Migrate the store: always in `dev`; in `worker`/`api` only for the embedded SQLite
+    default (a shared production database is migrated on purpose, by `followthrough db upgrade`)."""
+    if always or settings.database_url is None:
+        await upgrade(settings.effective_database_url)
 
 
 async def run_dev(settings: Settings, echo: Callable[[str], None] = print) -> None:
@@ -91,7 +91,7 @@ async def run_dev(settings: Settings, echo: Callable[[str], None] = print) -> No
         await server.start()
     services: Services | None = None
     try:
-        await run_startup_hooks(settings)
+        await prepare_store(settings, always=True)
         client = await connect(settings)
         services = await Services.open(settings)
         worker = build_worker(client, services)
@@ -126,6 +126,7 @@ async def run_dev(settings: Settings, echo: Callable[[str], None] = print) -> No
 
 async def run_worker(settings: Settings, echo: Callable[[str], None] = print) -> None:
     stop = _stop_event()
+    await prepare_store(settings, always=False)
     client = await connect(settings)
     services = await Services.open(settings)
     worker = build_worker(client, services)
@@ -143,6 +144,7 @@ async def run_api(settings: Settings, echo: Callable[[str], None] = print) -> No
     if settings.followthrough_api_key is None:
         raise SystemExit("configuration error: FOLLOWTHROUGH_API_KEY: required for `followthrough api`")
     stop = _stop_event()
+    await prepare_store(settings, always=False)
     services = await Services.open(settings)
     api = _api_server(settings, settings.followthrough_api_key.get_secret_value(), services, None)
     task = asyncio.create_task(api.serve())
