@@ -26,6 +26,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 BACKENDS = ("sqlite", "postgresql", "mariadb")
+#: Seconds to wait for a server that accepted the TCP connection to answer.
+CONNECT_TIMEOUT = 10.0
 
 
 @dataclass
@@ -92,7 +94,8 @@ async def scratch_database(backend: str, tmp_path: Path, config: pytest.Config) 
     name = f"ft_test_{uuid.uuid4().hex[:12]}"
     errors = []
     for admin in admins:
-        engine = create_async_engine(admin, isolation_level="AUTOCOMMIT")
+        timeout = {"timeout": CONNECT_TIMEOUT} if backend == "postgresql" else {"connect_timeout": CONNECT_TIMEOUT}
+        engine = create_async_engine(admin, isolation_level="AUTOCOMMIT", connect_args=timeout)
         try:
             async with engine.connect() as conn:
                 version = str(await conn.scalar(text("SELECT version()")))

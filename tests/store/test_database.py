@@ -11,7 +11,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, StatementError
 
+from followthrough.services import Services
 from followthrough.store import Database
+from followthrough.store.migrate import current, heads
 from followthrough.store.models import Appointment, Lead
 
 
@@ -65,3 +67,16 @@ async def test_a_failed_session_rolls_back_everything(database: Database) -> Non
             raise RuntimeError("boom")
     async with database.session() as session:
         assert await session.get(Lead, lead_id) is None
+
+
+async def test_the_services_fixture_gives_a_migrated_store_of_its_own(services: Services) -> None:
+    assert await current(services.settings.effective_database_url) == heads()
+    async with services.database.session() as session:
+        session.add(Lead(id="only-in-this-test"))
+    async with services.database.session() as session:
+        assert await session.get(Lead, "only-in-this-test") is not None
+
+
+async def test_each_test_gets_a_fresh_copy_of_the_template(services: Services) -> None:
+    async with services.database.session() as session:
+        assert await session.get(Lead, "only-in-this-test") is None

@@ -22,6 +22,9 @@ class Database:
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
             # Several activities write at once: wait for the lock instead of failing at once.
             kwargs["connect_args"] = {"timeout": 30}
+        elif self.dialect in ("mysql", "mariadb"):
+            # MariaDB closes connections idle past wait_timeout (8 h by default): renew them first.
+            kwargs["pool_recycle"] = 3600
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
