@@ -1,0 +1,152 @@
+"""The lead workflow's reads and its slot requests to the sender's coordinator.
+
+``outreach.load_plan`` reads the campaign's graph, the lead and the sender account in one go
+(the graph is never in the workflow's input). ``outreach.acquire_slot`` asks
+``sender-{account_id}`` for a slot with update-with-start, so the first request of a sender
+starts its :class:`~followthrough.workflows.sender.SenderWorkflow`; the account's limits are
+read from the store on every request, so an edited account takes effect at the next action.
+"""
+
+from __future__ import annotations
+
+import pydantic
+from temporalio import activity
+from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.service import RPCError, RPCStatusCode
+
+from followthrough.domain.campaign import ActionType, parse_graph
+from followthrough.domain.outreach import (
+    AcquireSlotInput,
+    LeadPlan,
+    LeadProfile,
+    LoadPlanInput,
+    ReleaseSlotInput,
+    SenderProfile,
+)
+from followthrough.domain.sending import (
+    AcquireSlotRequest,
+    ReleaseSlotSignal,
+    SenderInput,
+    SenderLimits,
+    SlotGrant,
+    limits_from_account,
+    sender_workflow_id,
+)
+from followthrough.errors import ValidationError, as_temporal_errors
+from followthrough.services import Services
+from followthrough.store.models import Campaign, CampaignLead, SenderAccount
+from followthrough.workflows.sender import SenderWorkflow
+
+
+def sender_limits(account: SenderAccount) -> SenderLimits:
+    try:
+        return limits_from_account(
+            timezone=account.timezone,
+            working_hours=account.working_hours,
+            working_days=account.working_days,
+            daily_limits=account.daily_limits,
+            weekly_invitation_limit=account.weekly_invitation_limit,
+            min_action_spacing_seconds=account.min_action_spacing_seconds,
+            max_action_spacing_seconds=account.max_action_spacing_seconds,
+        )
+    except pydantic.ValidationError as exc:
+        raise ValidationError(f"sender account {account.id} has invalid limits: {exc}") from None
+
+
+def sender_profile(account: SenderAccount) -> SenderProfile:
+    return SenderProfile(
+        account_id=account.id,
+        provider_account_id=account.provider_account_id,
+        status=account.status,
+        limits=sender_limits(account),
+    )
+
+
+class OutreachActivities:
+    def __init__(self, services: Services) -> None:
+        self._services = services
+
+    @activity.defn(name="outreach.load_plan")
+    async def load_plan(self, input: LoadPlanInput) -> LeadPlan:
+        """The graph, the lead and the sender; a missing record or a bad graph is permanent."""
+        with as_temporal_errors():
+            async with self._services.database.session() as session:
+                campaign = await session.get(Campaign, input.campaign_id)
+                lead = await session.get(CampaignLead, input.lead_id)
+                account = await session.get(SenderAccount, input.sender_account_id)
+            if campaign is None:
+                raise ValidationError(f"campaign {input.campaign_id} not found")
+            if lead is None or lead.campaign_id != input.campaign_id:
+                raise ValidationError(f"lead {input.lead_id} is not in campaign {input.campaign_id}")
+            if account is None:
+                raise ValidationError(f"sender account {input.sender_account_id} not found")
+            graph, faults = parse_graph(campaign.graph)
+            if graph is None:
+                raise ValidationError(
+                    f"campaign {campaign.id} has an invalid graph: "
+                    + "; ".join(f"{f.node_id or 'graph'}: {f.message}" for f in faults)
+                )
+            profile = LeadProfile(
+                lead_id=lead.id,
+                linkedin_id=lead.linkedin_id,
+                linkedin_url=lead.linkedin_url,
+                first_name=lead.first_name,
+                last_name=lead.last_name,
+                headline=lead.headline,
+                company=lead.company,
+                email=lead.email,
+                phone=lead.phone,
+                data=dict(lead.data or {}),
+            )
+            return LeadPlan(graph=graph, lead=profile, sender=sender_profile(account))
+
+    @activity.defn(name="outreach.acquire_slot")
+    async def acquire_slot(self, input: AcquireSlotInput) -> SlotGrant:
+        """A slot from the sender's coordinator (started on first use); never refuses, the
+        slot may be days ahead. A sender with lifted limits gets ``not_before`` at once."""
+        with as_temporal_errors():
+            async with self._services.database.session() as session:
+                account = await session.get(SenderAccount, input.account_id)
+            if account is None:
+                raise ValidationError(f"sender account {input.account_id} not found")
+            limits = sender_limits(account)
+        action = ActionType(input.action)
+        if limits.unlimited:
+            day = input.not_before.astimezone(limits.window.tz).date()
+            year, week, _ = day.isocalendar()
+            return SlotGrant(
+                request_key=input.request_key,
+                action=action,
+                at=input.not_before,
+                day=day.isoformat(),
+                week=f"{year}-W{week:02d}",
+            )
+        info = activity.info()
+        start = WithStartWorkflowOperation(
+            SenderWorkflow.run,
+            SenderInput(account_id=input.account_id, limits=limits),
+            id=sender_workflow_id(input.account_id),
+            task_queue=info.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+        request = AcquireSlotRequest(
+            request_key=input.request_key, action=action, not_before=input.not_before, limits=limits
+        )
+        try:
+            return await activity.client().execute_update_with_start_workflow(
+                SenderWorkflow.acquire, request, start_workflow_operation=start, id=input.request_key[:400]
+            )
+        except WorkflowUpdateFailedError as exc:
+            # The validator refused the request: retrying the same request cannot help.
+            raise ValidationError(f"sender refused the slot request: {exc.cause}") from None
+
+    @activity.defn(name="outreach.release_slot")
+    async def release_slot(self, input: ReleaseSlotInput) -> None:
+        """Give an unused slot back (best effort: a coordinator that is gone has nothing to free)."""
+        handle = activity.client().get_workflow_handle(sender_workflow_id(input.account_id))
+        try:
+            await handle.signal(SenderWorkflow.release, ReleaseSlotSignal(grant=input.grant))
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
