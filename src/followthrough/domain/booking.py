@@ -117,6 +117,12 @@ def slot_problem(start: datetime, end: datetime, now: datetime) -> str | None:
     return None
 
 
+def attendee_email(lead: Lead) -> str:
+    """The calendar needs an attendee email; a WhatsApp lead may have none, so it gets an
+    address on the reserved ``.invalid`` domain (RFC 2606) that can never receive mail."""
+    return lead.email or f"lead-{lead.id.replace(':', '-')}@whatsapp.invalid"
+
+
 def booking_workflow_id(lead_id: str, start: datetime) -> str:
     """``booking-{lead}-{slot start as %Y%m%dT%H%M%SZ}``: one saga per lead and slot."""
     return f"booking-{lead_id}-{start.astimezone(UTC).strftime('%Y%m%dT%H%M%SZ')}"
