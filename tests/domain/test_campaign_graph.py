@@ -188,6 +188,8 @@ def test_whatsapp_needs_exactly_one_of_text_and_template() -> None:
     raw = graph()
     node(raw, "hello").update({"action": "send_whatsapp", "config": {}})
     assert faults_of(raw) == [("hello", FaultCode.OUT_OF_BOUNDS)]
+    node(raw, "hello")["config"] = {"template": {"name": "Intro Message", "language": "es"}}
+    assert faults_of(raw) == [("hello", FaultCode.OUT_OF_BOUNDS)]
     node(raw, "hello")["config"] = {"template": {"name": "intro", "language": "es"}}
     assert parse_graph(raw)[1] == []
 

@@ -183,16 +183,13 @@ async def seed(
         for position in range(1, leads + 1):
             lead_id = f"lead-{suffix}-{position}"
             lead_ids.append(lead_id)
-            fields = {"first_name": "Ana", "company": "Acme", **(lead_fields or {})}
-            session.add(
-                CampaignLead(
-                    id=lead_id,
-                    campaign_id=campaign_id,
-                    position=position,
-                    linkedin_url=f"https://www.linkedin.com/in/lead-{suffix}-{position}/",
-                    **fields,
-                )
-            )
+            fields = {
+                "first_name": "Ana",
+                "company": "Acme",
+                "linkedin_url": f"https://www.linkedin.com/in/lead-{suffix}-{position}/",
+                **(lead_fields or {}),
+            }
+            session.add(CampaignLead(id=lead_id, campaign_id=campaign_id, position=position, **fields))
     return Seeded(campaign_id, account_id, lead_ids)
 
 

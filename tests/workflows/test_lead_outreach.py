@@ -151,6 +151,10 @@ async def test_a_reply_ends_the_sequence_with_goal_reached(
     async with outreach_worker(ts_env.client, services, fakes, task_queue):
         handle = await start(ts_env, seeded, task_queue)
         await wait_for(lambda: fakes.named("linkedin.send_invitation"))
+        for _ in range(200):  # until it waits on the acceptance
+            if (await handle.query(LeadOutreachWorkflow.status)).current_node == "accepted":
+                break
+            await asyncio.sleep(0.02)
         await handle.signal(LeadOutreachWorkflow.lead_replied, LeadRepliedSignal(message_id="m-1"))
         result: LeadOutreachResult = await handle.result()
     assert result.outcome == LeadOutcome.GOAL_REACHED
@@ -408,3 +412,95 @@ class FakeParent:
     @workflow.signal
     def lead_finished(self, signal: LeadFinishedSignal) -> None:
         self._finished = signal
+
+
+async def test_with_the_real_activities_and_the_sandbox_linkedin(
+    ts_env: WorkflowEnvironment, services: Services, task_queue: str
+) -> None:
+    """The contract end to end: the package's own activities (store, outreach, sandbox Unipile
+    through the outbox), one lead whose invitation is accepted, one whose never is."""
+    from temporalio.worker import Worker
+
+    from followthrough.activities import build_activities
+    from followthrough.workflows.sender import SenderWorkflow
+
+    accepts = await seed(services, INVITE_GRAPH)
+    never = await seed(
+        services, INVITE_GRAPH, lead_fields={"linkedin_url": "https://www.linkedin.com/in/never-accepts-1/"}
+    )
+    async with Worker(
+        ts_env.client,
+        task_queue=task_queue,
+        workflows=[LeadOutreachWorkflow, SenderWorkflow],
+        activities=build_activities(services),
+    ):
+        won: LeadOutreachResult = await (await start(ts_env, accepts, task_queue)).result()
+        lost: LeadOutreachResult = await (await start(ts_env, never, task_queue)).result()
+    assert (won.outcome, won.ended_at_node) == (LeadOutcome.GOAL_REACHED, "won")
+    assert (lost.outcome, lost.ended_at_node) == (LeadOutcome.SUCCEEDED, "lost")
+    sent = await services.providers.outbox.entries(provider="unipile")
+    operations = sorted(e.operation for e in sent)
+    assert operations == sorted(
+        ["visit_profile", "send_invitation", "send_message", "visit_profile", "send_invitation", "withdraw_invitation"]
+    )
+    assert all(e.status == "sent" for e in sent)
+    keys = {e.idempotency_key for e in sent}
+    assert f"outreach:{accepts.campaign_id}:{accepts.lead_ids[0]}:hello" in keys
+
+
+REPLIED_GRAPH: dict[str, Any] = {
+    "stop_on_reply": False,
+    "nodes": [
+        {"id": "visit", "kind": "action", "action": "profile_visit"},
+        {"id": "replied", "kind": "condition", "condition": "replied", "within_days": 2},
+        {"id": "thanks", "kind": "action", "action": "send_message", "config": {"template": "Thanks!"}},
+        {"id": "talked", "kind": "end"},
+        {"id": "silent", "kind": "end"},
+    ],
+    "edges": [
+        {"source": "visit", "target": "replied"},
+        {"source": "replied", "target": "thanks", "branch": "true"},
+        {"source": "replied", "target": "silent", "branch": "false"},
+        {"source": "thanks", "target": "talked"},
+    ],
+}
+
+
+async def test_replied_condition_routes_a_reply_when_the_graph_does_not_stop_on_it(
+    ts_env: WorkflowEnvironment, services: Services, task_queue: str
+) -> None:
+    fakes = FakeProviders()
+    talks = await seed(services, REPLIED_GRAPH)
+    silent = await seed(services, REPLIED_GRAPH)
+    async with outreach_worker(ts_env.client, services, fakes, task_queue):
+        handle = await start(ts_env, talks, task_queue)
+        await wait_for(lambda: fakes.named("linkedin.visit_profile"))
+        await handle.signal(LeadOutreachWorkflow.lead_replied, LeadRepliedSignal())
+        replied: LeadOutreachResult = await handle.result()
+        quiet: LeadOutreachResult = await (await start(ts_env, silent, task_queue)).result()
+    assert (replied.outcome, replied.ended_at_node) == (LeadOutcome.SUCCEEDED, "talked")
+    assert (quiet.outcome, quiet.ended_at_node) == (LeadOutcome.SUCCEEDED, "silent")
+    assert fakes.actions == ["linkedin.visit_profile", "linkedin.send_message", "linkedin.visit_profile"]
+    assert [s.branch for s in quiet.steps if s.kind == "condition"] == [False]
+
+
+async def test_a_cancelled_lead_records_stopped(
+    ts_env: WorkflowEnvironment, services: Services, task_queue: str
+) -> None:
+    from temporalio.client import WorkflowFailureError
+
+    fakes = FakeProviders()
+    seeded = await seed(services, DELAY_GRAPH)
+    async with outreach_worker(ts_env.client, services, fakes, task_queue):
+        handle = await start(ts_env, seeded, task_queue)
+        await wait_for(lambda: fakes.named("linkedin.visit_profile"))
+        await handle.cancel()
+        try:
+            await handle.result()
+        except WorkflowFailureError:
+            pass
+        else:
+            raise AssertionError("the workflow should end cancelled")
+    record = await execution_record(services, seeded.campaign_id, seeded.lead_ids[0])
+    assert record is not None and record.status == "stopped"
+    assert fakes.actions == ["linkedin.visit_profile"]

@@ -4,6 +4,7 @@ the SenderWorkflow's own contract (continue-as-new keeps the counters, release, 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections import Counter
@@ -265,3 +266,37 @@ async def test_record_history_for_replay(ts_env: WorkflowEnvironment, task_queue
     assert (
         "WorkflowExecutionContinuedAsNew" in path.read_text() or "workflowExecutionContinuedAsNew" in path.read_text()
     )
+
+
+async def test_a_lead_paused_while_waiting_for_its_slot_gives_it_back_and_never_sends_late(
+    ts_env: WorkflowEnvironment, services: Services, task_queue: str
+) -> None:
+    from followthrough.domain.campaign import PauseSignal, ResumeSignal
+
+    tz = ZoneInfo("Europe/Madrid")
+    saturday = await skip_to(ts_env, 5, time(3, 0), tz)
+    fakes = FakeProviders()
+    seeded = await seed(services, ONE_ACTION["visit"], account=account("Europe/Madrid"))
+    sender = ts_env.client.get_workflow_handle(f"sender-{seeded.account_id}")
+    async with outreach_worker(ts_env.client, services, fakes, task_queue):
+        [handle] = await start_leads(ts_env, seeded, task_queue)
+        for _ in range(200):  # until the lead holds a slot for Monday 09:00
+            try:
+                if (await sender.query(SenderWorkflow.status)).granted_total == 1:
+                    break
+            except Exception:  # not started yet
+                pass
+            await asyncio.sleep(0.02)
+        await handle.signal(LeadOutreachWorkflow.pause, PauseSignal())
+        tuesday_noon = datetime.combine(saturday.date() + timedelta(days=3), time(12, 0), tzinfo=tz)
+        await ts_env.sleep(tuesday_noon - (await ts_env.get_current_time()))
+        assert fakes.calls == []  # Monday 09:00 passed while paused: nothing went out
+        status = await sender.query(SenderWorkflow.status)
+        assert (status.granted_total, status.released_total) == (1, 1)
+        await handle.signal(LeadOutreachWorkflow.resume, ResumeSignal())
+        [result] = await results_of([handle])
+    assert result.outcome == LeadOutcome.SUCCEEDED
+    [visit] = fakes.calls
+    # a fresh slot at resume time (Tuesday, inside the window), not the stale Monday one
+    assert local(visit.at, tz).date() == tuesday_noon.date()
+    assert SendingWindow(timezone="Europe/Madrid").contains(visit.at)

@@ -69,6 +69,9 @@ PROFILE_FIELDS: frozenset[str] = frozenset(
 )
 
 
+_TEMPLATE_NAME = re.compile(r"[a-z0-9_]{1,512}")
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -338,6 +341,15 @@ def config_faults(node: AnyNode) -> list[GraphFault]:
             if (cfg.text is None) == (cfg.template is None):
                 return [_fault(nid, FaultCode.OUT_OF_BOUNDS, "give exactly one of config.text and config.template")]
             if cfg.template is not None:
+                if not _TEMPLATE_NAME.fullmatch(cfg.template.name):
+                    return [
+                        _fault(
+                            nid,
+                            FaultCode.OUT_OF_BOUNDS,
+                            "a WhatsApp template name is lower-case letters, digits and _",
+                            "config.template.name",
+                        )
+                    ]
                 return _text(nid, "config.template.name", cfg.template.name, 512, required=True)
             return _text(nid, "config.text", cfg.text, MAX_WHATSAPP_CHARS, required=True)
         case DelayNode():
