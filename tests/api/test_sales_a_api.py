@@ -257,8 +257,9 @@ async def test_integration_sync_purchase_without_value_is_422(api: httpx.AsyncCl
     assert answer.status_code == 422 and "needs value and currency" in answer.text
 
 
-async def test_integration_sync_inline_when_the_flag_is_off(inline_api: httpx.AsyncClient) -> None:
-    body = {"lead": _lead(), "event": "lead_created", "event_id": "new-1", "occurred_at": datetime.now(UTC).isoformat()}
+async def test_integration_sync_inline_when_the_flag_is_off(inline_api: httpx.AsyncClient, services: Services) -> None:
+    lead = _lead()
+    body = {"lead": lead, "event": "lead_created", "event_id": "new-1", "occurred_at": datetime.now(UTC).isoformat()}
     answer = (await inline_api.post("/api/integrations/sync", json=body)).json()
     assert answer["mode"] == "inline"
     done = await _until(
@@ -271,6 +272,10 @@ async def test_integration_sync_inline_when_the_flag_is_off(inline_api: httpx.As
         "meta_capi": True,
         "memory": True,
     }
+    memory = next(t for t in done["status"]["targets"] if t["target"] == "memory")
+    async with services.database.session() as session:
+        row = await session.get(LeadRow, lead["id"])
+    assert row is not None and row.memory_summary == memory["detail"]
 
 
 async def test_the_sandbox_checkout_page_pays_and_signals_the_workflow(

@@ -50,6 +50,29 @@ async def test_concurrent_upserts_of_a_new_phone_leave_one_lead(database: Databa
     assert len({lead.id for lead in results}) == 1
 
 
+async def test_save_memory_keeps_the_newest_summary(database: Database) -> None:
+    leads = Leads(database)
+    lead = await leads.upsert(LeadData(id=uid("lead"), phone=phone()))
+    assert await leads.save_memory(lead.id, "- wants the Pro plan", T0)
+    assert await leads.save_memory(lead.id, "- wants the Pro plan\n- demo Friday", T0 + timedelta(hours=1))
+    assert not await leads.save_memory(lead.id, "- stale", T0)  # an older summary never wins
+    stored = await leads.get(lead.id)
+    assert stored is not None and stored.phone == lead.phone
+    assert (stored.memory_summary, stored.memory_updated_at) == (
+        "- wants the Pro plan\n- demo Friday",
+        T0 + timedelta(hours=1),
+    )
+
+
+async def test_save_memory_of_an_unknown_lead_creates_it_once_under_concurrency(database: Database) -> None:
+    leads = Leads(database)
+    lead_id = uid("lead")
+    saved = await asyncio.gather(*(leads.save_memory(lead_id, "same", T0) for _ in range(3)))
+    assert saved == [True, True, True]
+    stored = await leads.get(lead_id)
+    assert stored is not None and (stored.memory_summary, stored.stage) == ("same", "new")
+
+
 async def test_set_stage_returns_the_previous_stage(database: Database) -> None:
     leads = Leads(database)
     lead = await leads.upsert(LeadData(id=uid("lead")))

@@ -18,7 +18,13 @@ from temporalio.worker import Worker
 from followthrough.domain.conversions import SendEventInput, SendEventResult
 from followthrough.domain.crm import UpsertContactInput, UpsertContactResult
 from followthrough.domain.integration import IntegrationSyncInput, IntegrationSyncResult
-from followthrough.domain.leads import ConversationMessage, Lead, RecentConversation, RecentConversationInput
+from followthrough.domain.leads import (
+    ConversationMessage,
+    Lead,
+    RecentConversation,
+    RecentConversationInput,
+    SaveMemoryInput,
+)
 from followthrough.domain.llm import CompleteInput, CompleteResult
 from followthrough.workflows.integration_sync import IntegrationSyncWorkflow
 
@@ -60,7 +66,12 @@ class Fakes:
             self._note("llm", input)
             return CompleteResult(text="- Pregunta por el precio del plan Pro\n", model="fake")
 
-        return [upsert, send_event, recent, complete]
+        @activity.defn(name="leads.save_memory")
+        async def save_memory(input: SaveMemoryInput) -> bool:
+            self._note("save", input)
+            return True
+
+        return [upsert, send_event, recent, complete, save_memory]
 
 
 @pytest.fixture
@@ -107,6 +118,20 @@ async def test_every_target_is_synced_and_reported(
     assert capi.event_name == "Schedule" and capi.event_time == AT and capi.value is None
     [llm] = fakes.calls["llm"]
     assert "¿Cuánto cuesta el plan Pro?" in llm.prompt and "Lead language: es" in llm.prompt
+    [saved] = fakes.calls["save"]
+    assert (saved.lead_id, saved.summary) == ("lead-3", "- Pregunta por el precio del plan Pro")
+    assert saved.updated_at.tzinfo is not None
+
+
+async def test_a_memory_that_cannot_be_saved_fails_only_the_memory_target(
+    ts_env: WorkflowEnvironment, worker: Worker, fakes: Fakes, task_queue: str
+) -> None:
+    fakes.failing = {"save"}
+    result = await _run(ts_env, task_queue)
+    by_target = {t.target: t for t in result.targets}
+    assert not by_target["memory"].ok and by_target["memory"].detail == "AuthenticationError: save refused"
+    assert by_target["hubspot"].ok and by_target["meta_capi"].ok
+    assert len(fakes.calls["llm"]) == 1  # the summary was made; only keeping it failed
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,13 @@ from followthrough.activities.leads import LeadActivities
 from followthrough.activities.payment_records import PaymentRecordActivities
 from followthrough.domain.followup import FollowUpInput
 from followthrough.domain.integration import IntegrationSyncInput
-from followthrough.domain.leads import ContactStateInput, Lead, RecentConversationInput, SetStageInput
+from followthrough.domain.leads import (
+    ContactStateInput,
+    Lead,
+    RecentConversationInput,
+    SaveMemoryInput,
+    SetStageInput,
+)
 from followthrough.domain.payment import MarkPaymentInput, PaymentInput, RecordCheckoutInput
 from followthrough.services import Services
 from followthrough.store.models import InboundMessage, Payment
@@ -94,7 +100,44 @@ async def test_integration_sync_through_the_sandboxes(
     assert {"sync:lead-real:hubspot:lead_created:l-1", "sync:lead-real:meta_capi:lead_created:l-1"} <= keys
 
 
+async def test_integration_sync_saves_the_memory_summary_on_the_lead(
+    ts_env: WorkflowEnvironment, services: Services, task_queue: str
+) -> None:
+    received = datetime(2025, 4, 2, 10, 0, tzinfo=UTC)
+    async with services.database.session() as session:
+        session.add(LeadRow(id=LEAD.id, phone=LEAD.phone))
+        await session.flush()
+        session.add(
+            InboundMessage(lead_id=LEAD.id, provider_message_id="wamid.m1", text="Need a demo", received_at=received)
+        )
+    input = IntegrationSyncInput(
+        lead=LEAD, event="lead_created", event_id="mem-1", occurred_at=received, targets=["memory"]
+    )
+    async with _worker(ts_env, services, task_queue):
+        result = await ts_env.client.execute_workflow(
+            IntegrationSyncWorkflow.run, input, id=f"integration-{uuid.uuid4()}", task_queue=task_queue
+        )
+    [memory] = result.targets
+    async with services.database.session() as session:
+        row = await session.get(LeadRow, LEAD.id)
+    assert row is not None and memory.ok
+    assert row.memory_summary == memory.detail and "Need a demo" in (row.memory_summary or "")
+    assert row.memory_updated_at is not None and row.memory_updated_at.tzinfo is not None
+
+
 # --- the activities on their own ----------------------------------------------------------
+async def test_save_memory_keeps_the_newest_summary_and_creates_unknown_leads(services: Services) -> None:
+    leads = LeadActivities(services)
+    at = datetime(2025, 1, 1, tzinfo=UTC)
+    assert await leads.save_memory(SaveMemoryInput(lead_id="lead-m", summary="first", updated_at=at))
+    assert await leads.save_memory(SaveMemoryInput(lead_id="lead-m", summary="first", updated_at=at))  # a retry
+    older = SaveMemoryInput(lead_id="lead-m", summary="stale", updated_at=at - timedelta(hours=1))
+    assert not await leads.save_memory(older)
+    async with services.database.session() as session:
+        row = await session.get(LeadRow, "lead-m")
+    assert row is not None and (row.memory_summary, row.memory_updated_at) == ("first", at)
+
+
 async def test_set_stage_returns_the_previous_stage_and_creates_unknown_leads(services: Services) -> None:
     leads = LeadActivities(services)
     assert await leads.set_stage(SetStageInput(lead_id="lead-new", stage="contacted")) is None

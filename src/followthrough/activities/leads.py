@@ -1,8 +1,10 @@
-"""Lead records: the funnel stage, the opt-out check before a message, the recent conversation.
+"""Lead records: the funnel stage, the opt-out check before a message, the recent conversation
+and the memory summary made from it.
 
 Every write is harmless to repeat: ``set_stage`` to the same stage returns that stage as the
-previous one, and a lead the store has not heard of yet gets a record instead of an error (a
-workflow may be the first thing to mention a lead).
+previous one, ``save_memory`` never lets an older summary replace a newer one, and a lead the
+store has not heard of yet gets a record instead of an error (a workflow may be the first thing
+to mention a lead).
 """
 
 from __future__ import annotations
@@ -16,16 +18,19 @@ from followthrough.domain.leads import (
     ConversationMessage,
     RecentConversation,
     RecentConversationInput,
+    SaveMemoryInput,
     SetStageInput,
 )
 from followthrough.errors import as_temporal_errors
 from followthrough.services import Services
 from followthrough.store.models import InboundMessage, Lead
+from followthrough.store.repositories import Leads
 
 
 class LeadActivities:
     def __init__(self, services: Services) -> None:
         self._db = services.database
+        self._leads = Leads(services.database)
 
     @activity.defn(name="leads.set_stage")
     async def set_stage(self, input: SetStageInput) -> str | None:
@@ -68,3 +73,9 @@ class LeadActivities:
                 for row in reversed(rows)
             ]
             return RecentConversation(lead_id=input.lead_id, messages=messages)
+
+    @activity.defn(name="leads.save_memory")
+    async def save_memory(self, input: SaveMemoryInput) -> bool:
+        """Store the lead's memory summary as of ``input.updated_at``; False: a newer one is kept."""
+        with as_temporal_errors():
+            return await self._leads.save_memory(input.lead_id, input.summary, input.updated_at)

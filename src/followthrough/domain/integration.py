@@ -1,20 +1,22 @@
 """Integration sync: one lead event pushed to every target, each on its own.
 
 Targets: ``hubspot`` (upsert the contact), ``meta_capi`` (the Conversions API event that matches
-the lead event) and ``memory`` (the lead's conversation summary, written by the llm provider).
+the lead event) and ``memory`` (the lead's conversation summary, written by the llm provider and saved on the
+lead's record).
 One target failing never blocks the others; the result reports each.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from followthrough.domain.conversions import SendEventInput, SendEventResult
 from followthrough.domain.crm import UpsertContactInput, UpsertContactResult
-from followthrough.domain.leads import ConversationMessage, Lead, LeadStage
-from followthrough.domain.llm import CompleteInput
+from followthrough.domain.leads import ConversationMessage, Lead, LeadStage, SaveMemoryInput
+from followthrough.domain.llm import CompleteInput, CompleteResult
 
 LeadEvent = Literal["lead_created", "demo_scheduled", "payment_completed"]
 ConversionEvent = Literal["Lead", "Schedule", "Purchase"]
@@ -145,6 +147,15 @@ def memory_request(input: IntegrationSyncInput, messages: list[ConversationMessa
         prompt=memory_prompt(input.lead, input.event, messages),
         idempotency_key=sync_key(input.lead.id, "memory", input.event, input.event_id),
     )
+
+
+def memory_save_request(input: IntegrationSyncInput, completion: CompleteResult, at: datetime) -> SaveMemoryInput:
+    """What ``leads.save_memory`` stores: the llm's summary, as of ``at`` (the sync's instant)."""
+    return SaveMemoryInput(lead_id=input.lead.id, summary=completion.text.strip(), updated_at=at)
+
+
+def memory_result(saved: SaveMemoryInput) -> TargetResult:
+    return TargetResult(target="memory", ok=True, detail=saved.summary)
 
 
 def hubspot_result(input: IntegrationSyncInput, contact: UpsertContactResult) -> TargetResult:

@@ -71,6 +71,8 @@ class RecentConversation(BaseModel):
 
 
 class SaveMemoryInput(BaseModel):
+    """The lead's memory summary as of ``updated_at``; ``leads.save_memory`` keeps the newest."""
+
     lead_id: str
     summary: str
     updated_at: AwareDatetime

@@ -95,6 +95,10 @@ class Lead(Timestamps, Base):
     opted_out_at: Mapped[datetime | None]
     last_inbound_at: Mapped[datetime | None]
     organization_id: Mapped[str | None] = mapped_column(ID, index=True)
+    #: The llm's summary of the conversation (what the lead needs, objections, next steps),
+    #: written by the integration sync; ``memory_updated_at`` is the instant it describes.
+    memory_summary: Mapped[str | None] = mapped_column(Text)
+    memory_updated_at: Mapped[datetime | None]
 
 
 class InboundMessage(Base):

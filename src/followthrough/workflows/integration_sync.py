@@ -3,7 +3,9 @@
 The targets run side by side and each is guarded on its own: a target that fails (or keeps
 failing past :data:`TARGET_DEADLINE`) is reported as not ok, and the others carry on. Every
 call carries a key derived from the lead, the target and the event, so a re-run of the same
-event writes nothing twice.
+event writes nothing twice. The memory target reads the recent conversation, has the llm
+summarise it and saves the summary on the lead's record (as of the workflow's instant, so a
+retried save writes the same thing and an older sync never replaces a newer summary).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -28,6 +31,8 @@ with workflow.unsafe.imports_passed_through():
         hubspot_request,
         hubspot_result,
         memory_request,
+        memory_result,
+        memory_save_request,
     )
     from followthrough.domain.leads import RecentConversation, RecentConversationInput
     from followthrough.domain.llm import CompleteResult
@@ -37,6 +42,8 @@ with workflow.unsafe.imports_passed_through():
 TARGET_DEADLINE = timedelta(minutes=30)
 #: An llm call may take a while on a long conversation.
 LLM_CALL_TIMEOUT = timedelta(minutes=2)
+
+R = TypeVar("R")
 
 
 @workflow.defn
@@ -73,46 +80,35 @@ class IntegrationSyncWorkflow:
         self._result.pending = [t for t in self._result.pending if t != target]
         return result
 
-    async def _hubspot(self, input: IntegrationSyncInput) -> TargetResult:
-        contact: UpsertContactResult = await workflow.execute_activity(
-            "crm.upsert_contact",
-            hubspot_request(input),
-            result_type=UpsertContactResult,
-            start_to_close_timeout=PROVIDER_CALL_TIMEOUT,
+    async def _call(self, activity: str, arg: Any, result_type: type[R], timeout: timedelta) -> R:
+        """One target's activity call: retried until the target's deadline."""
+        result: R = await workflow.execute_activity(
+            activity,
+            arg,
+            result_type=result_type,
+            start_to_close_timeout=timeout,
             schedule_to_close_timeout=TARGET_DEADLINE,
             retry_policy=DEFAULT_RETRY,
         )
+        return result
+
+    async def _hubspot(self, input: IntegrationSyncInput) -> TargetResult:
+        request = hubspot_request(input)
+        contact = await self._call("crm.upsert_contact", request, UpsertContactResult, PROVIDER_CALL_TIMEOUT)
         return hubspot_result(input, contact)
 
     async def _meta_capi(self, input: IntegrationSyncInput) -> TargetResult:
-        sent: SendEventResult = await workflow.execute_activity(
-            "conversions.send_event",
-            capi_request(input),
-            result_type=SendEventResult,
-            start_to_close_timeout=PROVIDER_CALL_TIMEOUT,
-            schedule_to_close_timeout=TARGET_DEADLINE,
-            retry_policy=DEFAULT_RETRY,
-        )
+        sent = await self._call("conversions.send_event", capi_request(input), SendEventResult, PROVIDER_CALL_TIMEOUT)
         return capi_result(input, sent)
 
     async def _memory(self, input: IntegrationSyncInput) -> TargetResult:
-        conversation: RecentConversation = await workflow.execute_activity(
-            "leads.recent_conversation",
-            RecentConversationInput(lead_id=input.lead.id),
-            result_type=RecentConversation,
-            start_to_close_timeout=STORE_CALL_TIMEOUT,
-            schedule_to_close_timeout=TARGET_DEADLINE,
-            retry_policy=DEFAULT_RETRY,
-        )
-        completion: CompleteResult = await workflow.execute_activity(
-            "llm.complete",
-            memory_request(input, conversation.messages),
-            result_type=CompleteResult,
-            start_to_close_timeout=LLM_CALL_TIMEOUT,
-            schedule_to_close_timeout=TARGET_DEADLINE,
-            retry_policy=DEFAULT_RETRY,
-        )
-        return TargetResult(target="memory", ok=True, detail=completion.text.strip())
+        lead = RecentConversationInput(lead_id=input.lead.id)
+        conversation = await self._call("leads.recent_conversation", lead, RecentConversation, STORE_CALL_TIMEOUT)
+        request = memory_request(input, conversation.messages)
+        completion = await self._call("llm.complete", request, CompleteResult, LLM_CALL_TIMEOUT)
+        saved = memory_save_request(input, completion, workflow.now())
+        await self._call("leads.save_memory", saved, bool, STORE_CALL_TIMEOUT)
+        return memory_result(saved)
 
     @workflow.query(name="status")
     def status(self) -> IntegrationSyncResult:

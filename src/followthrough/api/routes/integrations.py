@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Response, status
@@ -35,6 +36,8 @@ from followthrough.domain.integration import (
     hubspot_result,
     integration_workflow_id,
     memory_request,
+    memory_result,
+    memory_save_request,
 )
 from followthrough.domain.leads import RecentConversationInput
 from followthrough.services import Services
@@ -98,7 +101,9 @@ async def _run_inline(services: Services, input: IntegrationSyncInput, run: Inli
             RecentConversationInput(lead_id=input.lead.id)
         )
         done = await inline_activity(services, "llm.complete")(memory_request(input, conversation.messages))
-        return TargetResult(target="memory", ok=True, detail=done.text.strip())
+        saved = memory_save_request(input, done, datetime.now(UTC))
+        await inline_activity(services, "leads.save_memory")(saved)
+        return memory_result(saved)
 
     runners: dict[SyncTarget, Callable[[], Awaitable[TargetResult]]] = {
         "hubspot": hubspot,

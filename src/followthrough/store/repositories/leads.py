@@ -78,6 +78,27 @@ class Leads(Repository):
             lead.stage = stage
         return previous
 
+    async def save_memory(self, lead_id: str, summary: str, at: datetime) -> bool:
+        """Keep ``summary`` as the lead's memory as of ``at``; True if it was written.
+
+        Harmless to repeat and to race: a summary older than the one stored is ignored (the
+        same one again is rewritten unchanged), and a lead the store has not heard of yet gets
+        a record, as a workflow may be the first to mention it.
+        """
+
+        async def transaction() -> bool:
+            async with self.database.session() as session:
+                lead = await session.get(Lead, lead_id, with_for_update=True)
+                if lead is None:
+                    session.add(Lead(id=lead_id, memory_summary=summary, memory_updated_at=at))
+                    return True
+                if lead.memory_updated_at is not None and lead.memory_updated_at > at:
+                    return False
+                lead.memory_summary, lead.memory_updated_at = summary, at
+                return True
+
+        return await retrying(transaction)
+
     async def opt_out(self, lead_id: str, at: datetime | None = None) -> bool:
         """Mark the lead opted out; True if it was not already (the first instant is kept)."""
         async with self.database.session() as session:
