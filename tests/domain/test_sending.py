@@ -246,3 +246,19 @@ def test_limits_from_an_account_row() -> None:
     )
     assert empty.window == SendingWindow()
     assert empty.daily_cap("send_invitation") is None
+
+
+def test_lifted_account_columns_make_an_unlimited_sender() -> None:
+    from followthrough.domain.sending import lifted_account_columns
+
+    columns = lifted_account_columns()
+    lifted = limits_from_account(
+        timezone=columns["timezone"],
+        working_hours=columns["working_hours"],
+        working_days=columns["working_days"],
+        daily_limits=columns["daily_limits"],
+        weekly_invitation_limit=columns["weekly_invitation_limit"],
+        min_action_spacing_seconds=columns["min_action_spacing_seconds"],
+        max_action_spacing_seconds=columns["max_action_spacing_seconds"],
+    )
+    assert lifted.unlimited

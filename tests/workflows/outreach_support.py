@@ -35,28 +35,14 @@ from followthrough.domain.linkedin import (
     WithdrawInvitationResult,
 )
 from followthrough.domain.messaging import SendMessageInput, SendMessageResult
+from followthrough.domain.sending import lifted_account_columns
 from followthrough.services import Services
 from followthrough.store.models import Campaign, CampaignExecution, CampaignLead, SenderAccount
 from followthrough.workflows.lead_outreach import LeadOutreachWorkflow
 from followthrough.workflows.sender import SenderWorkflow
 
 #: Every day, all day, no spacing, no caps: actions go out the moment they are due.
-OPEN_ACCOUNT: dict[str, Any] = {
-    "timezone": "UTC",
-    "working_hours": {"start": "00:00", "end": "00:00"},
-    "working_days": [1, 2, 3, 4, 5, 6, 7],
-    "daily_limits": {
-        "profile_visit": None,
-        "like_post": None,
-        "send_invitation": None,
-        "send_message": None,
-        "withdraw_invitation": None,
-        "send_whatsapp": None,
-    },
-    "weekly_invitation_limit": 0,
-    "min_action_spacing_seconds": 0,
-    "max_action_spacing_seconds": 0,
-}
+OPEN_ACCOUNT: dict[str, Any] = lifted_account_columns()
 
 
 @dataclass

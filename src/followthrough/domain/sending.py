@@ -237,6 +237,20 @@ def limits_from_account(
     )
 
 
+def lifted_account_columns() -> dict[str, Any]:
+    """``sender_accounts`` column values that lift every limit (benchmarks, sandboxes): the
+    account's actions then skip the coordinator entirely."""
+    return {
+        "timezone": "UTC",
+        "working_hours": {"start": "00:00", "end": "00:00"},
+        "working_days": [1, 2, 3, 4, 5, 6, 7],
+        "daily_limits": {a.value: None for a in ActionType},
+        "weekly_invitation_limit": 0,
+        "min_action_spacing_seconds": 0,
+        "max_action_spacing_seconds": 0,
+    }
+
+
 # --- the ledger and the grant rule -------------------------------------------------------------
 
 
