@@ -75,3 +75,20 @@ async def test_migrated_schema_equals_the_models(db_url: str) -> None:
     finally:
         await db.close()
     assert diffs == []
+
+
+async def test_sync_tables_made_on_first_use_are_adopted_by_their_revision(empty_db_url: str) -> None:
+    """Before ``0003_sync_state`` the data-sync activities created their two tables themselves;
+    a database that has them migrates to the heads and ends up exactly like the models."""
+    sync_tables = [Base.metadata.tables["sync_watermarks"], Base.metadata.tables["sync_quarantine"]]
+    await upgrade(empty_db_url, BASE_REVISION)
+    db = Database(empty_db_url)
+    try:
+        async with db.engine.begin() as conn:
+            await conn.run_sync(lambda c: Base.metadata.create_all(c, tables=sync_tables))
+        await upgrade(empty_db_url)
+        async with db.engine.connect() as conn:
+            assert await conn.run_sync(_diffs) == []
+    finally:
+        await db.close()
+    assert await current(empty_db_url) == heads()

@@ -4,8 +4,8 @@ upsert into a target, read a batch back for verification, and keep the watermark
 Upserts are by primary key (``ON CONFLICT … DO UPDATE`` on PostgreSQL and SQLite, ``ON
 DUPLICATE KEY UPDATE`` on MariaDB/MySQL), so syncing a page twice — after a crash between the
 upsert and the watermark — rewrites the same rows instead of adding copies. The watermark and
-the quarantine live in the app's own database (``sync_watermarks``, ``sync_quarantine``,
-created on first use).
+the quarantine live in the app's own database (``sync_watermarks``, ``sync_quarantine``: store
+models, created by the store's migrations).
 """
 
 from __future__ import annotations
@@ -14,11 +14,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, MetaData, String, Table, Text, UniqueConstraint, and_, or_, select
+from sqlalchemy import Column, DateTime, MetaData, Table, and_, or_, select
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
 from followthrough.domain.data_sync import (
@@ -39,31 +38,13 @@ from followthrough.domain.data_sync import (
 )
 from followthrough.errors import FollowthroughError, ValidationError, as_temporal_errors
 from followthrough.services import Services
-from followthrough.store.types import UTCDateTime, utcnow
+from followthrough.store.models import Base, SyncQuarantine, SyncWatermark
+from followthrough.store.types import utcnow
 from followthrough.user_stores import APP_STORE, UserStores, configured_stores, translate_db_error
 
-_STATE = MetaData()
-WATERMARKS = Table(
-    "sync_watermarks",
-    _STATE,
-    Column("sync_name", String(100), primary_key=True),
-    Column("cursor_value", String(64), nullable=True),
-    Column("key_value", String(255), nullable=True),
-    Column("updated_at", UTCDateTime(), nullable=False),
-)
-QUARANTINE = Table(
-    "sync_quarantine",
-    _STATE,
-    Column("id", String(64), primary_key=True),
-    Column("sync_name", String(100), nullable=False),
-    Column("table_name", String(64), nullable=False),
-    Column("row_key", String(255), nullable=False),
-    Column("cursor_value", String(64), nullable=True),
-    Column("reason", Text, nullable=False),
-    Column("row", JSON, nullable=False),
-    Column("quarantined_at", UTCDateTime(), nullable=False),
-    UniqueConstraint("sync_name", "table_name", "row_key", "cursor_value", name="uq_sync_quarantine_version"),
-)
+#: The sync's own records in the app's database (``store.models``; revision ``0003_sync_state``).
+WATERMARKS: Table = Base.metadata.tables[SyncWatermark.__tablename__]
+QUARANTINE: Table = Base.metadata.tables[SyncQuarantine.__tablename__]
 
 
 def _upsert(dialect: str, table: Table, key: str, rows: list[dict[str, Any]]) -> Any:
@@ -110,7 +91,6 @@ class DataSyncActivities:
         self._services = services
         self.stores = UserStores.from_settings(services.settings)
         self._tables: dict[tuple[str, str], Table] = {}
-        self._state_ready = False
 
     # --- plumbing --------------------------------------------------------------------------
     async def _table(self, store: str, name: str) -> Table:
@@ -121,14 +101,6 @@ class DataSyncActivities:
                 table = await conn.run_sync(lambda sync: Table(name, MetaData(), autoload_with=sync))
             self._tables[(store, name)] = table
         return self._tables[(store, name)]
-
-    async def _state(self) -> AsyncEngine:
-        engine = self._services.database.engine
-        if not self._state_ready:
-            async with engine.begin() as conn:
-                await conn.run_sync(_STATE.create_all, checkfirst=True)
-            self._state_ready = True
-        return engine
 
     # --- activities ------------------------------------------------------------------------
     @activity.defn(name="data_sync.plan")
@@ -177,7 +149,7 @@ class DataSyncActivities:
     async def load_watermark(self, input: LoadWatermarkInput) -> Watermark:
         with as_temporal_errors():
             try:
-                engine = await self._state()
+                engine = self._services.database.engine
                 async with engine.connect() as conn:
                     query = select(WATERMARKS).where(WATERMARKS.c.sync_name == input.sync_name)
                     row = (await conn.execute(query)).mappings().first()
@@ -232,7 +204,7 @@ class DataSyncActivities:
         ]
         with as_temporal_errors():
             try:
-                engine = await self._state()
+                engine = self._services.database.engine
                 if entries:
                     async with engine.begin() as conn:
                         await conn.execute(_insert_ignore(self._services.database.dialect, QUARANTINE, entries))
@@ -288,7 +260,7 @@ class DataSyncActivities:
         }
         with as_temporal_errors():
             try:
-                engine = await self._state()
+                engine = self._services.database.engine
                 async with engine.begin() as conn:
                     query = select(WATERMARKS.c.sync_name).where(WATERMARKS.c.sync_name == input.sync_name)
                     if (await conn.execute(query)).first() is None:

@@ -25,6 +25,9 @@ Statuses, by table (the values the code writes):
 * notifications.status / notification_deliveries.status: ``pending`` | ``delivered`` | ``failed``
   (a notification is ``partial`` when some channels failed)
 * outbox.status: ``pending`` | ``sent`` | ``failed``
+
+Revisions after the initial one: ``0002_lead_memory`` (``leads.memory_*``), ``0003_sync_state``
+(``sync_watermarks``, ``sync_quarantine``), each a branch of its own from ``0001_initial``.
 """
 
 from __future__ import annotations
@@ -318,6 +321,38 @@ class NotificationDelivery(Base):
     error: Mapped[str | None] = mapped_column(Text)
     delivered_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+# --- data sync bookkeeping (issue 6) -------------------------------------------------------
+class SyncWatermark(Base):
+    """How far a data sync has got: the (cursor, key) of the last source row that every target
+    was verified to hold. Written only after verification, so a crash re-syncs, never skips."""
+
+    __tablename__ = "sync_watermarks"
+
+    sync_name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    cursor_value: Mapped[str | None] = mapped_column(String(64))
+    key_value: Mapped[str | None] = mapped_column(String(255))
+    updated_at: Mapped[datetime]
+
+
+class SyncQuarantine(Base):
+    """A source row a data sync refused (a schema rule it breaks), kept with the reason; once
+    per row version (the UNIQUE key), so re-reading a page does not quarantine it twice."""
+
+    __tablename__ = "sync_quarantine"
+    __table_args__ = (
+        UniqueConstraint("sync_name", "table_name", "row_key", "cursor_value", name="uq_sync_quarantine_version"),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    sync_name: Mapped[str] = mapped_column(String(100))
+    table_name: Mapped[str] = mapped_column(String(64))
+    row_key: Mapped[str] = mapped_column(String(255))
+    cursor_value: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    row: Mapped[dict[str, Any]]
+    quarantined_at: Mapped[datetime]
 
 
 # --- every side effect ---------------------------------------------------------------------
