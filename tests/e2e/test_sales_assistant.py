@@ -1,0 +1,134 @@
+"""The sales assistant end to end on the real dev server, through HTTP only.
+
+WhatsApp message in (webhook) → a demo booked (``POST /api/bookings``, the saga on the
+package's worker with sandbox providers) → the three follow-ups running and found by the Web
+UI's visibility query on ``LeadId`` → the lead replies (webhook) → every follow-up stops
+without sending anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import select
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from followthrough.api import create_app
+from followthrough.api.routes.webhooks import pending_tasks
+from followthrough.services import Services
+from followthrough.store.models import Lead
+from followthrough.store.outbox import Outbox
+from tests.api.test_webhooks import WA_SECRET, wa_body, wa_headers
+
+pytestmark = pytest.mark.devserver
+
+API_KEY = "e2e-key"
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], *, timeout: float = 30.0, what: str = "") -> Any:
+    """Poll ``check`` until it returns something truthy (the dev server is real: no time skipping)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+@pytest.fixture
+async def http(dev_client: Client, services: Services, dev_worker: Worker) -> AsyncIterator[httpx.AsyncClient]:
+    settings = services.settings.model_copy(update={"whatsapp_app_secret": SecretStr(WA_SECRET)})
+    app = create_app(settings, api_key=API_KEY, services=services, client=dev_client)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://testserver",
+        headers={"Authorization": f"Bearer {API_KEY}"},
+    ) as client:
+        client.app = app  # type: ignore[attr-defined]
+        yield client
+        await asyncio.gather(*pending_tasks(app))
+
+
+async def test_whatsapp_in_booking_followups_visible_then_a_reply_stops_them(
+    http: httpx.AsyncClient, services: Services
+) -> None:
+    phone = f"+5215{uuid.uuid4().int % 10**8:08d}"
+
+    # 1. The lead writes on WhatsApp: the webhook records the lead and the message.
+    body = wa_body(phone, "Hola, quiero ver una demo")
+    response = await http.post("/webhook/whatsapp", content=body, headers=wa_headers(body))
+    assert response.status_code == 200 and response.json() == {"received": 1, "new": 1}
+    async with services.database.session() as session:
+        lead = await session.scalar(select(Lead).where(Lead.phone == phone))
+    assert lead is not None
+    lead_id = lead.id
+
+    # 2. A demo is booked for the lead: the saga runs on the worker.
+    start = (datetime.now(UTC) + timedelta(days=3)).replace(second=0, microsecond=0)
+    booking = await http.post(
+        "/api/bookings",
+        json={
+            "lead": {"id": lead_id, "phone": phone, "name": "Ana", "language": "es"},
+            "start": start.isoformat(),
+            "end": (start + timedelta(minutes=30)).isoformat(),
+        },
+    )
+    assert booking.status_code == 202, booking.text
+    booking_id = booking.json()["workflow_id"]
+    assert booking_id == f"booking-{lead_id}-{start:%Y%m%dT%H%M%SZ}"
+
+    async def booked() -> dict[str, Any] | None:
+        answer = (await http.get(f"/api/bookings/{booking_id}")).json()
+        return answer if answer["execution"]["status"] == "COMPLETED" else None
+
+    done = await eventually(booked, what="the booking saga")
+    result = done["status"]
+    assert result["ok"], result
+    assert result["completed"] == ["calendar_booking", "appointment", "lead_stage", "confirmation", "followups"]
+    followups = {f"followup-{lead_id}-{t}" for t in ("pre_demo_24h", "pre_demo_reminder", "post_demo")}
+    assert set(result["followups"]) == followups
+
+    # 3. The Web UI's visibility finds the lead's running follow-ups by LeadId.
+    query = f'LeadId="{lead_id}" AND WorkflowType="FollowUpWorkflow" AND ExecutionStatus="Running"'
+
+    async def visible() -> set[str] | None:
+        page = (await http.get("/api/workflows", params={"query": query})).json()
+        ids = {e["workflow_id"] for e in page["executions"]}
+        return ids if ids == followups else None
+
+    await eventually(visible, what="the follow-ups in visibility")
+
+    # 4. The lead replies: every follow-up stops, nothing more is sent.
+    body = wa_body(phone, "Perfecto, ahí estaré")
+    response = await http.post("/webhook/whatsapp", content=body, headers=wa_headers(body))
+    assert response.status_code == 200
+    await asyncio.gather(*pending_tasks(http.app))  # type: ignore[attr-defined]
+
+    async def all_closed() -> list[dict[str, Any]] | None:
+        answers = [(await http.get(f"/api/followups/{wid}")).json() for wid in sorted(followups)]
+        return answers if all(a["execution"]["status"] == "COMPLETED" for a in answers) else None
+
+    for answer in await eventually(all_closed, what="the follow-ups to stop"):
+        status = answer["status"]
+        assert status["state"] == "stopped" and status["stopped_by"] == "lead_replied", status
+        assert {s["state"] for s in status["steps"]} == {"cancelled"}
+
+    async def none_running() -> bool:
+        page = (await http.get("/api/workflows", params={"query": query})).json()
+        return page["executions"] == []
+
+    await eventually(none_running, what="visibility to show no running follow-up")
+    sent = [e.idempotency_key for e in await Outbox(services.database).entries(operation="send")]
+    assert [k for k in sent if k.startswith("followup:")] == []
+    assert f"booking-confirmation:{lead_id}:{start:%Y%m%dT%H%M%SZ}" in sent
