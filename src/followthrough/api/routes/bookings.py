@@ -16,9 +16,9 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Response, status
+from fastapi import APIRouter, HTTPException, Request, Response, status
 
-from followthrough.api.deps import ServicesDep, SettingsDep, WorkflowsDep
+from followthrough.api.deps import ServicesDep, SettingsDep, WorkflowsDep, get_client, get_workflows
 from followthrough.api.flags import (
     Feature,
     InlineRunsDep,
@@ -61,25 +61,29 @@ router = APIRouter(prefix="/api/bookings", tags=["sales assistant"])
 async def book_demo(
     body: BookDemoInput,
     response: Response,
+    request: Request,
     settings: SettingsDep,
     services: ServicesDep,
-    wf: WorkflowsDep,
 ) -> dict[str, Any]:
-    """Start ``booking-{lead}-{slot}``; the same lead and slot again returns the running one."""
+    """Start ``booking-{lead}-{slot}``; the same lead and slot again returns the running one.
+
+    Temporal is reached only when a flag needs it, so the inline path works with Temporal down.
+    """
     problem = slot_problem(body.start, body.end, datetime.now(UTC))
     if problem is not None:
         field = "end" if "not after" in problem or "at most" in problem else "start"
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
             [{"loc": ["body", field], "msg": problem, "type": "value_error"}],
         )
     workflow_id = booking_workflow_id(body.lead.id, body.start)
     if not use_temporal(settings, Feature.BOOKING):
         log_inline(Feature.BOOKING, "a demo booking", workflow_id=workflow_id, lead_id=body.lead.id)
-        followups_wf = wf if use_temporal(settings, Feature.FOLLOWUPS) else None
+        followups_wf = await _workflows(request) if use_temporal(settings, Feature.FOLLOWUPS) else None
         result = await run_saga_inline(services, body, workflow_id, followups_wf)
         response.status_code = status.HTTP_200_OK if result.ok else status.HTTP_409_CONFLICT
         return {"workflow_id": workflow_id, "run_id": None, "mode": "inline", "result": result.model_dump(mode="json")}
+    wf = await _workflows(request)
     outcome = await wf.start(
         "DemoBookingWorkflow", body, workflow_id=workflow_id, search_attributes={"LeadId": body.lead.id}
     )
@@ -90,6 +94,10 @@ async def book_demo(
         "created": outcome.created,
         "mode": "temporal",
     }
+
+
+async def _workflows(request: Request) -> Workflows:
+    return await get_workflows(request, await get_client(request))
 
 
 @router.get("/{workflow_id}")
