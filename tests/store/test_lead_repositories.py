@@ -145,3 +145,32 @@ async def test_a_payment_is_paid_once(database: Database) -> None:
     assert stored is not None and stored.paid_at == T0 and stored.amount == 4900
     with pytest.raises(ValueError):
         await payments.create(lead_id=lead.id, amount=0, currency="eur")
+
+
+async def test_a_checkout_is_recorded_once_with_its_lead_and_settled_once(database: Database) -> None:
+    payments = Payments(database)
+    lead = LeadData(id=uid("lead"), phone=phone(), name="Eva", language="en")
+    session_id = uid("cs")
+    fields = {"checkout_session_id": session_id, "checkout_url": "https://checkout", "amount": 9900, "currency": "usd"}
+    recorded = await asyncio.gather(*(payments.record_checkout(lead, **fields, reference="ord-1") for _ in range(3)))
+    assert len({p.id for p in recorded}) == 1 and recorded[0].status == "pending"
+    stored_lead = await Leads(database).get(str(lead.id))
+    assert stored_lead is not None and (stored_lead.phone, stored_lead.name) == (lead.phone, "Eva")
+
+    assert await payments.settle_session(session_id, "paid", T0) == "paid"
+    assert await payments.settle_session(session_id, "expired", T0 + timedelta(hours=1)) == "paid"  # never unpaid
+    stored = await payments.get_by_session(session_id)
+    assert stored is not None and stored.paid_at == T0
+    with pytest.raises(RecordNotFound):
+        await payments.settle_session(uid("cs"), "paid", T0)
+
+
+async def test_ensure_lead_never_overwrites_an_existing_lead(database: Database) -> None:
+    leads = Leads(database)
+    lead = await leads.upsert(LeadData(id=uid("lead"), phone=phone(), name="Ana", stage="customer"))
+    other = LeadData(id=lead.id, name="Someone else")
+    await Payments(database).record_checkout(
+        other, checkout_session_id=uid("cs"), checkout_url=None, amount=100, currency="eur"
+    )
+    stored = await leads.get(lead.id)
+    assert stored is not None and (stored.name, stored.stage) == ("Ana", "customer")

@@ -10,6 +10,10 @@ flipping one (and restarting the API) leaves every running workflow exactly as i
 
 Inline runs that take time (a follow-up waits hours) are background tasks held by
 :class:`InlineRuns` on the app, which ``GET`` routes read and a webhook may cancel per lead.
+
+:class:`FlaggedRoute` is what a business route's ``POST`` (start, durable or inline as the
+flag says, deduplicated by workflow id) and ``GET`` (the run's status) have in common, so each
+route module keeps only its own input, workflow id and inline steps.
 """
 
 from __future__ import annotations
@@ -24,10 +28,12 @@ from enum import StrEnum
 from functools import cache
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response, status
+from pydantic import BaseModel
 from temporalio.service import RPCError
 from temporalio.testing import ActivityEnvironment
 
+from followthrough.api.deps import ServicesDep, SettingsDep, WorkflowsDep
 from followthrough.config import Settings
 from followthrough.services import Services
 from followthrough.temporal.operations import WorkflowFailed, Workflows
@@ -49,6 +55,30 @@ class Feature(StrEnum):
     @property
     def variable(self) -> str:
         return f"USE_TEMPORAL_{self.value.upper()}"
+
+    @property
+    def workflow(self) -> str:
+        """The workflow type a route of this feature starts when its flag is on."""
+        return _WORKFLOWS[self]
+
+    @property
+    def what(self) -> str:
+        """One run of this feature, as the inline log line says it."""
+        return _WHAT[self]
+
+
+_WORKFLOWS = {
+    Feature.FOLLOWUPS: "FollowUpWorkflow",
+    Feature.BOOKING: "DemoBookingWorkflow",
+    Feature.PAYMENTS: "PaymentWorkflow",
+    Feature.INTEGRATIONS: "IntegrationSyncWorkflow",
+}
+_WHAT = {
+    Feature.FOLLOWUPS: "a follow-up",
+    Feature.BOOKING: "a demo booking",
+    Feature.PAYMENTS: "a payment",
+    Feature.INTEGRATIONS: "an integration sync",
+}
 
 
 def use_temporal(settings: Settings, feature: Feature) -> bool:
@@ -220,3 +250,76 @@ async def workflow_status(wf: Workflows, workflow_id: str, *, query: str | None 
 
 def inline_answer(run: InlineRun, created: bool) -> dict[str, Any]:
     return {"workflow_id": run.id, "run_id": None, "created": created, **run.as_dict()}
+
+
+async def flagged_status(workflow_id: str, wf: Workflows, inline: InlineRuns) -> dict[str, Any]:
+    """A business route's ``GET``: the inline run of this process with that id, else the workflow."""
+    run = inline.get(workflow_id)
+    if run is not None:
+        return inline_answer(run, False)
+    return await workflow_status(wf, workflow_id)
+
+
+class FlaggedRoute:
+    """A business route's dependencies and the start/status logic every such route shares.
+
+    Use it as ``route: FlaggedRouteDep``; the route keeps only what is its own (input, workflow
+    id, the inline steps and the inline status it starts from).
+    """
+
+    def __init__(
+        self,
+        response: Response,
+        settings: SettingsDep,
+        services: ServicesDep,
+        wf: WorkflowsDep,
+        inline: InlineRunsDep,
+    ) -> None:
+        self.response = response
+        self.settings = settings
+        self.services = services
+        self.wf = wf
+        self.inline = inline
+
+    async def start(
+        self,
+        feature: Feature,
+        input: BaseModel,
+        *,
+        workflow_id: str,
+        lead_id: str,
+        inline_status: BaseModel,
+        run_inline: Callable[[InlineRun], Coroutine[Any, Any, None]],
+        wait_inline: bool = False,
+    ) -> dict[str, Any]:
+        """Start ``feature.workflow`` as ``workflow_id`` (the running one again on a second
+        start: 200 instead of 202), or with the flag off ``run_inline`` in the background,
+        starting from ``inline_status`` (awaited first with ``wait_inline``)."""
+        if not use_temporal(self.settings, feature):
+            log_inline(feature, feature.what, workflow_id=workflow_id, lead_id=lead_id)
+            run, created = self.inline.start(
+                workflow_id, feature, run_inline, lead_id=lead_id, status=inline_status.model_dump(mode="json")
+            )
+            if wait_inline and run.task is not None:
+                await run.task
+            self._created(created)
+            return inline_answer(run, created)
+        outcome = await self.wf.start(
+            feature.workflow, input, workflow_id=workflow_id, search_attributes={"LeadId": lead_id}
+        )
+        self._created(outcome.created)
+        return {
+            "workflow_id": outcome.workflow_id,
+            "run_id": outcome.run_id,
+            "created": outcome.created,
+            "mode": "temporal",
+        }
+
+    async def status(self, workflow_id: str) -> dict[str, Any]:
+        return await flagged_status(workflow_id, self.wf, self.inline)
+
+    def _created(self, created: bool) -> None:
+        self.response.status_code = status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK
+
+
+FlaggedRouteDep = Annotated[FlaggedRoute, Depends()]

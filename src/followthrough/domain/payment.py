@@ -14,7 +14,7 @@ from pydantic import AwareDatetime, BaseModel, Field, field_validator
 
 from followthrough.domain.leads import Lead
 from followthrough.domain.messaging import SendMessageInput
-from followthrough.domain.payments import CreateCheckoutInput
+from followthrough.domain.payments import CheckoutSession, CreateCheckoutInput
 from followthrough.domain.templates import format_amount, render
 
 PAYMENT_WINDOW = timedelta(hours=24)
@@ -113,6 +113,21 @@ def checkout_request(input: PaymentInput, workflow_id: str) -> CreateCheckoutInp
         customer_email=input.lead.email,
         expires_in_minutes=int(PAYMENT_WINDOW.total_seconds() // 60),
         idempotency_key=checkout_key(input.lead.id, input.reference),
+    )
+
+
+def record_checkout_request(input: PaymentInput, workflow_id: str, checkout: CheckoutSession) -> RecordCheckoutInput:
+    """The pending payment to record for the checkout just created."""
+    return RecordCheckoutInput(
+        lead=input.lead,
+        reference=input.reference,
+        workflow_id=workflow_id,
+        session_id=checkout.session_id,
+        checkout_url=checkout.url or "",
+        amount=input.amount,
+        currency=input.currency,
+        description=input.description,
+        expires_at=checkout.expires_at,
     )
 
 

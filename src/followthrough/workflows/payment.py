@@ -25,9 +25,9 @@ with workflow.unsafe.imports_passed_through():
         PaymentExpiredSignal,
         PaymentInput,
         PaymentStatus,
-        RecordCheckoutInput,
         checkout_request,
         payment_message,
+        record_checkout_request,
     )
     from followthrough.domain.payments import CheckoutSession, GetCheckoutInput
     from followthrough.temporal.policies import DEFAULT_RETRY, PROVIDER_CALL_TIMEOUT, STORE_CALL_TIMEOUT
@@ -60,17 +60,7 @@ class PaymentWorkflow:
         status.session_id, status.checkout_url = checkout.session_id, checkout.url
         await self._store(
             "payment_records.record_checkout",
-            RecordCheckoutInput(
-                lead=input.lead,
-                reference=input.reference,
-                workflow_id=workflow.info().workflow_id,
-                session_id=checkout.session_id,
-                checkout_url=checkout.url or "",
-                amount=input.amount,
-                currency=input.currency,
-                description=input.description,
-                expires_at=checkout.expires_at,
-            ),
+            record_checkout_request(input, workflow.info().workflow_id, checkout),
         )
         status.state = "awaiting_payment"
         await self._message("link")

@@ -11,19 +11,9 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter
 
-from followthrough.api.deps import ServicesDep, SettingsDep, WorkflowsDep
-from followthrough.api.flags import (
-    Feature,
-    InlineRun,
-    InlineRunsDep,
-    inline_activity,
-    inline_answer,
-    log_inline,
-    use_temporal,
-    workflow_status,
-)
+from followthrough.api.flags import Feature, FlaggedRouteDep, InlineRun, inline_activity
 from followthrough.domain import followup as rules
 from followthrough.domain.followup import FollowUpInput, FollowUpStatus
 from followthrough.domain.leads import ContactStateInput
@@ -33,18 +23,10 @@ router = APIRouter(prefix="/api/followups", tags=["sales assistant"])
 
 
 @router.post("", status_code=202)
-async def start_followup(
-    body: FollowUpInput,
-    response: Response,
-    settings: SettingsDep,
-    services: ServicesDep,
-    wf: WorkflowsDep,
-    inline: InlineRunsDep,
-) -> dict[str, Any]:
+async def start_followup(body: FollowUpInput, route: FlaggedRouteDep) -> dict[str, Any]:
     """Start ``followup-{lead}-{type}``; a second call while it runs returns the running one."""
     now = datetime.now(UTC)
     input = body.model_copy(update={"triggered_at": body.triggered_at or now})
-    workflow_id = rules.followup_workflow_id(input.lead.id, input.type)
     steps = rules.plan(
         input.type,
         demo_start=input.demo_start,
@@ -52,42 +34,28 @@ async def start_followup(
         triggered_at=input.triggered_at or now,
         now=now,
     )
-    if not use_temporal(settings, Feature.FOLLOWUPS):
-        log_inline(Feature.FOLLOWUPS, "a follow-up", workflow_id=workflow_id, lead_id=input.lead.id)
-        run, created = inline.start(
-            workflow_id,
-            Feature.FOLLOWUPS,
-            lambda run: _run_inline(services, input, run),
+    answer = await route.start(
+        Feature.FOLLOWUPS,
+        input,
+        workflow_id=rules.followup_workflow_id(input.lead.id, input.type),
+        lead_id=input.lead.id,
+        inline_status=FollowUpStatus(
             lead_id=input.lead.id,
-            status=FollowUpStatus(
-                lead_id=input.lead.id,
-                type=input.type,
-                demo_start=input.demo_start,
-                demo_end=input.demo_end,
-                steps=steps,
-            ).model_dump(mode="json"),
-        )
-        response.status_code = status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK
-        return inline_answer(run, created)
-    outcome = await wf.start(
-        "FollowUpWorkflow", input, workflow_id=workflow_id, search_attributes={"LeadId": input.lead.id}
+            type=input.type,
+            demo_start=input.demo_start,
+            demo_end=input.demo_end,
+            steps=steps,
+        ),
+        run_inline=lambda run: _run_inline(route.services, input, run),
     )
-    response.status_code = status.HTTP_202_ACCEPTED if outcome.created else status.HTTP_200_OK
-    return {
-        "workflow_id": outcome.workflow_id,
-        "run_id": outcome.run_id,
-        "created": outcome.created,
-        "mode": "temporal",
-        "steps": [s.model_dump(mode="json") for s in steps] if outcome.created else None,
-    }
+    if answer["mode"] == "temporal":
+        answer["steps"] = [s.model_dump(mode="json") for s in steps] if answer["created"] else None
+    return answer
 
 
 @router.get("/{workflow_id}")
-async def followup_status(workflow_id: str, wf: WorkflowsDep, inline: InlineRunsDep) -> dict[str, Any]:
-    run = inline.get(workflow_id)
-    if run is not None:
-        return inline_answer(run, False)
-    return await workflow_status(wf, workflow_id)
+async def followup_status(workflow_id: str, route: FlaggedRouteDep) -> dict[str, Any]:
+    return await route.status(workflow_id)
 
 
 async def _run_inline(services: Services, input: FollowUpInput, run: InlineRun) -> None:

@@ -12,19 +12,9 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter
 
-from followthrough.api.deps import ServicesDep, SettingsDep, WorkflowsDep
-from followthrough.api.flags import (
-    Feature,
-    InlineRun,
-    InlineRunsDep,
-    inline_activity,
-    inline_answer,
-    log_inline,
-    use_temporal,
-    workflow_status,
-)
+from followthrough.api.flags import Feature, FlaggedRouteDep, InlineRun, inline_activity
 from followthrough.domain.integration import (
     IntegrationSyncInput,
     IntegrationSyncResult,
@@ -46,47 +36,21 @@ router = APIRouter(prefix="/api/integrations", tags=["sales assistant"])
 
 
 @router.post("/sync", status_code=202)
-async def start_sync(
-    body: IntegrationSyncInput,
-    response: Response,
-    settings: SettingsDep,
-    services: ServicesDep,
-    wf: WorkflowsDep,
-    inline: InlineRunsDep,
-) -> dict[str, Any]:
+async def start_sync(body: IntegrationSyncInput, route: FlaggedRouteDep) -> dict[str, Any]:
     """Start ``integration-{lead}-{event}-{event_id}``; the same event again returns the same run."""
-    workflow_id = integration_workflow_id(body.lead.id, body.event, body.event_id)
-    if not use_temporal(settings, Feature.INTEGRATIONS):
-        log_inline(Feature.INTEGRATIONS, "an integration sync", workflow_id=workflow_id, lead_id=body.lead.id)
-        run, created = inline.start(
-            workflow_id,
-            Feature.INTEGRATIONS,
-            lambda run: _run_inline(services, body, run),
-            lead_id=body.lead.id,
-            status=IntegrationSyncResult(lead_id=body.lead.id, event=body.event, pending=body.targets).model_dump(
-                mode="json"
-            ),
-        )
-        response.status_code = status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK
-        return inline_answer(run, created)
-    outcome = await wf.start(
-        "IntegrationSyncWorkflow", body, workflow_id=workflow_id, search_attributes={"LeadId": body.lead.id}
+    return await route.start(
+        Feature.INTEGRATIONS,
+        body,
+        workflow_id=integration_workflow_id(body.lead.id, body.event, body.event_id),
+        lead_id=body.lead.id,
+        inline_status=IntegrationSyncResult(lead_id=body.lead.id, event=body.event, pending=body.targets),
+        run_inline=lambda run: _run_inline(route.services, body, run),
     )
-    response.status_code = status.HTTP_202_ACCEPTED if outcome.created else status.HTTP_200_OK
-    return {
-        "workflow_id": outcome.workflow_id,
-        "run_id": outcome.run_id,
-        "created": outcome.created,
-        "mode": "temporal",
-    }
 
 
 @router.get("/sync/{workflow_id}")
-async def sync_status(workflow_id: str, wf: WorkflowsDep, inline: InlineRunsDep) -> dict[str, Any]:
-    run = inline.get(workflow_id)
-    if run is not None:
-        return inline_answer(run, False)
-    return await workflow_status(wf, workflow_id)
+async def sync_status(workflow_id: str, route: FlaggedRouteDep) -> dict[str, Any]:
+    return await route.status(workflow_id)
 
 
 async def _run_inline(services: Services, input: IntegrationSyncInput, run: InlineRun) -> None:

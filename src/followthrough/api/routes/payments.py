@@ -11,28 +11,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter
 
-from followthrough.api.deps import ServicesDep, SettingsDep, WorkflowsDep
-from followthrough.api.flags import (
-    Feature,
-    InlineRun,
-    InlineRunsDep,
-    inline_activity,
-    inline_answer,
-    log_inline,
-    use_temporal,
-    workflow_status,
-)
+from followthrough.api.flags import Feature, FlaggedRouteDep, InlineRun, inline_activity
 from followthrough.domain.leads import SetStageInput
 from followthrough.domain.payment import (
     MarkPaymentInput,
     PaymentInput,
     PaymentStatus,
-    RecordCheckoutInput,
     checkout_request,
     payment_message,
     payment_workflow_id,
+    record_checkout_request,
 )
 from followthrough.services import Services
 
@@ -40,47 +30,22 @@ router = APIRouter(prefix="/api/payments", tags=["sales assistant"])
 
 
 @router.post("", status_code=202)
-async def start_payment(
-    body: PaymentInput,
-    response: Response,
-    settings: SettingsDep,
-    services: ServicesDep,
-    wf: WorkflowsDep,
-    inline: InlineRunsDep,
-) -> dict[str, Any]:
+async def start_payment(body: PaymentInput, route: FlaggedRouteDep) -> dict[str, Any]:
     """Start ``payment-{lead}-{reference}``; a second call while it runs returns the running one."""
-    workflow_id = payment_workflow_id(body.lead.id, body.reference)
-    if not use_temporal(settings, Feature.PAYMENTS):
-        log_inline(Feature.PAYMENTS, "a payment", workflow_id=workflow_id, lead_id=body.lead.id)
-        run, created = inline.start(
-            workflow_id,
-            Feature.PAYMENTS,
-            lambda run: _run_inline(services, body, run),
-            lead_id=body.lead.id,
-            status=PaymentStatus(lead_id=body.lead.id, reference=body.reference).model_dump(mode="json"),
-        )
-        if run.task is not None:
-            await run.task  # checkout + link take seconds: answer with the link
-        response.status_code = status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK
-        return inline_answer(run, created)
-    outcome = await wf.start(
-        "PaymentWorkflow", body, workflow_id=workflow_id, search_attributes={"LeadId": body.lead.id}
+    return await route.start(
+        Feature.PAYMENTS,
+        body,
+        workflow_id=payment_workflow_id(body.lead.id, body.reference),
+        lead_id=body.lead.id,
+        inline_status=PaymentStatus(lead_id=body.lead.id, reference=body.reference),
+        run_inline=lambda run: _run_inline(route.services, body, run),
+        wait_inline=True,  # checkout + link take seconds: answer with the link
     )
-    response.status_code = status.HTTP_202_ACCEPTED if outcome.created else status.HTTP_200_OK
-    return {
-        "workflow_id": outcome.workflow_id,
-        "run_id": outcome.run_id,
-        "created": outcome.created,
-        "mode": "temporal",
-    }
 
 
 @router.get("/{workflow_id}")
-async def payment_status(workflow_id: str, wf: WorkflowsDep, inline: InlineRunsDep) -> dict[str, Any]:
-    run = inline.get(workflow_id)
-    if run is not None:
-        return inline_answer(run, False)
-    return await workflow_status(wf, workflow_id)
+async def payment_status(workflow_id: str, route: FlaggedRouteDep) -> dict[str, Any]:
+    return await route.status(workflow_id)
 
 
 async def _run_inline(services: Services, input: PaymentInput, run: InlineRun) -> None:
@@ -89,17 +54,7 @@ async def _run_inline(services: Services, input: PaymentInput, run: InlineRun) -
         checkout = await inline_activity(services, "payments.create_checkout")(checkout_request(input, run.id))
         state.session_id, state.checkout_url = checkout.session_id, checkout.url
         await inline_activity(services, "payment_records.record_checkout")(
-            RecordCheckoutInput(
-                lead=input.lead,
-                reference=input.reference,
-                workflow_id=run.id,
-                session_id=checkout.session_id,
-                checkout_url=checkout.url or "",
-                amount=input.amount,
-                currency=input.currency,
-                description=input.description,
-                expires_at=checkout.expires_at,
-            )
+            record_checkout_request(input, run.id, checkout)
         )
         state.state, state.deadline = "awaiting_payment", checkout.expires_at
         try:

@@ -18,7 +18,7 @@ from followthrough.store.repositories.campaigns import (
     normalize_linkedin_url,
 )
 from followthrough.store.repositories.content import ContentItems
-from followthrough.store.repositories.leads import InboundResult, LeadData, Leads
+from followthrough.store.repositories.leads import InboundResult, LeadData, Leads, ensure_lead
 from followthrough.store.repositories.notifications import Notifications
 from followthrough.store.repositories.sales import Appointments, Payments
 from followthrough.store.repositories.senders import Reservation, SenderAccounts, SenderUsageCounters
@@ -41,5 +41,6 @@ __all__ = [
     "Reservation",
     "SenderAccounts",
     "SenderUsageCounters",
+    "ensure_lead",
     "normalize_linkedin_url",
 ]

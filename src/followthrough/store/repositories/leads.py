@@ -8,6 +8,7 @@ from datetime import datetime
 from pydantic import BaseModel
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from followthrough.store.models import InboundMessage, Lead
 from followthrough.store.repositories.base import RecordNotFound, Repository, retrying
@@ -33,6 +34,20 @@ class LeadData(BaseModel):
 class InboundResult:
     message: InboundMessage
     created: bool  # False: the provider redelivered a message we already had
+
+
+async def ensure_lead(session: AsyncSession, data: LeadData) -> Lead:
+    """The lead ``data.id`` within this transaction, created from ``data`` when the store has
+    none yet (a workflow may be the first to mention a lead); an existing record is never
+    overwritten. For writes that must not leave a row pointing at a missing lead."""
+    if data.id is None:
+        raise ValueError("ensure_lead needs the lead's id")
+    lead = await session.get(Lead, data.id)
+    if lead is None:
+        lead = Lead(id=data.id, **data.model_dump(exclude_none=True, exclude={"id"}))
+        session.add(lead)
+        await session.flush()
+    return lead
 
 
 class Leads(Repository):

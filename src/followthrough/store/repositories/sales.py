@@ -9,7 +9,8 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from followthrough.store.models import Appointment, Payment
-from followthrough.store.repositories.base import Repository
+from followthrough.store.repositories.base import RecordNotFound, Repository, retrying
+from followthrough.store.repositories.leads import LeadData, ensure_lead
 from followthrough.store.types import utcnow
 
 
@@ -112,6 +113,61 @@ class Payments(Repository):
             if existing is None:
                 raise
             return existing
+
+    async def record_checkout(
+        self,
+        lead: LeadData,
+        *,
+        checkout_session_id: str,
+        checkout_url: str | None,
+        amount: int,
+        currency: str,
+        reference: str | None = None,
+        description: str | None = None,
+        expires_at: datetime | None = None,
+        workflow_id: str | None = None,
+    ) -> Payment:
+        """The pending payment of a checkout session, created once: a retry (or a concurrent
+        attempt) gets the first row back, the session id being UNIQUE. The lead's record is
+        created from ``lead`` when the store has none."""
+
+        async def transaction() -> Payment:
+            async with self.database.session() as session:
+                query = select(Payment).where(Payment.checkout_session_id == checkout_session_id)
+                existing = await session.scalar(query)
+                if existing is not None:
+                    return existing
+                await ensure_lead(session, lead)
+                payment = Payment(
+                    lead_id=lead.id,
+                    reference=reference,
+                    checkout_session_id=checkout_session_id,
+                    checkout_url=checkout_url,
+                    amount=amount,
+                    currency=currency,
+                    description=description,
+                    status="pending",
+                    expires_at=expires_at,
+                    workflow_id=workflow_id,
+                )
+                session.add(payment)
+            return payment
+
+        return await retrying(transaction)
+
+    async def settle_session(self, checkout_session_id: str, status: str, at: datetime) -> str:
+        """Move the checkout's pending payment to ``paid`` (at ``at``) or ``expired``; a settled
+        payment keeps its status (a late or repeated event cannot unpay it). Returns the status."""
+        async with self.database.session() as session:
+            query = select(Payment).where(Payment.checkout_session_id == checkout_session_id).with_for_update()
+            payment = await session.scalar(query)
+            if payment is None:
+                raise RecordNotFound("payments", checkout_session_id)
+            if payment.status == "pending":
+                payment.status = status
+                if status == "paid":
+                    payment.paid_at = at
+            return payment.status
 
     async def attach_checkout(
         self, payment_id: str, *, checkout_session_id: str, checkout_url: str | None, expires_at: datetime | None
