@@ -120,7 +120,7 @@ def copy_sqlite(template: Path, url: str) -> None:
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     """Say which store back-ends the store tests ran on (and why any did not)."""
-    from tests.store.backends import BACKENDS, REPORT_KEY
+    from tests.backends import BACKENDS, REPORT_KEY
 
     report = config.stash.get(REPORT_KEY, None)
     if report is None:

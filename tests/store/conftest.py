@@ -1,4 +1,4 @@
-"""Store fixtures, each parametrized over SQLite, PostgreSQL and MariaDB (see ``backends.py``).
+"""Store fixtures, each parametrized over SQLite, PostgreSQL and MariaDB (see ``tests/backends.py``).
 
 * ``db_url`` — a database migrated to the shipped heads, one per back-end for the session;
 * ``database`` — a :class:`Database` on it (tests use fresh ids, so they never collide);
@@ -13,7 +13,7 @@ import pytest
 
 from followthrough.store import Database
 from followthrough.store.migrate import upgrade
-from tests.store.backends import BACKENDS, report, scratch_database
+from tests.backends import BACKENDS, report, scratch_database
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

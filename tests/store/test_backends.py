@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.store import backends
-from tests.store.backends import REPORT_KEY, scratch_database
+from tests import backends
+from tests.backends import REPORT_KEY, scratch_database
 
 
 def fake_config() -> Any:

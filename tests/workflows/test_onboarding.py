@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.engine import make_url
 from temporalio import activity
 from temporalio.client import WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
@@ -25,11 +26,11 @@ from followthrough.temporal.devserver import free_port
 from followthrough.user_stores import UserStores
 from followthrough.workflows.onboarding import UserOnboardingWorkflow
 from tests.backends import (
-    POSTGRES_URL,
     backend_urls,
     drop_tables,
     execute,
     require_all_backends,
+    server_url,
     tcp_proxy,
     unique_table,
 )
@@ -178,9 +179,11 @@ async def test_a_store_that_is_down_then_recovers_is_retried_not_compensated(
 ) -> None:
     """PostgreSQL behind a port that refuses connections until the 'outage' ends."""
     require_all_backends()
-    port = free_port()
+    postgres, port = make_url(server_url("postgresql") or ""), free_port()
+    proxied = postgres.set(port=port).render_as_string(hide_password=False)
     table = unique_table()
-    urls = {"local": f"sqlite+aiosqlite:///{tmp_path / 'l.db'}", "primary": POSTGRES_URL.replace(":5432", f":{port}")}
+    urls = {"local": f"sqlite+aiosqlite:///{tmp_path / 'l.db'}", "primary": proxied}
+    direct = {"local": urls["local"], "primary": postgres.render_as_string(hide_password=False)}
     svc = _services(services, make_settings, urls, table)
     email = _email()
     tq = f"tq-{uuid.uuid4()}"
@@ -191,11 +194,11 @@ async def test_a_store_that_is_down_then_recovers_is_retried_not_compensated(
                 UserOnboardingWorkflow.run, OnboardingInput(email=email), id=f"onb-{uuid.uuid4()}", task_queue=tq
             )
             await _wait_for_failed_attempts(handle, 2)
-            async with tcp_proxy(port, 5432):
+            async with tcp_proxy(port, postgres.port or 5432):
                 result = await handle.result()
-        rows = await _rows({"local": urls["local"], "primary": POSTGRES_URL}, table, email)
+        rows = await _rows(direct, table, email)
     finally:
-        await drop_tables({"local": urls["local"], "primary": POSTGRES_URL}, table)
+        await drop_tables(direct, table)
 
     assert result.success and result.created_in == ["local", "primary"] and result.compensated == []
     assert all(len(found) == 1 for found in rows.values())
