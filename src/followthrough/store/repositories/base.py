@@ -45,6 +45,19 @@ class Repository:
             raise RecordNotFound(model.__tablename__, key)  # type: ignore[attr-defined]
         return record
 
+    async def _insert_once(self, record: M, existing: Callable[[], Awaitable[M | None]]) -> M:
+        """Insert ``record``, or return ``existing()`` when a UNIQUE key already holds it (a
+        retried or concurrent call gets the first row); any other refusal is raised."""
+        try:
+            async with self.database.session() as session:
+                session.add(record)
+            return record
+        except IntegrityError:
+            found = await existing()
+            if found is None:
+                raise  # not a duplicate (a missing parent row, a NOT NULL …)
+            return found
+
     async def _update(self, model: type[M], key: object, values: dict[str, Any]) -> M:
         """Set the given columns (unknown names are a ``TypeError``, not silently ignored)."""
         unknown = set(values) - set(model.__table__.columns.keys())  # type: ignore[attr-defined]

@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 
 from followthrough.store.models import Appointment, Payment
 from followthrough.store.repositories.base import RecordNotFound, Repository, retrying
@@ -34,22 +33,14 @@ class Appointments(Repository):
     ) -> Appointment:
         """The appointment of a calendar booking, created once: a retried activity gets the
         same row back (the booking id is UNIQUE)."""
-        try:
-            async with self.database.session() as session:
-                appointment = Appointment(
-                    lead_id=lead_id,
-                    start_at=start_at,
-                    end_at=end_at,
-                    calendar_booking_id=calendar_booking_id,
-                    workflow_id=workflow_id,
-                )
-                session.add(appointment)
-            return appointment
-        except IntegrityError:
-            existing = await self.get_by_booking(calendar_booking_id)
-            if existing is None:
-                raise  # a missing lead, not a duplicate booking
-            return existing
+        appointment = Appointment(
+            lead_id=lead_id,
+            start_at=start_at,
+            end_at=end_at,
+            calendar_booking_id=calendar_booking_id,
+            workflow_id=workflow_id,
+        )
+        return await self._insert_once(appointment, lambda: self.get_by_booking(calendar_booking_id))
 
     async def reschedule(self, appointment_id: str, start_at: datetime, end_at: datetime) -> Appointment:
         return await self._update(
@@ -103,16 +94,11 @@ class Payments(Repository):
         }
         if payment_id is not None:
             fields["id"] = payment_id
-        try:
-            async with self.database.session() as session:
-                payment = Payment(**fields)
-                session.add(payment)
-            return payment
-        except IntegrityError:
-            existing = await self.get(payment_id) if payment_id is not None else None
-            if existing is None:
-                raise
-            return existing
+
+        async def first() -> Payment | None:  # without an id from the caller a twin cannot be told
+            return await self.get(payment_id) if payment_id is not None else None
+
+        return await self._insert_once(Payment(**fields), first)
 
     async def record_checkout(
         self,
