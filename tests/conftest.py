@@ -21,12 +21,15 @@ from typing import Any
 
 import httpx
 import pytest
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from followthrough.api import create_app
-from followthrough.config import Settings, load_settings
+from followthrough.config import SEARCH_ATTRIBUTES, Settings, load_settings
 from followthrough.services import Services
 from followthrough.temporal import DevServer, build_worker, data_converter
 from followthrough.temporal.devserver import find_binary, free_port
@@ -43,12 +46,28 @@ def suite_converter():  # type: ignore[no-untyped-def]
     return data_converter(load_settings())
 
 
+async def register_search_attributes(client: Client) -> None:
+    """Register the product's search attributes (the time-skipping server starts without them,
+    and a child started with an unknown attribute would never start)."""
+    try:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=client.namespace,
+                search_attributes={name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for name in SEARCH_ATTRIBUTES},
+            )
+        )
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.ALREADY_EXISTS:
+            raise
+
+
 @pytest.fixture(scope="session")
 async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=suite_converter(),
         test_server_existing_path=str(find_binary("temporal-test-server")),
     )
+    await register_search_attributes(env.client)
     try:
         yield env
     finally:

@@ -30,7 +30,7 @@ from followthrough.api import create_app
 from followthrough.api.routes.webhooks import pending_tasks
 from followthrough.services import Services
 from followthrough.store.models import InboundMessage, Lead
-from tests.workflows.test_booking import register_search_attributes
+from tests.conftest import register_search_attributes
 
 WA_SECRET, STRIPE_SECRET, CAL_SECRET, VERIFY = "wa-secret", "whsec_test", "cal-secret", "verify-me"
 

@@ -15,15 +15,13 @@ from typing import Any
 
 import pytest
 from temporalio import activity, workflow
-from temporalio.api.enums.v1 import IndexedValueType, ParentClosePolicy
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
+from temporalio.api.enums.v1 import ParentClosePolicy
+from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from followthrough.config import SEARCH_ATTRIBUTES
 from followthrough.domain.booking import BookDemoInput, BookDemoResult, BookingStatus, booking_workflow_id
 from followthrough.domain.leads import Lead
 from followthrough.workflows.booking import DemoBookingWorkflow
@@ -142,26 +140,6 @@ def slot(ts_now: datetime) -> tuple[datetime, datetime]:
     return start, start + timedelta(minutes=30)
 
 
-@pytest.fixture(scope="session")
-async def ts_search_attributes(ts_env: WorkflowEnvironment) -> None:
-    """The time-skipping server knows no custom search attribute until told (a child started
-    with an unknown one never starts); register the product's, as the dev server does."""
-    await register_search_attributes(ts_env.client)
-
-
-async def register_search_attributes(client: Client) -> None:
-    try:
-        await client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(
-                namespace=client.namespace,
-                search_attributes={name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for name in SEARCH_ATTRIBUTES},
-            )
-        )
-    except RPCError as exc:
-        if exc.status != RPCStatusCode.ALREADY_EXISTS:
-            raise
-
-
 @dataclass
 class Booker:
     """Runs bookings on a worker that lives as long as the test; each run uses the fakes given."""
@@ -196,9 +174,7 @@ class Booker:
 
 
 @pytest.fixture
-async def booking_env(
-    ts_env: WorkflowEnvironment, task_queue: str, ts_search_attributes: None
-) -> AsyncIterator[Booker]:
+async def booking_env(ts_env: WorkflowEnvironment, task_queue: str) -> AsyncIterator[Booker]:
     booker = Booker(ts_env, task_queue)
     async with Worker(
         ts_env.client,
@@ -363,9 +339,7 @@ async def test_status_query_reports_progress(booking_env: Booker, ts_env: Workfl
     assert status.compensated == ["cancel_appointment", "cancel_calendar_booking"]
 
 
-async def test_record_history_for_replay(
-    ts_env: WorkflowEnvironment, task_queue: str, ts_search_attributes: None
-) -> None:
+async def test_record_history_for_replay(ts_env: WorkflowEnvironment, task_queue: str) -> None:
     """Keeps tests/histories/booking/*.json; rewritten only when missing or RECORD_HISTORIES=1."""
     from tests.record import HISTORIES, save_history
 
