@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 from temporalio import activity
-from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, WorkflowQueryFailedError
 from temporalio.exceptions import ApplicationError, CancelledError
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -63,13 +64,19 @@ class FakePlatform:
         self.status_at: dict[str, tuple[str, int]] = {}
         self.health_calls = 0
         self.validate_gate: asyncio.Event | None = None
+        self.started: list[str] = []
 
     async def _record(self, name: str) -> None:
         self.calls.append(name)
-        info = activity.info()
-        status: DeploymentStatus = await self.client.get_workflow_handle(info.workflow_id).query(
-            BotDeploymentWorkflow.status
-        )
+        handle = self.client.get_workflow_handle(activity.info().workflow_id)
+        for _ in range(50):  # a query racing a signal's workflow task may be refused: ask again
+            try:
+                status: DeploymentStatus = await handle.query(BotDeploymentWorkflow.status)
+                break
+            except (RPCError, WorkflowQueryFailedError):
+                await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the status query never answered")
         self.status_at.setdefault(name, (status.step, status.progress))
         if self.fail_at == name:
             raise ApplicationError(f"{name} refused", type="ValidationError", non_retryable=True)
@@ -77,6 +84,7 @@ class FakePlatform:
     def activities(self) -> list[Callable[..., Any]]:
         @activity.defn(name="deployments.validate_config")
         async def validate_config(input: ValidateBotConfigInput) -> None:
+            self.started.append("validate_config")
             if self.validate_gate is not None:
                 await self.validate_gate.wait()
             await self._record("validate_config")
@@ -122,12 +130,12 @@ async def start(env: WorkflowEnvironment, tq: str, input: BotDeploymentInput) ->
     )
 
 
-async def eventually(check: Callable[[], bool], timeout: float = 10.0) -> None:
+async def eventually(check: Callable[[], bool], state: Callable[[], object], timeout: float = 10.0) -> None:
     for _ in range(int(timeout / 0.02)):
         if check():
             return
         await asyncio.sleep(0.02)
-    raise AssertionError("condition not reached")
+    raise AssertionError(f"condition not reached; state: {state()}")
 
 
 async def test_a_deployment_runs_every_step_and_reports_success(ts_env: WorkflowEnvironment, task_queue: str) -> None:
@@ -240,7 +248,7 @@ async def test_pause_holds_before_the_next_step_and_resume_continues(
         handle = await start(ts_env, task_queue, deployment_input())
         await handle.signal(BotDeploymentWorkflow.pause)
         fake.validate_gate.set()
-        await eventually(lambda: fake.calls == ["validate_config"])
+        await eventually(lambda: fake.calls == ["validate_config"], lambda: fake.calls)
         await ts_env.sleep(timedelta(hours=6))
         status: DeploymentStatus = await handle.query(BotDeploymentWorkflow.status)
         assert fake.calls == ["validate_config"]
@@ -252,13 +260,33 @@ async def test_pause_holds_before_the_next_step_and_resume_continues(
     assert fake.calls[-1] == "mark_active"
 
 
+async def test_a_deployment_paused_at_start_holds_every_step(ts_env: WorkflowEnvironment, task_queue: str) -> None:
+    fake = FakePlatform(ts_env.client)
+    input = deployment_input()
+    async with Worker(
+        ts_env.client, task_queue=task_queue, workflows=[BotDeploymentWorkflow], activities=fake.activities()
+    ):
+        handle = await ts_env.client.start_workflow(
+            BotDeploymentWorkflow.run,
+            input,
+            id=f"deployment-{input.bot_name}",
+            task_queue=task_queue,
+            start_signal="pause",
+        )
+        await ts_env.sleep(timedelta(days=2))
+        status: DeploymentStatus = await handle.query(BotDeploymentWorkflow.status)
+        assert (fake.calls, status.step, status.progress, status.paused) == ([], "pending", 0, True)
+        await handle.signal(BotDeploymentWorkflow.resume)
+        assert (await handle.result()).success
+
+
 async def test_cancel_during_the_health_check_rolls_back(ts_env: WorkflowEnvironment, task_queue: str) -> None:
     fake = FakePlatform(ts_env.client, healthy_after=10_000)
     async with Worker(
         ts_env.client, task_queue=task_queue, workflows=[BotDeploymentWorkflow], activities=fake.activities()
     ):
         handle = await start(ts_env, task_queue, deployment_input())
-        await eventually(lambda: fake.health_calls >= 1)
+        await eventually(lambda: fake.health_calls >= 1, lambda: fake.calls)
         await handle.cancel()
         with pytest.raises(WorkflowFailureError) as failure:
             await handle.result()

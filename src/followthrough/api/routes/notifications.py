@@ -1,0 +1,95 @@
+"""Notifications (Partner Platform, seed 004): ``POST /api/temporal/notification/start``.
+
+The seed's body — ``{"userId", "message", "type"}`` — is accepted as is (snake_case too), with
+optional ``channels`` and ``recipient`` (``phone``, ``email``, ``webhookUrl``). Without
+``channels`` the notification goes to every channel the recipient can be reached on (and to
+``NOTIFICATION_WEBHOOK_URL`` when set). Follow it with ``GET /api/temporal/workflow/{id}/status``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Response, status
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+
+from followthrough.api.deps import SettingsDep, WorkflowsDep
+from followthrough.domain.notification import (
+    ID_PATTERN,
+    Channel,
+    Recipient,
+    SendNotificationInput,
+    default_channels,
+    notification_workflow_id,
+)
+
+router = APIRouter(prefix="/api/temporal", tags=["partner-platform"])
+
+
+class NotificationRequest(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    user_id: str = Field(min_length=1, max_length=128, validation_alias=AliasChoices("userId", "user_id"))
+    message: str = Field(min_length=1, max_length=4096)
+    type: str = Field(default="info", min_length=1, max_length=64)
+    channels: list[Channel] | None = None
+    recipient: Recipient = Field(default_factory=Recipient)
+    subject: str | None = Field(default=None, max_length=200)
+    notification_id: str | None = Field(
+        default=None, pattern=ID_PATTERN, validation_alias=AliasChoices("notificationId", "notification_id")
+    )
+
+
+class NotificationStarted(BaseModel):
+    workflowId: str  # noqa: N815 - the seed's field name
+    workflow_id: str
+    run_id: str
+    created: bool
+    notification_id: str
+    channels: list[Channel]
+
+
+@router.post("/notification/start", status_code=202, response_model=NotificationStarted)
+async def start_notification(
+    body: NotificationRequest, response: Response, wf: WorkflowsDep, settings: SettingsDep
+) -> NotificationStarted:
+    channels = body.channels or default_channels(
+        body.recipient, default_webhook=settings.notification_webhook_url is not None
+    )
+    if not channels:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            [
+                {
+                    "loc": ["body", "channels"],
+                    "msg": "no channel to deliver on: give channels and a recipient address, "
+                    "or set NOTIFICATION_WEBHOOK_URL",
+                    "type": "value_error",
+                }
+            ],
+        )
+    notification_id = body.notification_id or uuid.uuid4().hex
+    input: dict[str, Any] = {
+        "notification_id": notification_id,
+        "user_id": body.user_id,
+        "message": body.message,
+        "type": body.type,
+        "channels": channels,
+        "recipient": body.recipient.model_dump(),
+        "subject": body.subject,
+    }
+    outcome = await wf.start(
+        "SendNotificationWorkflow",
+        SendNotificationInput.model_validate(input),
+        workflow_id=notification_workflow_id(notification_id),
+    )
+    response.status_code = status.HTTP_202_ACCEPTED if outcome.created else status.HTTP_200_OK
+    return NotificationStarted(
+        workflowId=outcome.workflow_id,
+        workflow_id=outcome.workflow_id,
+        run_id=outcome.run_id,
+        created=outcome.created,
+        notification_id=notification_id,
+        channels=channels,
+    )
