@@ -108,6 +108,21 @@ class Settings(BaseSettings):
         default=None, description="id:base64key,... first encrypts; unset = a key kept under FOLLOWTHROUGH_HOME"
     )
 
+    # --- Deployments, notifications, metrics (issue 6, platform-workflows A) ----------------
+    followthrough_secrets_key: SecretStr | None = Field(
+        default=None, description="base64 32-byte key sealing bot tokens; unset = a key kept under FOLLOWTHROUGH_HOME"
+    )
+    deployment_health_timeout_seconds: float = Field(default=300.0, gt=0)
+    deployment_health_poll_seconds: float = Field(default=10.0, gt=0)
+    email_api_key: SecretStr | None = Field(default=None, description="Resend API key; unset = sandbox email")
+    email_api_base: str = "https://api.resend.com"
+    email_from: str = "Followthrough <notifications@followthrough.local>"
+    webhook_delivery_provider: str = Field(default="sandbox", pattern="^(sandbox|http)$", description="http = POST")
+    notification_webhook_url: str | None = Field(default=None, description="default target of webhook notifications")
+    notification_webhook_secret: SecretStr | None = Field(default=None, description="HMAC key signing them")
+    followthrough_sdk_metrics_address: str | None = Field(default=None, description="host:port of the SDK exporter")
+    followthrough_metrics_address: str | None = Field(default=None, description="host:port, worker-only exporter")
+
     # --- Providers (issue 3, providers engineer; see followthrough.providers) --------------
     # Each provider is real when its credentials are set and sandbox otherwise;
     # FOLLOWTHROUGH_PROVIDERS overrides per provider ("whatsapp=sandbox,stripe=real").
