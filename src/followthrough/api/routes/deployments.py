@@ -11,6 +11,8 @@ from typing import Any
 
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, Field
+from temporalio.client import WorkflowQueryFailedError
+from temporalio.service import RPCError
 
 from followthrough.activities.deployments import secrets_key
 from followthrough.api.deps import SettingsDep, WorkflowsDep
@@ -58,8 +60,12 @@ async def describe(id: str, wf: WorkflowsDep) -> dict[str, Any]:
     workflow_id = _workflow_id(id)
     info = await wf.describe(workflow_id)
     answer: dict[str, Any] = info.as_dict()
-    deployment = await wf.query(workflow_id, "status")
-    answer["deployment"] = deployment.model_dump(mode="json") if isinstance(deployment, BaseModel) else deployment
+    try:
+        deployment = await wf.query(workflow_id, "status")
+    except (RPCError, WorkflowQueryFailedError) as exc:  # e.g. no worker has picked it up yet
+        answer["deployment"], answer["query_error"] = None, str(exc)
+    else:
+        answer["deployment"] = deployment.model_dump(mode="json") if isinstance(deployment, BaseModel) else deployment
     if info.status == "COMPLETED":
         result = await wf.result(workflow_id)
         answer["result"] = result.model_dump(mode="json") if isinstance(result, BaseModel) else result

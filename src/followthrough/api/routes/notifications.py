@@ -59,7 +59,7 @@ async def start_notification(
     )
     if not channels:
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            422,
             [
                 {
                     "loc": ["body", "channels"],

@@ -1,0 +1,147 @@
+"""Deployment and Partner Platform notification routes, through HTTP, on the real dev server with
+the package's worker (sandbox providers, migrated SQLite store)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from followthrough.services import Services
+from followthrough.store.models import NotificationDelivery
+from followthrough.temporal import build_worker
+
+TOKEN = "555666777:AAroutesTelegramTokenThatMustStayHidden1"
+
+
+async def until_closed(api: httpx.AsyncClient, path: str, tries: int = 200) -> dict[str, Any]:
+    for _ in range(tries):
+        resp = await api.get(path)
+        assert resp.status_code == 200, resp.text
+        if resp.json()["status"] != "RUNNING":
+            return resp.json()  # type: ignore[no-any-return]
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{path} still running")
+
+
+async def test_the_seed_notification_route_starts_and_delivers_on_every_channel(
+    api: httpx.AsyncClient, dev_worker: Worker, services: Services
+) -> None:
+    body = {
+        "userId": "user123",
+        "message": "Your account has been verified",
+        "type": "verification",
+        "recipient": {"phone": "+5215512345678", "email": "john@example.com", "webhookUrl": "https://p.example/h"},
+    }
+    resp = await api.post("/api/temporal/notification/start", json=body)
+    assert resp.status_code == 202, resp.text
+    started = resp.json()
+    assert started["workflowId"] == f"notification-{started['notification_id']}"
+    assert started["channels"] == ["whatsapp", "email", "webhook"]
+
+    status = await until_closed(api, f"/api/temporal/workflow/{started['workflowId']}/status")
+    assert (status["status"], status["type"]) == ("COMPLETED", "SendNotificationWorkflow")
+    result = (await api.get(f"/api/workflows/{started['workflowId']}/result")).json()["result"]
+    assert result["status"] == "delivered"
+    async with services.database.session() as session:
+        rows = await session.scalars(
+            select(NotificationDelivery).where(NotificationDelivery.notification_id == started["notification_id"])
+        )
+        assert {r.channel: r.status for r in rows} == {
+            "whatsapp": "delivered",
+            "email": "delivered",
+            "webhook": "delivered",
+        }
+
+
+async def test_a_notification_started_twice_with_one_id_runs_once(api: httpx.AsyncClient) -> None:
+    nid = f"n{uuid.uuid4().hex[:8]}"
+    body = {
+        "userId": "u1",
+        "message": "hi",
+        "notificationId": nid,
+        "channels": ["email"],
+        "recipient": {"email": "a@b.co"},
+    }
+    first = await api.post("/api/temporal/notification/start", json=body)
+    second = await api.post("/api/temporal/notification/start", json=body)
+    assert (first.status_code, second.status_code) == (202, 200)
+    assert first.json()["run_id"] == second.json()["run_id"]
+    await api.post(f"/api/workflows/notification-{nid}/terminate")
+
+
+async def test_a_notification_with_no_reachable_channel_is_refused(api: httpx.AsyncClient) -> None:
+    resp = await api.post("/api/temporal/notification/start", json={"userId": "u1", "message": "hi", "type": "info"})
+    assert resp.status_code == 422
+    assert resp.json()["detail"][0]["loc"] == ["body", "channels"]
+    bad = await api.post("/api/temporal/notification/start", json={"message": "hi", "channels": ["fax"]})
+    assert bad.status_code == 422
+    assert {tuple(e["loc"]) for e in bad.json()["detail"]} >= {("body", "userId")}
+
+
+async def test_a_deployment_through_the_routes_succeeds_and_never_shows_the_token(
+    api: httpx.AsyncClient, dev_worker: Worker
+) -> None:
+    name = f"tg-{uuid.uuid4().hex[:8]}"
+    body = {
+        "bot_name": name,
+        "bot_type": "telegram",
+        "config": {"token": TOKEN, "webhook_url": "https://bots.example.com/tg"},
+        "owner": "user-123",
+    }
+    resp = await api.post("/api/deployments", json=body)
+    assert resp.status_code == 202, resp.text
+    assert resp.json()["workflow_id"] == f"deployment-{name}"
+
+    state = await until_closed(api, f"/api/deployments/{name}")
+    assert state["status"] == "COMPLETED"
+    assert state["execution_time_ms"] is not None
+    assert state["deployment"]["step"] == "active" and state["deployment"]["progress"] == 100
+    assert state["result"]["success"] is True and state["result"]["bot_id"]
+    assert TOKEN not in str(state)
+    history = (await api.get(f"/api/workflows/deployment-{name}/query/status")).json()
+    assert history["result"]["state"] == "succeeded"
+
+
+async def test_pause_then_cancel_through_the_routes(
+    api: httpx.AsyncClient, dev_client: Client, services: Services
+) -> None:
+    name = f"tg-{uuid.uuid4().hex[:8]}"
+    body = {
+        "bot_name": name,
+        "bot_type": "telegram",
+        "config": {"token": TOKEN, "webhook_url": "https://bots.example.com/tg"},
+        "owner": "user-123",
+    }
+    # no worker yet: the pause is there before the first step, so the deployment holds at once
+    assert (await api.post("/api/deployments", json=body)).status_code == 202
+    assert (await api.post(f"/api/deployments/{name}/pause")).status_code == 202
+    async with build_worker(dev_client, services):
+        for _ in range(100):
+            state = (await api.get(f"/api/deployments/{name}")).json()
+            if state["deployment"]["paused"]:
+                break
+            await asyncio.sleep(0.05)
+        assert (state["status"], state["deployment"]["step"], state["deployment"]["progress"]) == (
+            "RUNNING",
+            "pending",
+            0,
+        )
+        assert (await api.post(f"/api/deployments/{name}/cancel")).status_code == 202
+        state = await until_closed(api, f"/api/deployments/{name}")
+    assert state["status"] == "CANCELED"
+    assert (state["deployment"]["state"], state["deployment"]["rolled_back"]) == ("cancelled", [])
+    assert state["result"]["success"] is False
+
+
+async def test_deployment_routes_answer_404_for_an_unknown_bot_and_422_for_bad_input(api: httpx.AsyncClient) -> None:
+    assert (await api.get("/api/deployments/no-such-bot")).status_code == 404
+    assert (await api.post("/api/deployments/no-such-bot/pause")).status_code == 404
+    bad = await api.post("/api/deployments", json={"bot_name": "x", "bot_type": "irc", "owner": "o"})
+    assert bad.status_code == 422
+    assert ["body", "bot_type"] in [e["loc"] for e in bad.json()["detail"]]
