@@ -1,8 +1,9 @@
 """Webhooks: signatures, idempotent inbound recording, and the signals each event sends.
 
 The app talks to the time-skipping server, where fake ``FollowUpWorkflow``/``PaymentWorkflow``
-record the signals they get (the visibility query is not served there, so the deterministic
-follow-up ids are what the webhook finds).
+record the signals they get. A WhatsApp message starts the real ``InboundMessageWorkflow``
+(``inbound-{message id}``), which signals the follow-ups by their deterministic ids (the
+visibility query for outreach workflows is not served there: it finds none).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,13 +25,20 @@ from sqlalchemy import select
 from temporalio import workflow
 from temporalio.client import Client
 from temporalio.common import RawValue
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from followthrough.activities import activity_methods
+from followthrough.activities.inbound import InboundActivities
 from followthrough.api import create_app
-from followthrough.api.routes.webhooks import pending_tasks
+from followthrough.api.routes.webhooks import parse_whatsapp, pending_tasks
+from followthrough.domain.inbound import InboundMessageResult
 from followthrough.services import Services
 from followthrough.store.models import InboundMessage, Lead
+from followthrough.temporal.client import TemporalUnavailable
+from followthrough.temporal.operations import Workflows
+from followthrough.workflows.inbound import InboundMessageWorkflow
 from tests.conftest import register_search_attributes
 
 WA_SECRET, STRIPE_SECRET, CAL_SECRET, VERIFY = "wa-secret", "whsec_test", "cal-secret", "verify-me"
@@ -91,26 +100,50 @@ def cal_headers(body: bytes, secret: str = CAL_SECRET) -> dict[str, str]:
     return {"X-Cal-Signature-256": hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()}
 
 
-@pytest.fixture
-async def hooks(
-    ts_env: WorkflowEnvironment, services: Services, task_queue: str
+@asynccontextmanager
+async def make_hooks(
+    client: Client, services: Services, task_queue: str, **overrides: Any
 ) -> AsyncIterator[tuple[httpx.AsyncClient, Client, Any]]:
-    """(HTTP client on the app, Temporal client, the app) with a worker of recording fakes."""
-    await register_search_attributes(ts_env.client)
+    await register_search_attributes(client)
     settings = services.settings.model_copy(
         update={
             "whatsapp_app_secret": _secret(WA_SECRET),
             "whatsapp_verify_token": _secret(VERIFY),
             "stripe_webhook_secret": _secret(STRIPE_SECRET),
             "calcom_webhook_secret": _secret(CAL_SECRET),
+            **overrides,
         }
     )
-    app = create_app(settings, api_key="k", services=services, client=ts_env.client)
+    app = create_app(settings, api_key="k", services=services, client=client)
     async with (
-        Worker(ts_env.client, task_queue=task_queue, workflows=[RecordingFollowUp, RecordingPayment]),
+        Worker(
+            client,
+            task_queue=task_queue,
+            workflows=[RecordingFollowUp, RecordingPayment, InboundMessageWorkflow],
+            activities=activity_methods(InboundActivities(services)),
+        ),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http,
     ):
-        yield http, ts_env.client, app
+        yield http, client, app
+
+
+@pytest.fixture
+async def hooks(
+    ts_env: WorkflowEnvironment, services: Services, task_queue: str
+) -> AsyncIterator[tuple[httpx.AsyncClient, Client, Any]]:
+    """(HTTP client on the app, Temporal client, the app) with a worker of recording fakes and
+    the real InboundMessageWorkflow."""
+    async with make_hooks(ts_env.client, services, task_queue) as hooked:
+        yield hooked
+
+
+@pytest.fixture
+async def inline_hooks(
+    ts_env: WorkflowEnvironment, services: Services, task_queue: str
+) -> AsyncIterator[tuple[httpx.AsyncClient, Client, Any]]:
+    """The same with ``USE_TEMPORAL_FOLLOWUPS`` off."""
+    async with make_hooks(ts_env.client, services, task_queue, use_temporal_followups=False) as hooked:
+        yield hooked
 
 
 def _secret(value: str) -> Any:
@@ -121,6 +154,15 @@ def _secret(value: str) -> Any:
 
 async def drain(app: Any) -> None:
     await asyncio.gather(*pending_tasks(app))
+
+
+async def deliver(http: httpx.AsyncClient, client: Client, number: str, text: str, **kwargs: Any) -> Any:
+    """Post one signed message and wait for its InboundMessageWorkflow's result."""
+    message_id = kwargs.pop("message_id", None) or f"wamid.{uuid.uuid4().hex}"
+    body = wa_body(number, text, message_id=message_id, **kwargs)
+    response = await http.post("/webhook/whatsapp", content=body, headers=wa_headers(body))
+    assert response.status_code == 200, response.text
+    return await client.get_workflow_handle(f"inbound-{message_id}", result_type=InboundMessageResult).result()
 
 
 async def start_fake(client: Client, task_queue: str, workflow_id: str, name: str = "FollowUpWorkflow") -> Any:
@@ -182,48 +224,57 @@ async def test_whatsapp_records_a_message_once_however_often_it_is_delivered(hoo
     assert lead is not None and lead.phone == number and lead.last_inbound_at is not None
 
 
-async def _known_lead(http: httpx.AsyncClient, app: Any, services: Services) -> str:
-    """A lead the store knows (from a first message), so its follow-ups can be found by id."""
+async def _known_lead(http: httpx.AsyncClient, client: Client, services: Services) -> tuple[str, str]:
+    """(lead id, phone) of a lead the store knows from a first message, so its follow-ups can be
+    found by id."""
     number = phone()
-    body = wa_body(number, "Hola")
-    await http.post("/webhook/whatsapp", content=body, headers=wa_headers(body))
-    await drain(app)
+    await deliver(http, client, number, "Hola")
     async with services.database.session() as session:
         lead = await session.scalar(select(Lead).where(Lead.phone == number))
     assert lead is not None
-    return lead.id
+    return lead.id, number
 
 
 async def test_a_reply_signals_lead_replied_to_each_running_followup(
     hooks: Any, services: Services, task_queue: str
 ) -> None:
-    http, client, app = hooks
-    lead_id = await _known_lead(http, app, services)
-    async with services.database.session() as session:
-        number = (await session.get(Lead, lead_id)).phone  # type: ignore[union-attr]
+    http, client, _ = hooks
+    lead_id, number = await _known_lead(http, client, services)
     handles = [await start_fake(client, task_queue, f"followup-{lead_id}-{t}") for t in ("pre_demo_24h", "post_demo")]
-    body = wa_body(number, "¿Cuánto cuesta?")
-    response = await http.post("/webhook/whatsapp", content=body, headers=wa_headers(body))
-    assert response.status_code == 200
-    await drain(app)
+    result: InboundMessageResult = await deliver(http, client, number, "¿Cuánto cuesta?", message_id="wamid.price")
+    assert (result.intent, result.lead_id) == ("reply", lead_id)
+    assert sorted(result.followups_signalled) == sorted(h.id for h in handles)
     for handle in handles:
         [(name, signal)] = (await handle.query("seen"))["signals"]
         assert name == "lead_replied"
-        assert signal["message_id"].startswith("wamid.")
+        assert signal["message_id"] == "wamid.price"
+
+
+async def test_the_inbound_workflow_is_started_before_the_answer_with_the_lead_id(
+    hooks: Any, services: Services
+) -> None:
+    http, client, app = hooks
+    body = wa_body(phone(), "Hola", message_id="wamid.started")
+    response = await http.post("/webhook/whatsapp", content=body, headers=wa_headers(body))
+    assert response.json() == {"received": 1, "new": 1}
+    assert pending_tasks(app) == set()  # nothing is left for after the answer
+    described = await client.get_workflow_handle("inbound-wamid.started").describe()
+    async with services.database.session() as session:
+        lead = await session.scalar(select(Lead))
+    assert lead is not None
+    attrs = {p.key.name: p.value for p in described.typed_search_attributes}
+    assert attrs == {"LeadId": lead.id, "WorkflowFamily": "inbound"}
 
 
 async def test_look_later_starts_said_later_and_stops_the_others(
     hooks: Any, services: Services, task_queue: str
 ) -> None:
-    http, client, app = hooks
-    lead_id = await _known_lead(http, app, services)
-    async with services.database.session() as session:
-        number = (await session.get(Lead, lead_id)).phone  # type: ignore[union-attr]
+    http, client, _ = hooks
+    lead_id, number = await _known_lead(http, client, services)
     other = await start_fake(client, task_queue, f"followup-{lead_id}-cold_lead_reengagement")
     at = time.time()
-    body = wa_body(number, "Luego lo veo, gracias", at=at)
-    await http.post("/webhook/whatsapp", content=body, headers=wa_headers(body))
-    await drain(app)
+    result = await deliver(http, client, number, "Luego lo veo, gracias", at=at)
+    assert (result.said_later, result.said_later_started) == (f"followup-{lead_id}-said_later", True)
     assert [n for n, _ in (await other.query("seen"))["signals"]] == ["lead_replied"]
     later = client.get_workflow_handle(f"followup-{lead_id}-said_later")
     seen = await later.query("seen")
@@ -233,19 +284,94 @@ async def test_look_later_starts_said_later_and_stops_the_others(
     assert seen["signals"] == []
 
 
-async def test_stop_opts_the_lead_out_and_tells_its_followups(hooks: Any, services: Services, task_queue: str) -> None:
-    http, client, app = hooks
-    lead_id = await _known_lead(http, app, services)
-    async with services.database.session() as session:
-        number = (await session.get(Lead, lead_id)).phone  # type: ignore[union-attr]
+async def test_a_redelivered_look_later_starts_nothing_twice(hooks: Any, services: Services) -> None:
+    http, client, _ = hooks
+    lead_id, number = await _known_lead(http, client, services)
+    body = wa_body(number, "I'll look later", message_id="wamid.later")
+    first = await http.post("/webhook/whatsapp", content=body, headers=wa_headers(body))
+    inbound = client.get_workflow_handle("inbound-wamid.later")
+    await inbound.result()
+    run_id = (await inbound.describe()).run_id
+    later = client.get_workflow_handle(f"followup-{lead_id}-said_later")
+    later_run = (await later.describe()).run_id
+    for _ in range(2):  # Meta redelivers (its retry, or ours after a 503)
+        again = await http.post("/webhook/whatsapp", content=body, headers=wa_headers(body))
+        assert again.json() == {"received": 1, "new": 0}
+    assert first.json() == {"received": 1, "new": 1}
+    assert (await inbound.describe()).run_id == run_id  # the finished workflow was not run again
+    assert (await later.describe()).run_id == later_run
+
+
+async def test_a_message_temporal_could_not_take_is_answered_503_and_started_on_redelivery(
+    hooks: Any, services: Services, task_queue: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    http, client, _ = hooks
+    lead_id, number = await _known_lead(http, client, services)
     handle = await start_fake(client, task_queue, f"followup-{lead_id}-pre_demo_reminder")
-    body = wa_body(number, "BAJA")
-    await http.post("/webhook/whatsapp", content=body, headers=wa_headers(body))
-    await drain(app)
+    real_start = Workflows.start
+    refusals = []
+
+    async def down_once(self: Workflows, *args: Any, **kwargs: Any) -> Any:
+        if not refusals:
+            refusals.append(kwargs.get("workflow_id"))
+            raise TemporalUnavailable(self.address, "connection refused")
+        return await real_start(self, *args, **kwargs)
+
+    monkeypatch.setattr(Workflows, "start", down_once)
+    body = wa_body(number, "BAJA", message_id="wamid.stop")
+    refused = await http.post("/webhook/whatsapp", content=body, headers=wa_headers(body))
+    assert refused.status_code == 503
+    assert refusals == ["inbound-wamid.stop"]
+    async with services.database.session() as session:  # recorded, and the opt-out with it
+        lead = await session.get(Lead, lead_id)
+        assert lead is not None and lead.opted_out
+        assert await session.scalar(select(InboundMessage.id).where(InboundMessage.provider_message_id == "wamid.stop"))
+    assert (await handle.query("seen"))["signals"] == []
+
+    again = await http.post("/webhook/whatsapp", content=body, headers=wa_headers(body))
+    assert again.json() == {"received": 1, "new": 0}
+    result = await client.get_workflow_handle("inbound-wamid.stop", result_type=InboundMessageResult).result()
+    assert result.followups_signalled == [handle.id]
+    assert [n for n, _ in (await handle.query("seen"))["signals"]] == ["opted_out"]
+
+
+async def test_stop_opts_the_lead_out_and_tells_its_followups(hooks: Any, services: Services, task_queue: str) -> None:
+    http, client, _ = hooks
+    lead_id, number = await _known_lead(http, client, services)
+    handle = await start_fake(client, task_queue, f"followup-{lead_id}-pre_demo_reminder")
+    result = await deliver(http, client, number, "BAJA")
+    assert (result.intent, result.followup_signal, result.outreach_signal) == ("opt_out", "opted_out", "stop")
     assert [n for n, _ in (await handle.query("seen"))["signals"]] == ["opted_out"]
     async with services.database.session() as session:
         lead = await session.get(Lead, lead_id)
     assert lead is not None and lead.opted_out and lead.opted_out_at is not None
+
+
+async def test_with_followups_inline_the_reply_is_signalled_after_the_answer_without_a_workflow(
+    inline_hooks: Any, services: Services, task_queue: str
+) -> None:
+    http, client, app = inline_hooks
+    number = phone()
+    body = wa_body(number, "Hola", message_id="wamid.inline-1")
+    assert (await http.post("/webhook/whatsapp", content=body, headers=wa_headers(body))).status_code == 200
+    await drain(app)
+    async with services.database.session() as session:
+        lead = await session.scalar(select(Lead).where(Lead.phone == number))
+    assert lead is not None
+    handle = await start_fake(client, task_queue, f"followup-{lead.id}-post_demo")
+    body = wa_body(number, "Gracias", message_id="wamid.inline-2")
+    assert (await http.post("/webhook/whatsapp", content=body, headers=wa_headers(body))).status_code == 200
+    await drain(app)
+    assert [n for n, _ in (await handle.query("seen"))["signals"]] == ["lead_replied"]
+    with pytest.raises(RPCError):
+        await client.get_workflow_handle("inbound-wamid.inline-2").describe()
+
+
+def test_senders_that_are_not_e164_numbers_are_skipped() -> None:
+    body = json.loads(wa_body("+5215512345678", "hola"))
+    message = body["entry"][0]["changes"][0]["value"]["messages"][0]
+    body["entry"][0]["changes"][0]["value"]["messages"] = [message, {**message, "id": "x", "from": "0123"}]
+    assert [m.phone for m in parse_whatsapp(body)] == ["+5215512345678"]
 
 
 # --- Stripe --------------------------------------------------------------------------------

@@ -4,12 +4,16 @@ Public routes: each checks its provider's signature over the raw body instead of
 A missing signature is 401, a wrong or stale one 403, a body that is not the provider's JSON
 400, an event this service does not use 200 ``{"ignored": …}``; never a 500.
 
-WhatsApp answers fast, always (Meta retries a webhook that takes more than a few seconds):
-the route checks the signature and records each message (idempotent on the WhatsApp message
-id, so a redelivery changes nothing), then answers; what the message means for the lead's
-follow-ups (signals, a ``said_later`` follow-up, an opt-out) runs in a background task after
-the answer. Stripe and Cal.com signal inline: a signal is one quick call, and when Temporal is
-down the 503 makes the provider redeliver later.
+WhatsApp answers fast, always (Meta retries a webhook that takes more than a few seconds): the
+route checks the signature, records each message (idempotent on the WhatsApp message id; an
+opt-out is written in the same transaction), starts one ``InboundMessageWorkflow``
+(``inbound-{message id}``) per new message, and answers. What the message means for the lead's
+follow-ups and outreach campaigns runs durably in that workflow. If Temporal cannot take the
+start within :data:`DISPATCH_BUDGET_SECONDS` the answer is 503 and Meta redelivers; the
+redelivery finds the message recorded but no workflow for it, and starts it then. With
+``USE_TEMPORAL_FOLLOWUPS`` off, the old path stays: signals in a background task after the
+answer, best effort. Stripe and Cal.com signal inline: a signal is one quick call, and when
+Temporal is down the 503 makes the provider redeliver later.
 """
 
 from __future__ import annotations
@@ -17,19 +21,20 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import PlainTextResponse
 from pydantic import SecretStr
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from followthrough.api.deps import SettingsDep, get_workflows
-from followthrough.api.flags import get_inline_runs
+from followthrough.api.flags import Feature, get_inline_runs, use_temporal
 from followthrough.domain.booking import DEMO_FOLLOWUP_TYPES
 from followthrough.domain.followup import (
     FOLLOWUP_TYPES,
@@ -39,6 +44,7 @@ from followthrough.domain.followup import (
     OptedOutSignal,
     followup_workflow_id,
 )
+from followthrough.domain.inbound import InboundMessageInput, inbound_workflow_id
 from followthrough.domain.intents import Intent, classify
 from followthrough.domain.leads import Lead as LeadModel
 from followthrough.domain.payment import PaymentCompletedSignal, PaymentExpiredSignal
@@ -55,6 +61,14 @@ log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/webhook", tags=["webhooks"])
 PUBLIC = True
+
+#: How long the WhatsApp webhook may spend starting workflows before it answers 503 (Meta
+#: gives a webhook about 5 s; the store write and one start take milliseconds when healthy).
+DISPATCH_BUDGET_SECONDS = 3.0
+#: A redelivered message whose workflow Temporal does not know is started if it is at most this
+#: old. Keep it within the namespace's retention (24 h or more), so a finished workflow of the
+#: message is still found and not run twice.
+REDISPATCH_WINDOW = timedelta(hours=24)
 
 
 # --- WhatsApp -----------------------------------------------------------------------------
@@ -77,6 +91,10 @@ class InboundText:
     name: str | None = None
 
 
+#: Meta's ``from``: an E.164 number without its plus (others are skipped, never a 500).
+_E164_DIGITS = re.compile(r"[1-9]\d{7,14}")
+
+
 def parse_whatsapp(payload: Any) -> list[InboundText]:
     """The messages of a WhatsApp Cloud API webhook (statuses and other changes are skipped)."""
     found: list[InboundText] = []
@@ -88,7 +106,7 @@ def parse_whatsapp(payload: Any) -> list[InboundText]:
             names = {c.get("wa_id"): (c.get("profile") or {}).get("name") for c in value.get("contacts") or []}
             for msg in value.get("messages") or []:
                 sender = str(msg.get("from") or "")
-                if not msg.get("id") or not sender.isdigit():
+                if not msg.get("id") or not _E164_DIGITS.fullmatch(sender):
                     continue
                 kind = msg.get("type")
                 if kind == "text":
@@ -149,35 +167,47 @@ async def whatsapp_inbound(request: Request, settings: SettingsDep) -> dict[str,
     except (ValueError, TypeError, AttributeError) as exc:  # signed, but not the shape Meta sends
         raise HTTPException(status.HTTP_400_BAD_REQUEST, f"not a WhatsApp webhook body: {exc}") from None
     services: Services = request.app.state.services
-    fresh = []
-    for message in messages:
-        lead = await record_inbound(services, message)
-        if lead is not None:
-            fresh.append((message, lead))
-    if fresh:
-        inline = get_inline_runs(request)  # follow-ups running inline (USE_TEMPORAL_FOLLOWUPS off)
-        for _, lead in fresh:
-            inline.cancel_for_lead(lead.id)
+    recorded = [await record_inbound(services, message) for message in messages]
+    fresh = [r for r in recorded if r.fresh]
+    inline = get_inline_runs(request)  # follow-ups running inline (USE_TEMPORAL_FOLLOWUPS off)
+    for r in fresh:
+        inline.cancel_for_lead(r.lead.id)
+    if use_temporal(settings, Feature.FOLLOWUPS):
+        await _dispatch(request, recorded)
+    elif fresh:
         _background(request, _process_inbound(request, fresh))
     return {"received": len(messages), "new": len(fresh)}
 
 
-async def record_inbound(services: Services, message: InboundText) -> LeadModel | None:
-    """Store the message (and the lead, if new); None when this message id was seen before."""
+@dataclass(frozen=True)
+class Recorded:
+    """An inbound message as the store holds it: its lead, what it means, and whether this
+    delivery is the first (False: Meta redelivered a message recorded before)."""
+
+    message: InboundText
+    lead: LeadModel
+    intent: Intent
+    fresh: bool
+
+
+async def record_inbound(services: Services, message: InboundText) -> Recorded:
+    """Store the message (and the lead, if new; the opt-out, if it is one) in one transaction."""
+    intent = classify(message.text)
     for _ in range(2):  # a second try when a concurrent first message created the lead
         try:
-            return await _insert_inbound(services, message)
+            return Recorded(message, await _insert_inbound(services, message, intent), intent, fresh=True)
         except IntegrityError:
             async with services.database.session() as session:
                 seen = await session.scalar(
-                    select(InboundMessage.id).where(InboundMessage.provider_message_id == message.message_id)
+                    select(InboundMessage).where(InboundMessage.provider_message_id == message.message_id)
                 )
-            if seen is not None:
-                return None  # a redelivery: the first delivery did the work
+                lead = await session.get(Lead, seen.lead_id) if seen is not None else None
+            if seen is not None and lead is not None:
+                return Recorded(message, _lead_model(lead, message.phone), intent, fresh=False)
     raise RuntimeError(f"could not record inbound message {message.message_id}")
 
 
-async def _insert_inbound(services: Services, message: InboundText) -> LeadModel:
+async def _insert_inbound(services: Services, message: InboundText, intent: Intent) -> LeadModel:
     async with services.database.session() as session:
         lead = await session.scalar(select(Lead).where(Lead.phone == message.phone))
         if lead is None:
@@ -185,6 +215,10 @@ async def _insert_inbound(services: Services, message: InboundText) -> LeadModel
             session.add(lead)
             await session.flush()
         lead.last_inbound_at = message.received_at
+        if intent is Intent.OPT_OUT and not lead.opted_out:
+            # With the message, in the same transaction: a recorded STOP is always an opted-out
+            # lead, whatever happens to Temporal afterwards (follow-ups read it before each send).
+            lead.opted_out, lead.opted_out_at = True, message.received_at
         session.add(
             InboundMessage(
                 lead_id=lead.id,
@@ -194,13 +228,66 @@ async def _insert_inbound(services: Services, message: InboundText) -> LeadModel
             )
         )
         await session.flush()
-        return LeadModel(
-            id=lead.id,
-            phone=message.phone,
-            name=lead.name,
-            email=lead.email,
-            language="en" if lead.language == "en" else "es",
-        )
+        return _lead_model(lead, message.phone)
+
+
+def _lead_model(lead: Lead, phone: str) -> LeadModel:
+    return LeadModel(
+        id=lead.id,
+        phone=lead.phone or phone,
+        name=lead.name,
+        email=lead.email,
+        language="en" if lead.language == "en" else "es",
+    )
+
+
+async def _dispatch(request: Request, recorded: list[Recorded]) -> None:
+    """Hand each recorded message to an ``InboundMessageWorkflow`` before answering.
+
+    When Temporal cannot take it in time the answer is 503, so Meta delivers again; the
+    redelivery finds the message recorded and no workflow for it, and hands it over then.
+    """
+    try:
+        async with asyncio.timeout(DISPATCH_BUDGET_SECONDS):
+            wf = await get_workflows(request, await _client(request))
+            for r in recorded:
+                await start_inbound(wf, r)
+    except Exception as exc:
+        log.exception("inbound messages recorded but not handed to Temporal; asking Meta to redeliver")
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, f"recorded, not yet processed ({type(exc).__name__}); redeliver"
+        ) from None
+
+
+async def start_inbound(wf: Workflows, recorded: Recorded) -> str | None:
+    """Start the message's workflow; returns its id, or None when there is nothing to start.
+
+    A redelivered message is started only if Temporal has no workflow for it (the first
+    delivery was recorded, then the process died or Temporal refused the start) and it is
+    recent enough that a closed workflow of it would still be known: within the namespace's
+    retention, ``describe`` finds a finished one, so nothing runs twice.
+    """
+    workflow_id = inbound_workflow_id(recorded.message.message_id)
+    if not recorded.fresh:
+        if datetime.now(UTC) - recorded.message.received_at > REDISPATCH_WINDOW:
+            return None
+        try:
+            await wf.describe(workflow_id)
+            return None  # an earlier delivery handed it over
+        except WorkflowNotFound:
+            pass
+    await wf.start(
+        "InboundMessageWorkflow",
+        InboundMessageInput(
+            message_id=recorded.message.message_id,
+            lead=recorded.lead,
+            intent=recorded.intent.value,  # type: ignore[arg-type]
+            received_at=recorded.message.received_at,
+        ),
+        workflow_id=workflow_id,
+        search_attributes={"LeadId": recorded.lead.id},
+    )
+    return workflow_id
 
 
 def _background(request: Request, coro: Any) -> None:
@@ -218,18 +305,19 @@ def pending_tasks(app: Any) -> set[asyncio.Task[Any]]:
     return set(getattr(app.state, "webhook_tasks", None) or ())
 
 
-async def _process_inbound(request: Request, fresh: list[tuple[InboundText, LeadModel]]) -> None:
+async def _process_inbound(request: Request, fresh: list[Recorded]) -> None:
+    """The inline path (``USE_TEMPORAL_FOLLOWUPS`` off): best effort, after the answer, lost
+    if the process dies; follow-ups already running in Temporal still hear of the message."""
     try:
         wf = await get_workflows(request, await _client(request))
     except Exception:
         log.exception("inbound messages recorded but Temporal is unreachable; follow-ups not signalled")
         return
-    services: Services = request.app.state.services
-    for message, lead in fresh:
+    for r in fresh:
         try:
-            await handle_intent(wf, services, message, lead)
+            await handle_intent(wf, r)
         except Exception:
-            log.exception("inbound message %s: follow-up handling failed", message.message_id)
+            log.exception("inbound message %s: follow-up handling failed", r.message.message_id)
 
 
 async def _client(request: Request) -> Any:
@@ -238,14 +326,11 @@ async def _client(request: Request) -> Any:
     return await get_client(request)
 
 
-async def handle_intent(wf: Workflows, services: Services, message: InboundText, lead: LeadModel) -> Intent:
-    """What one new inbound message does to the lead's follow-ups."""
-    intent = classify(message.text)
+async def handle_intent(wf: Workflows, recorded: Recorded) -> Intent:
+    """What one new inbound message does to the lead's follow-ups (inline path; the opt-out
+    itself is already in the store, written with the message)."""
+    message, lead, intent = recorded.message, recorded.lead, recorded.intent
     if intent is Intent.OPT_OUT:
-        async with services.database.session() as session:
-            await session.execute(
-                update(Lead).where(Lead.id == lead.id).values(opted_out=True, opted_out_at=message.received_at)
-            )
         await signal_followups(wf, lead.id, "opted_out", OptedOutSignal(reason=f"inbound: {message.text[:50]}"))
         return intent
     replied = LeadRepliedSignal(message_id=message.message_id, received_at=message.received_at)
