@@ -40,6 +40,8 @@ API_KEY = "test-api-key"
 # key, so the suite runs the codec everywhere and recorded histories replay.
 TEST_CODEC_KEYS = "test1:" + "dGVzdC1rZXktZm9sbG93dGhyb3VnaC0zMi1ieXRlcyE="
 os.environ.setdefault("FOLLOWTHROUGH_CODEC_KEYS", TEST_CODEC_KEYS)
+# Likewise the key sealing bot tokens, so processes pointed at TEMPORAL_ADDRESS share it.
+os.environ.setdefault("FOLLOWTHROUGH_SECRETS_KEY", "dGVzdC1zZWNyZXRzLWtleS0zMi1ieXRlcy1sb25nISE=")
 
 
 def suite_converter():  # type: ignore[no-untyped-def]

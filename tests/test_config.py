@@ -77,3 +77,10 @@ def test_cli_prints_one_line_and_exits_2_on_bad_setting() -> None:
         "unable to parse string as an integer"
     ]
     assert "Traceback" not in proc.stderr
+
+
+def test_external_temporal_needs_a_shared_secrets_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FOLLOWTHROUGH_SECRETS_KEY")
+    monkeypatch.setenv("TEMPORAL_ADDRESS", "temporal.internal:7233")
+    with pytest.raises(ConfigError, match="FOLLOWTHROUGH_SECRETS_KEY must be set"):
+        load_settings()

@@ -105,6 +105,12 @@ async def test_dev_serves_api_worker_and_web_ui_and_resumes_after_sigterm(dev: D
         assert executed.json()["result"]["ok"] is True
         wid = executed.json()["workflow_id"]
 
+        # GET /metrics: our completion counter beside the SDK's own metrics.
+        metrics = (await http.get("/metrics")).text
+        counter = 'followthrough_workflow_completions_total{outcome="completed",workflow_type="HealthCheckWorkflow"}'
+        assert counter in metrics
+        assert "temporal_workflow_completed" in metrics
+
         # The Web UI is served and its API lists that execution.
         async with httpx.AsyncClient(base_url=dev.ui, timeout=30) as ui:
             page = await ui.get("/")

@@ -237,6 +237,17 @@ class Settings(BaseSettings):
         has_key = self.temporal_tls_key is not None or self.temporal_tls_key_path is not None
         if has_cert != has_key:
             raise ValueError("TEMPORAL_TLS_CERT(_PATH) and TEMPORAL_TLS_KEY(_PATH) must be given together")
+        if self.temporal_address and self.followthrough_encrypt_payloads and self.followthrough_codec_keys is None:
+            # Workers on other machines could not read payloads encrypted with a local key.
+            raise ValueError(
+                "FOLLOWTHROUGH_CODEC_KEYS must be set when TEMPORAL_ADDRESS is "
+                "(or FOLLOWTHROUGH_ENCRYPT_PAYLOADS=false)"
+            )
+        if self.temporal_address and self.followthrough_secrets_key is None:
+            raise ValueError(
+                "FOLLOWTHROUGH_SECRETS_KEY must be set when TEMPORAL_ADDRESS is: workers on other machines "
+                "must unseal the same bot tokens"
+            )
         return self
 
     # --- derived values -------------------------------------------------------------------
