@@ -167,6 +167,15 @@ class Settings(BaseSettings):
     discord_base_url: str = "https://discord.com/api/v10"
     telegram_bot_token: SecretStr | None = Field(default=None, description="default bot token when a call gives none")
     telegram_base_url: str = "https://api.telegram.org"
+    # --- Slack and WhatsApp bot platforms (issue 6 item 1, bot-platforms engineer) ------------
+    # A WhatsApp bot reuses WHATSAPP_TOKEN / WHATSAPP_PHONE_NUMBER_ID / WHATSAPP_VERIFY_TOKEN and
+    # follows the whatsapp provider's mode; its WABA id is needed to set and remove its webhook.
+    slack_bot_token: SecretStr | None = Field(default=None, description="default bot token when a call gives none")
+    slack_base_url: str = "https://slack.com/api"
+    whatsapp_business_account_id: str | None = Field(
+        default=None, pattern=r"^\d{1,32}$", description="WABA id of the default WhatsApp bot (subscribed_apps)"
+    )
+    # --- end Slack and WhatsApp bot platforms ----------------------------------------------------
 
     @field_validator("followthrough_providers")
     @classmethod

@@ -17,6 +17,7 @@ from temporalio.worker import Worker
 from followthrough.activities import activity_methods
 from followthrough.activities.deployments import DeploymentActivities, secrets_key
 from followthrough.domain.deployment import BotDeploymentInput, BotDeploymentResult, seal_config
+from followthrough.providers.bots import BotPlatforms
 from followthrough.services import Services
 from followthrough.store.models import BotDeployment
 from followthrough.workflows.deployment import BotDeploymentWorkflow
@@ -123,6 +124,8 @@ async def test_a_token_the_platform_refuses_rolls_back_and_the_error_hides_it(
 async def test_an_unsupported_platform_is_refused_before_any_side_effect(
     ts_env: WorkflowEnvironment, task_queue: str, services: Services
 ) -> None:
+    assert isinstance(services.providers.bots, BotPlatforms)
+    del services.providers.bots.clients["slack"]  # a worker built without the Slack adapter
     public, secrets = seal_config(
         {"token": "xoxb-1234567890-abcdef", "signing_secret": "s3cr3t", "webhook_url": "https://x.example/slack"},
         secrets_key(services.settings),

@@ -71,7 +71,7 @@ def test_provider_modes_follow_credentials_and_override(make_settings: Callable[
         "real",
         "sandbox",
     )
-    assert parse_provider_modes("bots=real") == {"discord": "real", "telegram": "real"}
+    assert parse_provider_modes("bots=real") == {"discord": "real", "telegram": "real", "slack": "real"}
     with pytest.raises(ConfigError, match="FOLLOWTHROUGH_PROVIDERS"):
         make_settings(followthrough_providers="fax=real")
 

@@ -16,12 +16,20 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast, get_args
 
+import pydantic
 from sqlalchemy import delete
 from temporalio import activity
 
 from followthrough.activities._providers import provider_call
 from followthrough.config import ConfigError, Settings
-from followthrough.domain.bots import BotHealthInput, BotPlatform, RegisterBotInput, SetWebhookInput, UnregisterBotInput
+from followthrough.domain.bots import (
+    BotAccount,
+    BotHealthInput,
+    BotPlatform,
+    RegisterBotInput,
+    SetWebhookInput,
+    UnregisterBotInput,
+)
 from followthrough.domain.deployment import (
     BotHealthResult,
     BotRecordInput,
@@ -47,6 +55,30 @@ def _platform(bot_type: str) -> BotPlatform:
     if bot_type not in get_args(BotPlatform):
         raise to_application_error(ValidationError(f"no bot-platform adapter for {bot_type} bots"))
     return cast(BotPlatform, bot_type)
+
+
+def _account(config: dict[str, Any], secrets: dict[str, str]) -> BotAccount:
+    """The platform ids a token alone does not name (WhatsApp's phone number and WABA, Slack's
+    app id and app configuration token), from the bot's config and secrets."""
+
+    def text(value: Any) -> str | None:
+        return None if value in (None, "") else str(value)
+
+    try:
+        return BotAccount(
+            phone_number_id=text(config.get("phone_number_id")),
+            business_account_id=text(config.get("business_account_id")),
+            app_id=text(config.get("app_id")),
+            app_config_token=text(secrets.get("app_config_token")),
+        )
+    except pydantic.ValidationError as exc:
+        reasons = "; ".join(f"config {'.'.join(map(str, e['loc']))!r}: {e['msg']}" for e in exc.errors())
+        raise to_application_error(ValidationError(reasons)) from None
+
+
+def _webhook_secret(secrets: dict[str, str]) -> str | None:
+    """Telegram's secret_token header, WhatsApp's verify token: whichever the owner sealed."""
+    return secrets.get("webhook_secret") or secrets.get("verify_token")
 
 
 def secrets_key(settings: Settings) -> bytes:
@@ -130,7 +162,12 @@ class DeploymentActivities:
             secrets = self._open(input.bot_name, input.secrets)
             problems = config_problems(input.bot_type, input.config, secrets)
             if not self._platform_supported(input.bot_type):
-                problems.append(f"no bot-platform adapter for {input.bot_type} bots (supported: discord, telegram)")
+                supported = ", ".join(getattr(self._services.providers.bots, "clients", {}))
+                problems.append(f"no bot-platform adapter for {input.bot_type} bots (supported: {supported})")
+            _account(input.config, secrets)  # ids of the wrong shape are refused here, before any side effect
+            verify_default = self._services.settings.whatsapp_verify_token
+            if input.bot_type == "whatsapp" and not (_webhook_secret(secrets) or verify_default):
+                problems.append("secret 'verify_token' is required for a whatsapp bot (or set WHATSAPP_VERIFY_TOKEN)")
             if problems:
                 raise ValidationError("; ".join(problems))
 
@@ -158,7 +195,10 @@ class DeploymentActivities:
     async def register(self, input: PlatformCallInput) -> RegisterResult:
         secrets = self._open(input.bot_name, input.secrets)
         call = RegisterBotInput(
-            platform=_platform(input.bot_type), token=secrets["token"], idempotency_key=input.idempotency_key
+            platform=_platform(input.bot_type),
+            token=secrets["token"],
+            account=_account(input.config, secrets),
+            idempotency_key=input.idempotency_key,
         )
         with self._scrubbed(secrets):
             response = await self._once(
@@ -173,17 +213,24 @@ class DeploymentActivities:
             platform=_platform(input.bot_type),
             token=secrets["token"],
             url=str(input.config["webhook_url"]),
-            secret_token=secrets.get("webhook_secret"),
+            secret_token=_webhook_secret(secrets),
+            account=_account(input.config, secrets),
             idempotency_key=input.idempotency_key,
         )
         request = {**call.redacted(), "secret_token": "***" if call.secret_token else None}
         with self._scrubbed(secrets):
-            await self._once("set_webhook", input, request, lambda: self._services.providers.bots.set_webhook(call))
+            result = await self._once(
+                "set_webhook", input, request, lambda: self._services.providers.bots.set_webhook(call)
+            )
+        if result.get("manual_step_required"):  # e.g. Slack without an app configuration token
+            activity.logger.warning("bot %s: %s", input.bot_name, result["manual_step_required"])
 
     @activity.defn(name="deployments.health")
     async def health(self, input: PlatformCallInput) -> BotHealthResult:
         secrets = self._open(input.bot_name, input.secrets)
-        call = BotHealthInput(platform=_platform(input.bot_type), token=secrets["token"])
+        call = BotHealthInput(
+            platform=_platform(input.bot_type), token=secrets["token"], account=_account(input.config, secrets)
+        )
         with self._scrubbed(secrets):
             health = await self._services.providers.bots.health(call)
         wanted = input.config.get("webhook_url")
@@ -207,7 +254,10 @@ class DeploymentActivities:
     async def undeploy(self, input: PlatformCallInput) -> None:
         secrets = self._open(input.bot_name, input.secrets)
         call = UnregisterBotInput(
-            platform=_platform(input.bot_type), token=secrets["token"], idempotency_key=input.idempotency_key
+            platform=_platform(input.bot_type),
+            token=secrets["token"],
+            account=_account(input.config, secrets),
+            idempotency_key=input.idempotency_key,
         )
         with self._scrubbed(secrets):
             await self._once(

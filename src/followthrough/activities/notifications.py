@@ -62,7 +62,7 @@ class NotificationActivities:
         self._services = services
         self._outbox = Outbox(services.database)
         self._http = httpx.AsyncClient(timeout=httpx.Timeout(20.0, connect=5.0))
-        sandbox = Sandbox(self._outbox)
+        sandbox = services.providers.sandbox  # honours FOLLOWTHROUGH_SANDBOX_FAULTS (email.send, webhook.deliver)
         #: The providers; tests replace them.
         self.email: EmailProvider = email_provider(services, self._http, sandbox)
         self.webhooks: WebhookDeliveryProvider = webhook_provider(services, self._http, sandbox)

@@ -67,7 +67,7 @@ REQUIREMENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "discord": (("token",), ()),
     "telegram": (("token",), ("webhook_url",)),
     "slack": (("token", "signing_secret"), ("webhook_url",)),
-    "whatsapp": (("token",), ("phone_number_id", "webhook_url")),
+    "whatsapp": (("token",), ("phone_number_id", "business_account_id", "webhook_url")),
 }
 
 _TOKEN_SHAPES: dict[str, re.Pattern[str]] = {

@@ -11,14 +11,7 @@ from typing import Any
 import httpx
 
 from followthrough.config import ConfigError, Settings
-from followthrough.providers.bots import (
-    BotPlatformClient,
-    BotPlatforms,
-    BotsProvider,
-    DiscordBots,
-    SandboxBots,
-    TelegramBots,
-)
+from followthrough.providers.bots import BotsProvider, build_bot_platforms
 from followthrough.providers.calendar import CalComClient, CalendarProvider, SandboxCalendar
 from followthrough.providers.conversions import ConversionsProvider, MetaConversionsClient, SandboxConversions
 from followthrough.providers.crm import CRMProvider, HubSpotClient, SandboxCRM
@@ -93,6 +86,7 @@ def provider_modes(settings: Settings) -> dict[str, Mode]:
         "unipile": bool(settings.unipile_dsn and settings.unipile_api_key),
         "discord": bool(settings.discord_bot_token),
         "telegram": bool(settings.telegram_bot_token),
+        "slack": bool(settings.slack_bot_token),  # bot-platforms engineer
     }
     modes: dict[str, Mode] = {name: "real" if configured[name] else "sandbox" for name in PROVIDERS}
     modes.update(parse_provider_modes(settings.followthrough_providers))
@@ -199,18 +193,7 @@ def build_providers(
         assert http is not None and s.unipile_dsn is not None
         linkedin = UnipileClient(http, dsn=s.unipile_dsn, api_key=_secret(s.unipile_api_key) or "")
 
-    bot_clients: dict[str, BotPlatformClient] = {
-        "discord": DiscordBots(http, base_url=s.discord_base_url)
-        if modes["discord"] == "real" and http is not None
-        else SandboxBots(sandbox, "discord"),
-        "telegram": TelegramBots(http, base_url=s.telegram_base_url)
-        if modes["telegram"] == "real" and http is not None
-        else SandboxBots(sandbox, "telegram"),
-    }
-    bots = BotPlatforms(
-        bot_clients,
-        {"discord": _secret(s.discord_bot_token), "telegram": _secret(s.telegram_bot_token)},
-    )
+    bots = build_bot_platforms(s, modes, sandbox, http)  # every bot platform (providers/bots.py)
     return Providers(
         messaging=messaging,
         calendar=calendar,

@@ -22,11 +22,17 @@ PROVIDERS: dict[str, str] = {
     "unipile": "linkedin",
     "discord": "bots",
     "telegram": "bots",
+    "slack": "bots",
 }
 
-#: Operations a sandbox can be told to fail, per provider (``provider.operation``).
+_BOT_OPERATIONS = ("register", "set_webhook", "health", "unregister")
+
+#: Operations a sandbox can be told to fail, per provider (``provider.operation``). Beyond
+#: :data:`PROVIDERS`: the WhatsApp bot platform's operations (under ``whatsapp``, whose mode it
+#: follows) and the notification channels ``email`` and ``webhook``, whose real/sandbox choice is
+#: EMAIL_API_KEY / WEBHOOK_DELIVERY_PROVIDER.
 SANDBOX_OPERATIONS: dict[str, tuple[str, ...]] = {
-    "whatsapp": ("send",),
+    "whatsapp": ("send", *_BOT_OPERATIONS),
     "calcom": ("create_booking", "cancel_booking", "slots"),
     "stripe": ("checkout", "get_checkout"),
     "hubspot": ("upsert_contact",),
@@ -40,8 +46,11 @@ SANDBOX_OPERATIONS: dict[str, tuple[str, ...]] = {
         "invitation_status",
         "withdraw_invitation",
     ),
-    "discord": ("register", "set_webhook", "health", "unregister"),
-    "telegram": ("register", "set_webhook", "health", "unregister"),
+    "discord": _BOT_OPERATIONS,
+    "telegram": _BOT_OPERATIONS,
+    "slack": _BOT_OPERATIONS,
+    "email": ("send",),
+    "webhook": ("deliver",),
 }
 
 
