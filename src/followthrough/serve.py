@@ -19,9 +19,11 @@ from temporalio.client import Client
 
 from followthrough.api import create_app
 from followthrough.config import Settings
+from followthrough.metrics import start_exporter
 from followthrough.services import Services
 from followthrough.store.migrate import upgrade
 from followthrough.temporal import DevServer, build_worker, connect
+from followthrough.temporal.devserver import free_port
 
 log = logging.getLogger("followthrough")
 
@@ -75,6 +77,9 @@ async def prepare_store(settings: Settings, *, always: bool) -> None:
 
 async def run_dev(settings: Settings, echo: Callable[[str], None] = print) -> None:
     """Dev server + worker + API in one process tree; Ctrl-C or SIGTERM stops all three."""
+    if settings.followthrough_sdk_metrics_address is None:
+        # GET /metrics shows the SDK's own metrics beside ours out of the box.
+        settings = settings.model_copy(update={"followthrough_sdk_metrics_address": f"127.0.0.1:{free_port()}"})
     stop = _stop_event()
     api_key = settings.followthrough_api_key.get_secret_value() if settings.followthrough_api_key else None
     generated = api_key is None
@@ -131,6 +136,8 @@ async def run_worker(settings: Settings, echo: Callable[[str], None] = print) ->
     services = await Services.open(settings)
     worker = build_worker(client, services)
     task = asyncio.create_task(worker.run())
+    if start_exporter(settings):
+        echo(f"Metrics    http://{settings.followthrough_metrics_address}/metrics")
     echo(f"Worker polling {settings.temporal_task_queue!r} on {settings.target_address}")
     try:
         await _run_until_stopped(stop, {"worker": task})  # type: ignore[dict-item]

@@ -16,6 +16,7 @@ from temporalio.converter import DataConverter
 from temporalio.service import TLSConfig
 
 from followthrough.config import Settings
+from followthrough.metrics import runtime_for
 from followthrough.temporal.converter import data_converter
 
 
@@ -61,6 +62,7 @@ async def _connect(
         api_key=api_key,
         tls=tls_config(settings),
         data_converter=converter or data_converter(settings),
+        runtime=runtime_for(settings),  # exports the SDK's own metrics when configured
     )
     if timeout is None:
         return await coro

@@ -13,6 +13,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from followthrough.activities import build_activities
+from followthrough.metrics import worker_interceptors
 from followthrough.registry import workflow_classes
 from followthrough.services import Services
 
@@ -32,6 +33,8 @@ def build_worker(
     """
     settings = services.settings
     options: dict[str, Any] = {
+        # Completions per workflow type and outcome, and durations, for GET /metrics.
+        "interceptors": worker_interceptors(),
         "max_concurrent_activities": settings.temporal_max_concurrent_activities,
         "max_concurrent_workflow_tasks": settings.temporal_max_concurrent_workflows,
         "max_activities_per_second": settings.temporal_max_activities_per_second,
