@@ -4,6 +4,9 @@ WhatsApp message in (webhook) → a demo booked (``POST /api/bookings``, the sag
 package's worker with sandbox providers) → the three follow-ups running and found by the Web
 UI's visibility query on ``LeadId`` → the lead replies (webhook) → every follow-up stops
 without sending anything.
+
+And a reply reaches the lead's outreach campaigns: the webhook's ``InboundMessageWorkflow``
+finds the running ``LeadOutreachWorkflow``s by visibility and they end ``goal_reached``.
 """
 
 from __future__ import annotations
@@ -19,15 +22,21 @@ import httpx
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import select
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 from temporalio.worker import Worker
 
 from followthrough.api import create_app
 from followthrough.api.routes.webhooks import pending_tasks
+from followthrough.domain.campaign import LeadOutcome, LeadOutreachInput, LeadOutreachResult
+from followthrough.domain.inbound import InboundMessageResult
 from followthrough.services import Services
-from followthrough.store.models import Lead
+from followthrough.store.models import CampaignLead, Lead
 from followthrough.store.outbox import Outbox
+from followthrough.workflows.lead_outreach import LeadOutreachWorkflow
 from tests.api.test_webhooks import WA_SECRET, wa_body, wa_headers
+from tests.workflows.outreach_support import seed
 
 pytestmark = pytest.mark.devserver
 
@@ -130,3 +139,82 @@ async def test_whatsapp_in_booking_followups_visible_then_a_reply_stops_them(
     sent = [e.idempotency_key for e in await Outbox(services.database).entries(operation="send")]
     assert [k for k in sent if k.startswith("followup:")] == []
     assert f"booking-confirmation:{lead_id}:{start:%Y%m%dT%H%M%SZ}" in sent
+
+
+#: Wait ten days, then end: a lead of a campaign in progress when the lead writes back.
+WAIT_GRAPH: dict[str, Any] = {
+    "nodes": [{"id": "wait", "kind": "delay", "duration": 10, "unit": "calendar"}, {"id": "done", "kind": "end"}],
+    "edges": [{"source": "wait", "target": "done"}],
+}
+
+
+async def _start_outreach(client: Client, services: Services, campaign_id: str, lead_id: str, account_id: str) -> Any:
+    keyword = SearchAttributeKey.for_keyword
+    return await client.start_workflow(
+        LeadOutreachWorkflow.run,
+        LeadOutreachInput(
+            campaign_id=campaign_id, organization_id="org-1", lead_id=lead_id, sender_account_id=account_id
+        ),
+        id=f"campaign-{campaign_id}-lead-{lead_id}",
+        task_queue=services.settings.temporal_task_queue,
+        search_attributes=TypedSearchAttributes(
+            [
+                SearchAttributePair(keyword("CampaignId"), campaign_id),
+                SearchAttributePair(keyword("LeadId"), lead_id),
+                SearchAttributePair(keyword("WorkflowFamily"), "lead_outreach"),
+            ]
+        ),
+    )
+
+
+async def test_a_whatsapp_reply_ends_the_leads_running_outreach_with_goal_reached(
+    http: httpx.AsyncClient, dev_client: Client, services: Services
+) -> None:
+    phone = f"+5215{uuid.uuid4().int % 10**8:08d}"
+    hello = await _deliver(http, dev_client, phone, "Hola")  # the lead is recorded; nothing runs for it yet
+    assert (hello.outreach_found, hello.followups_signalled) == ([], [])
+    async with services.database.session() as session:
+        lead = await session.scalar(select(Lead).where(Lead.phone == phone))
+    assert lead is not None
+
+    # Two campaigns reach this person: one lists them under the sales lead's id, the other under
+    # its own campaign-lead id with the same phone (a send_whatsapp campaign).
+    by_id = await seed(services, WAIT_GRAPH, leads=0)
+    async with services.database.session() as session:
+        session.add(
+            CampaignLead(
+                id=lead.id, campaign_id=by_id.campaign_id, position=1, linkedin_url="https://linkedin.com/in/ana"
+            )
+        )
+    by_phone = await seed(services, WAIT_GRAPH, lead_fields={"phone": phone})
+    outreach = [
+        await _start_outreach(dev_client, services, by_id.campaign_id, lead.id, by_id.account_id),
+        await _start_outreach(dev_client, services, by_phone.campaign_id, by_phone.lead_ids[0], by_phone.account_id),
+    ]
+
+    async def in_the_delay_and_visible() -> bool:
+        for handle in outreach:  # the history, not a query: the ten-day timer is running
+            events = (await handle.fetch_history()).events
+            if not any(e.event_type == EventType.EVENT_TYPE_TIMER_STARTED for e in events):
+                return False
+        query = f'LeadId IN ("{lead.id}", "{by_phone.lead_ids[0]}") AND WorkflowType="LeadOutreachWorkflow"'
+        visible = {e.id async for e in dev_client.list_workflows(query + ' AND ExecutionStatus="Running"')}
+        return visible == {h.id for h in outreach}
+
+    await eventually(in_the_delay_and_visible, what="the outreach leads waiting and visible")
+
+    result = await _deliver(http, dev_client, phone, "Sí, me interesa, hablemos")
+    assert sorted(result.outreach_signalled) == sorted(h.id for h in outreach)
+    for handle in outreach:
+        ended: LeadOutreachResult = await asyncio.wait_for(handle.result(), 30)
+        assert (ended.outcome, ended.ended_at_node) == (LeadOutcome.GOAL_REACHED, "wait")
+
+
+async def _deliver(http: httpx.AsyncClient, client: Client, phone: str, text: str) -> InboundMessageResult:
+    """A signed WhatsApp delivery; waits for its InboundMessageWorkflow's result."""
+    message_id = f"wamid.{uuid.uuid4().hex}"
+    body = wa_body(phone, text, message_id=message_id)
+    response = await http.post("/webhook/whatsapp", content=body, headers=wa_headers(body))
+    assert response.json() == {"received": 1, "new": 1}
+    handle = client.get_workflow_handle(f"inbound-{message_id}", result_type=InboundMessageResult)
+    return await asyncio.wait_for(handle.result(), 30)
