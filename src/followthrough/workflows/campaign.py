@@ -1,0 +1,413 @@
+"""CampaignOrchestratorWorkflow: one campaign, any number of leads, a bounded history.
+
+A sliding window of at most ``max_concurrent_leads`` LeadOutreachWorkflow children runs at a
+time; each child reports with the ``lead_finished`` signal and the next lead starts (spaced by
+``lead_processing_delay_seconds``). Leads are read from the store a page at a time by an
+activity. After ``continue_as_new_after`` starts (or when Temporal suggests it, or the history
+passes ``max_history_events``) the run continues as new with only the cursor, the counters and
+the ids in flight (see :mod:`followthrough.domain.orchestration` for why nothing is lost).
+
+Children use ParentClosePolicy.ABANDON: Temporal applies a parent close policy to every run
+that ends, continue-as-new included, so TERMINATE would kill the window at each hand-over.
+Stopping is therefore explicit: ``stop`` without completing signals ``stop`` to every lead in
+flight and cancels those that have not reported after ``stop_grace_seconds``; cancelling the
+orchestrator itself does the same before it closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections import deque
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import (
+    SearchAttributeKey,
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+with workflow.unsafe.imports_passed_through():
+    from followthrough.domain.campaign import (
+        LeadFinishedSignal,
+        LeadOutreachInput,
+        PauseSignal,
+        ResumeSignal,
+        StopSignal,
+    )
+    from followthrough.domain.orchestration import (
+        CampaignCounters,
+        CampaignOrchestratorInput,
+        CampaignProgress,
+        CampaignResult,
+        CampaignState,
+        CampaignStatus,
+        CheckStartInput,
+        LeadExecution,
+        LeadExecutionsInput,
+        LeadPage,
+        LeadRef,
+        LoadLeadsInput,
+        PauseCampaignSignal,
+        ResumeCampaignSignal,
+        SetCampaignStatusInput,
+        StopCampaignSignal,
+        lead_workflow_id,
+        orchestrator_workflow_id,
+        record_outcome,
+        should_continue_as_new,
+        totals,
+        window_room,
+    )
+    from followthrough.temporal.policies import DEFAULT_RETRY, STORE_CALL_TIMEOUT
+
+LEAD_WORKFLOW = "LeadOutreachWorkflow"
+LEAD_EXECUTION_TIMEOUT = timedelta(days=30)
+#: Lead ids that reported before their start resolved (kept only within one run).
+_EARLY_LIMIT = 10_000
+
+
+def _keyword(name: str, value: str) -> SearchAttributePair[str]:
+    return SearchAttributePair(SearchAttributeKey.for_keyword(name), value)
+
+
+@workflow.defn
+class CampaignOrchestratorWorkflow:
+    @workflow.init
+    def __init__(self, input: CampaignOrchestratorInput) -> None:
+        self._input = input
+        progress = input.progress or CampaignProgress()
+        self._counters: CampaignCounters = progress.counters
+        self._cursor = progress.cursor
+        self._in_flight: set[str] = set(progress.in_flight)
+        self._state: CampaignState = progress.state
+        self._stop_completes_current = progress.stop_completes_current
+        self._runs = progress.runs
+        self._status_recorded = progress.started_status_recorded
+        self._buffer: deque[LeadRef] = deque()
+        self._exhausted = False
+        self._started_this_run = 0
+        self._early: dict[str, str] = {}
+        #: Signals to pass on to the leads in flight (pause/resume), in arrival order.
+        self._to_forward: list[str] = []
+
+    # --- signals and query ------------------------------------------------------------------
+    @workflow.signal
+    def lead_finished(self, signal: LeadFinishedSignal) -> None:
+        self._finish(signal.lead_id, str(signal.outcome))
+
+    @workflow.signal
+    def pause(self, signal: PauseCampaignSignal) -> None:
+        if self._state == "running":
+            self._state = "paused"
+            self._to_forward.append("pause")
+
+    @workflow.signal
+    def resume(self, signal: ResumeCampaignSignal) -> None:
+        if self._state == "paused":
+            self._state = "running"
+            self._to_forward.append("resume")
+
+    @workflow.signal
+    def stop(self, signal: StopCampaignSignal) -> None:
+        if self._state in ("stopped", "completed"):
+            return
+        if self._state == "paused" and signal.complete_current_executions:
+            self._to_forward.append("resume")  # held leads must run on to complete
+        completes = signal.complete_current_executions
+        if self._state == "stopping":  # a second stop may make it harsher (stop now), never gentler
+            completes = completes and self._stop_completes_current
+        self._stop_completes_current = completes
+        self._state = "stopping"
+
+    @workflow.query
+    def status(self) -> CampaignStatus:
+        return CampaignStatus(
+            campaign_id=self._input.campaign_id,
+            state=self._state,
+            totals=totals(self._counters, len(self._in_flight)),
+            cursor=self._cursor,
+            runs=self._runs,
+            history_length=workflow.info().get_current_history_length(),
+        )
+
+    # --- main loop -----------------------------------------------------------------------
+    @workflow.run
+    async def run(self, input: CampaignOrchestratorInput) -> CampaignResult:
+        try:
+            return await self._run()
+        except asyncio.CancelledError:
+            # Cancelling the campaign stops its leads too (ABANDON would leave them running).
+            self._state = "stopping"
+            self._stop_completes_current = False
+            await self._stop_leads_now()
+            await self._set_status("stopped")
+            raise
+
+    async def _run(self) -> CampaignResult:
+        if not self._status_recorded:
+            await self._activity(
+                "campaigns.check_start",
+                CheckStartInput(
+                    campaign_id=self._input.campaign_id,
+                    organization_id=self._input.organization_id,
+                    sender_account_id=self._input.sender_account_id,
+                ),
+            )
+            await self._set_status("running")
+            self._status_recorded = True
+        while True:
+            await self._forward_signals()
+            if self._state == "stopping":
+                return await self._finish_stopping()
+            if self._continue_as_new_due():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(self._next_input())
+            if self._state == "paused":
+                await workflow.wait_condition(lambda: self._state != "paused" or bool(self._to_forward))
+                continue
+            if not self._buffer and not self._exhausted:
+                await self._load_page()
+                continue
+            if not self._buffer:
+                if not self._in_flight:
+                    await self._set_status("completed")
+                    self._state = "completed"
+                    return self._result()
+                await self._wait_for_leads(lambda: not self._in_flight)
+                continue
+            room = window_room(len(self._in_flight), self._input.max_concurrent_leads)
+            if room == 0:
+                await self._wait_for_leads(lambda: len(self._in_flight) < self._input.max_concurrent_leads)
+                continue
+            await self._start_next(room)
+
+    def _result(self) -> CampaignResult:
+        return CampaignResult(
+            campaign_id=self._input.campaign_id,
+            state=self._state,
+            totals=totals(self._counters, len(self._in_flight)),
+            runs=self._runs,
+        )
+
+    def _continue_as_new_due(self) -> bool:
+        info = workflow.info()
+        return should_continue_as_new(
+            started_this_run=self._started_this_run,
+            threshold=self._input.continue_as_new_after,
+            history_length=info.get_current_history_length(),
+            max_events=self._input.max_history_events,
+            suggested=info.is_continue_as_new_suggested(),
+        )
+
+    def _next_input(self) -> CampaignOrchestratorInput:
+        progress = CampaignProgress(
+            cursor=self._cursor,
+            counters=self._counters,
+            in_flight=sorted(self._in_flight),
+            state=self._state,
+            stop_completes_current=self._stop_completes_current,
+            runs=self._runs + 1,
+            started_status_recorded=self._status_recorded,
+        )
+        return self._input.model_copy(update={"progress": progress})
+
+    async def _wait_for_leads(self, done: Any) -> None:
+        """Wait for ``done``, a control signal, or a quiet spell that calls for reconciling."""
+        state = self._state
+        try:
+            await workflow.wait_condition(
+                lambda: done() or self._state != state or bool(self._to_forward),
+                timeout=timedelta(seconds=self._input.reconcile_every_seconds),
+            )
+        except TimeoutError:
+            await self._reconcile(sorted(self._in_flight))
+
+    # --- leads ------------------------------------------------------------------------------
+    async def _load_page(self) -> None:
+        page: LeadPage = await self._activity(
+            "campaigns.load_leads",
+            LoadLeadsInput(
+                campaign_id=self._input.campaign_id, after_position=self._cursor, limit=self._input.page_size
+            ),
+            result_type=LeadPage,
+        )
+        self._counters.total = max(page.total, self._counters.started)
+        self._buffer.extend(page.leads)
+        self._exhausted = not page.has_more or not page.leads
+
+    async def _start_next(self, room: int) -> None:
+        """Start the next lead (or, with no spacing, up to ``room`` of them in one task)."""
+        delay = self._input.lead_processing_delay_seconds
+        batch: list[LeadRef] = []
+        while self._buffer and len(batch) < (1 if delay else room):
+            batch.append(self._buffer.popleft())
+        await asyncio.gather(*(self._start_lead(lead) for lead in batch))
+        self._cursor = max(self._cursor, *(lead.position for lead in batch))
+        if delay and (self._buffer or not self._exhausted):
+            try:
+                await workflow.wait_condition(lambda: self._state == "stopping", timeout=timedelta(seconds=delay))
+            except TimeoutError:
+                pass
+
+    async def _start_lead(self, lead: LeadRef) -> None:
+        campaign = self._input.campaign_id
+        try:
+            handle = await workflow.start_child_workflow(
+                LEAD_WORKFLOW,
+                LeadOutreachInput(
+                    campaign_id=campaign,
+                    organization_id=self._input.organization_id,
+                    lead_id=lead.lead_id,
+                    sender_account_id=self._input.sender_account_id,
+                    parent_workflow_id=orchestrator_workflow_id(campaign),
+                ),
+                id=lead_workflow_id(campaign, lead.lead_id),
+                task_queue=self._input.lead_task_queue or workflow.info().task_queue,
+                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                execution_timeout=LEAD_EXECUTION_TIMEOUT,
+                search_attributes=self._lead_search_attributes(lead.lead_id),
+            )
+        except WorkflowAlreadyStartedError:
+            self._counters.started += 1
+            self._counters.already_started += 1
+            await self._adopt(lead.lead_id)
+            return
+        self._counters.started += 1
+        self._started_this_run += 1
+        self._in_flight.add(lead.lead_id)
+        handle.add_done_callback(functools.partial(self._child_closed, lead.lead_id))
+        early = self._early.pop(lead.lead_id, None)
+        if early is not None:
+            self._finish(lead.lead_id, early)
+
+    def _lead_search_attributes(self, lead_id: str) -> TypedSearchAttributes | None:
+        """Ids only (search attributes are not encrypted): the campaign's, the organization's, the lead's."""
+        if not self._input.tag_leads:
+            return None
+        return TypedSearchAttributes(
+            [
+                _keyword("CampaignId", self._input.campaign_id),
+                _keyword("OrganizationId", self._input.organization_id),
+                _keyword("LeadId", lead_id),
+                _keyword("WorkflowFamily", "lead_outreach"),
+            ]
+        )
+
+    async def _adopt(self, lead_id: str) -> None:
+        """A lead workflow already exists (an earlier campaign run): count it, never twin it."""
+        found = await self._activity(
+            "campaigns.lead_executions",
+            LeadExecutionsInput(campaign_id=self._input.campaign_id, lead_ids=[lead_id]),
+            result_type=list[LeadExecution],
+        )
+        execution = found[0] if found else LeadExecution(lead_id=lead_id, running=False, outcome="failed")
+        if execution.running:
+            self._in_flight.add(lead_id)  # it signals lead_finished to campaign-{id}, i.e. to us
+            early = self._early.pop(lead_id, None)
+            if early is not None:
+                self._finish(lead_id, early)
+        else:
+            record_outcome(self._counters, execution.outcome or "succeeded")
+
+    def _finish(self, lead_id: str, outcome: str) -> None:
+        if lead_id in self._in_flight:
+            self._in_flight.discard(lead_id)
+            record_outcome(self._counters, outcome)
+        elif len(self._early) < _EARLY_LIMIT:
+            self._early.setdefault(lead_id, outcome)
+
+    def _child_closed(self, lead_id: str, task: asyncio.Task[Any]) -> None:
+        """A child of this run closed; if it never reported (failed, terminated), count it."""
+        if task.cancelled():
+            self._finish_if_in_flight(lead_id, "stopped")
+            return
+        error = task.exception()
+        if error is not None:
+            cause = getattr(error, "cause", None)
+            name = type(cause).__name__ if cause is not None else ""
+            self._finish_if_in_flight(lead_id, "stopped" if name in ("CancelledError", "TerminatedError") else "failed")
+            return
+        result = task.result()
+        outcome = getattr(result, "outcome", None) or (result.get("outcome") if isinstance(result, dict) else None)
+        self._finish_if_in_flight(lead_id, str(outcome or "succeeded"))
+
+    def _finish_if_in_flight(self, lead_id: str, outcome: str) -> None:
+        if lead_id in self._in_flight:
+            self._finish(lead_id, outcome)
+
+    async def _reconcile(self, lead_ids: list[str]) -> None:
+        """Leads silent for a long time: ask visibility whether their workflows have closed."""
+        if not lead_ids:
+            return
+        found = await self._activity(
+            "campaigns.lead_executions",
+            LeadExecutionsInput(campaign_id=self._input.campaign_id, lead_ids=lead_ids),
+            result_type=list[LeadExecution],
+        )
+        for execution in found:
+            if not execution.running:
+                self._finish_if_in_flight(execution.lead_id, execution.outcome or "failed")
+
+    # --- control ----------------------------------------------------------------------------
+    async def _forward_signals(self) -> None:
+        while self._to_forward:
+            name = self._to_forward.pop(0)
+            await self._signal_leads(name, PauseSignal() if name == "pause" else ResumeSignal())
+
+    async def _signal_leads(self, name: str, arg: Any) -> None:
+        async def one(lead_id: str) -> None:
+            handle = workflow.get_external_workflow_handle(lead_workflow_id(self._input.campaign_id, lead_id))
+            try:
+                await handle.signal(name, arg)
+            except Exception:  # noqa: BLE001 - it closed meanwhile; its report (or reconcile) counts it
+                workflow.logger.debug("lead %s did not take %s", lead_id, name)
+
+        await asyncio.gather(*(one(lead_id) for lead_id in sorted(self._in_flight)))
+
+    async def _finish_stopping(self) -> CampaignResult:
+        if self._stop_completes_current:
+            while self._in_flight and self._stop_completes_current:
+                await self._forward_signals()
+                await self._wait_for_leads(lambda: not self._in_flight or not self._stop_completes_current)
+        if self._in_flight:
+            await self._stop_leads_now()
+        self._state = "stopped"
+        await self._set_status("stopped")
+        return self._result()
+
+    async def _stop_leads_now(self) -> None:
+        """Signal ``stop`` to every lead in flight; cancel the ones that do not report in time."""
+        await self._signal_leads("stop", StopSignal(complete_current_executions=False))
+        try:
+            await workflow.wait_condition(
+                lambda: not self._in_flight, timeout=timedelta(seconds=self._input.stop_grace_seconds)
+            )
+        except TimeoutError:
+            pass
+        for lead_id in sorted(self._in_flight):
+            handle = workflow.get_external_workflow_handle(lead_workflow_id(self._input.campaign_id, lead_id))
+            try:
+                await handle.cancel()
+            except Exception:  # noqa: BLE001 - already closed
+                workflow.logger.debug("lead %s already closed", lead_id)
+            self._finish(lead_id, "stopped")
+
+    async def _set_status(self, status: CampaignState) -> None:
+        await self._activity(
+            "campaigns.set_status", SetCampaignStatusInput(campaign_id=self._input.campaign_id, status=status)
+        )
+
+    async def _activity(self, name: str, arg: Any, result_type: Any = None) -> Any:
+        return await workflow.execute_activity(
+            name,
+            arg,
+            start_to_close_timeout=STORE_CALL_TIMEOUT,
+            retry_policy=DEFAULT_RETRY,
+            result_type=result_type,
+        )

@@ -1,0 +1,453 @@
+"""CampaignOrchestratorWorkflow on the time-skipping server, with a fake lead workflow.
+
+The fake ``LeadOutreachWorkflow`` has the real one's name, input and signals; it records when it
+starts and ends through activities (so the test sees every execution), holds while paused,
+ends at once on ``stop`` without completing, and reports ``lead_finished`` to its parent.
+Small pages and a small continue-as-new threshold force several continue-as-new where a test is
+about continue-as-new. Those tests run on a time-skipping server of their own (``can_env``) with
+lead workflows that need no timer: once a lead workflow outlives the orchestrator run that
+started it (the normal case across continue-as-new), the time-skipping test server stops
+skipping time for good, so it would stall every later test on a shared server. The dev server
+has no such quirk (the benchmark continues-as-new with leads in flight there).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from temporalio import activity
+from temporalio.client import WorkflowFailureError, WorkflowHandle
+from temporalio.exceptions import ApplicationError, CancelledError
+from temporalio.service import RPCError
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
+from temporalio.worker import Worker
+
+from followthrough.activities.campaigns import CampaignActivities
+from followthrough.domain.campaign import (
+    LeadOutreachInput,
+)
+from followthrough.domain.orchestration import (
+    CampaignOrchestratorInput,
+    CampaignResult,
+    CampaignStatus,
+    CheckStartInput,
+    LeadExecution,
+    LeadExecutionsInput,
+    LeadPage,
+    LeadRef,
+    LoadLeadsInput,
+    PauseCampaignSignal,
+    ResumeCampaignSignal,
+    SetCampaignStatusInput,
+    StopCampaignSignal,
+    lead_workflow_id,
+)
+from followthrough.services import Services
+from followthrough.temporal.devserver import find_binary
+from followthrough.workflows.campaign import CampaignOrchestratorWorkflow
+from tests.workflows.fake_lead import FakeLeadWorkflow, LeadEvent, LeadPlan
+
+
+# --- the fake store and its bookkeeping ----------------------------------------------------------
+@dataclass
+class Harness:
+    leads: list[str]
+    steps: int = 3
+    step_minutes: int = 60
+    outcomes: dict[str, str] = field(default_factory=dict)
+    crash: set[str] = field(default_factory=set)
+    started: list[LeadEvent] = field(default_factory=list)
+    ended: list[LeadEvent] = field(default_factory=list)
+    statuses: list[str] = field(default_factory=list)
+    pages: list[LoadLeadsInput] = field(default_factory=list)
+    lookups: list[list[str]] = field(default_factory=list)
+    running: int = 0
+    max_running: int = 0
+    refuse_start: str | None = None
+
+    def activities(self, *, lookups: bool = True) -> list[Callable[..., Any]]:
+        @activity.defn(name="campaigns.load_leads")
+        async def load_leads(input: LoadLeadsInput) -> LeadPage:
+            self.pages.append(input)
+            refs = [LeadRef(lead_id=lead, position=i + 1) for i, lead in enumerate(self.leads)]
+            after = [r for r in refs if r.position > input.after_position]
+            return LeadPage(leads=after[: input.limit], total=len(refs), has_more=len(after) > input.limit)
+
+        @activity.defn(name="campaigns.check_start")
+        async def check_start(input: CheckStartInput) -> None:
+            if self.refuse_start:
+                raise ApplicationError(self.refuse_start, type="ValidationError", non_retryable=True)
+
+        @activity.defn(name="campaigns.set_status")
+        async def set_status(input: SetCampaignStatusInput) -> None:
+            self.statuses.append(input.status)
+
+        @activity.defn(name="fake.lead_started")
+        async def lead_started(event: LeadEvent) -> LeadPlan:
+            self.started.append(event)
+            self.running += 1
+            self.max_running = max(self.max_running, self.running)
+            outcome = self.outcomes.get(event.lead_id, "succeeded")
+            return LeadPlan(
+                steps=self.steps, step_minutes=self.step_minutes, outcome=outcome, crash=event.lead_id in self.crash
+            )
+
+        @activity.defn(name="fake.lead_ended")
+        async def lead_ended(event: LeadEvent) -> None:
+            self.ended.append(event)
+            self.running -= 1
+
+        @activity.defn(name="campaigns.lead_executions")
+        async def lead_executions(input: LeadExecutionsInput) -> list[LeadExecution]:
+            self.lookups.append(input.lead_ids)
+            ended = {e.lead_id: e.outcome for e in self.ended}
+            return [
+                LeadExecution(lead_id=lead, running=lead not in ended, outcome=ended.get(lead))  # type: ignore[arg-type]
+                for lead in input.lead_ids
+            ]
+
+        fakes = [load_leads, check_start, set_status, lead_started, lead_ended]
+        return [*fakes, lead_executions] if lookups else fakes
+
+    def started_ids(self) -> list[str]:
+        return [e.lead_id for e in self.started]
+
+
+def campaign_input(campaign_id: str, **overrides: Any) -> CampaignOrchestratorInput:
+    values: dict[str, Any] = {
+        "campaign_id": campaign_id,
+        "organization_id": "org-1",
+        "sender_account_id": "acct-1",
+        "max_concurrent_leads": 3,
+        "page_size": 4,
+        "continue_as_new_after": 100,
+        "tag_leads": False,  # the time-skipping server has no custom search attributes
+    }
+    values.update(overrides)
+    return CampaignOrchestratorInput(**values)
+
+
+@asynccontextmanager
+async def campaign(
+    env: WorkflowEnvironment,
+    harness: Harness,
+    **overrides: Any,
+) -> AsyncIterator[WorkflowHandle[Any, CampaignResult]]:
+    tq = f"tq-{uuid.uuid4()}"
+    campaign_id = f"c{uuid.uuid4().hex[:8]}"
+    async with Worker(
+        env.client,
+        task_queue=tq,
+        workflows=[CampaignOrchestratorWorkflow, FakeLeadWorkflow],
+        activities=harness.activities(),
+    ):
+        handle = await env.client.start_workflow(
+            CampaignOrchestratorWorkflow.run,
+            campaign_input(campaign_id, **overrides),
+            id=f"campaign-{campaign_id}",
+            task_queue=tq,
+        )
+        yield handle
+
+
+async def status(handle: WorkflowHandle[Any, Any]) -> CampaignStatus:
+    return await handle.query(  # type: ignore[no-any-return]
+        CampaignOrchestratorWorkflow.status, rpc_timeout=timedelta(seconds=5)
+    )
+
+
+async def until(handle: WorkflowHandle[Any, Any], check: Callable[[CampaignStatus], bool]) -> CampaignStatus:
+    """Poll the status query (the clock stands still meanwhile) until ``check`` holds."""
+    current: CampaignStatus | None = None
+    for _ in range(400):
+        try:
+            current = await status(handle)
+        except RPCError:  # asked while the run was handing over to the next one
+            current = None
+        if current is not None and check(current):
+            return current
+        await asyncio.sleep(0.025)
+    raise AssertionError(f"status never satisfied the check: {current}")
+
+
+def leads(n: int) -> list[str]:
+    return [f"lead-{i:03d}" for i in range(1, n + 1)]
+
+
+@pytest.fixture
+async def can_env(ts_env: WorkflowEnvironment) -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server for one continue-as-new test (see the module docstring)."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=ts_env.client.data_converter,
+        test_server_existing_path=str(find_binary("temporal-test-server")),
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+# --- tests ----------------------------------------------------------------------------------
+async def test_every_lead_runs_exactly_once_across_continue_as_new(can_env: WorkflowEnvironment) -> None:
+    harness = Harness(leads=leads(23), steps=0, outcomes={"lead-004": "failed", "lead-017": "goal_reached"})
+    async with campaign(can_env, harness, continue_as_new_after=5) as handle:
+        result = await handle.result()
+    assert sorted(harness.started_ids()) == harness.leads
+    assert len(harness.started_ids()) == len(set(harness.started_ids()))
+    assert result.state == "completed"
+    assert result.runs >= 4  # 23 starts at 5 per run
+    assert result.totals.model_dump() == {
+        "total": 23,
+        "pending": 0,
+        "running": 0,
+        "succeeded": 22,
+        "failed": 1,
+        "stopped": 0,
+        "goal_reached": 1,
+    }
+    assert harness.statuses == ["running", "completed"]
+    # Pages were read after the cursor, never from the start again.
+    assert all(page.limit == 4 for page in harness.pages)
+    assert max(page.after_position for page in harness.pages) == 23
+
+
+async def test_window_never_holds_more_than_max_concurrent_leads(ts_env: WorkflowEnvironment) -> None:
+    harness = Harness(leads=leads(12))
+    async with campaign(ts_env, harness, max_concurrent_leads=4) as handle:
+        await handle.result()
+    assert harness.max_running == 4
+    assert len(harness.ended) == 12
+
+
+async def test_starts_are_spaced_by_lead_processing_delay(ts_env: WorkflowEnvironment) -> None:
+    harness = Harness(leads=leads(5), steps=1, step_minutes=1)
+    async with campaign(ts_env, harness, max_concurrent_leads=5, lead_processing_delay_seconds=30) as handle:
+        await handle.result()
+    times = sorted(e.at for e in harness.started)
+    gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)]
+    assert all(gap >= 30 for gap in gaps), gaps
+
+
+async def test_pause_holds_new_and_running_leads_and_resume_continues(ts_env: WorkflowEnvironment) -> None:
+    harness = Harness(leads=leads(6))
+    async with campaign(ts_env, harness, max_concurrent_leads=2) as handle:
+        await until(handle, lambda s: s.totals.running == 2)
+        await handle.signal(CampaignOrchestratorWorkflow.pause, PauseCampaignSignal(reason="holiday"))
+        await until(handle, lambda s: s.state == "paused")
+        await ts_env.sleep(timedelta(days=3))  # three steps of an hour would have finished twice over
+        held = await status(handle)
+        assert held.state == "paused"
+        assert held.totals.running == 2 and held.totals.succeeded == 0 and held.totals.pending == 4
+        assert len(harness.started) == 2 and not harness.ended
+
+        await handle.signal(CampaignOrchestratorWorkflow.resume, ResumeCampaignSignal())
+        result = await handle.result()
+    assert result.state == "completed"
+    assert result.totals.succeeded == 6
+    assert sorted(harness.started_ids()) == harness.leads
+    assert harness.statuses == ["running", "completed"]
+
+
+async def test_stop_without_completing_stops_the_leads_in_flight(ts_env: WorkflowEnvironment) -> None:
+    harness = Harness(leads=leads(10), step_minutes=24 * 60)
+    async with campaign(ts_env, harness) as handle:
+        await until(handle, lambda s: s.totals.running == 3)
+        await handle.signal(CampaignOrchestratorWorkflow.stop, StopCampaignSignal(complete_current_executions=False))
+        result = await handle.result()
+    assert result.state == "stopped"
+    assert result.totals.stopped == 3 and result.totals.pending == 7 and result.totals.running == 0
+    assert sorted(e.outcome or "" for e in harness.ended) == ["stopped"] * 3
+    # They stopped at once, not after their day-long step.
+    assert all((e.at - s.at) < timedelta(hours=1) for s, e in zip(harness.started, harness.ended, strict=True))
+    assert harness.statuses == ["running", "stopped"]
+
+
+async def test_stop_reaches_leads_started_before_continue_as_new(can_env: WorkflowEnvironment) -> None:
+    """The leads in flight were started by an earlier run: the carried ids are what stop reaches."""
+    harness = Harness(leads=leads(8), steps=1, step_minutes=0)  # each lead waits until stopped
+    async with campaign(can_env, harness, continue_as_new_after=2) as handle:
+        await next_run(handle)
+        await handle.signal(CampaignOrchestratorWorkflow.stop, StopCampaignSignal(complete_current_executions=False))
+        result = await handle.result()
+    assert result.runs == 1
+    assert result.totals.stopped == 3 and result.totals.pending == 5
+    assert sorted((e.lead_id, e.outcome) for e in harness.ended) == [(lead, "stopped") for lead in leads(3)]
+
+
+async def test_pause_reaches_leads_started_before_continue_as_new(can_env: WorkflowEnvironment) -> None:
+    harness = Harness(leads=leads(3), steps=1, step_minutes=0)
+    async with campaign(can_env, harness, continue_as_new_after=1, max_concurrent_leads=3) as handle:
+        await next_run(handle)
+        await handle.signal(CampaignOrchestratorWorkflow.pause, PauseCampaignSignal())
+        for lead in leads(3):  # the signal was passed on to every lead in flight
+            child = can_env.client.get_workflow_handle(lead_workflow_id(handle.id.removeprefix("campaign-"), lead))
+            await until_signalled(child, "pause")
+        await handle.signal(CampaignOrchestratorWorkflow.stop, StopCampaignSignal())
+        result = await handle.result()
+    assert result.runs == 1
+    assert result.totals.stopped == 3
+
+
+async def next_run(handle: WorkflowHandle[Any, Any]) -> None:
+    """Wait until the orchestrator has continued as new (the test server cannot query it then)."""
+    first = (await handle.describe()).run_id
+    for _ in range(400):
+        if (await handle.describe()).run_id != first:
+            return
+        await asyncio.sleep(0.025)
+    raise AssertionError("the orchestrator never continued as new")
+
+
+async def until_signalled(handle: WorkflowHandle[Any, Any], name: str) -> None:
+    for _ in range(400):
+        history = await handle.fetch_history()
+        if any(e.workflow_execution_signaled_event_attributes.signal_name == name for e in history.events):
+            return
+        await asyncio.sleep(0.025)
+    raise AssertionError(f"{handle.id} never received {name}")
+
+
+async def test_stop_completing_current_executions_waits_for_them(ts_env: WorkflowEnvironment) -> None:
+    harness = Harness(leads=leads(10))
+    async with campaign(ts_env, harness) as handle:
+        await until(handle, lambda s: s.totals.running == 3)
+        await handle.signal(CampaignOrchestratorWorkflow.stop, StopCampaignSignal(complete_current_executions=True))
+        result = await handle.result()
+    assert result.state == "stopped"
+    assert result.totals.succeeded == 3 and result.totals.stopped == 0 and result.totals.pending == 7
+    assert [e.outcome for e in harness.ended] == ["succeeded"] * 3
+    assert len(harness.started) == 3
+
+
+async def test_stop_completing_while_paused_lets_held_leads_finish(ts_env: WorkflowEnvironment) -> None:
+    harness = Harness(leads=leads(5))
+    async with campaign(ts_env, harness, max_concurrent_leads=2) as handle:
+        await until(handle, lambda s: s.totals.running == 2)
+        await handle.signal(CampaignOrchestratorWorkflow.pause, PauseCampaignSignal())
+        await until(handle, lambda s: s.state == "paused")
+        await handle.signal(CampaignOrchestratorWorkflow.stop, StopCampaignSignal(complete_current_executions=True))
+        result = await handle.result()
+    assert result.totals.succeeded == 2 and result.totals.pending == 3
+
+
+async def test_a_lead_that_closes_without_reporting_is_counted_failed(ts_env: WorkflowEnvironment) -> None:
+    harness = Harness(leads=leads(4), crash={"lead-002"})
+    async with campaign(ts_env, harness) as handle:
+        result = await handle.result()
+    assert result.totals.failed == 1 and result.totals.succeeded == 3 and result.totals.pending == 0
+
+
+async def test_a_lead_workflow_already_there_is_counted_not_started_twice(
+    ts_env: WorkflowEnvironment, services: Services
+) -> None:
+    """lead-002 ran before (an earlier campaign run): the orchestrator counts it from its result."""
+    harness = Harness(leads=leads(4), outcomes={"lead-002": "goal_reached"}, steps=1)
+    lookups = CampaignActivities(services)
+    tq = f"tq-{uuid.uuid4()}"
+    campaign_id = f"c{uuid.uuid4().hex[:8]}"
+    async with Worker(
+        ts_env.client,
+        task_queue=tq,
+        workflows=[CampaignOrchestratorWorkflow, FakeLeadWorkflow],
+        activities=[*harness.activities(lookups=False), lookups.lead_executions],
+    ):
+        earlier = LeadOutreachInput(
+            campaign_id=campaign_id, organization_id="org-1", lead_id="lead-002", sender_account_id="acct-1"
+        )
+        await ts_env.client.execute_workflow(
+            FakeLeadWorkflow.run, earlier, id=lead_workflow_id(campaign_id, "lead-002"), task_queue=tq
+        )
+        result = await ts_env.client.execute_workflow(
+            CampaignOrchestratorWorkflow.run, campaign_input(campaign_id), id=f"campaign-{campaign_id}", task_queue=tq
+        )
+    assert harness.started_ids().count("lead-002") == 1
+    assert sorted(harness.started_ids()) == harness.leads
+    assert result.totals.goal_reached == 1 and result.totals.succeeded == 4 and result.totals.total == 4
+
+
+async def test_lead_executions_reports_running_and_closed_leads(
+    ts_env: WorkflowEnvironment, services: Services
+) -> None:
+    harness = Harness(leads=[], steps=1, step_minutes=24 * 60)
+    tq = f"tq-{uuid.uuid4()}"
+    campaign_id = f"c{uuid.uuid4().hex[:8]}"
+    args = {"campaign_id": campaign_id, "organization_id": "o", "sender_account_id": "a"}
+    async with Worker(ts_env.client, task_queue=tq, workflows=[FakeLeadWorkflow], activities=harness.activities()):
+        running = await ts_env.client.start_workflow(
+            FakeLeadWorkflow.run,
+            LeadOutreachInput(lead_id="slow", **args),
+            id=lead_workflow_id(campaign_id, "slow"),
+            task_queue=tq,
+        )
+        await until_started(harness, "slow")
+        harness.steps = 0
+        await ts_env.client.execute_workflow(
+            FakeLeadWorkflow.run,
+            LeadOutreachInput(lead_id="done", **args),
+            id=lead_workflow_id(campaign_id, "done"),
+            task_queue=tq,
+        )
+        found = await ActivityEnvironment(client=ts_env.client).run(
+            CampaignActivities(services).lead_executions,
+            LeadExecutionsInput(campaign_id=campaign_id, lead_ids=["slow", "done", "never"]),
+        )
+        await running.terminate()
+    assert found == [
+        LeadExecution(lead_id="slow", running=True),
+        LeadExecution(lead_id="done", running=False, outcome="succeeded"),
+        LeadExecution(lead_id="never", running=False, outcome="failed"),
+    ]
+
+
+async def until_started(harness: Harness, lead_id: str) -> None:
+    for _ in range(400):
+        if lead_id in harness.started_ids():
+            return
+        await asyncio.sleep(0.025)
+    raise AssertionError(f"{lead_id} never started")
+
+
+async def test_a_campaign_that_cannot_start_fails_without_starting_leads(ts_env: WorkflowEnvironment) -> None:
+    harness = Harness(leads=leads(3), refuse_start="sender account is not connected")
+    async with campaign(ts_env, harness) as handle:
+        with pytest.raises(WorkflowFailureError) as err:
+            await handle.result()
+    assert "not connected" in str(err.value.cause.cause)
+    assert harness.started == [] and harness.statuses == []
+
+
+async def test_cancelling_the_orchestrator_stops_its_leads(ts_env: WorkflowEnvironment) -> None:
+    harness = Harness(leads=leads(5), step_minutes=24 * 60)
+    async with campaign(ts_env, harness, max_concurrent_leads=2) as handle:
+        await until(handle, lambda s: s.totals.running == 2)
+        await handle.cancel()
+        with pytest.raises(WorkflowFailureError) as err:
+            await handle.result()
+    assert isinstance(err.value.cause, CancelledError)
+    assert sorted(e.outcome or "" for e in harness.ended) == ["stopped", "stopped"]
+    assert harness.statuses == ["running", "stopped"]
+
+
+async def test_record_history_for_replay(ts_env: WorkflowEnvironment) -> None:
+    """Keeps tests/histories/campaign/*.json current only when RECORD_HISTORIES=1."""
+    from tests.record import HISTORIES, save_history
+
+    harness = Harness(leads=leads(4), steps=1)
+    path = HISTORIES / "campaign" / "pause_resume_complete.json"
+    async with campaign(ts_env, harness, max_concurrent_leads=2, continue_as_new_after=100) as handle:
+        await until(handle, lambda s: s.totals.running == 2)
+        await handle.signal(CampaignOrchestratorWorkflow.pause, PauseCampaignSignal())
+        await until(handle, lambda s: s.state == "paused")
+        await handle.signal(CampaignOrchestratorWorkflow.resume, ResumeCampaignSignal())
+        await handle.result()
+        if os.environ.get("RECORD_HISTORIES") == "1" or not path.exists():
+            await save_history(handle, "campaign", "pause_resume_complete")
+    assert path.exists()
