@@ -1,0 +1,259 @@
+"""Campaigns from the outside: create, add leads, start, pause, resume, stop and status.
+
+One implementation behind both the HTTP routes (``api/routes/campaigns.py``) and the CLI
+(``followthrough campaign …``), so they cannot drift apart. Problems come out as
+:class:`CampaignProblem` with the HTTP status that fits (404, 409, 422); the CLI prints them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+from temporalio.client import WorkflowExecutionStatus
+
+from followthrough.activities.campaigns import start_problem
+from followthrough.domain.campaign import parse_graph
+from followthrough.domain.orchestration import (
+    MAX_CONCURRENT_LEADS,
+    CampaignOrchestratorInput,
+    PauseCampaignSignal,
+    ResumeCampaignSignal,
+    StopCampaignSignal,
+    orchestrator_workflow_id,
+)
+from followthrough.services import Services
+from followthrough.store.repositories import CampaignLeads, Campaigns, NewCampaignLead, SenderAccounts
+from followthrough.temporal.operations import StartOutcome, WorkflowNotFound, Workflows
+
+
+class CampaignProblem(Exception):
+    """Why a campaign request cannot be done; ``status`` is the HTTP status, ``detail`` the body."""
+
+    def __init__(self, status: int, detail: Any) -> None:
+        super().__init__(detail if isinstance(detail, str) else str(detail))
+        self.status = status
+        self.detail = detail
+
+
+class _Camel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class CreateCampaign(_Camel):
+    name: str = Field(min_length=1, max_length=200)
+    organization_id: str = Field(min_length=1, max_length=64)
+    sender_account_id: str = Field(min_length=1, max_length=64)
+    graph: dict[str, Any]
+    leads: list[dict[str, Any]] = Field(default_factory=list, description="leads as JSON objects")
+    leads_csv: str | None = Field(default=None, description="or the lead list as CSV text with a header row")
+    max_concurrent_leads: int = Field(default=100, ge=1, le=MAX_CONCURRENT_LEADS)
+    lead_processing_delay: int = Field(default=30, ge=0, le=86_400, description="seconds between lead starts")
+
+
+class StartCampaign(_Camel):
+    organization_id: str = Field(min_length=1, max_length=64)
+    max_concurrent_leads: int | None = Field(default=None, ge=1, le=MAX_CONCURRENT_LEADS)
+    lead_processing_delay: float | None = Field(default=None, ge=0, le=86_400)
+
+
+class StopCampaign(_Camel):
+    complete_current_executions: bool = False
+    reason: str | None = None
+
+
+class CreatedCampaign(BaseModel):
+    campaign_id: str
+    leads_added: int
+    duplicates: int
+
+
+#: CSV columns that map to lead fields; any other column goes to the lead's ``data``.
+_LEAD_COLUMNS = frozenset(NewCampaignLead.model_fields) - {"data"}
+
+
+def parse_leads(rows: list[dict[str, Any]] | None = None, csv_text: str | None = None) -> list[NewCampaignLead]:
+    """Validate leads from JSON objects and/or CSV text; 422 names every bad row and field."""
+    raw: list[tuple[str, dict[str, Any]]] = [(f"leads[{i}]", row) for i, row in enumerate(rows or [])]
+    if csv_text:
+        reader = csv.DictReader(io.StringIO(csv_text.lstrip("\ufeff")))
+        for line, row in enumerate(reader, start=2):
+            fields: dict[str, Any] = {"data": {}}
+            for key, value in row.items():
+                if key is None or value is None or value.strip() == "":
+                    continue
+                name = key.strip().lower()
+                if name in _LEAD_COLUMNS:
+                    fields[name] = value.strip()
+                else:
+                    fields["data"][name] = value.strip()
+            raw.append((f"csv line {line}", fields))
+    leads: list[NewCampaignLead] = []
+    errors: list[dict[str, Any]] = []
+    for where, row in raw:
+        try:
+            lead = NewCampaignLead.model_validate(row)
+        except pydantic.ValidationError as exc:
+            errors.extend(
+                {"loc": [where, *e["loc"]], "msg": e["msg"]}
+                for e in exc.errors(include_url=False, include_context=False)
+            )
+            continue
+        if not (lead.linkedin_url or "").strip() and not (lead.linkedin_id or "").strip():
+            errors.append({"loc": [where], "msg": "a lead needs linkedin_url or linkedin_id"})
+            continue
+        leads.append(lead)
+    if errors:
+        raise CampaignProblem(422, errors)
+    return leads
+
+
+class CampaignControl:
+    """Campaign operations over the store and Temporal (``workflows`` may be None for create)."""
+
+    def __init__(self, services: Services, workflows: Workflows | None = None) -> None:
+        self.services = services
+        self._workflows = workflows
+        database = services.database
+        self.campaigns = Campaigns(database)
+        self.leads = CampaignLeads(database)
+        self.senders = SenderAccounts(database)
+
+    @property
+    def workflows(self) -> Workflows:
+        if self._workflows is None:
+            raise RuntimeError("this operation needs Temporal")
+        return self._workflows
+
+    async def create(self, request: CreateCampaign) -> CreatedCampaign:
+        graph, faults = parse_graph(request.graph)
+        if graph is None:
+            raise CampaignProblem(
+                422, [{"loc": ["graph", f.node_id or "graph"], **f.model_dump(mode="json")} for f in faults]
+            )
+        leads = parse_leads(request.leads, request.leads_csv)
+        account = await self.senders.get(request.sender_account_id)
+        if account is None:
+            raise CampaignProblem(422, [{"loc": ["senderAccountId"], "msg": "no such sender account"}])
+        campaign = await self.campaigns.create(
+            name=request.name,
+            organization_id=request.organization_id,
+            sender_account_id=request.sender_account_id,
+            graph=request.graph,
+            max_concurrent_leads=request.max_concurrent_leads,
+            lead_processing_delay_seconds=request.lead_processing_delay,
+        )
+        added = await self.leads.add(campaign.id, leads)
+        return CreatedCampaign(campaign_id=campaign.id, leads_added=added.added, duplicates=added.duplicates)
+
+    async def add_leads(self, campaign_id: str, leads: list[NewCampaignLead]) -> CreatedCampaign:
+        await self._campaign(campaign_id)
+        added = await self.leads.add(campaign_id, leads)
+        return CreatedCampaign(campaign_id=campaign_id, leads_added=added.added, duplicates=added.duplicates)
+
+    async def start(self, campaign_id: str, request: StartCampaign, **tuning: Any) -> StartOutcome:
+        """Validate (sender connected, not running) and start ``campaign-{id}``; 409 if it runs."""
+        campaign = await self._campaign(campaign_id)
+        account = await self.senders.get(campaign.sender_account_id) if campaign.sender_account_id else None
+        problem = start_problem(campaign, account, request.organization_id)
+        if problem is not None:
+            raise CampaignProblem(422, problem)
+        if await self.leads.count(campaign_id) == 0:
+            raise CampaignProblem(422, "the campaign has no leads")
+        workflow_id = orchestrator_workflow_id(campaign_id)
+        if await self._running(workflow_id):
+            raise CampaignProblem(409, f"campaign {campaign_id} is already running ({workflow_id})")
+        arg = CampaignOrchestratorInput(
+            campaign_id=campaign_id,
+            organization_id=request.organization_id,
+            sender_account_id=campaign.sender_account_id or "",
+            max_concurrent_leads=request.max_concurrent_leads or campaign.max_concurrent_leads,
+            lead_processing_delay_seconds=(
+                request.lead_processing_delay
+                if request.lead_processing_delay is not None
+                else campaign.lead_processing_delay_seconds
+            ),
+            **tuning,
+        )
+        outcome = await self.workflows.start(
+            "CampaignOrchestratorWorkflow",
+            arg,
+            workflow_id=workflow_id,
+            search_attributes={"CampaignId": campaign_id, "OrganizationId": request.organization_id},
+        )
+        if not outcome.created:  # started by a concurrent request between our check and now
+            raise CampaignProblem(409, f"campaign {campaign_id} is already running ({workflow_id})")
+        return outcome
+
+    async def pause(self, campaign_id: str, reason: str | None = None) -> None:
+        await self._signal(campaign_id, "pause", PauseCampaignSignal(reason=reason))
+
+    async def resume(self, campaign_id: str) -> None:
+        await self._signal(campaign_id, "resume", ResumeCampaignSignal())
+
+    async def stop(self, campaign_id: str, request: StopCampaign) -> None:
+        signal = StopCampaignSignal(
+            complete_current_executions=request.complete_current_executions, reason=request.reason
+        )
+        await self._signal(campaign_id, "stop", signal)
+
+    async def status(self, campaign_id: str) -> dict[str, Any]:
+        """The store's record, visibility's count of lead workflows by status, and the orchestrator's
+        own totals (its ``status`` query), side by side."""
+        campaign = await self._campaign(campaign_id)
+        workflow_id = orchestrator_workflow_id(campaign_id)
+        orchestrator: dict[str, Any] | None = None
+        state: str | None = None
+        try:
+            info = await self.workflows.describe(workflow_id)
+            state = info.status
+            answer = await self.workflows.query(workflow_id, "status")
+            orchestrator = answer.model_dump(mode="json") if hasattr(answer, "model_dump") else answer
+        except WorkflowNotFound:
+            pass
+        except Exception as exc:  # noqa: BLE001 - a closed run with no worker cannot answer; say so
+            orchestrator = {"error": str(exc).splitlines()[0] if str(exc) else type(exc).__name__}
+        return {
+            "campaignId": campaign_id,
+            "name": campaign.name,
+            "status": campaign.status,
+            "leadCount": await self.leads.count(campaign_id),
+            "workflowId": workflow_id,
+            "workflowStatus": state,
+            "orchestrator": orchestrator,
+            "leadWorkflows": await self.lead_workflow_counts(campaign_id),
+        }
+
+    async def lead_workflow_counts(self, campaign_id: str) -> dict[str, int]:
+        """Lead workflows of the campaign by execution status, counted by visibility."""
+        query = f'CampaignId = "{campaign_id}" AND WorkflowType = "LeadOutreachWorkflow"'
+        counts = await self.workflows.client.count_workflows(f"{query} GROUP BY ExecutionStatus")
+        result: dict[str, int] = {}
+        for group in counts.groups:
+            value = group.group_values[0] if group.group_values else "Unknown"
+            result[str(value).upper()] = group.count
+        result["TOTAL"] = counts.count
+        return result
+
+    async def _campaign(self, campaign_id: str) -> Any:
+        campaign = await self.campaigns.get(campaign_id)
+        if campaign is None:
+            raise CampaignProblem(404, f"no campaign {campaign_id!r}")
+        return campaign
+
+    async def _running(self, workflow_id: str) -> bool:
+        try:
+            return (await self.workflows.describe(workflow_id)).status == WorkflowExecutionStatus.RUNNING.name
+        except WorkflowNotFound:
+            return False
+
+    async def _signal(self, campaign_id: str, name: str, arg: BaseModel) -> None:
+        await self._campaign(campaign_id)
+        workflow_id = orchestrator_workflow_id(campaign_id)
+        if not await self._running(workflow_id):
+            raise CampaignProblem(409, f"campaign {campaign_id} is not running")
+        await self.workflows.signal(workflow_id, name, arg)

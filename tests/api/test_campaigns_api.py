@@ -1,0 +1,134 @@
+"""Campaign routes through HTTP on the real dev server (visibility by CampaignId needs it)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+from temporalio.worker import Worker
+
+from followthrough.services import Services
+from followthrough.store.repositories import SenderAccounts
+
+pytestmark = pytest.mark.devserver
+
+GRAPH = {
+    "nodes": [
+        {"id": "visit", "kind": "action", "action": "profile_visit"},
+        {"id": "invite", "kind": "action", "action": "send_invitation"},
+        {"id": "done", "kind": "end"},
+    ],
+    "edges": [{"source": "visit", "target": "invite"}, {"source": "invite", "target": "done"}],
+}
+
+
+async def sender(services: Services, status: str = "connected") -> str:
+    account = await SenderAccounts(services.database).create(organization_id="org-1", display_name="Ana", status=status)
+    return account.id
+
+
+def body(sender_id: str, **extra: Any) -> dict[str, Any]:
+    return {"name": "Q3 founders", "organizationId": "org-1", "senderAccountId": sender_id, "graph": GRAPH, **extra}
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], what: str, seconds: float = 30) -> None:
+    for _ in range(int(seconds / 0.2)):
+        if await check():
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"never: {what}")
+
+
+async def test_create_refuses_a_bad_graph_naming_the_nodes(api: httpx.AsyncClient, services: Services) -> None:
+    graph = {
+        "nodes": [{"id": "visit", "kind": "action", "action": "profile_visit"}, {"id": "x", "kind": "end"}],
+        "edges": [{"source": "visit", "target": "nowhere"}],
+    }
+    resp = await api.post("/api/campaigns", json=body(await sender(services), graph=graph))
+    assert resp.status_code == 422
+    faults = resp.json()["detail"]
+    assert {f["node_id"] for f in faults} >= {"visit"}
+    assert any(f["code"] == "unknown_edge_target" for f in faults)
+
+
+async def test_create_validates_and_deduplicates_leads(api: httpx.AsyncClient, services: Services) -> None:
+    leads = [
+        {"linkedin_url": "https://linkedin.com/in/ana/", "first_name": "Ana"},
+        {"linkedin_url": "https://www.linkedin.com/in/ANA"},  # the same profile
+        {"linkedin_id": "ACo123"},
+    ]
+    csv_text = "linkedin_url,first_name,title\nhttps://www.linkedin.com/in/bob,Bob,CTO\n,Nobody,\n"
+    bad = await api.post("/api/campaigns", json=body(await sender(services), leads=leads, leadsCsv=csv_text))
+    assert bad.status_code == 422
+    assert bad.json()["detail"] == [{"loc": ["csv line 3"], "msg": "a lead needs linkedin_url or linkedin_id"}]
+
+    csv_text = "linkedin_url,first_name,title\nhttps://www.linkedin.com/in/bob,Bob,CTO\n"
+    resp = await api.post("/api/campaigns", json=body(await sender(services), leads=leads, leadsCsv=csv_text))
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["leads_added"] == 3 and resp.json()["duplicates"] == 1
+
+    more = await api.post(
+        f"/api/campaigns/{resp.json()['campaign_id']}/leads",
+        content="linkedin_url\nhttps://www.linkedin.com/in/bob\nhttps://www.linkedin.com/in/carol\n",
+        headers={"Content-Type": "text/csv"},
+    )
+    assert more.status_code == 201 and more.json()["leads_added"] == 1 and more.json()["duplicates"] == 1
+
+
+async def test_start_refuses_a_disconnected_sender(api: httpx.AsyncClient, services: Services) -> None:
+    created = await api.post(
+        "/api/campaigns", json=body(await sender(services, "disconnected"), leads=[{"linkedin_id": "a"}])
+    )
+    campaign_id = created.json()["campaign_id"]
+    resp = await api.post(f"/api/campaigns/{campaign_id}/start", json={"organizationId": "org-1"})
+    assert resp.status_code == 422
+    assert "not connected" in resp.json()["detail"]
+    assert (await api.post("/api/campaigns/nope/start", json={"organizationId": "org-1"})).status_code == 404
+
+
+async def test_start_pause_status_and_stop_through_http(
+    api: httpx.AsyncClient, services: Services, dev_worker: Worker
+) -> None:
+    leads = [{"linkedin_id": f"lead-{i}"} for i in range(5)]
+    created = await api.post("/api/campaigns", json=body(await sender(services), leads=leads))
+    campaign_id = created.json()["campaign_id"]
+    start = {"organizationId": "org-1", "maxConcurrentLeads": 3, "leadProcessingDelay": 0}
+
+    resp = await api.post(f"/api/campaigns/{campaign_id}/start", json=start)
+    assert resp.status_code == 202, resp.text
+    assert resp.json()["workflowId"] == f"campaign-{campaign_id}"
+    again = await api.post(f"/api/campaigns/{campaign_id}/start", json=start)
+    assert again.status_code == 409
+
+    async def three_lead_workflows_visible() -> bool:
+        status = (await api.get(f"/api/campaigns/{campaign_id}/status")).json()
+        return status["leadWorkflows"].get("TOTAL") == 3 and status["orchestrator"]["totals"]["running"] == 3
+
+    await eventually(three_lead_workflows_visible, "three lead workflows tagged with the campaign id")
+    status = (await api.get(f"/api/campaigns/{campaign_id}/status")).json()
+    assert status["status"] == "running" and status["workflowStatus"] == "RUNNING"
+    assert status["orchestrator"]["totals"]["pending"] == 2
+
+    assert (await api.post(f"/api/campaigns/{campaign_id}/pause")).status_code == 202
+
+    async def paused() -> bool:
+        return (await api.get(f"/api/campaigns/{campaign_id}/status")).json()["orchestrator"]["state"] == "paused"
+
+    await eventually(paused, "the orchestrator reports paused")
+
+    resp = await api.post(f"/api/campaigns/{campaign_id}/stop", json={"completeCurrentExecutions": False})
+    assert resp.status_code == 202
+
+    async def stopped() -> bool:
+        status = (await api.get(f"/api/campaigns/{campaign_id}/status")).json()
+        return status["workflowStatus"] == "COMPLETED" and status["leadWorkflows"].get("RUNNING", 0) == 0
+
+    await eventually(stopped, "the campaign and its leads stopped")
+    status = (await api.get(f"/api/campaigns/{campaign_id}/status")).json()
+    assert status["status"] == "stopped"
+    assert status["orchestrator"]["state"] == "stopped"
+    assert status["orchestrator"]["totals"]["stopped"] == 3 and status["orchestrator"]["totals"]["pending"] == 2
+    assert (await api.post(f"/api/campaigns/{campaign_id}/pause")).status_code == 409
