@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -53,7 +53,9 @@ class RecordingFollowUp:
     @workflow.run
     async def run(self, input: dict[str, Any]) -> None:
         self.input = input
-        await workflow.wait_condition(lambda: bool(self.signals), timeout=timedelta(days=30))
+        # No timer: a fake left running after its test must never need a worker again (a task no
+        # worker polls would stop the shared time-skipping server from skipping for later tests).
+        await workflow.wait_condition(lambda: bool(self.signals))
 
     @workflow.signal(dynamic=True)
     def any_signal(self, name: str, args: Sequence[RawValue]) -> None:
@@ -309,7 +311,7 @@ async def test_a_message_temporal_could_not_take_is_answered_503_and_started_on_
     lead_id, number = await _known_lead(http, client, services)
     handle = await start_fake(client, task_queue, f"followup-{lead_id}-pre_demo_reminder")
     real_start = Workflows.start
-    refusals = []
+    refusals: list[str | None] = []
 
     async def down_once(self: Workflows, *args: Any, **kwargs: Any) -> Any:
         if not refusals:
