@@ -176,6 +176,14 @@ async def test_said_later_is_started_once_and_stops_the_other_followups(
     ts_env: WorkflowEnvironment, services: Services, task_queue: str
 ) -> None:
     lead = a_lead()
+    # No clock skipping while we wait on results here: said_later's 12 h timer must stay pending.
+    with ts_env.auto_time_skipping_disabled():
+        await _said_later_started_once(ts_env, services, task_queue, lead)
+
+
+async def _said_later_started_once(
+    ts_env: WorkflowEnvironment, services: Services, task_queue: str, lead: Lead
+) -> None:
     async with inbound_env(ts_env, services, task_queue) as env:
         cold = await env.followup(lead, "cold_lead_reengagement")
         said_at = await env.now()
