@@ -21,6 +21,8 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from followthrough.activities import activity_methods
+from followthrough.activities.deployments import DeploymentActivities, secrets_key
 from followthrough.domain.deployment import (
     BotDeploymentInput,
     BotDeploymentResult,
@@ -32,7 +34,9 @@ from followthrough.domain.deployment import (
     RegisterResult,
     ValidateBotConfigInput,
     seal,
+    seal_config,
 )
+from followthrough.services import Services
 from followthrough.workflows.deployment import BotDeploymentWorkflow
 
 KEY = bytes(range(32))
@@ -328,3 +332,105 @@ async def test_record_history_for_replay(ts_env: WorkflowEnvironment, task_queue
             await handle.result()
             await save_history(handle, "deployment", case)
     assert all((HISTORIES / "deployment" / f"{case}.json").exists() for case in cases)
+
+
+# --- Slack and WhatsApp bots with the real deployment activities on the sandbox platform -----
+SLACK_TOKEN = "xoxb-1234567890-SlackTokenThatMustNeverLeak"
+WHATSAPP_TOKEN = "EAAGWhatsAppTokenThatMustNeverLeak"
+
+
+async def deploy_for_real(
+    env: WorkflowEnvironment, tq: str, services: Services, bot_type: str, raw_config: dict[str, Any]
+) -> BotDeploymentResult:
+    """Seal the raw config as the route does and run the workflow with the real activities."""
+    name = f"{bot_type}-{uuid.uuid4().hex[:8]}"
+    public, secrets = seal_config(raw_config, secrets_key(services.settings), context=name)
+    input = BotDeploymentInput(
+        bot_name=name, bot_type=bot_type, config=public, secrets=secrets, owner="owner-1", health_poll_seconds=5
+    )
+    acts = activity_methods(DeploymentActivities(services))
+    async with Worker(env.client, task_queue=tq, workflows=[BotDeploymentWorkflow], activities=acts):
+        handle = await start(env, tq, input)
+        result: BotDeploymentResult = await handle.result()
+    return result
+
+
+async def test_a_slack_bot_deploys_on_the_sandbox_platform(
+    ts_env: WorkflowEnvironment, task_queue: str, services: Services
+) -> None:
+    config = {
+        "token": SLACK_TOKEN,
+        "signing_secret": "slack-signing-secret",
+        "app_config_token": "xoxe.xoxp-1-AppConfigTokenNeverLeaks",
+        "app_id": "A0APP12345",
+        "webhook_url": "https://bots.example.com/slack/events",
+    }
+    result = await deploy_for_real(ts_env, task_queue, services, "slack", config)
+
+    assert result.success, result.error
+    entries = await services.providers.outbox.entries(provider="slack")
+    assert [(e.operation, e.status) for e in entries] == [("register", "sent"), ("set_webhook", "sent")]
+    assert entries[1].response["url"] == "https://bots.example.com/slack/events"
+    assert entries[1].response["manual_step_required"] is None
+    for entry in entries:  # both tokens are masked in what the outbox keeps
+        assert SLACK_TOKEN not in str(entry.request) and "AppConfigTokenNeverLeaks" not in str(entry.request)
+
+
+async def test_a_slack_bot_without_an_app_config_token_deploys_and_records_the_manual_step(
+    ts_env: WorkflowEnvironment, task_queue: str, services: Services
+) -> None:
+    config = {"token": SLACK_TOKEN, "signing_secret": "s", "webhook_url": "https://bots.example.com/slack/events"}
+    result = await deploy_for_real(ts_env, task_queue, services, "slack", config)
+
+    assert result.success, result.error
+    [_, webhook] = await services.providers.outbox.entries(provider="slack")
+    assert webhook.operation == "set_webhook" and webhook.response["active"] is False
+    assert "Event Subscriptions" in webhook.response["manual_step_required"]
+
+
+async def test_a_whatsapp_bot_deploys_on_the_sandbox_platform(
+    ts_env: WorkflowEnvironment, task_queue: str, services: Services
+) -> None:
+    config = {
+        "token": WHATSAPP_TOKEN,
+        "verify_token": "owner-verify-token",
+        "phone_number_id": "1065550001",
+        "business_account_id": "2025550002",
+        "webhook_url": "https://bots.example.com/whatsapp",
+    }
+    result = await deploy_for_real(ts_env, task_queue, services, "whatsapp", config)
+
+    assert result.success, result.error
+    assert result.platform_bot_id == "1065550001"
+    entries = await services.providers.outbox.entries(provider="whatsapp")
+    assert [(e.operation, e.status) for e in entries] == [("register", "sent"), ("set_webhook", "sent")]
+    assert entries[1].request["secret_token"] == "***"
+    assert all(WHATSAPP_TOKEN not in str(e.request) for e in entries)
+
+
+async def test_a_whatsapp_bot_without_its_business_account_is_refused_before_any_side_effect(
+    ts_env: WorkflowEnvironment, task_queue: str, services: Services
+) -> None:
+    config = {"token": WHATSAPP_TOKEN, "phone_number_id": "1065550001", "webhook_url": "https://b.example.com/wa"}
+    result = await deploy_for_real(ts_env, task_queue, services, "whatsapp", config)
+
+    assert (result.success, result.failed_step, result.rolled_back) == (False, "validating", [])
+    assert "business_account_id" in (result.error or "") and "verify_token" in (result.error or "")
+    assert await services.providers.outbox.entries(provider="whatsapp") == []
+
+
+async def test_a_refused_whatsapp_token_rolls_back_the_record(
+    ts_env: WorkflowEnvironment, task_queue: str, services: Services
+) -> None:
+    config = {
+        "token": "EAAGinvalidToken",
+        "verify_token": "v",
+        "phone_number_id": "1065550001",
+        "business_account_id": "2025550002",
+        "webhook_url": "https://b.example.com/wa",
+    }
+    result = await deploy_for_real(ts_env, task_queue, services, "whatsapp", config)
+
+    assert (result.success, result.failed_step, result.rolled_back) == (False, "deploying", ["delete_record"])
+    assert result.error is not None and result.error.startswith("AuthenticationError: whatsapp answered 401")
+    assert "EAAGinvalidToken" not in result.error
