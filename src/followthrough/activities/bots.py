@@ -1,5 +1,6 @@
-"""Bot-platform activities (Discord, Telegram): register/verify a token, set the webhook,
-health-check, unregister. Writes are once per idempotency key; tokens are masked in the outbox."""
+"""Bot-platform activities (Discord, Telegram, Slack, WhatsApp): register/verify a token, set the
+webhook, health-check, unregister. Writes are once per idempotency key; tokens (and a Slack app
+configuration token in ``account``) are masked in the outbox."""
 
 from __future__ import annotations
 
