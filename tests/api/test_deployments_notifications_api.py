@@ -108,6 +108,33 @@ async def test_a_deployment_through_the_routes_succeeds_and_never_shows_the_toke
     assert history["result"]["state"] == "succeeded"
 
 
+async def test_slack_and_whatsapp_bots_deploy_through_the_routes_and_keep_their_secrets(
+    api: httpx.AsyncClient, dev_worker: Worker
+) -> None:
+    secrets = {"slack": "xoxb-9999-RoutesSlackTokenHidden", "whatsapp": "EAAGRoutesWhatsAppTokenHidden"}
+    configs: dict[str, dict[str, Any]] = {
+        "slack": {"token": secrets["slack"], "signing_secret": "sign-me", "webhook_url": "https://b.example.com/s"},
+        "whatsapp": {
+            "token": secrets["whatsapp"],
+            "verify_token": "verify-me",
+            "phone_number_id": "1065550001",
+            "business_account_id": "2025550002",
+            "webhook_url": "https://b.example.com/wa",
+        },
+    }
+    names = {}
+    for bot_type, config in configs.items():
+        names[bot_type] = f"{bot_type}-{uuid.uuid4().hex[:8]}"
+        body = {"bot_name": names[bot_type], "bot_type": bot_type, "config": config, "owner": "user-9"}
+        resp = await api.post("/api/deployments", json=body)
+        assert resp.status_code == 202, resp.text
+    for bot_type, name in names.items():
+        state = await until_closed(api, f"/api/deployments/{name}")
+        assert state["status"] == "COMPLETED" and state["result"]["success"] is True, state
+        assert state["deployment"]["step"] == "active"
+        assert secrets[bot_type] not in str(state)
+
+
 async def test_pause_then_cancel_through_the_routes(
     api: httpx.AsyncClient, dev_client: Client, services: Services
 ) -> None:
