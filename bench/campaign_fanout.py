@@ -1,0 +1,361 @@
+"""A campaign of N leads against a raw-SDK fan-out of the same shape, in the same run.
+
+    python bench/campaign_fanout.py --leads 10000            # both, then the ratios
+    python bench/campaign_fanout.py --leads 50 --json        # smoke size, machine-readable
+
+What runs, on one Temporal dev server this script starts (``temporal server start-dev`` on free
+ports, persistence in a SQLite *file* in a temporary directory, so the server does the same
+fsyncs as the embedded default):
+
+* **followthrough**: a campaign in the store (SQLite file) with N leads and a three-action graph
+  (profile_visit → like_post → send_invitation), a sender whose limits are lifted (no window,
+  no caps, no spacing) and sandbox providers (no latency, no faults). ``CampaignOrchestratorWorkflow``
+  runs it with a window of ``--window`` lead workflows (default 100), no spacing, continuing as
+  new every ``--continue-as-new-after`` starts; every ``LeadOutreachWorkflow`` does its real work
+  (execution record, slot check, the three sandbox actions through the outbox, lead_finished).
+* **raw SDK**: a plain parent keeps ``--window`` children in flight (awaiting their results; it
+  continues as new every ``--raw-batch`` children so 100,000 fit), each child running three no-op
+  activities.
+
+Each side gets a fresh worker *process* (the package worker with the default settings: 100
+activities, 50 workflow tasks, 200 activities/s), so its peak memory (VmHWM from /proc) is its
+own. Printed per side: total time, leads/s, the largest history of any execution (events,
+from visibility's HistoryLength over the task queue) and the worker's peak memory; then the ratios.
+Not part of the test suite: even --leads 50 takes ~25 s (a dev server and two worker processes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio import activity, workflow
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+#: The raw side uses the plain pydantic converter: no payload encryption.
+RAW_CONVERTER = pydantic_data_converter
+GRAPH = {
+    "nodes": [
+        {"id": "visit", "kind": "action", "action": "profile_visit"},
+        {"id": "like", "kind": "action", "action": "like_post", "config": {"number_of_posts": 1}},
+        {"id": "invite", "kind": "action", "action": "send_invitation"},
+        {"id": "done", "kind": "end"},
+    ],
+    "edges": [
+        {"source": "visit", "target": "like"},
+        {"source": "like", "target": "invite"},
+        {"source": "invite", "target": "done"},
+    ],
+}
+#: A sender account with its limits lifted: always open, no caps, no spacing.
+LIFTED: dict[str, Any] = {
+    "timezone": "UTC",
+    "working_hours": {"start": "00:00", "end": "00:00"},
+    "working_days": [1, 2, 3, 4, 5, 6, 7],
+    "daily_limits": {"profile_visit": None, "like_post": None, "send_invitation": None},
+    "weekly_invitation_limit": 0,
+    "min_action_spacing_seconds": 0,
+    "max_action_spacing_seconds": 0,
+}
+
+
+# --- the raw-SDK shape -------------------------------------------------------------------------
+@activity.defn(name="raw.noop")
+async def raw_noop(step: int) -> int:
+    return step
+
+
+@workflow.defn(name="RawLeadWorkflow", sandboxed=True)
+class RawLeadWorkflow:
+    @workflow.run
+    async def run(self, lead: int) -> int:
+        for step in range(3):
+            await workflow.execute_activity(raw_noop, step, start_to_close_timeout=timedelta(seconds=30))
+        return lead
+
+
+@workflow.defn(name="RawFanoutWorkflow", sandboxed=True)
+class RawFanoutWorkflow:
+    @workflow.run
+    async def run(self, args: list[int]) -> int:
+        total, window, batch, done = args
+        end = min(total, done + batch)
+        in_flight: list[asyncio.Task[Any]] = []  # a list: a set's order would not replay
+        nxt = done
+        while nxt < end or in_flight:
+            while nxt < end and len(in_flight) < window:
+                handle = await workflow.start_child_workflow(
+                    RawLeadWorkflow.run, nxt, id=f"{workflow.info().workflow_id}-lead-{nxt}"
+                )
+                in_flight.append(handle)
+                nxt += 1
+            _, pending = await workflow.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+            in_flight = list(pending)
+        if end < total:
+            workflow.continue_as_new([total, window, batch, end])
+        return end
+
+
+# --- measurements ------------------------------------------------------------------------------
+@dataclass
+class Figures:
+    name: str
+    leads: int
+    seconds: float
+    leads_per_second: float
+    largest_history: int
+    largest_history_workflow: str
+    worker_peak_rss_mb: float
+
+
+def vm_hwm_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def largest_history(client: Client, task_queue: str) -> tuple[int, str]:
+    best, which = 0, ""
+    async for execution in client.list_workflows(f'TaskQueue = "{task_queue}"', page_size=1000):
+        length = execution.history_length or 0
+        if length > best:
+            best, which = length, f"{execution.id} ({execution.workflow_type})"
+    return best, which
+
+
+class WorkerProcess:
+    """The worker in a process of its own, so VmHWM is the worker's alone."""
+
+    def __init__(self, kind: str, address: str, task_queue: str, env: dict[str, str]) -> None:
+        cmd = [sys.executable, "-m", "bench.campaign_fanout", "--role", f"worker-{kind}"]
+        cmd += ["--address", address, "--task-queue", task_queue]
+        self.process = subprocess.Popen(
+            cmd,
+            env=env,
+            cwd=Path(__file__).resolve().parents[1],
+            stdout=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
+
+    def wait_ready(self) -> None:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if "ready" not in line:
+            raise RuntimeError(f"worker did not start: {line!r} (exit {self.process.poll()})")
+
+    def stop(self) -> float:
+        peak = vm_hwm_mb(self.process.pid)
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        return peak
+
+
+# --- roles -------------------------------------------------------------------------------------
+def settings_env(home: Path, address: str, task_queue: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "TEMPORAL_ADDRESS": address,
+            "TEMPORAL_TASK_QUEUE": task_queue,
+            "FOLLOWTHROUGH_HOME": str(home),
+            "DATABASE_URL": f"sqlite+aiosqlite:///{home / 'store.db'}",
+            "FOLLOWTHROUGH_SANDBOX_FAULTS": "",
+            # Payloads encrypted as in production (a key for this run only).
+            "FOLLOWTHROUGH_CODEC_KEYS": os.environ.get("FOLLOWTHROUGH_CODEC_KEYS")
+            or "bench:" + base64.b64encode(os.urandom(32)).decode(),
+            "FOLLOWTHROUGH_SECRETS_KEY": os.environ.get("FOLLOWTHROUGH_SECRETS_KEY")
+            or base64.b64encode(os.urandom(32)).decode(),
+            "LOG_LEVEL": "WARNING",
+        }
+    )
+    return env
+
+
+async def run_worker(kind: str, address: str, task_queue: str) -> None:
+    from followthrough.config import load_settings
+    from followthrough.services import Services
+    from followthrough.temporal import build_worker, connect
+
+    settings = load_settings(temporal_address=address, temporal_task_queue=task_queue)
+    services = await Services.open(settings)
+    client = await connect(settings, converter=None if kind == "ours" else RAW_CONVERTER)
+    if kind == "ours":
+        worker = build_worker(client, services)
+    else:
+        worker = build_worker(client, services, workflows=[RawFanoutWorkflow, RawLeadWorkflow], activities=[raw_noop])
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    async with worker:
+        print("ready", flush=True)
+        await stop.wait()
+    await services.close()
+
+
+async def prepare_campaign(leads: int) -> tuple[str, str]:
+    """A campaign with ``leads`` leads and a lifted sender, in the store the env names."""
+    from followthrough.config import load_settings
+    from followthrough.services import Services
+    from followthrough.store.migrate import upgrade
+    from followthrough.store.repositories import CampaignLeads, Campaigns, NewCampaignLead, SenderAccounts
+
+    settings = load_settings()
+    await upgrade(settings.effective_database_url)
+    services = await Services.open(settings)
+    try:
+        account = await SenderAccounts(services.database).create(
+            organization_id="bench-org", display_name="bench", status="connected", **LIFTED
+        )
+        campaign = await Campaigns(services.database).create(
+            name="bench", organization_id="bench-org", sender_account_id=account.id, graph=GRAPH
+        )
+        new = (NewCampaignLead(linkedin_id=f"bench-{i}", first_name="Lead") for i in range(leads))
+        await CampaignLeads(services.database).add(campaign.id, new)
+        return campaign.id, account.id
+    finally:
+        await services.close()
+
+
+async def measure_ours(client: Client, args: argparse.Namespace, env: dict[str, str], task_queue: str) -> Figures:
+    from followthrough.domain.orchestration import CampaignOrchestratorInput
+    from followthrough.workflows.campaign import CampaignOrchestratorWorkflow
+
+    campaign_id, account_id = await prepare_campaign(args.leads)
+    worker = WorkerProcess("ours", args.address, task_queue, env)
+    await asyncio.to_thread(worker.wait_ready)
+    started = time.perf_counter()
+    try:
+        result = await client.execute_workflow(
+            CampaignOrchestratorWorkflow.run,
+            CampaignOrchestratorInput(
+                campaign_id=campaign_id,
+                organization_id="bench-org",
+                sender_account_id=account_id,
+                max_concurrent_leads=args.window,
+                lead_processing_delay_seconds=0,
+                continue_as_new_after=args.continue_as_new_after,
+            ),
+            id=f"campaign-{campaign_id}",
+            task_queue=task_queue,
+        )
+        seconds = time.perf_counter() - started
+    finally:
+        peak = worker.stop()
+    if result.totals.succeeded != args.leads:
+        print(f"warning: {result.totals}", file=sys.stderr)
+    largest, which = await largest_history(client, task_queue)
+    return Figures("followthrough", args.leads, seconds, args.leads / seconds, largest, which, peak)
+
+
+async def measure_raw(client: Client, args: argparse.Namespace, env: dict[str, str], task_queue: str) -> Figures:
+    worker = WorkerProcess("raw", args.address, task_queue, env)
+    await asyncio.to_thread(worker.wait_ready)
+    started = time.perf_counter()
+    try:
+        await client.execute_workflow(
+            RawFanoutWorkflow.run,
+            [args.leads, args.window, args.raw_batch, 0],
+            id=f"raw-{uuid.uuid4().hex[:8]}",
+            task_queue=task_queue,
+        )
+        seconds = time.perf_counter() - started
+    finally:
+        peak = worker.stop()
+    largest, which = await largest_history(client, task_queue)
+    return Figures("raw SDK", args.leads, seconds, args.leads / seconds, largest, which, peak)
+
+
+async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
+    from followthrough.config import load_settings
+    from followthrough.temporal import DevServer, connect
+    from followthrough.temporal.devserver import free_port
+
+    with tempfile.TemporaryDirectory(prefix="campaign-bench-") as tmp:
+        home = Path(tmp)
+        server = DevServer(home / "temporal", port=free_port(), ui_port=None)
+        await server.start()
+        try:
+            args.address = server.address
+            figures: list[Figures] = []
+            for kind in args.sides:
+                task_queue = f"bench-{kind}-{uuid.uuid4().hex[:6]}"
+                env = settings_env(home, server.address, task_queue)
+                os.environ.update(env)
+                client = await connect(load_settings(), converter=None if kind == "ours" else RAW_CONVERTER)
+                measure = measure_ours if kind == "ours" else measure_raw
+                figures.append(await measure(client, args, env, task_queue))
+                print(format_figures(figures[-1]), file=sys.stderr, flush=True)
+        finally:
+            await server.stop()
+    report: dict[str, Any] = {
+        "leads": args.leads,
+        "window": args.window,
+        "server": "temporal dev server, SQLite file",
+        "sides": [asdict(f) for f in figures],
+    }
+    if len(figures) == 2:
+        ours, raw = figures
+        report["ratio_leads_per_second"] = round(ours.leads_per_second / raw.leads_per_second, 3)
+        report["ratio_largest_history"] = round(ours.largest_history / max(raw.largest_history, 1), 3)
+        report["ratio_worker_peak_rss"] = round(ours.worker_peak_rss_mb / max(raw.worker_peak_rss_mb, 1), 3)
+    return report
+
+
+def format_figures(f: Figures) -> str:
+    return (
+        f"{f.name:>14}: {f.leads} leads in {f.seconds:.1f} s = {f.leads_per_second:.1f} leads/s; "
+        f"largest history {f.largest_history} events ({f.largest_history_workflow}); "
+        f"worker peak RSS {f.worker_peak_rss_mb:.0f} MB"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--leads", type=int, default=10_000)
+    parser.add_argument("--window", type=int, default=100, help="lead workflows in flight")
+    parser.add_argument("--continue-as-new-after", type=int, default=1000)
+    parser.add_argument("--raw-batch", type=int, default=10_000, help="raw parent continues as new every N")
+    parser.add_argument("--sides", nargs="+", default=["ours", "raw"], choices=["ours", "raw"])
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--role", default="bench", help=argparse.SUPPRESS)
+    parser.add_argument("--address", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--task-queue", default="", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.role.startswith("worker-"):
+        asyncio.run(run_worker(args.role.removeprefix("worker-"), args.address, args.task_queue))
+        return
+    report = asyncio.run(run_bench(args))
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return
+    print(f"{args.leads} leads, window {args.window}, {report['server']}")
+    for side in report["sides"]:
+        print(format_figures(Figures(**side)))
+    if "ratio_leads_per_second" in report:
+        print(
+            f"ratios followthrough/raw: leads/s {report['ratio_leads_per_second']}, "
+            f"largest history {report['ratio_largest_history']}, worker peak RSS {report['ratio_worker_peak_rss']}"
+        )
+
+
+if __name__ == "__main__":
+    main()
