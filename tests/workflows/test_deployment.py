@@ -250,6 +250,9 @@ async def test_pause_holds_before_the_next_step_and_resume_continues(
         ts_env.client, task_queue=task_queue, workflows=[BotDeploymentWorkflow], activities=fake.activities()
     ):
         handle = await start(ts_env, task_queue, deployment_input())
+        # pause only once the first step runs: a pause that lands before the first workflow task
+        # holds the deployment before "validating" (the paused-at-start case, tested below)
+        await eventually(lambda: fake.started == ["validate_config"], lambda: fake.started)
         await handle.signal(BotDeploymentWorkflow.pause)
         fake.validate_gate.set()
         await eventually(lambda: fake.calls == ["validate_config"], lambda: fake.calls)
