@@ -11,7 +11,8 @@ touch a store a few times per run, a store that was down is reconnected on the n
 without a stale pool to drain, and nothing is left open between activities, whatever event
 loop runs them.
 
-Database faults are translated into the error classes (:func:`translate_db_error`): a store
+Database faults are translated into the error classes (:func:`translate_db_error`, in a block
+``with db_errors(store):``): a store
 that is unreachable, locked or timing out is a :class:`~followthrough.errors.RetryableError`
 (Temporal retries; a saga does not compensate); a row the store refuses (constraint, bad
 data, missing table) is a permanent :class:`~followthrough.errors.ValidationError`; a refused
@@ -20,8 +21,9 @@ login is an :class:`~followthrough.errors.AuthenticationError`.
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +110,18 @@ def translate_db_error(error: BaseException, store: str) -> FollowthroughError:
     return RetryableError(f"store {store!r} is unavailable: {message}", provider=store)
 
 
+@contextlib.contextmanager
+def db_errors(store: str) -> Iterator[None]:
+    """Raise a database fault inside the block as its error class (:func:`translate_db_error`);
+    the package's own errors pass through as they are."""
+    try:
+        yield
+    except FollowthroughError:
+        raise
+    except Exception as error:
+        raise translate_db_error(error, store) from error
+
+
 def _engine(url: str) -> AsyncEngine:
     parsed = make_url(url)
     kwargs: dict[str, Any] = {"poolclass": NullPool}
@@ -165,7 +179,7 @@ class UserStores:
         finds the row and reports it without writing twice. An email that belongs to another
         user id is a permanent refusal.
         """
-        try:
+        with db_errors(store):
             table = await self.ensure_users_table(store)
             for _ in range(2):  # a concurrent insert of the same user loses the race once, then reads
                 try:
@@ -184,35 +198,23 @@ class UserStores:
                     )
                 return bool(row["onboarding_id"] == onboarding_id)
             raise ValidationError(f"store {store!r} refused the user id {user_id!r} (taken)", provider=store)
-        except FollowthroughError:
-            raise
-        except Exception as error:
-            raise translate_db_error(error, store) from error
 
     async def delete_user(self, store: str, *, user_id: str, onboarding_id: str) -> bool:
         """Delete the user if this onboarding created it; True when a row went away."""
-        try:
+        with db_errors(store):
             table = await self.ensure_users_table(store)
             async with self.engine(store).begin() as conn:
                 result = await conn.execute(
                     delete(table).where(table.c.id == user_id, table.c.onboarding_id == onboarding_id)
                 )
                 return bool(result.rowcount)
-        except FollowthroughError:
-            raise
-        except Exception as error:
-            raise translate_db_error(error, store) from error
 
     async def get_user(self, store: str, *, email: str) -> dict[str, Any] | None:
-        try:
+        with db_errors(store):
             table = await self.ensure_users_table(store)
             async with self.engine(store).connect() as conn:
                 row = (await conn.execute(select(table).where(table.c.email == email))).mappings().first()
                 return dict(row) if row is not None else None
-        except FollowthroughError:
-            raise
-        except Exception as error:
-            raise translate_db_error(error, store) from error
 
     async def close(self) -> None:
         for engine in self._engines.values():

@@ -23,11 +23,11 @@ from followthrough.domain.content import (
     PublishTargets,
     RecordContentInput,
 )
-from followthrough.errors import FollowthroughError, ValidationError, as_temporal_errors
+from followthrough.errors import ValidationError, as_temporal_errors
 from followthrough.services import Services
 from followthrough.store.models import ContentItem
 from followthrough.store.types import UTCDateTime
-from followthrough.user_stores import APP_STORE, UserStores, configured_stores, translate_db_error
+from followthrough.user_stores import APP_STORE, UserStores, configured_stores, db_errors
 
 _PUBLISHED = Table(
     "content_items",
@@ -76,7 +76,7 @@ class ContentActivities:
             "workflow_id": input.workflow_id,
         }
         with as_temporal_errors():
-            try:
+            with db_errors(APP_STORE):
                 async with self._services.database.session() as session:
                     item = await session.get(ContentItem, status.content_id)
                     if item is None:
@@ -84,10 +84,6 @@ class ContentActivities:
                     else:
                         for key, value in values.items():
                             setattr(item, key, value)
-            except FollowthroughError:
-                raise
-            except Exception as error:
-                raise translate_db_error(error, APP_STORE) from error
 
     @activity.defn(name="content.publish")
     async def publish(self, input: PublishContentInput) -> str:
@@ -100,7 +96,7 @@ class ContentActivities:
             return input.store
 
     async def _publish_app(self, input: PublishContentInput) -> None:
-        try:
+        with db_errors(APP_STORE):
             async with self._services.database.session() as session:
                 item = await session.get(ContentItem, input.content_id)
                 if item is None:
@@ -111,14 +107,10 @@ class ContentActivities:
                 published = list(item.published_to or [])
                 if APP_STORE not in published:
                     item.published_to = [*published, APP_STORE]
-        except FollowthroughError:
-            raise
-        except Exception as error:
-            raise translate_db_error(error, APP_STORE) from error
 
     async def _publish_store(self, input: PublishContentInput) -> None:
         store = input.store
-        try:
+        with db_errors(store):
             engine = self.stores.engine(store)
             values = {
                 "id": input.content_id,
@@ -137,10 +129,6 @@ class ContentActivities:
                     await conn.execute(update(_PUBLISHED).where(_PUBLISHED.c.id == input.content_id).values(**changes))
                 else:
                     await conn.execute(_insert_ignore(self.stores.dialect(store), values))
-        except FollowthroughError:
-            raise
-        except Exception as error:
-            raise translate_db_error(error, store) from error
 
 
 def _insert_ignore(dialect: str, values: Mapping[str, Any]) -> Any:

@@ -36,11 +36,11 @@ from followthrough.domain.data_sync import (
     batch_checksum,
     canonical_row,
 )
-from followthrough.errors import FollowthroughError, ValidationError, as_temporal_errors
+from followthrough.errors import ValidationError, as_temporal_errors
 from followthrough.services import Services
 from followthrough.store.models import Base, SyncQuarantine, SyncWatermark
 from followthrough.store.types import utcnow
-from followthrough.user_stores import APP_STORE, UserStores, configured_stores, translate_db_error
+from followthrough.user_stores import APP_STORE, UserStores, configured_stores, db_errors
 
 #: The sync's own records in the app's database (``store.models``; revision ``0003_sync_state``).
 WATERMARKS: Table = Base.metadata.tables[SyncWatermark.__tablename__]
@@ -134,12 +134,8 @@ class DataSyncActivities:
                 rules=rules,
             )
             for store in [source, *targets]:
-                try:
+                with db_errors(store):
                     columns = (await self._table(store, table)).c
-                except FollowthroughError:
-                    raise
-                except Exception as error:
-                    raise translate_db_error(error, store) from error
                 missing = [c for c in (plan.key, plan.cursor) if c not in columns]
                 if missing:
                     raise ValidationError(f"table {table!r} in store {store!r} has no column {', '.join(missing)}")
@@ -148,13 +144,11 @@ class DataSyncActivities:
     @activity.defn(name="data_sync.load_watermark")
     async def load_watermark(self, input: LoadWatermarkInput) -> Watermark:
         with as_temporal_errors():
-            try:
+            with db_errors(APP_STORE):
                 engine = self._services.database.engine
                 async with engine.connect() as conn:
                     query = select(WATERMARKS).where(WATERMARKS.c.sync_name == input.sync_name)
                     row = (await conn.execute(query)).mappings().first()
-            except Exception as error:
-                raise translate_db_error(error, APP_STORE) from error
             if row is None:
                 return Watermark()
             return Watermark(cursor=row["cursor_value"], key=row["key_value"])
@@ -164,7 +158,7 @@ class DataSyncActivities:
         """The next page of rows after the watermark, ordered by (cursor, key)."""
         plan = input.plan
         with as_temporal_errors():
-            try:
+            with db_errors(plan.source):
                 table = await self._table(plan.source, plan.table)
                 cursor, key = table.c[plan.cursor], table.c[plan.key]
                 dialect = self.stores.dialect(plan.source)
@@ -175,10 +169,6 @@ class DataSyncActivities:
                     query = query.where(or_(cursor > after_cursor, and_(cursor == after_cursor, key > after_key)))
                 async with self.stores.engine(plan.source).connect() as conn:
                     rows = [canonical_row(dict(r)) for r in (await conn.execute(query)).mappings()]
-            except FollowthroughError:
-                raise
-            except Exception as error:
-                raise translate_db_error(error, plan.source) from error
             has_more = len(rows) > plan.batch_size
             rows = rows[: plan.batch_size]
             last = Watermark(cursor=rows[-1][plan.cursor], key=str(rows[-1][plan.key])) if rows else None
@@ -203,13 +193,11 @@ class DataSyncActivities:
             for bad in input.rows
         ]
         with as_temporal_errors():
-            try:
+            with db_errors(APP_STORE):
                 engine = self._services.database.engine
                 if entries:
                     async with engine.begin() as conn:
                         await conn.execute(_insert_ignore(self._services.database.dialect, QUARANTINE, entries))
-            except Exception as error:
-                raise translate_db_error(error, APP_STORE) from error
             return len(entries)
 
     @activity.defn(name="data_sync.upsert")
@@ -217,7 +205,7 @@ class DataSyncActivities:
         with as_temporal_errors():
             if not input.rows:
                 return 0
-            try:
+            with db_errors(input.store):
                 table = await self._table(input.store, input.table)
                 dialect = self.stores.dialect(input.store)
                 unknown = sorted(set(input.rows[0]) - set(table.c.keys()))
@@ -226,17 +214,13 @@ class DataSyncActivities:
                 rows = [{c: _to_column(table.c[c], v, dialect) for c, v in row.items()} for row in input.rows]
                 async with self.stores.engine(input.store).begin() as conn:
                     await conn.execute(_upsert(dialect, table, input.key, rows))
-            except FollowthroughError:
-                raise
-            except Exception as error:
-                raise translate_db_error(error, input.store) from error
             return len(rows)
 
     @activity.defn(name="data_sync.digest")
     async def digest(self, input: VerifyBatchInput) -> BatchDigest:
         """Count and checksum of the batch's rows as the target has them now."""
         with as_temporal_errors():
-            try:
+            with db_errors(input.store):
                 table = await self._table(input.store, input.table)
                 dialect = self.stores.dialect(input.store)
                 key = table.c[input.key]
@@ -244,10 +228,6 @@ class DataSyncActivities:
                 query = select(*(table.c[c] for c in input.columns)).where(key.in_(keys))
                 async with self.stores.engine(input.store).connect() as conn:
                     rows = [dict(r) for r in (await conn.execute(query)).mappings()]
-            except FollowthroughError:
-                raise
-            except Exception as error:
-                raise translate_db_error(error, input.store) from error
             return BatchDigest(store=input.store, count=len(rows), checksum=batch_checksum(rows, input.key))
 
     @activity.defn(name="data_sync.advance_watermark")
@@ -259,7 +239,7 @@ class DataSyncActivities:
             "updated_at": utcnow(),
         }
         with as_temporal_errors():
-            try:
+            with db_errors(APP_STORE):
                 engine = self._services.database.engine
                 async with engine.begin() as conn:
                     query = select(WATERMARKS.c.sync_name).where(WATERMARKS.c.sync_name == input.sync_name)
@@ -268,6 +248,4 @@ class DataSyncActivities:
                     else:
                         where = WATERMARKS.c.sync_name == input.sync_name
                         await conn.execute(WATERMARKS.update().where(where).values(**values))
-            except Exception as error:
-                raise translate_db_error(error, APP_STORE) from error
             return mark
