@@ -4,11 +4,12 @@ The fake ``LeadOutreachWorkflow`` has the real one's name, input and signals; it
 starts and ends through activities (so the test sees every execution), holds while paused,
 ends at once on ``stop`` without completing, and reports ``lead_finished`` to its parent.
 Small pages and a small continue-as-new threshold force several continue-as-new where a test is
-about continue-as-new. Those tests run on a time-skipping server of their own (``can_env``) with
-lead workflows that need no timer: once a lead workflow outlives the orchestrator run that
-started it (the normal case across continue-as-new), the time-skipping test server stops
-skipping time for good, so it would stall every later test on a shared server. The dev server
-has no such quirk (the benchmark continues-as-new with leads in flight there).
+about continue-as-new, with lead workflows that need no timer. Every test here runs on a
+time-skipping server of its own (``env``), not the session's: once a lead workflow outlives the
+orchestrator run that started it (the normal case across continue-as-new, and a race at the
+end of any campaign), the time-skipping test server may stop skipping time for good, which
+would stall every later test on a shared server. The dev server has no such quirk (the
+benchmark continues as new with leads in flight there).
 """
 
 from __future__ import annotations
@@ -183,8 +184,8 @@ def leads(n: int) -> list[str]:
 
 
 @pytest.fixture
-async def can_env(ts_env: WorkflowEnvironment) -> AsyncIterator[WorkflowEnvironment]:
-    """A time-skipping server for one continue-as-new test (see the module docstring)."""
+async def env(ts_env: WorkflowEnvironment) -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server for this test alone (see the module docstring)."""
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=ts_env.client.data_converter,
         test_server_existing_path=str(find_binary("temporal-test-server")),
@@ -196,9 +197,9 @@ async def can_env(ts_env: WorkflowEnvironment) -> AsyncIterator[WorkflowEnvironm
 
 
 # --- tests ----------------------------------------------------------------------------------
-async def test_every_lead_runs_exactly_once_across_continue_as_new(can_env: WorkflowEnvironment) -> None:
+async def test_every_lead_runs_exactly_once_across_continue_as_new(env: WorkflowEnvironment) -> None:
     harness = Harness(leads=leads(23), steps=0, outcomes={"lead-004": "failed", "lead-017": "goal_reached"})
-    async with campaign(can_env, harness, continue_as_new_after=5) as handle:
+    async with campaign(env, harness, continue_as_new_after=5) as handle:
         result = await handle.result()
     assert sorted(harness.started_ids()) == harness.leads
     assert len(harness.started_ids()) == len(set(harness.started_ids()))
@@ -219,30 +220,30 @@ async def test_every_lead_runs_exactly_once_across_continue_as_new(can_env: Work
     assert max(page.after_position for page in harness.pages) == 23
 
 
-async def test_window_never_holds_more_than_max_concurrent_leads(ts_env: WorkflowEnvironment) -> None:
+async def test_window_never_holds_more_than_max_concurrent_leads(env: WorkflowEnvironment) -> None:
     harness = Harness(leads=leads(12))
-    async with campaign(ts_env, harness, max_concurrent_leads=4) as handle:
+    async with campaign(env, harness, max_concurrent_leads=4) as handle:
         await handle.result()
     assert harness.max_running == 4
     assert len(harness.ended) == 12
 
 
-async def test_starts_are_spaced_by_lead_processing_delay(ts_env: WorkflowEnvironment) -> None:
+async def test_starts_are_spaced_by_lead_processing_delay(env: WorkflowEnvironment) -> None:
     harness = Harness(leads=leads(5), steps=1, step_minutes=1)
-    async with campaign(ts_env, harness, max_concurrent_leads=5, lead_processing_delay_seconds=30) as handle:
+    async with campaign(env, harness, max_concurrent_leads=5, lead_processing_delay_seconds=30) as handle:
         await handle.result()
     times = sorted(e.at for e in harness.started)
     gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)]
     assert all(gap >= 30 for gap in gaps), gaps
 
 
-async def test_pause_holds_new_and_running_leads_and_resume_continues(ts_env: WorkflowEnvironment) -> None:
+async def test_pause_holds_new_and_running_leads_and_resume_continues(env: WorkflowEnvironment) -> None:
     harness = Harness(leads=leads(6))
-    async with campaign(ts_env, harness, max_concurrent_leads=2) as handle:
+    async with campaign(env, harness, max_concurrent_leads=2) as handle:
         await until(handle, lambda s: s.totals.running == 2)
         await handle.signal(CampaignOrchestratorWorkflow.pause, PauseCampaignSignal(reason="holiday"))
         await until(handle, lambda s: s.state == "paused")
-        await ts_env.sleep(timedelta(days=3))  # three steps of an hour would have finished twice over
+        await env.sleep(timedelta(days=3))  # three steps of an hour would have finished twice over
         held = await status(handle)
         assert held.state == "paused"
         assert held.totals.running == 2 and held.totals.succeeded == 0 and held.totals.pending == 4
@@ -256,9 +257,9 @@ async def test_pause_holds_new_and_running_leads_and_resume_continues(ts_env: Wo
     assert harness.statuses == ["running", "completed"]
 
 
-async def test_stop_without_completing_stops_the_leads_in_flight(ts_env: WorkflowEnvironment) -> None:
+async def test_stop_without_completing_stops_the_leads_in_flight(env: WorkflowEnvironment) -> None:
     harness = Harness(leads=leads(10), step_minutes=24 * 60)
-    async with campaign(ts_env, harness) as handle:
+    async with campaign(env, harness) as handle:
         await until(handle, lambda s: s.totals.running == 3)
         await handle.signal(CampaignOrchestratorWorkflow.stop, StopCampaignSignal(complete_current_executions=False))
         result = await handle.result()
@@ -270,10 +271,10 @@ async def test_stop_without_completing_stops_the_leads_in_flight(ts_env: Workflo
     assert harness.statuses == ["running", "stopped"]
 
 
-async def test_stop_reaches_leads_started_before_continue_as_new(can_env: WorkflowEnvironment) -> None:
+async def test_stop_reaches_leads_started_before_continue_as_new(env: WorkflowEnvironment) -> None:
     """The leads in flight were started by an earlier run: the carried ids are what stop reaches."""
     harness = Harness(leads=leads(8), steps=1, step_minutes=0)  # each lead waits until stopped
-    async with campaign(can_env, harness, continue_as_new_after=2) as handle:
+    async with campaign(env, harness, continue_as_new_after=2) as handle:
         await next_run(handle)
         await handle.signal(CampaignOrchestratorWorkflow.stop, StopCampaignSignal(complete_current_executions=False))
         result = await handle.result()
@@ -282,13 +283,13 @@ async def test_stop_reaches_leads_started_before_continue_as_new(can_env: Workfl
     assert sorted((e.lead_id, e.outcome) for e in harness.ended) == [(lead, "stopped") for lead in leads(3)]
 
 
-async def test_pause_reaches_leads_started_before_continue_as_new(can_env: WorkflowEnvironment) -> None:
+async def test_pause_reaches_leads_started_before_continue_as_new(env: WorkflowEnvironment) -> None:
     harness = Harness(leads=leads(3), steps=1, step_minutes=0)
-    async with campaign(can_env, harness, continue_as_new_after=1, max_concurrent_leads=3) as handle:
+    async with campaign(env, harness, continue_as_new_after=1, max_concurrent_leads=3) as handle:
         await next_run(handle)
         await handle.signal(CampaignOrchestratorWorkflow.pause, PauseCampaignSignal())
         for lead in leads(3):  # the signal was passed on to every lead in flight
-            child = can_env.client.get_workflow_handle(lead_workflow_id(handle.id.removeprefix("campaign-"), lead))
+            child = env.client.get_workflow_handle(lead_workflow_id(handle.id.removeprefix("campaign-"), lead))
             await until_signalled(child, "pause")
         await handle.signal(CampaignOrchestratorWorkflow.stop, StopCampaignSignal())
         result = await handle.result()
@@ -315,9 +316,9 @@ async def until_signalled(handle: WorkflowHandle[Any, Any], name: str) -> None:
     raise AssertionError(f"{handle.id} never received {name}")
 
 
-async def test_stop_completing_current_executions_waits_for_them(ts_env: WorkflowEnvironment) -> None:
+async def test_stop_completing_current_executions_waits_for_them(env: WorkflowEnvironment) -> None:
     harness = Harness(leads=leads(10))
-    async with campaign(ts_env, harness) as handle:
+    async with campaign(env, harness) as handle:
         await until(handle, lambda s: s.totals.running == 3)
         await handle.signal(CampaignOrchestratorWorkflow.stop, StopCampaignSignal(complete_current_executions=True))
         result = await handle.result()
@@ -327,9 +328,9 @@ async def test_stop_completing_current_executions_waits_for_them(ts_env: Workflo
     assert len(harness.started) == 3
 
 
-async def test_stop_completing_while_paused_lets_held_leads_finish(ts_env: WorkflowEnvironment) -> None:
+async def test_stop_completing_while_paused_lets_held_leads_finish(env: WorkflowEnvironment) -> None:
     harness = Harness(leads=leads(5))
-    async with campaign(ts_env, harness, max_concurrent_leads=2) as handle:
+    async with campaign(env, harness, max_concurrent_leads=2) as handle:
         await until(handle, lambda s: s.totals.running == 2)
         await handle.signal(CampaignOrchestratorWorkflow.pause, PauseCampaignSignal())
         await until(handle, lambda s: s.state == "paused")
@@ -338,15 +339,15 @@ async def test_stop_completing_while_paused_lets_held_leads_finish(ts_env: Workf
     assert result.totals.succeeded == 2 and result.totals.pending == 3
 
 
-async def test_a_lead_that_closes_without_reporting_is_counted_failed(ts_env: WorkflowEnvironment) -> None:
+async def test_a_lead_that_closes_without_reporting_is_counted_failed(env: WorkflowEnvironment) -> None:
     harness = Harness(leads=leads(4), crash={"lead-002"})
-    async with campaign(ts_env, harness) as handle:
+    async with campaign(env, harness) as handle:
         result = await handle.result()
     assert result.totals.failed == 1 and result.totals.succeeded == 3 and result.totals.pending == 0
 
 
 async def test_a_lead_workflow_already_there_is_counted_not_started_twice(
-    ts_env: WorkflowEnvironment, services: Services
+    env: WorkflowEnvironment, services: Services
 ) -> None:
     """lead-002 ran before (an earlier campaign run): the orchestrator counts it from its result."""
     harness = Harness(leads=leads(4), outcomes={"lead-002": "goal_reached"}, steps=1)
@@ -354,7 +355,7 @@ async def test_a_lead_workflow_already_there_is_counted_not_started_twice(
     tq = f"tq-{uuid.uuid4()}"
     campaign_id = f"c{uuid.uuid4().hex[:8]}"
     async with Worker(
-        ts_env.client,
+        env.client,
         task_queue=tq,
         workflows=[CampaignOrchestratorWorkflow, FakeLeadWorkflow],
         activities=[*harness.activities(lookups=False), lookups.lead_executions],
@@ -362,10 +363,10 @@ async def test_a_lead_workflow_already_there_is_counted_not_started_twice(
         earlier = LeadOutreachInput(
             campaign_id=campaign_id, organization_id="org-1", lead_id="lead-002", sender_account_id="acct-1"
         )
-        await ts_env.client.execute_workflow(
+        await env.client.execute_workflow(
             FakeLeadWorkflow.run, earlier, id=lead_workflow_id(campaign_id, "lead-002"), task_queue=tq
         )
-        result = await ts_env.client.execute_workflow(
+        result = await env.client.execute_workflow(
             CampaignOrchestratorWorkflow.run, campaign_input(campaign_id), id=f"campaign-{campaign_id}", task_queue=tq
         )
     assert harness.started_ids().count("lead-002") == 1
@@ -373,15 +374,13 @@ async def test_a_lead_workflow_already_there_is_counted_not_started_twice(
     assert result.totals.goal_reached == 1 and result.totals.succeeded == 4 and result.totals.total == 4
 
 
-async def test_lead_executions_reports_running_and_closed_leads(
-    ts_env: WorkflowEnvironment, services: Services
-) -> None:
+async def test_lead_executions_reports_running_and_closed_leads(env: WorkflowEnvironment, services: Services) -> None:
     harness = Harness(leads=[], steps=1, step_minutes=24 * 60)
     tq = f"tq-{uuid.uuid4()}"
     campaign_id = f"c{uuid.uuid4().hex[:8]}"
     args = {"campaign_id": campaign_id, "organization_id": "o", "sender_account_id": "a"}
-    async with Worker(ts_env.client, task_queue=tq, workflows=[FakeLeadWorkflow], activities=harness.activities()):
-        running = await ts_env.client.start_workflow(
+    async with Worker(env.client, task_queue=tq, workflows=[FakeLeadWorkflow], activities=harness.activities()):
+        running = await env.client.start_workflow(
             FakeLeadWorkflow.run,
             LeadOutreachInput(lead_id="slow", **args),
             id=lead_workflow_id(campaign_id, "slow"),
@@ -389,13 +388,13 @@ async def test_lead_executions_reports_running_and_closed_leads(
         )
         await until_started(harness, "slow")
         harness.steps = 0
-        await ts_env.client.execute_workflow(
+        await env.client.execute_workflow(
             FakeLeadWorkflow.run,
             LeadOutreachInput(lead_id="done", **args),
             id=lead_workflow_id(campaign_id, "done"),
             task_queue=tq,
         )
-        found = await ActivityEnvironment(client=ts_env.client).run(
+        found = await ActivityEnvironment(client=env.client).run(
             CampaignActivities(services).lead_executions,
             LeadExecutionsInput(campaign_id=campaign_id, lead_ids=["slow", "done", "never"]),
         )
@@ -415,18 +414,18 @@ async def until_started(harness: Harness, lead_id: str) -> None:
     raise AssertionError(f"{lead_id} never started")
 
 
-async def test_a_campaign_that_cannot_start_fails_without_starting_leads(ts_env: WorkflowEnvironment) -> None:
+async def test_a_campaign_that_cannot_start_fails_without_starting_leads(env: WorkflowEnvironment) -> None:
     harness = Harness(leads=leads(3), refuse_start="sender account is not connected")
-    async with campaign(ts_env, harness) as handle:
+    async with campaign(env, harness) as handle:
         with pytest.raises(WorkflowFailureError) as err:
             await handle.result()
     assert "not connected" in str(err.value.cause.cause)
     assert harness.started == [] and harness.statuses == []
 
 
-async def test_cancelling_the_orchestrator_stops_its_leads(ts_env: WorkflowEnvironment) -> None:
+async def test_cancelling_the_orchestrator_stops_its_leads(env: WorkflowEnvironment) -> None:
     harness = Harness(leads=leads(5), step_minutes=24 * 60)
-    async with campaign(ts_env, harness, max_concurrent_leads=2) as handle:
+    async with campaign(env, harness, max_concurrent_leads=2) as handle:
         await until(handle, lambda s: s.totals.running == 2)
         await handle.cancel()
         with pytest.raises(WorkflowFailureError) as err:
@@ -436,13 +435,13 @@ async def test_cancelling_the_orchestrator_stops_its_leads(ts_env: WorkflowEnvir
     assert harness.statuses == ["running", "stopped"]
 
 
-async def test_record_history_for_replay(ts_env: WorkflowEnvironment) -> None:
+async def test_record_history_for_replay(env: WorkflowEnvironment) -> None:
     """Keeps tests/histories/campaign/*.json current only when RECORD_HISTORIES=1."""
     from tests.record import HISTORIES, save_history
 
     harness = Harness(leads=leads(4), steps=1)
     path = HISTORIES / "campaign" / "pause_resume_complete.json"
-    async with campaign(ts_env, harness, max_concurrent_leads=2, continue_as_new_after=100) as handle:
+    async with campaign(env, harness, max_concurrent_leads=2, continue_as_new_after=100) as handle:
         await until(handle, lambda s: s.totals.running == 2)
         await handle.signal(CampaignOrchestratorWorkflow.pause, PauseCampaignSignal())
         await until(handle, lambda s: s.state == "paused")
