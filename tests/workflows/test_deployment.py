@@ -287,6 +287,20 @@ async def test_a_deployment_paused_at_start_holds_every_step(ts_env: WorkflowEnv
         assert (await handle.result()).success
 
 
+async def until_status(handle: WorkflowHandle[Any, Any], check: Callable[[DeploymentStatus], bool]) -> None:
+    """Poll the ``status`` query (which does not skip time) until ``check`` holds."""
+    status: DeploymentStatus | None = None
+    for _ in range(500):
+        try:
+            status = await handle.query(BotDeploymentWorkflow.status)
+            if check(status):
+                return
+        except (RPCError, WorkflowQueryFailedError):
+            pass
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"status never reached the condition: {status}")
+
+
 async def test_cancel_during_the_health_check_rolls_back(ts_env: WorkflowEnvironment, task_queue: str) -> None:
     fake = FakePlatform(ts_env.client, healthy_after=10_000)
     async with Worker(
@@ -294,7 +308,14 @@ async def test_cancel_during_the_health_check_rolls_back(ts_env: WorkflowEnviron
     ):
         handle = await start(ts_env, task_queue, deployment_input())
         await eventually(lambda: fake.health_calls >= 1, lambda: fake.calls)
+        # Cancel while the workflow sleeps between two checks, not while a check is in flight: the
+        # time-skipping server may refuse the cancel of an activity that has just completed
+        # (ACTIVITY_UNKNOWN) and the workflow then never closes.
+        await until_status(handle, lambda s: s.health_checks >= 1)
         await handle.cancel()
+        # Awaiting the result skips time: first let the workflow take the cancellation, or the
+        # server may race past the health deadline and fail the deployment instead.
+        await until_status(handle, lambda s: s.state != "running")
         with pytest.raises(WorkflowFailureError) as failure:
             await handle.result()
         status: DeploymentStatus = await handle.query(BotDeploymentWorkflow.status)
