@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -233,11 +235,25 @@ def wf_list(
 
 
 def main() -> None:
+    """Entry point. Ends with ``os._exit`` after flushing: the Temporal core's threads may call
+    into Python while the interpreter finalizes, which aborts the process (SIGABRT) at random
+    after the command already succeeded; nothing is left to finalize once we have flushed."""
     _add_command_groups()
     try:
         app()
+        code = 0
+    except SystemExit as exc:
+        if isinstance(exc.code, str):
+            print(exc.code, file=sys.stderr)
+            code = 1
+        else:
+            code = exc.code or 0
     except KeyboardInterrupt:
-        sys.exit(130)
+        code = 130
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":
