@@ -32,7 +32,7 @@ from temporalio.worker import Worker
 from followthrough.activities import activity_methods
 from followthrough.activities.inbound import InboundActivities
 from followthrough.api import create_app
-from followthrough.api.routes.webhooks import parse_whatsapp, pending_tasks
+from followthrough.api.routes.webhook_whatsapp import parse_whatsapp, pending_tasks
 from followthrough.domain.inbound import InboundMessageResult
 from followthrough.services import Services
 from followthrough.store.models import InboundMessage, Lead

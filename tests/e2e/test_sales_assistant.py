@@ -28,7 +28,7 @@ from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSear
 from temporalio.worker import Worker
 
 from followthrough.api import create_app
-from followthrough.api.routes.webhooks import pending_tasks
+from followthrough.api.routes.webhook_whatsapp import pending_tasks
 from followthrough.domain.campaign import LeadOutcome, LeadOutreachInput, LeadOutreachResult
 from followthrough.domain.inbound import InboundMessageResult
 from followthrough.services import Services

@@ -1,57 +1,46 @@
-"""Provider webhooks: WhatsApp (inbound messages), Stripe (checkout outcome), Cal.com (booking changes).
+"""WhatsApp webhook: Meta's subscription handshake and inbound messages.
 
-Public routes: each checks its provider's signature over the raw body instead of the API key.
-A missing signature is 401, a wrong or stale one 403, a body that is not the provider's JSON
-400, an event this service does not use 200 ``{"ignored": …}``; never a 500.
-
-WhatsApp answers fast, always (Meta retries a webhook that takes more than a few seconds): the
-route checks the signature, records each message (idempotent on the WhatsApp message id; an
-opt-out is written in the same transaction), starts one ``InboundMessageWorkflow``
+Answers fast, always (Meta retries a webhook that takes more than a few seconds): the route
+checks the signature, records each message (idempotent on the WhatsApp message id; an opt-out
+is written in the same transaction), starts one ``InboundMessageWorkflow``
 (``inbound-{message id}``) per new message, and answers. What the message means for the lead's
 follow-ups and outreach campaigns runs durably in that workflow. If Temporal cannot take the
 start within :data:`DISPATCH_BUDGET_SECONDS` the answer is 503 and Meta redelivers; the
 redelivery finds the message recorded but no workflow for it, and starts it then. With
 ``USE_TEMPORAL_FOLLOWUPS`` off, the old path stays: signals in a background task after the
-answer, best effort. Stripe and Cal.com signal inline: a signal is one quick call, and when
-Temporal is down the 503 makes the provider redeliver later.
+answer, best effort. Status codes as in :mod:`followthrough.api.webhook_common`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import PlainTextResponse
-from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from followthrough.api.deps import SettingsDep, get_workflows
 from followthrough.api.flags import Feature, get_inline_runs, use_temporal
-from followthrough.domain.booking import DEMO_FOLLOWUP_TYPES
-from followthrough.domain.followup import (
-    FOLLOWUP_TYPES,
-    DemoChangedSignal,
-    FollowUpInput,
-    LeadRepliedSignal,
-    OptedOutSignal,
-    followup_workflow_id,
+from followthrough.api.webhook_common import (
+    PREFIX,
+    configured_secret,
+    parse_json,
+    refuse,
+    signal_followups,
+    temporal_client,
 )
+from followthrough.domain.followup import FollowUpInput, LeadRepliedSignal, OptedOutSignal, followup_workflow_id
 from followthrough.domain.inbound import InboundMessageInput, inbound_workflow_id
 from followthrough.domain.intents import Intent, classify
 from followthrough.domain.leads import Lead as LeadModel
-from followthrough.domain.payment import PaymentCompletedSignal, PaymentExpiredSignal
-from followthrough.providers.calendar import verify_calcom_signature
 from followthrough.providers.messaging import verify_whatsapp_signature, verify_whatsapp_subscription
-from followthrough.providers.payments import verify_stripe_signature
-from followthrough.providers.signatures import InvalidSignature, ReplayCache
+from followthrough.providers.signatures import InvalidSignature
 from followthrough.services import Services
 from followthrough.store.models import InboundMessage, Lead
 from followthrough.store.types import new_id
@@ -59,7 +48,7 @@ from followthrough.temporal.operations import WorkflowNotFound, Workflows
 
 log = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/webhook", tags=["webhooks"])
+router = APIRouter(prefix=PREFIX, tags=["webhooks"])
 PUBLIC = True
 
 #: How long the WhatsApp webhook may spend starting workflows before it answers 503 (Meta
@@ -71,11 +60,10 @@ DISPATCH_BUDGET_SECONDS = 3.0
 REDISPATCH_WINDOW = timedelta(hours=24)
 
 
-# --- WhatsApp -----------------------------------------------------------------------------
 @router.get("/whatsapp", response_class=PlainTextResponse)
 async def whatsapp_verify(request: Request, settings: SettingsDep) -> PlainTextResponse:
     """Meta's subscription handshake: echo ``hub.challenge`` when ``hub.verify_token`` is ours."""
-    token = _secret(settings.whatsapp_verify_token, "WHATSAPP_VERIFY_TOKEN")
+    token = configured_secret(settings.whatsapp_verify_token, "WHATSAPP_VERIFY_TOKEN")
     try:
         return PlainTextResponse(verify_whatsapp_subscription(request.query_params, token))
     except InvalidSignature as exc:
@@ -126,44 +114,18 @@ def parse_whatsapp(payload: Any) -> list[InboundText]:
     return found
 
 
-def _secret(value: SecretStr | None, variable: str) -> str:
-    if value is None:
-        # Unconfigured is refused, never accepted unsigned.
-        raise HTTPException(status.HTTP_403_FORBIDDEN, f"webhook refused: {variable} is not configured")
-    return value.get_secret_value()
-
-
-def _replays(request: Request) -> ReplayCache:
-    """Deliveries already accepted by this process (Stripe event ids, Cal.com signatures)."""
-    cache: ReplayCache | None = getattr(request.app.state, "webhook_replays", None)
-    if cache is None:
-        cache = request.app.state.webhook_replays = ReplayCache()
-    return cache
-
-
-def _refuse(header: str, exc: InvalidSignature, given: str | None) -> HTTPException:
-    """401 when the signature is missing, 403 when it is forged, malformed or stale."""
-    code = status.HTTP_401_UNAUTHORIZED if not given else status.HTTP_403_FORBIDDEN
-    return HTTPException(code, f"{header} refused: {exc}")
-
-
-def _json(body: bytes) -> Any:
-    try:
-        return json.loads(body)
-    except ValueError:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, "the body is not JSON") from None
-
-
 @router.post("/whatsapp")
 async def whatsapp_inbound(request: Request, settings: SettingsDep) -> dict[str, Any]:
     body = await request.body()
     signature = request.headers.get("X-Hub-Signature-256")
     try:
-        verify_whatsapp_signature(body, signature, _secret(settings.whatsapp_app_secret, "WHATSAPP_APP_SECRET"))
+        verify_whatsapp_signature(
+            body, signature, configured_secret(settings.whatsapp_app_secret, "WHATSAPP_APP_SECRET")
+        )
     except InvalidSignature as exc:
-        raise _refuse("X-Hub-Signature-256", exc, signature) from None
+        raise refuse("X-Hub-Signature-256", exc, signature) from None
     try:
-        messages = parse_whatsapp(_json(body))
+        messages = parse_whatsapp(parse_json(body))
     except (ValueError, TypeError, AttributeError) as exc:  # signed, but not the shape Meta sends
         raise HTTPException(status.HTTP_400_BAD_REQUEST, f"not a WhatsApp webhook body: {exc}") from None
     services: Services = request.app.state.services
@@ -249,7 +211,7 @@ async def _dispatch(request: Request, recorded: list[Recorded]) -> None:
     """
     try:
         async with asyncio.timeout(DISPATCH_BUDGET_SECONDS):
-            wf = await get_workflows(request, await _client(request))
+            wf = await get_workflows(request, await temporal_client(request))
             for r in recorded:
                 await start_inbound(wf, r)
     except Exception as exc:
@@ -309,7 +271,7 @@ async def _process_inbound(request: Request, fresh: list[Recorded]) -> None:
     """The inline path (``USE_TEMPORAL_FOLLOWUPS`` off): best effort, after the answer, lost
     if the process dies; follow-ups already running in Temporal still hear of the message."""
     try:
-        wf = await get_workflows(request, await _client(request))
+        wf = await get_workflows(request, await temporal_client(request))
     except Exception:
         log.exception("inbound messages recorded but Temporal is unreachable; follow-ups not signalled")
         return
@@ -318,12 +280,6 @@ async def _process_inbound(request: Request, fresh: list[Recorded]) -> None:
             await handle_intent(wf, r)
         except Exception:
             log.exception("inbound message %s: follow-up handling failed", r.message.message_id)
-
-
-async def _client(request: Request) -> Any:
-    from followthrough.api.deps import get_client
-
-    return await get_client(request)
 
 
 async def handle_intent(wf: Workflows, recorded: Recorded) -> Intent:
@@ -346,119 +302,3 @@ async def handle_intent(wf: Workflows, recorded: Recorded) -> Intent:
         return intent
     await signal_followups(wf, lead.id, "lead_replied", replied)
     return intent
-
-
-async def running_followups(wf: Workflows, lead_id: str, types: Iterable[str] = FOLLOWUP_TYPES) -> set[str]:
-    """The lead's follow-up ids: the deterministic ones, plus any visibility finds running."""
-    wanted = set(types)
-    ids = {followup_workflow_id(lead_id, t) for t in wanted}
-    query = f'LeadId="{lead_id}" AND WorkflowType="FollowUpWorkflow" AND ExecutionStatus="Running"'
-    try:
-        found, _ = await wf.list(query, page_size=100)
-        ids |= {e.workflow_id for e in found if wanted == set(FOLLOWUP_TYPES) or e.workflow_id in ids}
-    except Exception:  # visibility is an extra; the time-skipping server does not serve it
-        log.debug("visibility query failed; signalling the deterministic follow-up ids only")
-    return ids
-
-
-async def signal_followups(
-    wf: Workflows,
-    lead_id: str,
-    name: str,
-    arg: Any,
-    *,
-    types: Iterable[str] = FOLLOWUP_TYPES,
-    skip: set[str] | None = None,
-) -> list[str]:
-    """Signal every running follow-up of the lead; returns the ids that took the signal."""
-    ids = sorted((await running_followups(wf, lead_id, types)) - (skip or set()))
-
-    async def one(workflow_id: str) -> str | None:
-        try:
-            await wf.signal(workflow_id, name, arg)
-            return workflow_id
-        except WorkflowNotFound:
-            return None  # never started, or already closed
-
-    return [i for i in await asyncio.gather(*(one(i) for i in ids)) if i is not None]
-
-
-# --- Stripe -------------------------------------------------------------------------------
-@router.post("/stripe")
-async def stripe_event(request: Request, settings: SettingsDep) -> dict[str, Any]:
-    body = await request.body()
-    signature = request.headers.get("Stripe-Signature")
-    secret = _secret(settings.stripe_webhook_secret, "STRIPE_WEBHOOK_SECRET")
-    try:
-        event = verify_stripe_signature(body, signature, secret, seen=_replays(request))
-    except InvalidSignature as exc:
-        raise _refuse("Stripe-Signature", exc, signature) from None
-    kind = event.get("type")
-    if kind not in (
-        "checkout.session.completed",
-        "checkout.session.async_payment_succeeded",
-        "checkout.session.expired",
-    ):
-        return {"ignored": kind}
-    session = ((event.get("data") or {}).get("object")) or {}
-    workflow_id = (session.get("metadata") or {}).get("workflow_id")
-    if not workflow_id:
-        return {"ignored": kind, "reason": "no workflow_id in the session metadata"}
-    arg: PaymentCompletedSignal | PaymentExpiredSignal
-    if kind == "checkout.session.expired":
-        name, arg = "payment_expired", PaymentExpiredSignal(session_id=session.get("id"), event_id=event.get("id"))
-    elif session.get("payment_status") not in ("paid", "no_payment_required"):
-        return {"ignored": kind, "reason": f"payment_status {session.get('payment_status')}"}
-    else:
-        paid_at = datetime.fromtimestamp(int(event.get("created") or 0), UTC) if event.get("created") else None
-        name, arg = (
-            "payment_completed",
-            PaymentCompletedSignal(
-                session_id=str(session.get("id")), event_id=str(event.get("id")), paid_at=paid_at or datetime.now(UTC)
-            ),
-        )
-    wf = await get_workflows(request, await _client(request))
-    try:
-        await wf.signal(workflow_id, name, arg)
-    except WorkflowNotFound:
-        return {"ignored": kind, "reason": f"no running workflow {workflow_id}"}
-    return {"signalled": name, "workflow_id": workflow_id}
-
-
-# --- Cal.com ------------------------------------------------------------------------------
-def _instant(value: Any) -> datetime | None:
-    if not value:
-        return None
-    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-@router.post("/calcom")
-async def calcom_event(request: Request, settings: SettingsDep) -> dict[str, Any]:
-    body = await request.body()
-    signature = request.headers.get("X-Cal-Signature-256")
-    secret = _secret(settings.calcom_webhook_secret, "CALCOM_WEBHOOK_SECRET")
-    try:
-        event = verify_calcom_signature(body, signature, secret, seen=_replays(request))
-    except InvalidSignature as exc:
-        raise _refuse("X-Cal-Signature-256", exc, signature) from None
-    kind = event.get("triggerEvent")
-    if kind not in ("BOOKING_RESCHEDULED", "BOOKING_CANCELLED"):
-        return {"ignored": kind}
-    payload = event.get("payload") or {}
-    lead_id = (payload.get("metadata") or {}).get("lead_id")
-    if not lead_id:
-        return {"ignored": kind, "reason": "no lead_id in the booking metadata"}
-    try:
-        change = (
-            DemoChangedSignal(cancelled=True)
-            if kind == "BOOKING_CANCELLED"
-            else DemoChangedSignal(
-                demo_start=_instant(payload.get("startTime")), demo_end=_instant(payload.get("endTime"))
-            )
-        )
-    except ValueError as exc:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"unusable booking times: {exc}") from None
-    wf = await get_workflows(request, await _client(request))
-    signalled = await signal_followups(wf, str(lead_id), "demo_changed", change, types=DEMO_FOLLOWUP_TYPES)
-    return {"signalled": "demo_changed", "workflows": signalled}
