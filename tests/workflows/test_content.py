@@ -20,7 +20,13 @@ from temporalio.worker import Worker
 
 from followthrough.activities import activity_methods
 from followthrough.activities.content import ContentActivities
-from followthrough.domain.content import ContentBrief, ContentPipelineInput, ContentStatus, ReviewDecision
+from followthrough.domain.content import (
+    ContentBrief,
+    ContentPipelineInput,
+    ContentStatus,
+    RecordContentInput,
+    ReviewDecision,
+)
 from followthrough.domain.llm import CompleteInput, CompleteResult
 from followthrough.domain.messaging import SendMessageInput, SendMessageResult
 from followthrough.services import Services
@@ -97,6 +103,17 @@ async def stored(services: Services, content_id: str) -> ContentItem | None:
         return (await session.execute(select(ContentItem).where(ContentItem.id == content_id))).scalar_one_or_none()
 
 
+async def stored_as(services: Services, content_id: str, status: str) -> ContentItem | None:
+    """The stored item once it shows ``status``: the ``status`` query reports a stage a moment
+    before the ``content.record`` activity that stores it has run."""
+    for _ in range(200):
+        item = await stored(services, content_id)
+        if item is not None and item.status == status:
+            return item
+        await asyncio.sleep(0.02)
+    return await stored(services, content_id)
+
+
 async def test_auto_review_above_the_threshold_publishes_and_notifies(
     ts_env: WorkflowEnvironment, services: Services
 ) -> None:
@@ -135,7 +152,7 @@ async def test_human_approval_publishes(ts_env: WorkflowEnvironment, services: S
     async with pipeline(ts_env, services, llm, messaging, input) as handle:
         status = await wait_for_review(handle, 1)
         assert status.stage == "pending_review" and status.title == "Draft 1"
-        item = await stored(services, input.content_id)
+        item = await stored_as(services, input.content_id, "pending_review")
         assert item is not None and item.status == "pending_review"
         outcome = await handle.execute_update(
             ContentPipelineWorkflow.review, ReviewDecision(approved=True, notes="ship it", reviewer="maria")
@@ -202,6 +219,38 @@ async def test_a_decision_on_an_already_decided_review_is_rejected(
     message = str(refused.value.cause)
     assert "round 1 was already decided (rejected by maria)" in message
     assert [r.reviewer for r in result.reviews] == ["maria", "maria"]  # the refused verdict left no trace
+
+
+async def test_a_second_verdict_while_the_first_is_being_stored_is_refused_as_decided(
+    ts_env: WorkflowEnvironment, services: Services
+) -> None:
+    """The first verdict is accepted while ``content.record`` still stores the pending stage."""
+    real, llm, messaging = ContentActivities(services), FakeLLM(), FakeMessaging()
+    release = asyncio.Event()
+
+    @activity.defn(name="content.record")
+    async def slow_record(input: RecordContentInput) -> None:
+        if (input.status.stage, input.status.round) == ("pending_review", 1):
+            await release.wait()
+        await real.record(input)
+
+    acts = [m for m in activity_methods(real) if m.__name__ != "record"] + [slow_record, llm.complete, messaging.send]
+    input, tq = _input(), f"tq-{uuid.uuid4()}"
+    async with Worker(ts_env.client, task_queue=tq, workflows=[ContentPipelineWorkflow], activities=acts):
+        handle = await ts_env.client.start_workflow(
+            ContentPipelineWorkflow.run, input, id=input.workflow_id, task_queue=tq
+        )
+        await wait_for_review(handle, 1)
+        await handle.execute_update(ContentPipelineWorkflow.review, ReviewDecision(approved=False, reviewer="maria"))
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await handle.execute_update(ContentPipelineWorkflow.review, ReviewDecision(approved=True, reviewer="joe"))
+        release.set()
+        await wait_for_review(handle, 2)
+        await handle.execute_update(ContentPipelineWorkflow.review, ReviewDecision(approved=True, reviewer="maria"))
+        result = await handle.result()
+
+    assert "round 1 was already decided (rejected by maria)" in str(refused.value.cause)
+    assert [(r.round, r.reviewer, r.approved) for r in result.reviews] == [(1, "maria", False), (2, "maria", True)]
 
 
 async def test_record_history_for_replay(ts_env: WorkflowEnvironment, services: Services) -> None:

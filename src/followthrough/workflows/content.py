@@ -48,6 +48,10 @@ class ContentPipelineWorkflow:
         self._status: ContentStatus | None = None
         self._pending_round: int | None = None
         self._decision: ReviewDecision | None = None
+        #: The verdict the ``review`` update accepted, until the run loop has recorded it (it
+        #: may be busy storing the pending stage when the verdict comes): a second verdict in
+        #: that window is refused with the same message as after.
+        self._accepted: ReviewRecord | None = None
 
     @workflow.query
     def status(self) -> ContentStatus:
@@ -62,12 +66,22 @@ class ContentPipelineWorkflow:
         round_ = self._pending_round
         self._pending_round = None
         self._decision = decision
+        self._accepted = ReviewRecord(
+            round=round_,
+            approved=decision.approved,
+            notes=decision.notes,
+            reviewer=decision.reviewer,
+            at=workflow.now(),
+        )
         return ReviewOutcome(content_id=self._status.content_id, round=round_, approved=decision.approved)
 
     @review.validator
     def _review_is_pending(self, decision: ReviewDecision) -> None:
         stage = self._status.stage if self._status else "generating"
-        refusal = review_refusal(stage, self._pending_round, self._status.reviews if self._status else [])
+        reviews = list(self._status.reviews) if self._status else []
+        if self._accepted is not None and not any(r.round == self._accepted.round for r in reviews):
+            reviews.append(self._accepted)
+        refusal = review_refusal(stage, self._pending_round, reviews)
         if refusal is not None:
             raise ApplicationError(refusal, type="ReviewNotPending", non_retryable=True)
 
@@ -126,7 +140,7 @@ class ContentPipelineWorkflow:
         started = workflow.now()
         status.stage, status.review_pending = "pending_review", True
         status.review_deadline = started + timedelta(hours=input.review_timeout_hours)
-        self._decision, self._pending_round = None, status.round
+        self._decision, self._pending_round, self._accepted = None, status.round, None
         await self._record(input)
         decided = await self._wait(timedelta(hours=input.reminder_after_hours))
         if not decided:
