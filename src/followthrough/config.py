@@ -176,6 +176,11 @@ class Settings(BaseSettings):
         default=None, pattern=r"^\d{1,32}$", description="WABA id of the default WhatsApp bot (subscribed_apps)"
     )
     # --- end Slack and WhatsApp bot platforms ----------------------------------------------------
+    # --- Slack events webhook (webhooks engineer; api/routes/webhook_slack.py) -----------------
+    # The Slack app's Signing Secret (Basic Information page): POST /webhook/slack checks
+    # X-Slack-Signature with it. Unset = that route refuses every request (403).
+    slack_signing_secret: SecretStr | None = Field(default=None, description="Slack app signing secret")
+    # --- end Slack events webhook ----------------------------------------------------------------
 
     @field_validator("followthrough_providers")
     @classmethod
