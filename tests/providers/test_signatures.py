@@ -1,4 +1,4 @@
-"""Webhook signatures: valid accepted, forged and stale refused, for all three providers that sign."""
+"""Webhook signatures: valid accepted, forged and stale refused, for every provider that signs."""
 
 from __future__ import annotations
 
@@ -14,7 +14,12 @@ import stripe
 from followthrough.providers.calendar import verify_calcom_signature
 from followthrough.providers.messaging import verify_whatsapp_signature, verify_whatsapp_subscription
 from followthrough.providers.payments import sign_stripe_payload, verify_stripe_signature
-from followthrough.providers.signatures import InvalidSignature, ReplayCache, StaleSignature
+from followthrough.providers.signatures import (
+    InvalidSignature,
+    ReplayCache,
+    StaleSignature,
+    verify_slack_signature,
+)
 
 SECRET = "whsec_test_secret"
 
@@ -136,6 +141,58 @@ def test_calcom_stale_or_replayed_delivery_is_refused() -> None:
     verify_calcom_signature(body, cal_signature(body), SECRET, seen=seen)
     with pytest.raises(StaleSignature, match="replay"):
         verify_calcom_signature(body, cal_signature(body), SECRET, seen=seen)
+
+
+# --- Slack ------------------------------------------------------------------------------------
+#: Slack's worked example (api.slack.com/authentication/verifying-requests-from-slack).
+SLACK_DOC_SECRET, SLACK_DOC_TS = "8f742231b10e8888abcd99yyyzzz85a5", "1531420618"
+SLACK_DOC_BODY = (
+    b"token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V"
+    b"&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text="
+    b"&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN"
+    b"&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c"
+)
+SLACK_DOC_SIGNATURE = "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503"
+
+
+def slack_signature(body: bytes, timestamp: str, secret: str = SECRET) -> str:
+    return "v0=" + hmac.new(secret.encode(), f"v0:{timestamp}:".encode() + body, hashlib.sha256).hexdigest()
+
+
+def test_slack_documented_example_is_accepted() -> None:
+    now = int(SLACK_DOC_TS) + 60
+    verify_slack_signature(SLACK_DOC_BODY, SLACK_DOC_SIGNATURE, SLACK_DOC_TS, SLACK_DOC_SECRET, now=now)
+
+
+@pytest.mark.parametrize(
+    ("signature", "timestamp"),
+    [
+        (None, SLACK_DOC_TS),
+        ("", SLACK_DOC_TS),
+        (SLACK_DOC_SIGNATURE, None),
+        (SLACK_DOC_SIGNATURE, "not-a-time"),
+        (SLACK_DOC_SIGNATURE, str(int(SLACK_DOC_TS) + 1)),  # the timestamp is signed too
+        (SLACK_DOC_SIGNATURE.replace("v0=", "v1="), SLACK_DOC_TS),
+        ("v0=" + "0" * 64, SLACK_DOC_TS),
+        (slack_signature(SLACK_DOC_BODY, SLACK_DOC_TS, "other-secret"), SLACK_DOC_TS),
+        (slack_signature(b"other body", SLACK_DOC_TS, SLACK_DOC_SECRET), SLACK_DOC_TS),
+    ],
+)
+def test_slack_forged_signature_is_refused(signature: str | None, timestamp: str | None) -> None:
+    with pytest.raises(InvalidSignature) as refused:
+        verify_slack_signature(SLACK_DOC_BODY, signature, timestamp, SLACK_DOC_SECRET, now=int(SLACK_DOC_TS))
+    assert not isinstance(refused.value, StaleSignature)
+
+
+@pytest.mark.parametrize("offset", [-301, 301])
+def test_slack_request_more_than_five_minutes_away_is_stale(offset: int) -> None:
+    now = time.time()
+    timestamp = str(int(now) + offset)
+    body = b'{"type": "event_callback"}'
+    with pytest.raises(StaleSignature):
+        verify_slack_signature(body, slack_signature(body, timestamp), timestamp, SECRET, now=now)
+    inside = str(int(now) - 299)
+    verify_slack_signature(body, slack_signature(body, inside), inside, SECRET, now=now)
 
 
 def test_replay_cache_forgets_after_ttl() -> None:
