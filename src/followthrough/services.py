@@ -31,6 +31,17 @@ class Services:
 
     # --- end providers ---------------------------------------------------------------------
 
+    # --- close hooks (webhooks engineer) -----------------------------------------------------
+    #: What components built on these services opened and must release with them (e.g. the
+    #: HTTP client of NotificationActivities); run by :meth:`close`, last registered first.
+    _close_hooks: list[Callable[[], Awaitable[object]]] = field(default_factory=list, repr=False)
+
+    def on_close(self, hook: Callable[[], Awaitable[object]]) -> None:
+        """Have :meth:`close` await ``hook`` (before the providers and the store close)."""
+        self._close_hooks.append(hook)
+
+    # --- end close hooks ---------------------------------------------------------------------
+
     @classmethod
     async def open(cls, settings: Settings, *, providers: Providers | None = None) -> Services:
         database = Database(settings.effective_database_url)
@@ -49,5 +60,7 @@ class Services:
         return checks
 
     async def close(self) -> None:
+        while self._close_hooks:  # close hooks (webhooks engineer)
+            await self._close_hooks.pop()()
         await self.providers.aclose()  # providers engineer
         await self.database.close()

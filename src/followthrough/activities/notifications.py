@@ -7,6 +7,7 @@ recorded receipt without calling the provider again) and passes the same key to 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -36,12 +37,15 @@ from followthrough.store.models import Notification, NotificationDelivery
 from followthrough.store.outbox import Outbox
 from followthrough.store.types import utcnow
 
+#: Opens the HTTP client the real email and webhook providers share (called only when one is real).
+HttpFactory = Callable[[], httpx.AsyncClient]
 
-def email_provider(services: Services, http: httpx.AsyncClient, sandbox: Sandbox) -> EmailProvider:
+
+def email_provider(services: Services, http: HttpFactory, sandbox: Sandbox) -> EmailProvider:
     settings = services.settings
     if settings.email_api_key is not None:
         return ResendEmail(
-            http,
+            http(),
             api_key=settings.email_api_key.get_secret_value(),
             sender=settings.email_from,
             base_url=settings.email_api_base,
@@ -49,11 +53,11 @@ def email_provider(services: Services, http: httpx.AsyncClient, sandbox: Sandbox
     return SandboxEmail(sandbox)
 
 
-def webhook_provider(services: Services, http: httpx.AsyncClient, sandbox: Sandbox) -> WebhookDeliveryProvider:
+def webhook_provider(services: Services, http: HttpFactory, sandbox: Sandbox) -> WebhookDeliveryProvider:
     settings = services.settings
     if settings.webhook_delivery_provider == "http":
         secret = settings.notification_webhook_secret
-        return HttpWebhookDelivery(http, secret=secret.get_secret_value() if secret else None)
+        return HttpWebhookDelivery(http(), secret=secret.get_secret_value() if secret else None)
     return SandboxWebhookDelivery(sandbox)
 
 
@@ -61,11 +65,20 @@ class NotificationActivities:
     def __init__(self, services: Services) -> None:
         self._services = services
         self._outbox = Outbox(services.database)
-        self._http = httpx.AsyncClient(timeout=httpx.Timeout(20.0, connect=5.0))
+        #: Opened only for a real email or webhook provider, and closed with the services.
+        self._http: httpx.AsyncClient | None = None
         sandbox = services.providers.sandbox  # honours FOLLOWTHROUGH_SANDBOX_FAULTS (email.send, webhook.deliver)
         #: The providers; tests replace them.
-        self.email: EmailProvider = email_provider(services, self._http, sandbox)
-        self.webhooks: WebhookDeliveryProvider = webhook_provider(services, self._http, sandbox)
+        self.email: EmailProvider = email_provider(services, self._client, sandbox)
+        self.webhooks: WebhookDeliveryProvider = webhook_provider(services, self._client, sandbox)
+
+    def _client(self) -> httpx.AsyncClient:
+        """The one HTTP client of the real providers: opened on first need, and closed by
+        ``Services.close()`` (the worker and the API close their services on the way out)."""
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=httpx.Timeout(20.0, connect=5.0))
+            self._services.on_close(self._http.aclose)
+        return self._http
 
     @activity.defn(name="notifications.create")
     async def create(self, input: CreateNotificationInput) -> None:
