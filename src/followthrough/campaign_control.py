@@ -76,14 +76,37 @@ class CreatedCampaign(BaseModel):
 _LEAD_COLUMNS = frozenset(NewCampaignLead.model_fields) - {"data"}
 
 
+def decode_csv(data: bytes, where: str = "file") -> str:
+    """CSV bytes (a ``text/csv`` body or an uploaded file) as text; UTF-8, a BOM dropped; 422 if not."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CampaignProblem(
+            422, [{"loc": [where], "msg": f"the CSV is not UTF-8 text (byte {exc.start}: {exc.reason})"}]
+        ) from None
+
+
+def _csv_rows(csv_text: str) -> list[tuple[int, dict[str | None, str | None]]]:
+    """The data rows of CSV text with their line numbers (the header is line 1); 422 if unreadable."""
+    reader = csv.DictReader(io.StringIO(csv_text.lstrip("\ufeff")))
+    rows: list[tuple[int, dict[str | None, str | None]]] = []
+    try:
+        for row in reader:
+            rows.append((reader.line_num, row))
+    except csv.Error as exc:  # raised before the bad line is counted, hence + 1
+        raise CampaignProblem(
+            422, [{"loc": [f"csv line {reader.line_num + 1}"], "msg": f"unreadable CSV: {exc}"}]
+        ) from None
+    return rows
+
+
 def parse_leads(rows: list[dict[str, Any]] | None = None, csv_text: str | None = None) -> list[NewCampaignLead]:
     """Validate leads from JSON objects and/or CSV text; 422 names every bad row and field."""
     raw: list[tuple[str, dict[str, Any]]] = [(f"leads[{i}]", row) for i, row in enumerate(rows or [])]
     if csv_text:
-        reader = csv.DictReader(io.StringIO(csv_text.lstrip("\ufeff")))
-        for line, row in enumerate(reader, start=2):
+        for line, cells in _csv_rows(csv_text):
             fields: dict[str, Any] = {"data": {}}
-            for key, value in row.items():
+            for key, value in cells.items():
                 if key is None or value is None or value.strip() == "":
                     continue
                 name = key.strip().lower()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 from temporalio.worker import Worker
 
 from followthrough.services import Services
-from followthrough.store.repositories import SenderAccounts
+from followthrough.store.repositories import CampaignLeads, SenderAccounts
 
 pytestmark = pytest.mark.devserver
 
@@ -76,6 +77,71 @@ async def test_create_validates_and_deduplicates_leads(api: httpx.AsyncClient, s
         headers={"Content-Type": "text/csv"},
     )
     assert more.status_code == 201 and more.json()["leads_added"] == 1 and more.json()["duplicates"] == 1
+
+
+async def test_csv_file_upload_adds_leads_deduplicated(api: httpx.AsyncClient, services: Services) -> None:
+    """multipart/form-data: the campaign JSON in field ``campaign`` with a CSV ``file``, then more
+    leads as a CSV ``file`` on /leads; duplicates (in the file or already in the campaign) counted."""
+    first = (
+        "\ufefflinkedin_url,first_name,title\n"
+        "https://www.linkedin.com/in/ana,Ana,CEO\n"
+        "https://linkedin.com/in/ANA/,Ana,CEO\n"  # the same profile, spelt differently
+        "https://www.linkedin.com/in/bob,Bob,CTO\n"
+    ).encode()
+    created = await api.post(
+        "/api/campaigns",
+        data={"campaign": json.dumps(body(await sender(services)))},
+        files={"file": ("leads.csv", first, "text/csv")},
+    )
+    assert created.status_code == 201, created.text
+    assert (created.json()["leads_added"], created.json()["duplicates"]) == (2, 1)
+    campaign_id = created.json()["campaign_id"]
+
+    more = b"linkedin_url,linkedin_id\nhttps://www.linkedin.com/in/bob,\n,ACo-carol\n,ACo-carol\n"
+    resp = await api.post(f"/api/campaigns/{campaign_id}/leads", files={"file": ("more.csv", more, "text/csv")})
+    assert resp.status_code == 201, resp.text
+    assert (resp.json()["leads_added"], resp.json()["duplicates"]) == (1, 2)
+    leads = await CampaignLeads(services.database).page(campaign_id)
+    assert sorted(lead.linkedin_id or lead.linkedin_url or "" for lead in leads) == [
+        "ACo-carol",
+        "https://www.linkedin.com/in/ana",
+        "https://www.linkedin.com/in/bob",
+    ]
+    assert next(lead for lead in leads if lead.first_name == "Ana").data == {"title": "CEO"}
+
+
+async def test_malformed_csv_upload_is_422_naming_the_row_and_field(api: httpx.AsyncClient, services: Services) -> None:
+    campaign_id = (await api.post("/api/campaigns", json=body(await sender(services)))).json()["campaign_id"]
+    url = f"/api/campaigns/{campaign_id}/leads"
+
+    bad = b"linkedin_url,first_name,email\nhttps://www.linkedin.com/in/ok,Ok,\n,NoProfile,\nhttps://www.linkedin.com/in/x,X,"
+    bad += b"a" * 400 + b"\n"
+    resp = await api.post(url, files={"file": ("bad.csv", bad, "text/csv")})
+    assert resp.status_code == 422, resp.text
+    detail = resp.json()["detail"]
+    assert {"loc": ["csv line 3"], "msg": "a lead needs linkedin_url or linkedin_id"} in detail
+    assert any(e["loc"] == ["csv line 4", "email"] for e in detail), detail
+    assert len(detail) == 2  # line 2 is fine; nothing was added
+    assert await CampaignLeads(services.database).count(campaign_id) == 0
+
+    unreadable = b"linkedin_url\n" + b"x" * 200_000 + b"\n"  # past the csv module's field limit
+    resp = await api.post(url, files={"file": ("nul.csv", unreadable, "text/csv")})
+    assert resp.status_code == 422 and resp.json()["detail"][0]["loc"] == ["csv line 2"], resp.text
+
+    latin1 = "linkedin_url,first_name\nhttps://www.linkedin.com/in/jose,José\n".encode("latin-1")
+    resp = await api.post(url, files={"file": ("latin1.csv", latin1, "text/csv")})
+    assert resp.status_code == 422 and resp.json()["detail"][0]["loc"] == ["file"], resp.text
+
+    no_file = await api.post(url, data={"csv": "linkedin_id\nx\n"}, files={"other": ("x.csv", b"", "text/csv")})
+    assert no_file.status_code == 422 and no_file.json()["detail"][0]["loc"] == ["body", "file"]
+
+    # create: a bad campaign field in the form is FastAPI's usual 422 naming the field
+    form = {"campaign": json.dumps(body(await sender(services), maxConcurrentLeads=0))}
+    resp = await api.post("/api/campaigns", data=form, files={"file": ("leads.csv", b"linkedin_id\nx\n", "text/csv")})
+    assert resp.status_code == 422 and resp.json()["detail"][0]["loc"] == ["body", "maxConcurrentLeads"], resp.text
+    both = {"campaign": json.dumps(body(await sender(services), leadsCsv="linkedin_id\ny\n"))}
+    resp = await api.post("/api/campaigns", data=both, files={"file": ("leads.csv", b"linkedin_id\nx\n", "text/csv")})
+    assert resp.status_code == 422 and resp.json()["detail"][0]["loc"] == ["body", "file"], resp.text
 
 
 async def test_start_refuses_a_disconnected_sender(api: httpx.AsyncClient, services: Services) -> None:

@@ -1,12 +1,20 @@
 """Outreach campaigns: create (graph + sender + leads), add leads (JSON or CSV), start, pause,
-resume, stop and status. The work is in :mod:`followthrough.campaign_control`."""
+resume, stop and status. The work is in :mod:`followthrough.campaign_control`.
+
+A lead list comes as JSON objects, as CSV text (``leadsCsv`` or a ``text/csv`` body) or as an
+uploaded CSV file (``multipart/form-data``, field ``file``); every form goes through the one
+parser, :func:`~followthrough.campaign_control.parse_leads`.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+import pydantic
 from fastapi import APIRouter, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.datastructures import FormData, UploadFile
 
 from followthrough.api.deps import ServicesDep, WorkflowsDep
 from followthrough.campaign_control import (
@@ -15,6 +23,7 @@ from followthrough.campaign_control import (
     CreateCampaign,
     StartCampaign,
     StopCampaign,
+    decode_csv,
     parse_leads,
 )
 
@@ -25,10 +34,75 @@ def _problem(exc: CampaignProblem) -> JSONResponse:
     return JSONResponse({"detail": exc.detail}, status_code=exc.status)
 
 
-@router.post("", status_code=201)
-async def create_campaign(body: CreateCampaign, services: ServicesDep) -> Any:
-    """Validate the graph (422 lists every fault with its node id) and the leads, then save."""
+def _is_multipart(request: Request) -> bool:
+    return request.headers.get("content-type", "").lower().startswith("multipart/form-data")
+
+
+async def _uploaded_csv(form: FormData) -> str:
+    """The text of the form's ``file`` field: an uploaded CSV file; 422 when it is missing."""
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile):
+        raise CampaignProblem(422, [{"loc": ["body", "file"], "msg": "expected a CSV file in the form field 'file'"}])
+    return decode_csv(await upload.read(), where="file")
+
+
+async def _create_body(request: Request) -> CreateCampaign:
+    """The campaign from a JSON body, or from a form: the JSON in field ``campaign``, its leads
+    (optionally) as the uploaded CSV ``file``. Invalid fields are FastAPI's usual 422."""
+    raw: str | bytes | UploadFile | None
+    csv_text: str | None = None
+    if _is_multipart(request):
+        async with request.form() as form:
+            raw = form.get("campaign")
+            if form.get("file") is not None:
+                csv_text = await _uploaded_csv(form)
+    else:
+        raw = await request.body()
+    if not isinstance(raw, str | bytes):
+        problem = {"loc": ["body", "campaign"], "msg": "expected the campaign as JSON in the form field 'campaign'"}
+        raise CampaignProblem(422, [problem])
     try:
+        body = CreateCampaign.model_validate_json(raw)
+    except pydantic.ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in errors]) from None
+    if csv_text is not None:
+        if body.leads_csv:
+            problem = {"loc": ["body", "file"], "msg": "give the CSV as a file or as leadsCsv, not both"}
+            raise CampaignProblem(422, [problem])
+        body.leads_csv = csv_text
+    return body
+
+
+@router.post(
+    "",
+    status_code=201,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": CreateCampaign.model_json_schema(by_alias=True)},
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["campaign"],
+                        "properties": {
+                            "campaign": {"type": "string", "description": "the JSON body, as text"},
+                            "file": {"type": "string", "format": "binary", "description": "the leads as CSV"},
+                        },
+                    }
+                },
+            },
+        }
+    },
+)
+async def create_campaign(request: Request, services: ServicesDep) -> Any:
+    """Validate the graph (422 lists every fault with its node id) and the leads, then save.
+
+    The body is the campaign as JSON, or a ``multipart/form-data`` form with the same JSON in
+    field ``campaign`` and the lead list as an uploaded CSV ``file``."""
+    try:
+        body = await _create_body(request)
         created = await CampaignControl(services).create(body)
     except CampaignProblem as exc:
         return _problem(exc)
@@ -37,12 +111,19 @@ async def create_campaign(body: CreateCampaign, services: ServicesDep) -> Any:
 
 @router.post("/{campaign_id}/leads", status_code=201)
 async def add_leads(campaign_id: str, request: Request, services: ServicesDep) -> Any:
-    """Append leads: a JSON list of objects, or CSV text (``Content-Type: text/csv``)."""
+    """Append leads: a JSON list of objects, CSV text (``Content-Type: text/csv``) or an
+    uploaded CSV file (``multipart/form-data``, field ``file``). Duplicates are counted, not added."""
     try:
-        if request.headers.get("content-type", "").startswith("text/csv"):
-            leads = parse_leads(csv_text=(await request.body()).decode("utf-8-sig"))
+        if _is_multipart(request):
+            async with request.form() as form:
+                leads = parse_leads(csv_text=await _uploaded_csv(form))
+        elif request.headers.get("content-type", "").startswith("text/csv"):
+            leads = parse_leads(csv_text=decode_csv(await request.body(), where="body"))
         else:
-            payload = await request.json()
+            try:
+                payload = await request.json()
+            except ValueError:  # not JSON at all
+                payload = None
             if not isinstance(payload, list):
                 raise CampaignProblem(422, [{"loc": ["body"], "msg": "expected a JSON list of leads"}])
             leads = parse_leads(payload)
