@@ -15,7 +15,8 @@ from temporalio import activity
 from followthrough.domain.booking import AppointmentRecord, CancelAppointmentInput, CreateAppointmentInput
 from followthrough.errors import ValidationError, as_temporal_errors
 from followthrough.services import Services
-from followthrough.store.models import Appointment, Lead
+from followthrough.store.models import Appointment
+from followthrough.store.repositories import LeadData, ensure_lead
 from followthrough.store.types import utcnow
 
 
@@ -42,17 +43,7 @@ class AppointmentActivities:
                 return existing
             try:
                 async with self._db.session() as session:
-                    if await session.get(Lead, input.lead.id) is None:
-                        session.add(
-                            Lead(
-                                id=input.lead.id,
-                                phone=input.lead.phone,
-                                name=input.lead.name,
-                                email=input.lead.email,
-                                language=input.lead.language,
-                            )
-                        )
-                        await session.flush()
+                    await ensure_lead(session, LeadData.model_validate(input.lead.model_dump()))
                     row = Appointment(
                         lead_id=input.lead.id,
                         start_at=input.start,

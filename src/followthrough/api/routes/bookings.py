@@ -22,11 +22,10 @@ from followthrough.api.deps import ServicesDep, SettingsDep, WorkflowsDep, get_c
 from followthrough.api.flags import (
     Feature,
     InlineRunsDep,
+    flagged_status,
     inline_activity,
-    inline_answer,
     log_inline,
     use_temporal,
-    workflow_status,
 )
 from followthrough.domain.booking import (
     DEMO_FOLLOWUP_TYPES,
@@ -102,10 +101,7 @@ async def _workflows(request: Request) -> Workflows:
 
 @router.get("/{workflow_id}")
 async def booking_status(workflow_id: str, wf: WorkflowsDep, inline: InlineRunsDep) -> dict[str, Any]:
-    run = inline.get(workflow_id)
-    if run is not None:
-        return inline_answer(run, False)
-    return await workflow_status(wf, workflow_id)
+    return await flagged_status(workflow_id, wf, inline)
 
 
 async def run_saga_inline(
