@@ -18,6 +18,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, Field, field_validator
 
+from followthrough.domain.followup import FollowUpType
 from followthrough.domain.leads import Lead
 
 Step = Literal["calendar_booking", "appointment", "lead_stage", "confirmation", "followups"]
@@ -31,7 +32,7 @@ UNDO: dict[Step, Compensation] = {
 }
 
 #: The follow-ups a booked demo gets, as child workflows.
-DEMO_FOLLOWUP_TYPES: tuple[str, ...] = ("pre_demo_24h", "pre_demo_reminder", "post_demo")
+DEMO_FOLLOWUP_TYPES: tuple[FollowUpType, ...] = ("pre_demo_24h", "pre_demo_reminder", "post_demo")
 
 #: Longest demo we accept: a slot longer than this is a typo, not a demo.
 MAX_DEMO_LENGTH = timedelta(hours=8)

@@ -41,7 +41,7 @@ with workflow.unsafe.imports_passed_through():
         slot_problem,
     )
     from followthrough.domain.calendar import Booking, CancelBookingInput, CreateBookingInput
-    from followthrough.domain.followup import DemoChangedSignal, FollowUpInput
+    from followthrough.domain.followup import DemoChangedSignal, FollowUpInput, FollowUpType
     from followthrough.domain.leads import SetStageInput
     from followthrough.domain.messaging import SendMessageInput, SendMessageResult
     from followthrough.temporal.policies import (
@@ -205,20 +205,21 @@ class DemoBookingWorkflow:
     async def _undo(self, activity: str, arg: Any, timeout: timedelta) -> None:
         await workflow.execute_activity(activity, arg, start_to_close_timeout=timeout, retry_policy=COMPENSATION_RETRY)
 
-    async def _start_followup(self, input: BookDemoInput, followup_type: str) -> str:
+    async def _start_followup(self, input: BookDemoInput, followup_type: FollowUpType) -> str:
         """Start one follow-up child; if the lead already has one running (an earlier booking),
         move its timers to this demo instead of starting a twin."""
         child_id = followup_workflow_id(input.lead.id, followup_type)
+        child_input = FollowUpInput(
+            lead=input.lead,
+            type=followup_type,
+            demo_start=input.start,
+            demo_end=input.end,
+            triggered_at=workflow.now(),
+        )
         try:
             await workflow.start_child_workflow(
                 "FollowUpWorkflow",
-                FollowUpInput(
-                    lead=input.lead,
-                    type=followup_type,  # type: ignore[arg-type]
-                    demo_start=input.start,
-                    demo_end=input.end,
-                    triggered_at=workflow.now(),
-                ),
+                child_input,
                 id=child_id,
                 parent_close_policy=workflow.ParentClosePolicy.ABANDON,
                 search_attributes=TypedSearchAttributes(
