@@ -343,7 +343,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.role.startswith("worker-"):
         asyncio.run(run_worker(args.role.removeprefix("worker-"), args.address, args.task_queue))
-        return
+        # As `followthrough` does: skip interpreter finalization, where the Temporal core's
+        # threads can abort the process (PyGILState_Release) after the work is done.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     report = asyncio.run(run_bench(args))
     if args.json:
         print(json.dumps(report, indent=2))
