@@ -62,16 +62,6 @@ GRAPH = {
         {"source": "invite", "target": "done"},
     ],
 }
-#: A sender account with its limits lifted: always open, no caps, no spacing.
-LIFTED: dict[str, Any] = {
-    "timezone": "UTC",
-    "working_hours": {"start": "00:00", "end": "00:00"},
-    "working_days": [1, 2, 3, 4, 5, 6, 7],
-    "daily_limits": {"profile_visit": None, "like_post": None, "send_invitation": None},
-    "weekly_invitation_limit": 0,
-    "min_action_spacing_seconds": 0,
-    "max_action_spacing_seconds": 0,
-}
 
 
 # --- the raw-SDK shape -------------------------------------------------------------------------
@@ -215,6 +205,7 @@ async def run_worker(kind: str, address: str, task_queue: str) -> None:
 async def prepare_campaign(leads: int) -> tuple[str, str]:
     """A campaign with ``leads`` leads and a lifted sender, in the store the env names."""
     from followthrough.config import load_settings
+    from followthrough.domain.sending import lifted_account_columns
     from followthrough.services import Services
     from followthrough.store.migrate import upgrade
     from followthrough.store.repositories import CampaignLeads, Campaigns, NewCampaignLead, SenderAccounts
@@ -224,7 +215,11 @@ async def prepare_campaign(leads: int) -> tuple[str, str]:
     services = await Services.open(settings)
     try:
         account = await SenderAccounts(services.database).create(
-            organization_id="bench-org", display_name="bench", status="connected", **LIFTED
+            organization_id="bench-org",
+            display_name="bench",
+            status="connected",
+            # Every limit lifted (always open, no caps, no spacing): leads skip the coordinator.
+            **lifted_account_columns(),
         )
         campaign = await Campaigns(services.database).create(
             name="bench", organization_id="bench-org", sender_account_id=account.id, graph=GRAPH
