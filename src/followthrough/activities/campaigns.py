@@ -9,13 +9,17 @@ orchestrator's history.
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 from temporalio import activity
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from followthrough.domain.campaign import LeadOutreachInput
 from followthrough.domain.orchestration import (
     CheckStartInput,
     LeadExecution,
@@ -24,6 +28,9 @@ from followthrough.domain.orchestration import (
     LeadRef,
     LoadLeadsInput,
     SetCampaignStatusInput,
+    StartLeadsInput,
+    StartLeadsResult,
+    lead_search_attributes,
     lead_workflow_id,
     orchestrator_workflow_id,
     outcome_from_close_status,
@@ -35,6 +42,11 @@ from followthrough.store.types import utcnow
 
 #: describe() calls in flight at once when looking up many lead workflows.
 _LOOKUP_CONCURRENCY = 20
+#: Lead workflow starts in flight at once from one ``start_leads`` batch.
+_START_CONCURRENCY = 50
+LEAD_WORKFLOW = "LeadOutreachWorkflow"
+LEAD_EXECUTION_TIMEOUT = timedelta(days=30)
+_MEMO_KEY = "started_by"
 
 
 class CampaignActivities:
@@ -89,25 +101,90 @@ class CampaignActivities:
         gate = asyncio.Semaphore(_LOOKUP_CONCURRENCY)
 
         async def one(lead_id: str) -> LeadExecution:
-            handle = client.get_workflow_handle(lead_workflow_id(input.campaign_id, lead_id))
             async with gate:
-                try:
-                    desc = await handle.describe()
-                except RPCError as exc:
-                    if exc.status == RPCStatusCode.NOT_FOUND:
-                        return LeadExecution(lead_id=lead_id, running=False, outcome="failed")
-                    raise
-                if desc.status == WorkflowExecutionStatus.RUNNING:
-                    return LeadExecution(lead_id=lead_id, running=True)
-                status = desc.status.name if desc.status else "FAILED"
-                result: Any = None
-                if desc.status == WorkflowExecutionStatus.COMPLETED:
-                    result = await handle.result(rpc_timeout=None)
-                    if hasattr(result, "model_dump"):
-                        result = result.model_dump(mode="json")
-                return LeadExecution(lead_id=lead_id, running=False, outcome=outcome_from_close_status(status, result))
+                execution, _ = await _lead_execution(client, input.campaign_id, lead_id)
+                return execution
 
         return list(await asyncio.gather(*(one(lead_id) for lead_id in input.lead_ids)))
+
+    @activity.defn(name="campaigns.start_leads")
+    async def start_leads(self, input: StartLeadsInput) -> StartLeadsResult:
+        """Start a batch of lead workflows (``campaign-{campaign}-lead-{lead}``), a few dozen at
+        a time, and say which were already there.
+
+        One activity per batch instead of one child workflow per lead: the orchestrator's
+        history gets one result per batch and one ``lead_finished`` signal per lead, instead of
+        an initiated, a started and a completed event per lead, each a separate write to the
+        one execution every lead goes through. A lead id that exists is never started twice
+        (REJECT_DUPLICATE, FAIL on a running one); the memo's ``started_by`` tells this batch's
+        own starts (from an attempt that timed out) from an earlier campaign run's.
+        """
+        client = activity.client()
+        gate = asyncio.Semaphore(_START_CONCURRENCY)
+        result = StartLeadsResult()
+
+        async def one(lead_id: str) -> None:
+            workflow_id = lead_workflow_id(input.campaign_id, lead_id)
+            async with gate:
+                try:
+                    await client.start_workflow(
+                        LEAD_WORKFLOW,
+                        LeadOutreachInput(
+                            campaign_id=input.campaign_id,
+                            organization_id=input.organization_id,
+                            lead_id=lead_id,
+                            sender_account_id=input.sender_account_id,
+                            parent_workflow_id=input.parent_workflow_id,
+                        ),
+                        id=workflow_id,
+                        task_queue=input.task_queue,
+                        execution_timeout=LEAD_EXECUTION_TIMEOUT,
+                        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                        memo={_MEMO_KEY: input.started_by},
+                        search_attributes=(
+                            lead_search_attributes(input.campaign_id, input.organization_id, lead_id)
+                            if input.tag_leads
+                            else None
+                        ),
+                    )
+                except WorkflowAlreadyStartedError:
+                    execution, started_by = await _lead_execution(client, input.campaign_id, lead_id)
+                    if started_by == input.started_by:
+                        result.started.append(lead_id)
+                    else:
+                        result.existing.append(execution)
+                    return
+                result.started.append(lead_id)
+
+        await asyncio.gather(*(one(lead_id) for lead_id in input.lead_ids))
+        order = {lead_id: i for i, lead_id in enumerate(input.lead_ids)}  # stable: the batch's order
+        result.started.sort(key=order.__getitem__)
+        result.existing.sort(key=lambda e: order[e.lead_id])
+        return result
+
+
+async def _lead_execution(client: Client, campaign_id: str, lead_id: str) -> tuple[LeadExecution, str | None]:
+    """A lead workflow's state (running, or its outcome) and the batch that started it."""
+    handle = client.get_workflow_handle(lead_workflow_id(campaign_id, lead_id))
+    try:
+        desc = await handle.describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return LeadExecution(lead_id=lead_id, running=False, outcome="failed"), None
+        raise
+    memo = await desc.memo()
+    started_by = memo.get(_MEMO_KEY) if isinstance(memo, dict) else None
+    if desc.status == WorkflowExecutionStatus.RUNNING:
+        return LeadExecution(lead_id=lead_id, running=True), started_by
+    status = desc.status.name if desc.status else "FAILED"
+    result: Any = None
+    if desc.status == WorkflowExecutionStatus.COMPLETED:
+        result = await handle.result(rpc_timeout=None)
+        if hasattr(result, "model_dump"):
+            result = result.model_dump(mode="json")
+    outcome = outcome_from_close_status(status, result)
+    return LeadExecution(lead_id=lead_id, running=False, outcome=outcome), started_by
 
 
 def start_problem(campaign: Campaign | None, account: SenderAccount | None, organization_id: str) -> str | None:

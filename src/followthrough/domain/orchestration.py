@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, Field
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
 #: What a campaign is doing. ``stopping`` drains (or stops) the leads in flight.
 CampaignState = Literal["running", "paused", "stopping", "stopped", "completed"]
@@ -37,6 +38,18 @@ def orchestrator_workflow_id(campaign_id: str) -> str:
 
 def lead_workflow_id(campaign_id: str, lead_id: str) -> str:
     return f"campaign-{campaign_id}-lead-{lead_id}"
+
+
+def lead_search_attributes(campaign_id: str, organization_id: str, lead_id: str) -> TypedSearchAttributes:
+    """A lead workflow's search attributes: ids only, since search attributes are not encrypted."""
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(SearchAttributeKey.for_keyword("CampaignId"), campaign_id),
+            SearchAttributePair(SearchAttributeKey.for_keyword("OrganizationId"), organization_id),
+            SearchAttributePair(SearchAttributeKey.for_keyword("LeadId"), lead_id),
+            SearchAttributePair(SearchAttributeKey.for_keyword("WorkflowFamily"), "lead_outreach"),
+        ]
+    )
 
 
 # --- state carried across continue-as-new ---------------------------------------------------
@@ -169,6 +182,26 @@ class LeadExecution(BaseModel):
     lead_id: str
     running: bool
     outcome: LeadOutcome | None = Field(default=None, description="set when the lead workflow has closed")
+
+
+class StartLeadsInput(BaseModel):
+    """A batch of lead workflows for ``campaigns.start_leads`` to start (ids only)."""
+
+    campaign_id: str
+    organization_id: str
+    sender_account_id: str
+    lead_ids: list[str] = Field(min_length=1, max_length=MAX_CONCURRENT_LEADS)
+    task_queue: str
+    parent_workflow_id: str = Field(description="the orchestrator, which each lead tells when it is done")
+    started_by: str = Field(description="this batch's key, kept in each lead's memo, so a retry knows its own")
+    tag_leads: bool = True
+
+
+class StartLeadsResult(BaseModel):
+    started: list[str] = Field(default_factory=list, description="started by this batch (any attempt)")
+    existing: list[LeadExecution] = Field(
+        default_factory=list, description="already there before this batch (an earlier campaign run)"
+    )
 
 
 # --- rules -------------------------------------------------------------------------------------

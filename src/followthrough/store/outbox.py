@@ -96,24 +96,26 @@ class Outbox:
     async def complete(self, key: str, response: dict[str, Any]) -> OutboxEntry:
         """Mark the call sent with the provider's response. The first response wins: completing
         a row that is already ``sent`` returns it unchanged."""
-        async with self.database.session() as session:
-            await session.execute(
-                update(OutboxRecord)
-                .where(OutboxRecord.idempotency_key == key, OutboxRecord.status != "sent")
-                .values(status="sent", response=response, sent_at=utcnow(), error=None)
-            )
-        return await self._require(key)
+        return await self._settle(key, status="sent", response=response, sent_at=utcnow(), error=None)
 
     async def fail(self, key: str, error: str) -> OutboxEntry:
         """Mark the call failed with a reason (a later ``begin`` with the key may retry it).
         A ``sent`` row stays sent."""
+        return await self._settle(key, status="failed", error=error[:10_000])
+
+    async def _settle(self, key: str, **values: Any) -> OutboxEntry:
+        """Update a row that is not yet ``sent`` and read it back, in one transaction."""
         async with self.database.session() as session:
             await session.execute(
                 update(OutboxRecord)
                 .where(OutboxRecord.idempotency_key == key, OutboxRecord.status != "sent")
-                .values(status="failed", error=error[:10_000])
+                .values(**values)
+                .execution_options(synchronize_session=False)
             )
-        return await self._require(key)
+            record = await session.scalar(select(OutboxRecord).where(OutboxRecord.idempotency_key == key))
+            if record is None:
+                raise OutboxKeyNotFound(key)
+            return OutboxEntry.model_validate(record)
 
     async def get(self, key: str) -> OutboxEntry | None:
         async with self.database.session() as session:
@@ -152,9 +154,3 @@ class Outbox:
             await self.fail(idempotency_key, f"{type(exc).__name__}: {exc}")
             raise
         return await self.complete(idempotency_key, response)
-
-    async def _require(self, key: str) -> OutboxEntry:
-        entry = await self.get(key)
-        if entry is None:
-            raise OutboxKeyNotFound(key)
-        return entry

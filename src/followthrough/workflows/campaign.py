@@ -1,17 +1,21 @@
 """CampaignOrchestratorWorkflow: one campaign, any number of leads, a bounded history.
 
-A sliding window of at most ``max_concurrent_leads`` LeadOutreachWorkflow children runs at a
-time; each child reports with the ``lead_finished`` signal and the next lead starts (spaced by
+A sliding window of at most ``max_concurrent_leads`` LeadOutreachWorkflow executions runs at a
+time; each reports with the ``lead_finished`` signal and the next lead starts (spaced by
 ``lead_processing_delay_seconds``). Leads are read from the store a page at a time by an
-activity. After ``continue_as_new_after`` starts (or when Temporal suggests it, or the history
-passes ``max_history_events``) the run continues as new with only the cursor, the counters and
-the ids in flight (see :mod:`followthrough.domain.orchestration` for why nothing is lost).
+activity, and started in batches by another (``campaigns.start_leads``) as top-level
+workflows carrying the campaign's search attributes. After ``continue_as_new_after`` starts
+(or when Temporal suggests it, or the history passes ``max_history_events``) the run
+continues as new with only the cursor, the counters and the ids in flight (see
+:mod:`followthrough.domain.orchestration` for why nothing is lost).
 
-Children use ParentClosePolicy.ABANDON: Temporal applies a parent close policy to every run
-that ends, continue-as-new included, so TERMINATE would kill the window at each hand-over.
-Stopping is therefore explicit: ``stop`` without completing signals ``stop`` to every lead in
-flight and cancels those that have not reported after ``stop_grace_seconds``; cancelling the
-orchestrator itself does the same before it closes.
+Runs recorded before the ``orchestrator-batched-lead-starts`` patch started each lead as a
+child workflow with ParentClosePolicy.ABANDON (Temporal applies a parent close policy at
+every continue-as-new too); they replay that way. Either way, stopping is explicit: ``stop``
+without completing signals ``stop`` to every lead in flight and cancels those that have not
+reported after ``stop_grace_seconds``; cancelling the orchestrator itself does the same
+before it closes. A lead that closes without reporting (terminated, timed out) is found by
+the reconcile pass over visibility after ``reconcile_every_seconds`` of silence.
 """
 
 from __future__ import annotations
@@ -24,8 +28,6 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import (
-    SearchAttributeKey,
-    SearchAttributePair,
     TypedSearchAttributes,
     WorkflowIDReusePolicy,
 )
@@ -55,7 +57,10 @@ with workflow.unsafe.imports_passed_through():
         PauseCampaignSignal,
         ResumeCampaignSignal,
         SetCampaignStatusInput,
+        StartLeadsInput,
+        StartLeadsResult,
         StopCampaignSignal,
+        lead_search_attributes,
         lead_workflow_id,
         orchestrator_workflow_id,
         record_outcome,
@@ -66,16 +71,16 @@ with workflow.unsafe.imports_passed_through():
     from followthrough.temporal.policies import DEFAULT_RETRY, STORE_CALL_TIMEOUT
 
 LEAD_WORKFLOW = "LeadOutreachWorkflow"
+#: Patch: leads start in batches through an activity, without blocking the loop
+#: (see :meth:`CampaignOrchestratorWorkflow._start_next`).
+BATCHED_STARTS = "orchestrator-batched-lead-starts"
 LEAD_EXECUTION_TIMEOUT = timedelta(days=30)
 #: Lead ids that reported before their start resolved (kept only within one run).
 _EARLY_LIMIT = 10_000
 
 
-def _keyword(name: str, value: str) -> SearchAttributePair[str]:
-    return SearchAttributePair(SearchAttributeKey.for_keyword(name), value)
-
-
-@workflow.defn
+#: Outside the sandbox, like LeadOutreachWorkflow (see docs/CONVENTIONS.md, "Sandbox").
+@workflow.defn(sandboxed=False)
 class CampaignOrchestratorWorkflow:
     @workflow.init
     def __init__(self, input: CampaignOrchestratorInput) -> None:
@@ -91,6 +96,11 @@ class CampaignOrchestratorWorkflow:
         self._buffer: deque[LeadRef] = deque()
         self._exhausted = False
         self._started_this_run = 0
+        #: Lead starts issued and not yet resolved (pipelined starts); they hold a window seat.
+        self._starting = 0
+        self._start_tasks: set[asyncio.Task[None]] = set()
+        self._batches = 0
+        self._start_error: BaseException | None = None
         self._early: dict[str, str] = {}
         #: Signals to pass on to the leads in flight (pause/resume), in arrival order.
         self._to_forward: list[str] = []
@@ -161,11 +171,13 @@ class CampaignOrchestratorWorkflow:
             await self._set_status("running")
             self._status_recorded = True
         while True:
+            if self._start_error is not None:
+                raise self._start_error
             await self._forward_signals()
             if self._state == "stopping":
                 return await self._finish_stopping()
             if self._continue_as_new_due():
-                await workflow.wait_condition(workflow.all_handlers_finished)
+                await workflow.wait_condition(lambda: workflow.all_handlers_finished() and not self._starting)
                 workflow.continue_as_new(self._next_input())
             if self._state == "paused":
                 await workflow.wait_condition(lambda: self._state != "paused" or bool(self._to_forward))
@@ -174,15 +186,15 @@ class CampaignOrchestratorWorkflow:
                 await self._load_page()
                 continue
             if not self._buffer:
-                if not self._in_flight:
+                if not self._in_flight and not self._starting:
                     await self._set_status("completed")
                     self._state = "completed"
                     return self._result()
-                await self._wait_for_leads(lambda: not self._in_flight)
+                await self._wait_for_leads(lambda: not self._in_flight and not self._starting)
                 continue
-            room = window_room(len(self._in_flight), self._input.max_concurrent_leads)
+            room = window_room(self._occupied(), self._input.max_concurrent_leads)
             if room == 0:
-                await self._wait_for_leads(lambda: len(self._in_flight) < self._input.max_concurrent_leads)
+                await self._wait_for_leads(lambda: self._occupied() < self._input.max_concurrent_leads)
                 continue
             await self._start_next(room)
 
@@ -194,10 +206,14 @@ class CampaignOrchestratorWorkflow:
             runs=self._runs,
         )
 
+    def _occupied(self) -> int:
+        """Window seats taken: leads in flight and starts not yet resolved."""
+        return len(self._in_flight) + self._starting
+
     def _continue_as_new_due(self) -> bool:
         info = workflow.info()
         return should_continue_as_new(
-            started_this_run=self._started_this_run,
+            started_this_run=self._started_this_run + self._starting,
             threshold=self._input.continue_as_new_after,
             history_length=info.get_current_history_length(),
             max_events=self._input.max_history_events,
@@ -221,7 +237,7 @@ class CampaignOrchestratorWorkflow:
         state = self._state
         try:
             await workflow.wait_condition(
-                lambda: done() or self._state != state or bool(self._to_forward),
+                lambda: done() or self._state != state or bool(self._to_forward) or self._start_error is not None,
                 timeout=timedelta(seconds=self._input.reconcile_every_seconds),
             )
         except TimeoutError:
@@ -241,18 +257,76 @@ class CampaignOrchestratorWorkflow:
         self._exhausted = not page.has_more or not page.leads
 
     async def _start_next(self, room: int) -> None:
-        """Start the next lead (or, with no spacing, up to ``room`` of them in one task)."""
+        """Start the next lead (or, with no spacing, up to ``room`` of them at once).
+
+        Since the patch, a batch goes to the ``campaigns.start_leads`` activity and the loop
+        goes on at once; the batch holds its window seats until the activity answers. The
+        leads are top-level workflows (not children) that report with ``lead_finished``. Before
+        it, each lead was a child started here and the loop waited for the whole batch: the
+        orchestrator's one execution took an initiated, a started, a completed event and a
+        signal per lead, and its window refilled in pulses (about 16 of 100 seats in use on
+        average). Every path that ends a run (continue-as-new, completion, stop) first waits
+        for ``_starting`` to reach zero, so the cursor may move when the batch is issued: no
+        lead is lost or started twice across runs.
+        """
         delay = self._input.lead_processing_delay_seconds
         batch: list[LeadRef] = []
         while self._buffer and len(batch) < (1 if delay else room):
             batch.append(self._buffer.popleft())
-        await asyncio.gather(*(self._start_lead(lead) for lead in batch))
+        if workflow.patched(BATCHED_STARTS):
+            self._starting += len(batch)
+            self._batches += 1
+            task = asyncio.create_task(self._start_batch(batch, f"{workflow.info().run_id}:{self._batches}"))
+            self._start_tasks.add(task)  # held: the event loop keeps only weak references
+            task.add_done_callback(self._start_tasks.discard)
+        else:
+            await asyncio.gather(*(self._start_lead(lead) for lead in batch))
         self._cursor = max(self._cursor, *(lead.position for lead in batch))
         if delay and (self._buffer or not self._exhausted):
             try:
                 await workflow.wait_condition(lambda: self._state == "stopping", timeout=timedelta(seconds=delay))
             except TimeoutError:
                 pass
+
+    async def _start_batch(self, batch: list[LeadRef], started_by: str) -> None:
+        try:
+            result: StartLeadsResult = await self._activity(
+                "campaigns.start_leads",
+                StartLeadsInput(
+                    campaign_id=self._input.campaign_id,
+                    organization_id=self._input.organization_id,
+                    sender_account_id=self._input.sender_account_id,
+                    lead_ids=[lead.lead_id for lead in batch],
+                    task_queue=self._input.lead_task_queue or workflow.info().task_queue,
+                    parent_workflow_id=orchestrator_workflow_id(self._input.campaign_id),
+                    started_by=started_by,
+                    tag_leads=self._input.tag_leads,
+                ),
+                result_type=StartLeadsResult,
+            )
+        except Exception as err:  # raised again by the loop, as an awaited start would have been
+            self._start_error = self._start_error or err
+            return
+        finally:
+            self._starting -= len(batch)
+        for lead_id in result.started:
+            self._counters.started += 1
+            self._started_this_run += 1
+            self._track(lead_id)
+        for execution in result.existing:  # an earlier campaign run's: count it, never twin it
+            self._counters.started += 1
+            self._counters.already_started += 1
+            if execution.running:
+                self._track(execution.lead_id)
+            else:
+                record_outcome(self._counters, execution.outcome or "succeeded")
+
+    def _track(self, lead_id: str) -> None:
+        """A lead workflow now runs for us; it may already have reported (``_early``)."""
+        self._in_flight.add(lead_id)
+        early = self._early.pop(lead_id, None)
+        if early is not None:
+            self._finish(lead_id, early)
 
     async def _start_lead(self, lead: LeadRef) -> None:
         campaign = self._input.campaign_id
@@ -280,24 +354,13 @@ class CampaignOrchestratorWorkflow:
             return
         self._counters.started += 1
         self._started_this_run += 1
-        self._in_flight.add(lead.lead_id)
         handle.add_done_callback(functools.partial(self._child_closed, lead.lead_id))
-        early = self._early.pop(lead.lead_id, None)
-        if early is not None:
-            self._finish(lead.lead_id, early)
+        self._track(lead.lead_id)
 
     def _lead_search_attributes(self, lead_id: str) -> TypedSearchAttributes | None:
-        """Ids only (search attributes are not encrypted): the campaign's, the organization's, the lead's."""
         if not self._input.tag_leads:
             return None
-        return TypedSearchAttributes(
-            [
-                _keyword("CampaignId", self._input.campaign_id),
-                _keyword("OrganizationId", self._input.organization_id),
-                _keyword("LeadId", lead_id),
-                _keyword("WorkflowFamily", "lead_outreach"),
-            ]
-        )
+        return lead_search_attributes(self._input.campaign_id, self._input.organization_id, lead_id)
 
     async def _adopt(self, lead_id: str) -> None:
         """A lead workflow already exists (an earlier campaign run): count it, never twin it."""
@@ -308,10 +371,7 @@ class CampaignOrchestratorWorkflow:
         )
         execution = found[0] if found else LeadExecution(lead_id=lead_id, running=False, outcome="failed")
         if execution.running:
-            self._in_flight.add(lead_id)  # it signals lead_finished to campaign-{id}, i.e. to us
-            early = self._early.pop(lead_id, None)
-            if early is not None:
-                self._finish(lead_id, early)
+            self._track(lead_id)  # it signals lead_finished to campaign-{id}, i.e. to us
         else:
             record_outcome(self._counters, execution.outcome or "succeeded")
 
@@ -371,6 +431,8 @@ class CampaignOrchestratorWorkflow:
         await asyncio.gather(*(one(lead_id) for lead_id in sorted(self._in_flight)))
 
     async def _finish_stopping(self) -> CampaignResult:
+        if self._starting:  # every issued start resolves first, so the stop reaches its lead
+            await workflow.wait_condition(lambda: not self._starting)
         if self._stop_completes_current:
             while self._in_flight and self._stop_completes_current:
                 await self._forward_signals()

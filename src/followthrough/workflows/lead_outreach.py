@@ -111,7 +111,9 @@ class _Interrupted(Exception):
         self.outcome = outcome
 
 
-@workflow.defn
+#: Outside the sandbox (see docs/CONVENTIONS.md, "Sandbox"): one instance per lead, so the
+#: sandbox's per-instance module re-import was the worker's largest cost at 100,000 leads.
+@workflow.defn(sandboxed=False)
 class LeadOutreachWorkflow:
     @workflow.init
     def __init__(self, input: LeadOutreachInput) -> None:

@@ -1,0 +1,103 @@
+"""What the workflow sandbox checks at run time, checked in the source of every workflow module.
+
+Two workflows run outside the sandbox (``sandboxed=False``, see docs/CONVENTIONS.md), so a
+call to the wall clock or to ``random`` there would not be refused: it would make replays
+diverge. This test reads every module in ``followthrough/workflows`` and refuses the calls and
+imports that are non-deterministic or do I/O. It also fails on a planted violation, so it is
+known to look.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import followthrough.workflows as workflows_package
+
+WORKFLOW_DIR = Path(workflows_package.__file__).parent
+MODULES = sorted(p for p in WORKFLOW_DIR.glob("*.py") if p.name != "__init__.py")
+
+#: ``module.attribute`` calls that read the wall clock, draw randomness or block.
+FORBIDDEN_CALLS = {
+    "datetime.now",
+    "datetime.utcnow",
+    "datetime.today",
+    "date.today",
+    "time.time",
+    "time.time_ns",
+    "time.monotonic",
+    "time.perf_counter",
+    "time.sleep",
+    "asyncio.sleep",
+    "uuid.uuid1",
+    "uuid.uuid4",
+    "os.urandom",
+    "os.getenv",
+    "secrets.token_bytes",
+    "secrets.token_hex",
+}
+#: Modules a workflow must not import (I/O, threads, randomness): activities do that.
+FORBIDDEN_IMPORTS = {
+    "random",
+    "secrets",
+    "threading",
+    "subprocess",
+    "socket",
+    "httpx",
+    "requests",
+    "sqlalchemy",
+    "aiosqlite",
+    "asyncpg",
+}
+#: Names that must not be called at all.
+FORBIDDEN_NAMES = {"open", "input"}
+
+
+def violations(source: str) -> list[str]:
+    found: list[str] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
+            for name in names:
+                if name.split(".")[0] in FORBIDDEN_IMPORTS:
+                    found.append(f"line {node.lineno}: import {name}")
+        elif isinstance(node, ast.Call):
+            func = node.func
+            if isinstance(func, ast.Name) and func.id in FORBIDDEN_NAMES:
+                found.append(f"line {node.lineno}: {func.id}()")
+            elif isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name | ast.Attribute):
+                owner = func.value.id if isinstance(func.value, ast.Name) else func.value.attr
+                if f"{owner}.{func.attr}" in FORBIDDEN_CALLS:
+                    found.append(f"line {node.lineno}: {owner}.{func.attr}()")
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            if node.value.id == "os" and node.attr == "environ":
+                found.append(f"line {node.lineno}: os.environ")
+    return found
+
+
+def test_there_are_workflow_modules() -> None:
+    assert len(MODULES) >= 10
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: p.stem)
+def test_workflow_module_is_pure(path: Path) -> None:
+    assert violations(path.read_text()) == []
+
+
+@pytest.mark.parametrize(
+    ("snippet", "expected"),
+    [
+        ("from datetime import datetime\nx = datetime.now()", "datetime.now()"),
+        ("import time\ntime.sleep(1)", "time.sleep()"),
+        ("import random", "import random"),
+        ("from sqlalchemy import select", "import sqlalchemy"),
+        ("import uuid\nuuid.uuid4()", "uuid.uuid4()"),
+        ("open('f')", "open()"),
+        ("import os\nos.environ['X']", "os.environ"),
+        ("import datetime\ndatetime.datetime.now()", "datetime.now()"),
+    ],
+)
+def test_a_planted_violation_is_found(snippet: str, expected: str) -> None:
+    assert any(expected in v for v in violations(snippet))
