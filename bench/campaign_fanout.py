@@ -2,10 +2,13 @@
 
     python bench/campaign_fanout.py --leads 10000            # both, then the ratios
     python bench/campaign_fanout.py --leads 50 --json        # smoke size, machine-readable
+    python bench/campaign_fanout.py --leads 100000 --sides ours --server-db memory
 
 What runs, on one Temporal dev server this script starts (``temporal server start-dev`` on free
 ports, persistence in a SQLite *file* in a temporary directory, so the server does the same
-fsyncs as the embedded default):
+fsyncs as the embedded default; ``--server-db memory`` keeps it in memory instead). A progress
+line (leads done, rate, the orchestrator's run and history length) goes to stderr every
+``--progress-every`` seconds while our side runs:
 
 * **followthrough**: a campaign in the store (SQLite file) with N leads and a three-action graph
   (profile_visit → like_post → send_invitation), a sender whose limits are lifted (no window,
@@ -22,7 +25,8 @@ Each side gets a fresh worker *process* (the package worker with the default set
 activities, 50 workflow tasks, 200 activities/s), so its peak memory (VmHWM from /proc) is its
 own. Printed per side: total time, leads/s, the largest history of any execution (events,
 from visibility's HistoryLength over the task queue) and the worker's peak memory; then the ratios.
-Not part of the test suite: even --leads 50 takes ~25 s (a dev server and two worker processes).
+``tests/test_bench_smoke.py`` runs it with a handful of leads (both sides), so the script
+itself cannot rot; the figures come from runs by hand.
 """
 
 from __future__ import annotations
@@ -240,7 +244,7 @@ async def measure_ours(client: Client, args: argparse.Namespace, env: dict[str, 
     await asyncio.to_thread(worker.wait_ready)
     started = time.perf_counter()
     try:
-        result = await client.execute_workflow(
+        handle = await client.start_workflow(
             CampaignOrchestratorWorkflow.run,
             CampaignOrchestratorInput(
                 campaign_id=campaign_id,
@@ -253,6 +257,11 @@ async def measure_ours(client: Client, args: argparse.Namespace, env: dict[str, 
             id=f"campaign-{campaign_id}",
             task_queue=task_queue,
         )
+        progress = asyncio.create_task(report_progress(handle, started, args.progress_every))
+        try:
+            result = await handle.result()
+        finally:
+            progress.cancel()
         seconds = time.perf_counter() - started
     finally:
         peak = worker.stop()
@@ -260,6 +269,28 @@ async def measure_ours(client: Client, args: argparse.Namespace, env: dict[str, 
         print(f"warning: {result.totals}", file=sys.stderr)
     largest, which = await largest_history(client, task_queue)
     return Figures("followthrough", args.leads, seconds, args.leads / seconds, largest, which, peak)
+
+
+async def report_progress(handle: Any, started: float, every: float) -> None:
+    """A progress line on stderr every ``every`` seconds, from the orchestrator's status query."""
+    from followthrough.workflows.campaign import CampaignOrchestratorWorkflow
+
+    while every > 0:
+        await asyncio.sleep(every)
+        try:
+            status = await handle.query(CampaignOrchestratorWorkflow.status)
+        except Exception as exc:  # noqa: BLE001 - between two runs (continue-as-new): try again later
+            print(f"progress: status not answered ({type(exc).__name__})", file=sys.stderr, flush=True)
+            continue
+        t = status.totals
+        done = t.succeeded + t.failed + t.stopped
+        elapsed = time.perf_counter() - started
+        print(
+            f"progress: {elapsed:7.0f} s  {done}/{t.total} done ({done / elapsed:.1f} leads/s), "
+            f"{t.running} running, run {status.runs}, history {status.history_length} events",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 async def measure_raw(client: Client, args: argparse.Namespace, env: dict[str, str], task_queue: str) -> Figures:
@@ -287,7 +318,8 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory(prefix="campaign-bench-") as tmp:
         home = Path(tmp)
-        server = DevServer(home / "temporal", port=free_port(), ui_port=None)
+        db_filename = "temporal.db" if args.server_db == "file" else None
+        server = DevServer(home / "temporal", port=free_port(), ui_port=None, db_filename=db_filename)
         await server.start()
         try:
             args.address = server.address
@@ -305,7 +337,7 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     report: dict[str, Any] = {
         "leads": args.leads,
         "window": args.window,
-        "server": "temporal dev server, SQLite file",
+        "server": f"temporal dev server, {'SQLite file' if args.server_db == 'file' else 'in memory'}",
         "sides": [asdict(f) for f in figures],
     }
     if len(figures) == 2:
@@ -332,6 +364,13 @@ def main() -> None:
     parser.add_argument("--raw-batch", type=int, default=5000, help="raw parent continues as new every N children")
     parser.add_argument("--sides", nargs="+", default=["ours", "raw"], choices=["ours", "raw"])
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--progress-every", type=float, default=60, help="seconds between progress lines (0: none)")
+    parser.add_argument(
+        "--server-db",
+        choices=["file", "memory"],
+        default="file",
+        help="dev-server persistence: a SQLite file (default) or in memory",
+    )
     parser.add_argument("--role", default="bench", help=argparse.SUPPRESS)
     parser.add_argument("--address", default="", help=argparse.SUPPRESS)
     parser.add_argument("--task-queue", default="", help=argparse.SUPPRESS)

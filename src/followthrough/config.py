@@ -163,6 +163,10 @@ class Settings(BaseSettings):
         default=None, description="host:port of your Unipile API, e.g. api8.unipile.com:13851"
     )
     unipile_api_key: SecretStr | None = None
+    unipile_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="the value of the Unipile-Auth header set on your Unipile webhook; unset refuses the webhook",
+    )
     discord_bot_token: SecretStr | None = Field(default=None, description="default bot token when a call gives none")
     discord_base_url: str = "https://discord.com/api/v10"
     telegram_bot_token: SecretStr | None = Field(default=None, description="default bot token when a call gives none")

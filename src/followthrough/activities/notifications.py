@@ -7,10 +7,11 @@ recorded receipt without calling the provider again) and passes the same key to 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import httpx
+from pydantic import BaseModel
 from sqlalchemy import select
 from temporalio import activity
 
@@ -36,6 +37,8 @@ from followthrough.services import Services
 from followthrough.store.models import Notification, NotificationDelivery
 from followthrough.store.outbox import Outbox
 from followthrough.store.types import utcnow
+
+R = TypeVar("R", bound=BaseModel)
 
 #: Opens the HTTP client the real email and webhook providers share (called only when one is real).
 HttpFactory = Callable[[], httpx.AsyncClient]
@@ -111,15 +114,8 @@ class NotificationActivities:
             message = EmailMessage(
                 to=input.to, subject=input.subject, text=input.message, idempotency_key=input.idempotency_key
             )
-            await self._attempt(input)
-            receipt = await idempotent(
-                self._outbox,
-                provider="email",
-                operation="send",
-                key=input.idempotency_key,
-                request=message,
-                result_type=EmailReceipt,
-                call=lambda: self.email.send(message),
+            receipt = await self._deliver(
+                input, "email", "send", message, EmailReceipt, lambda: self.email.send(message)
             )
         return DeliveryReceipt(message_id=receipt.message_id)
 
@@ -137,15 +133,8 @@ class NotificationActivities:
                 "message": input.message,
             }
             delivery = WebhookDelivery(url=url, payload=payload, idempotency_key=input.idempotency_key)
-            await self._attempt(input)
-            receipt = await idempotent(
-                self._outbox,
-                provider="webhook",
-                operation="deliver",
-                key=input.idempotency_key,
-                request=delivery,
-                result_type=WebhookReceipt,
-                call=lambda: self.webhooks.deliver(delivery),
+            receipt = await self._deliver(
+                input, "webhook", "deliver", delivery, WebhookReceipt, lambda: self.webhooks.deliver(delivery)
             )
         return DeliveryReceipt(message_id=receipt.delivery_id)
 
@@ -167,6 +156,27 @@ class NotificationActivities:
             notification = await session.get(Notification, input.notification_id)
             if notification is not None:
                 notification.status = input.status
+
+    async def _deliver(
+        self,
+        input: DeliverInput,
+        provider: str,
+        operation: str,
+        request: BaseModel,
+        result_type: type[R],
+        call: Callable[[], Awaitable[R]],
+    ) -> R:
+        """Count the attempt on the delivery row, then make the call at most once per key."""
+        await self._attempt(input)
+        return await idempotent(
+            self._outbox,
+            provider=provider,
+            operation=operation,
+            key=input.idempotency_key,
+            request=request,
+            result_type=result_type,
+            call=call,
+        )
 
     async def _attempt(self, input: DeliverInput) -> None:
         """Count this attempt on the delivery row (the activity's own attempt number)."""

@@ -221,14 +221,14 @@ class CampaignLead(Base):
     id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
     campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
     position: Mapped[int] = mapped_column(BigInteger)
-    linkedin_id: Mapped[str | None] = mapped_column(String(128))
-    linkedin_url: Mapped[str | None] = mapped_column(String(500))  # normalised
+    linkedin_id: Mapped[str | None] = mapped_column(String(128), index=True)  # 0004: inbound LinkedIn lookups
+    linkedin_url: Mapped[str | None] = mapped_column(String(500), index=True)  # normalised
     first_name: Mapped[str | None] = mapped_column(String(100))
     last_name: Mapped[str | None] = mapped_column(String(100))
     headline: Mapped[str | None] = mapped_column(String(300))
     company: Mapped[str | None] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(320))
-    phone: Mapped[str | None] = mapped_column(String(20))
+    phone: Mapped[str | None] = mapped_column(String(20), index=True)  # 0004: inbound WhatsApp lookups
     #: Any other profile fields (``profile_has`` conditions read them).
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -77,7 +77,7 @@ class DevServer:
         ui_port: int | None = 8233,
         namespace: str = "default",
         search_attributes: Sequence[str] = SEARCH_ATTRIBUTES,
-        db_filename: str = "temporal.db",
+        db_filename: str | None = "temporal.db",
         log_level: str = "error",
         codec_endpoint: str | None = None,
     ) -> None:
@@ -86,7 +86,8 @@ class DevServer:
         self.ui_port = ui_port
         self.namespace = namespace
         self.search_attributes = tuple(search_attributes)
-        self.db_path = home / db_filename
+        #: None keeps the server's state in memory (benchmarks): nothing survives a restart.
+        self.db_path = home / db_filename if db_filename else None
         self.log_path = home / "temporal-server.log"
         self.log_level = log_level
         self.codec_endpoint = codec_endpoint
@@ -109,8 +110,7 @@ class DevServer:
             "127.0.0.1",
             "--port",
             str(self.port),
-            "--db-filename",
-            str(self.db_path),
+            *(["--db-filename", str(self.db_path)] if self.db_path else []),
             "--namespace",
             self.namespace,
             "--log-level",
