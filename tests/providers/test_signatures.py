@@ -18,6 +18,7 @@ from followthrough.providers.signatures import (
     InvalidSignature,
     ReplayCache,
     StaleSignature,
+    verify_shared_secret,
     verify_slack_signature,
 )
 
@@ -201,3 +202,10 @@ def test_replay_cache_forgets_after_ttl() -> None:
     seen.check_and_add("a", now=111.0)  # expired, accepted again
     with pytest.raises(StaleSignature):
         seen.check_and_add("a", now=112.0)
+
+
+@pytest.mark.parametrize("given", [None, "", "wrong", SECRET.upper(), SECRET + " "])
+def test_a_shared_secret_header_must_match_exactly(given: str | None) -> None:
+    with pytest.raises(InvalidSignature):
+        verify_shared_secret(given, SECRET)
+    verify_shared_secret(SECRET, SECRET)

@@ -148,19 +148,33 @@ def campaign_input(campaign_id: str, **overrides: Any) -> CampaignOrchestratorIn
 
 
 @asynccontextmanager
-async def campaign(
-    env: WorkflowEnvironment,
-    harness: Harness,
-    **overrides: Any,
-) -> AsyncIterator[WorkflowHandle[Any, CampaignResult]]:
+async def campaign_worker(
+    env: WorkflowEnvironment, harness: Harness, services: Services | None = None
+) -> AsyncIterator[tuple[str, str]]:
+    """A worker for the orchestrator and the fake lead; yields (task queue, campaign id). With
+    ``services``, lead lookups are the real ``campaigns.lead_executions`` (visibility)."""
     tq = f"tq-{uuid.uuid4()}"
     campaign_id = f"c{uuid.uuid4().hex[:8]}"
+    activities = harness.activities(lookups=services is None)
+    if services is not None:
+        activities.append(CampaignActivities(services).lead_executions)
     async with Worker(
         env.client,
         task_queue=tq,
         workflows=[CampaignOrchestratorWorkflow, FakeLeadWorkflow],
-        activities=harness.activities(),
+        activities=activities,
     ):
+        yield tq, campaign_id
+
+
+@asynccontextmanager
+async def campaign(
+    env: WorkflowEnvironment,
+    harness: Harness,
+    services: Services | None = None,
+    **overrides: Any,
+) -> AsyncIterator[WorkflowHandle[Any, CampaignResult]]:
+    async with campaign_worker(env, harness, services) as (tq, campaign_id):
         handle = await env.client.start_workflow(
             CampaignOrchestratorWorkflow.run,
             campaign_input(campaign_id, **overrides),
@@ -355,17 +369,8 @@ async def test_a_lead_that_closes_without_reporting_is_counted_failed(
 ) -> None:
     """lead-002 fails without signalling: the reconcile pass (real lookups) finds it closed."""
     harness = Harness(leads=leads(4), crash={"lead-002"})
-    tq = f"tq-{uuid.uuid4()}"
-    campaign_id = f"c{uuid.uuid4().hex[:8]}"
-    async with Worker(
-        env.client,
-        task_queue=tq,
-        workflows=[CampaignOrchestratorWorkflow, FakeLeadWorkflow],
-        activities=[*harness.activities(lookups=False), CampaignActivities(services).lead_executions],
-    ):
-        result = await env.client.execute_workflow(
-            CampaignOrchestratorWorkflow.run, campaign_input(campaign_id), id=f"campaign-{campaign_id}", task_queue=tq
-        )
+    async with campaign(env, harness, services) as handle:
+        result = await handle.result()
     assert result.totals.failed == 1 and result.totals.succeeded == 3 and result.totals.pending == 0
 
 
@@ -374,15 +379,7 @@ async def test_a_lead_workflow_already_there_is_counted_not_started_twice(
 ) -> None:
     """lead-002 ran before (an earlier campaign run): the orchestrator counts it from its result."""
     harness = Harness(leads=leads(4), outcomes={"lead-002": "goal_reached"}, steps=1)
-    lookups = CampaignActivities(services)
-    tq = f"tq-{uuid.uuid4()}"
-    campaign_id = f"c{uuid.uuid4().hex[:8]}"
-    async with Worker(
-        env.client,
-        task_queue=tq,
-        workflows=[CampaignOrchestratorWorkflow, FakeLeadWorkflow],
-        activities=[*harness.activities(lookups=False), lookups.lead_executions],
-    ):
+    async with campaign_worker(env, harness, services) as (tq, campaign_id):
         earlier = LeadOutreachInput(
             campaign_id=campaign_id, organization_id="org-1", lead_id="lead-002", sender_account_id="acct-1"
         )

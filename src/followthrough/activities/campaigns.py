@@ -9,7 +9,6 @@ orchestrator's history.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -21,6 +20,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from followthrough.domain.campaign import LeadOutreachInput
 from followthrough.domain.orchestration import (
+    LEAD_EXECUTION_TIMEOUT,
+    LEAD_WORKFLOW,
     CheckStartInput,
     LeadExecution,
     LeadExecutionsInput,
@@ -44,8 +45,6 @@ from followthrough.store.types import utcnow
 _LOOKUP_CONCURRENCY = 20
 #: Lead workflow starts in flight at once from one ``start_leads`` batch.
 _START_CONCURRENCY = 50
-LEAD_WORKFLOW = "LeadOutreachWorkflow"
-LEAD_EXECUTION_TIMEOUT = timedelta(days=30)
 _MEMO_KEY = "started_by"
 
 

@@ -17,6 +17,7 @@ is counted from the existing execution instead.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -34,6 +35,12 @@ MAX_CONCURRENT_LEADS = 1000
 
 def orchestrator_workflow_id(campaign_id: str) -> str:
     return f"campaign-{campaign_id}"
+
+
+#: The lead workflow's type, as the orchestrator and ``campaigns.start_leads`` start it.
+LEAD_WORKFLOW = "LeadOutreachWorkflow"
+#: How long one lead may run through its sequence (the seed's 30 days).
+LEAD_EXECUTION_TIMEOUT = timedelta(days=30)
 
 
 def lead_workflow_id(campaign_id: str, lead_id: str) -> str:

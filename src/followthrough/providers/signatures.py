@@ -33,6 +33,15 @@ def same(expected: str, given: str) -> bool:
     return hmac.compare_digest(expected.encode(), given.strip().lower().encode())
 
 
+def verify_shared_secret(given: str | None, secret: str) -> None:
+    """A header that carries the shared secret itself, for providers that sign nothing (Unipile
+    sends the custom headers set on its webhook). Compared in constant time, case and all."""
+    if not given:
+        raise InvalidSignature("missing")
+    if not hmac.compare_digest(given.encode(), secret.encode()):
+        raise InvalidSignature("does not match the configured secret")
+
+
 class ReplayCache:
     """Ids already accepted, remembered for ``ttl`` seconds (bounded): a second delivery of the
     same id is a replay. Per process; the workflow ids and the outbox dedupe across processes."""

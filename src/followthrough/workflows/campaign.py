@@ -42,6 +42,8 @@ with workflow.unsafe.imports_passed_through():
         StopSignal,
     )
     from followthrough.domain.orchestration import (
+        LEAD_EXECUTION_TIMEOUT,
+        LEAD_WORKFLOW,
         CampaignCounters,
         CampaignOrchestratorInput,
         CampaignProgress,
@@ -70,11 +72,9 @@ with workflow.unsafe.imports_passed_through():
     )
     from followthrough.temporal.policies import DEFAULT_RETRY, STORE_CALL_TIMEOUT
 
-LEAD_WORKFLOW = "LeadOutreachWorkflow"
 #: Patch: leads start in batches through an activity, without blocking the loop
 #: (see :meth:`CampaignOrchestratorWorkflow._start_next`).
 BATCHED_STARTS = "orchestrator-batched-lead-starts"
-LEAD_EXECUTION_TIMEOUT = timedelta(days=30)
 #: Lead ids that reported before their start resolved (kept only within one run).
 _EARLY_LIMIT = 10_000
 

@@ -18,7 +18,6 @@ made again; a second ``lead_replied`` changes nothing.
 
 from __future__ import annotations
 
-import hmac
 import logging
 from typing import Any
 
@@ -26,10 +25,11 @@ from fastapi import APIRouter, HTTPException, Request, status
 from sqlalchemy import ColumnElement, and_, or_, select
 
 from followthrough.api.deps import ServicesDep, SettingsDep, get_workflows
-from followthrough.api.webhook_common import PREFIX, configured_secret, parse_json, temporal_client
+from followthrough.api.webhook_common import PREFIX, configured_secret, parse_json, refuse, temporal_client
 from followthrough.domain.campaign import LeadRepliedSignal
 from followthrough.domain.linkedin import linkedin_identifier
 from followthrough.domain.orchestration import lead_workflow_id
+from followthrough.providers.signatures import InvalidSignature, verify_shared_secret
 from followthrough.services import Services
 from followthrough.store.models import Campaign, CampaignLead, SenderAccount
 from followthrough.store.repositories.campaigns import normalize_linkedin_url
@@ -49,10 +49,10 @@ REPLY_EVENTS = frozenset({"message_received"})
 async def unipile_event(request: Request, settings: SettingsDep, services: ServicesDep) -> dict[str, Any]:
     secret = configured_secret(settings.unipile_webhook_secret, "UNIPILE_WEBHOOK_SECRET")
     given = request.headers.get(AUTH_HEADER)
-    if not given:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, f"{AUTH_HEADER} header missing")
-    if not hmac.compare_digest(given.encode(), secret.encode()):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, f"{AUTH_HEADER} refused")
+    try:
+        verify_shared_secret(given, secret)
+    except InvalidSignature as exc:
+        raise refuse(AUTH_HEADER, exc, given) from None
     body = parse_json(await request.body())
     if not isinstance(body, dict):
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "the body is not a Unipile event object")
