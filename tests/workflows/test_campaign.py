@@ -240,9 +240,13 @@ async def test_every_lead_runs_exactly_once_across_continue_as_new(env: Workflow
         "goal_reached": 1,
     }
     assert harness.statuses == ["running", "completed"]
-    # Pages were read after the cursor, never from the start again.
+    # Pages were read after the cursor, never from the start again, up to the last lead. (Whether
+    # one more, empty page is read after lead 23 depends on whether a continue-as-new falls after
+    # the last start, which the batched starts leave to timing.)
     assert all(page.limit == 4 for page in harness.pages)
-    assert max(page.after_position for page in harness.pages) == 23
+    positions = [page.after_position for page in harness.pages]
+    assert positions[0] == 0 and positions == sorted(positions)
+    assert positions[-1] + 4 >= 23
 
 
 async def test_window_never_holds_more_than_max_concurrent_leads(env: WorkflowEnvironment) -> None:
