@@ -378,6 +378,32 @@ async def test_a_lead_that_closes_without_reporting_is_counted_failed(
     assert result.totals.failed == 1 and result.totals.succeeded == 3 and result.totals.pending == 0
 
 
+async def test_a_silent_lead_frees_its_seat_on_the_reconcile_clock_while_others_report(
+    env: WorkflowEnvironment, services: Services
+) -> None:
+    """lead-002 fails without signalling after its 10-minute step, while the other seat reports
+    every 10 minutes, so the orchestrator's wait is never quiet for 30 minutes. The reconcile
+    clock still describes the leads in flight at minute 30: lead-002 is counted, its seat comes
+    back, and the remaining leads run two at a time. (Before the clock, the seat stayed taken
+    until every other lead had finished: one lead at a time, ~140 minutes.)"""
+    from tests.record import HISTORIES, save_history
+
+    harness = Harness(leads=leads(12), crash={"lead-002"}, steps=1, step_minutes=10)
+    async with campaign(env, harness, services, max_concurrent_leads=2, reconcile_every_seconds=1800) as handle:
+        result = await handle.result()
+        path = HISTORIES / "campaign" / "reconcile_clock_silent_lead.json"
+        if os.environ.get("RECORD_HISTORIES") == "1" or not path.exists():
+            await save_history(handle, "campaign", "reconcile_clock_silent_lead")
+    assert result.totals.failed == 1 and result.totals.succeeded == 11 and result.totals.pending == 0
+    assert sorted(harness.started_ids()) == harness.leads
+    # lead-002 never recorded its end: with it, three "running" at once means two real leads
+    # shared the window after the pass.
+    assert harness.max_running == 3
+    first = min(e.at for e in harness.started)
+    last = max(e.at for e in harness.ended)
+    assert last - first <= timedelta(minutes=80)
+
+
 async def test_a_lead_workflow_already_there_is_counted_not_started_twice(
     env: WorkflowEnvironment, services: Services
 ) -> None:

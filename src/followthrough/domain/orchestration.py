@@ -17,7 +17,7 @@ is counted from the existing execution instead.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -82,6 +82,9 @@ class CampaignProgress(BaseModel):
     stop_completes_current: bool = True
     runs: int = Field(default=0, ge=0, description="how many times the orchestrator continued as new")
     started_status_recorded: bool = False
+    reconcile_at: datetime | None = Field(
+        default=None, description="when the next check of the leads in flight is due (workflow time)"
+    )
 
 
 class CampaignOrchestratorInput(BaseModel):
@@ -97,7 +100,9 @@ class CampaignOrchestratorInput(BaseModel):
     max_history_events: int = Field(default=10_000, ge=200, le=40_000)
     stop_grace_seconds: float = Field(default=600, ge=0, description="wait for stopped leads before cancelling")
     reconcile_every_seconds: float = Field(
-        default=6 * 3600, gt=0, description="how long to wait on silent leads before checking them in visibility"
+        default=3600,
+        gt=0,
+        description="how often the leads in flight are described, to count any that closed without reporting",
     )
     lead_task_queue: str | None = Field(default=None, description="default: the orchestrator's own")
     tag_leads: bool = Field(

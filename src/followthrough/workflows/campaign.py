@@ -15,7 +15,9 @@ every continue-as-new too); they replay that way. Either way, stopping is explic
 without completing signals ``stop`` to every lead in flight and cancels those that have not
 reported after ``stop_grace_seconds``; cancelling the orchestrator itself does the same
 before it closes. A lead that closes without reporting (terminated, timed out) is found by
-the reconcile pass over visibility after ``reconcile_every_seconds`` of silence.
+the reconcile pass, which describes every lead in flight once every ``reconcile_every_seconds``
+on the workflow clock, however busy the campaign is (since the ``orchestrator-reconcile-clock``
+patch; runs recorded before it reconciled only after that long without any report).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections import deque
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -75,6 +77,9 @@ with workflow.unsafe.imports_passed_through():
 #: Patch: leads start in batches through an activity, without blocking the loop
 #: (see :meth:`CampaignOrchestratorWorkflow._start_next`).
 BATCHED_STARTS = "orchestrator-batched-lead-starts"
+#: Patch: the reconcile pass runs on a clock carried across continue-as-new
+#: (see :meth:`CampaignOrchestratorWorkflow._wait_for_leads`).
+RECONCILE_CLOCK = "orchestrator-reconcile-clock"
 #: Lead ids that reported before their start resolved (kept only within one run).
 _EARLY_LIMIT = 10_000
 
@@ -93,6 +98,8 @@ class CampaignOrchestratorWorkflow:
         self._stop_completes_current = progress.stop_completes_current
         self._runs = progress.runs
         self._status_recorded = progress.started_status_recorded
+        #: When the next reconcile pass is due (workflow time); set on the first wait.
+        self._reconcile_at: datetime | None = progress.reconcile_at
         self._buffer: deque[LeadRef] = deque()
         self._exhausted = False
         self._started_this_run = 0
@@ -229,19 +236,45 @@ class CampaignOrchestratorWorkflow:
             stop_completes_current=self._stop_completes_current,
             runs=self._runs + 1,
             started_status_recorded=self._status_recorded,
+            reconcile_at=self._reconcile_at,
         )
         return self._input.model_copy(update={"progress": progress})
 
     async def _wait_for_leads(self, done: Any) -> None:
-        """Wait for ``done``, a control signal, or a quiet spell that calls for reconciling."""
+        """Wait for ``done``, a control signal, or the next reconcile pass.
+
+        Since the ``orchestrator-reconcile-clock`` patch the pass is due on a clock
+        (``_reconcile_at``, carried across continue-as-new): a lead that closed without
+        reporting frees its seat within ``reconcile_every_seconds`` even while other leads keep
+        reporting. Before it, the pass ran only after that long without any wake-up, so in a
+        busy campaign a terminated lead could hold its seat until the campaign's end.
+        """
         state = self._state
+        every = timedelta(seconds=self._input.reconcile_every_seconds)
+        timeout = every
+        on_clock = workflow.patched(RECONCILE_CLOCK)
+        if on_clock:
+            now = workflow.now()
+            if self._reconcile_at is None:
+                self._reconcile_at = now + every
+            if now >= self._reconcile_at:
+                await self._reconcile_in_flight()
+                return
+            timeout = self._reconcile_at - now
         try:
             await workflow.wait_condition(
                 lambda: done() or self._state != state or bool(self._to_forward) or self._start_error is not None,
-                timeout=timedelta(seconds=self._input.reconcile_every_seconds),
+                timeout=timeout,
             )
         except TimeoutError:
-            await self._reconcile(sorted(self._in_flight))
+            if on_clock:
+                await self._reconcile_in_flight()
+            else:
+                await self._reconcile(sorted(self._in_flight))
+
+    async def _reconcile_in_flight(self) -> None:
+        await self._reconcile(sorted(self._in_flight))
+        self._reconcile_at = workflow.now() + timedelta(seconds=self._input.reconcile_every_seconds)
 
     # --- leads ------------------------------------------------------------------------------
     async def _load_page(self) -> None:
