@@ -140,6 +140,11 @@ class Settings(BaseSettings):
     whatsapp_verify_token: SecretStr | None = None
     whatsapp_api_version: str = "v21.0"
     whatsapp_base_url: str = "https://graph.facebook.com"
+    whatsapp_templates: str = Field(
+        default="",
+        description='JSON: catalog message → approved template, e.g. {"payment/link": {"name": "payment_link", '
+        '"parameters": ["name", "amount", "url"], "languages": {"es": "es_MX"}}}',
+    )
     calcom_api_key: SecretStr | None = None
     calcom_webhook_secret: SecretStr | None = None
     calcom_event_type_id: int | None = None
@@ -192,6 +197,14 @@ class Settings(BaseSettings):
         from followthrough.providers.selection import parse_provider_modes
 
         parse_provider_modes(value)  # raises ValueError naming the bad entry
+        return value
+
+    @field_validator("whatsapp_templates")
+    @classmethod
+    def _templates_parse(cls, value: str) -> str:
+        from followthrough.providers.messaging import parse_whatsapp_templates
+
+        parse_whatsapp_templates(value)  # raises ValueError naming the bad entry
         return value
 
     @field_validator("followthrough_sandbox_faults")

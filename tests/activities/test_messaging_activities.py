@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -12,8 +14,12 @@ from temporalio.testing import ActivityEnvironment
 
 from followthrough.activities.messaging import MessagingActivities
 from followthrough.config import Settings
+from followthrough.domain.followup import FollowUpStep, send_request
+from followthrough.domain.leads import Lead
 from followthrough.domain.messaging import SendMessageInput
+from followthrough.domain.payment import PaymentInput, payment_message
 from followthrough.providers.factory import build_providers
+from followthrough.providers.messaging import EMPTY_PARAMETER
 from followthrough.services import Services
 
 WA = "https://wa.fake/v21.0/106/messages"
@@ -90,3 +96,79 @@ async def test_rate_limit_is_retryable_with_delay_then_retry_succeeds(real_servi
         assert (await env.run(activities.send, message())).message_id == "wamid.2"
     entry = await real_services.providers.outbox.get(message().idempotency_key)
     assert entry is not None and (entry.status, entry.attempts) == ("sent", 2)
+
+
+# --- approved templates (WHATSAPP_TEMPLATES) -------------------------------------------------------
+TEMPLATES_JSON = (
+    '{"payment/link": {"name": "payment_link", "parameters": ["name", "amount", "url"], "languages": {"es": "es_MX"}},'
+    ' "pre_demo_24h/24h_before": {"name": "demo_tomorrow", "parameters": ["name", "demo_date", "demo_time"]}}'
+)
+
+
+@pytest.fixture
+async def templated_services(services: Services, make_settings: Callable[..., Settings]) -> AsyncIterator[Services]:
+    """``real_services`` with two catalog messages mapped to approved templates."""
+    settings = make_settings(
+        whatsapp_token="EAAt",
+        whatsapp_phone_number_id="106",
+        whatsapp_base_url="https://wa.fake",
+        whatsapp_templates=TEMPLATES_JSON,
+    )
+    sandboxed, original = services.providers, services.settings
+    services.providers, services.settings = build_providers(settings, sandboxed.outbox), settings
+    try:
+        yield services
+    finally:
+        await services.providers.aclose()
+        services.providers, services.settings = sandboxed, original
+
+
+async def test_a_mapped_payment_link_goes_out_as_its_approved_template(templated_services: Services) -> None:
+    lead = Lead(id="lead-9", phone="+5215512345678", name="Ana López", language="es")
+    order = PaymentInput(lead=lead, reference="plan-pro", amount=150000, currency="MXN", description="Plan Pro")
+    send = payment_message(order, "link", "https://pay.fake/cs_1")
+    with respx.mock:
+        route = respx.post(WA).respond(200, json={"messages": [{"id": "wamid.T1"}]})
+        result = await ActivityEnvironment().run(MessagingActivities(templated_services).send, send)
+    assert result.message_id == "wamid.T1"
+    body = json.loads(route.calls.last.request.content)
+    assert body["type"] == "template" and "text" not in body
+    assert body["template"] == {
+        "name": "payment_link",
+        "language": {"code": "es_MX"},
+        "components": [
+            {
+                "type": "body",
+                "parameters": [
+                    {"type": "text", "text": "Ana"},
+                    {"type": "text", "text": "1,500.00 MXN"},
+                    {"type": "text", "text": "https://pay.fake/cs_1"},
+                ],
+            }
+        ],
+    }
+    entry = await templated_services.providers.outbox.get(send.idempotency_key)
+    assert entry is not None and entry.request["template"]["name"] == "payment_link"  # what really went out
+
+
+async def test_an_unmapped_message_still_goes_out_as_text(templated_services: Services) -> None:
+    lead = Lead(id="lead-9", phone="+5215512345678", name=None, language="en")
+    order = PaymentInput(lead=lead, reference="plan-pro", amount=150000, currency="MXN", description="Plan Pro")
+    send = payment_message(order, "receipt", None)  # payment/receipt is not mapped
+    with respx.mock:
+        route = respx.post(WA).respond(200, json={"messages": [{"id": "wamid.T2"}]})
+        await ActivityEnvironment().run(MessagingActivities(templated_services).send, send)
+    body = json.loads(route.calls.last.request.content)
+    assert body["type"] == "text" and body["text"]["body"] == send.text
+
+
+async def test_a_followup_maps_its_demo_time_and_an_empty_name(templated_services: Services) -> None:
+    lead = Lead(id="lead-3", phone="+5215512345678", name=None, language="en")
+    step = FollowUpStep(index=1, name="24h_before", due_at=datetime(2026, 5, 1, 15, 0, tzinfo=UTC))
+    send = send_request(lead, "pre_demo_24h", step, datetime(2026, 5, 2, 15, 30, tzinfo=UTC))
+    with respx.mock:
+        route = respx.post(WA).respond(200, json={"messages": [{"id": "wamid.T3"}]})
+        await ActivityEnvironment().run(MessagingActivities(templated_services).send, send)
+    template = json.loads(route.calls.last.request.content)["template"]
+    assert template["language"] == {"code": "en"}  # no mapping for en: the lead's own code
+    assert [p["text"] for p in template["components"][0]["parameters"]] == [EMPTY_PARAMETER, "2026-05-02", "15:30"]

@@ -8,9 +8,9 @@ import httpx
 import pytest
 import respx
 
-from followthrough.domain.messaging import SendMessageInput, TemplateMessage
+from followthrough.domain.messaging import CatalogMessage, SendMessageInput, TemplateMessage
 from followthrough.errors import AuthenticationError
-from followthrough.providers.messaging import WhatsAppClient
+from followthrough.providers.messaging import WhatsAppClient, parse_whatsapp_templates, with_approved_template
 
 BASE = "https://graph.fake"
 
@@ -73,3 +73,43 @@ def test_input_needs_exactly_one_body() -> None:
         SendMessageInput(to="+5215512345678", idempotency_key="k")
     with pytest.raises(ValueError):
         SendMessageInput(to="5215512345678", text="no plus", idempotency_key="k")
+
+
+# --- WHATSAPP_TEMPLATES ----------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("raw", "fault"),
+    [
+        ("{not json", "is not JSON"),
+        ('["payment/link"]', "must be a JSON object"),
+        ('{"payment/lnk": {"name": "x"}}', "'payment/lnk' is not a catalog message"),
+        ('{"payment/link": {"name": "Payment Link"}}', "payment/link: name: String should match pattern"),
+        (
+            '{"payment/link": {"name": "p", "parameters": ["amout"]}}',
+            "payment/link: parameters: unknown placeholder 'amout'",
+        ),
+        ('{"payment/link": {"name": "p", "header": "x"}}', "payment/link: header: Extra inputs are not permitted"),
+    ],
+)
+def test_a_bad_template_map_names_its_fault(raw: str, fault: str) -> None:
+    with pytest.raises(ValueError) as info:
+        parse_whatsapp_templates(raw)
+    assert fault in str(info.value)
+
+
+def test_an_empty_template_map_maps_nothing() -> None:
+    assert parse_whatsapp_templates("") == {} and parse_whatsapp_templates("  ") == {}
+
+
+def test_only_catalog_texts_with_a_mapping_become_templates() -> None:
+    templates = parse_whatsapp_templates('{"payment/link": {"name": "payment_link", "parameters": ["url", "name"]}}')
+    catalog = CatalogMessage(message="payment/link", language="es", fields={"name": "Ana", "url": "https://p/1"})
+    text = SendMessageInput(to="+34600111222", text="Hola Ana", catalog=catalog, idempotency_key="k")
+    sent = with_approved_template(text, templates)
+    assert (sent.text, sent.template) == (
+        None,
+        TemplateMessage(name="payment_link", language="es", parameters=["https://p/1", "Ana"]),
+    )
+    plain = SendMessageInput(to="+34600111222", text="Hola", idempotency_key="k")
+    assert with_approved_template(plain, templates) == plain
+    other = text.model_copy(update={"catalog": catalog.model_copy(update={"message": "payment/receipt"})})
+    assert with_approved_template(other, templates) == other

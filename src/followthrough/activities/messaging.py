@@ -7,16 +7,21 @@ from temporalio import activity
 from followthrough.activities._providers import provider_call
 from followthrough.domain.messaging import SendMessageInput, SendMessageResult
 from followthrough.providers.idempotency import idempotent
+from followthrough.providers.messaging import parse_whatsapp_templates, with_approved_template
 from followthrough.services import Services
 
 
 class MessagingActivities:
     def __init__(self, services: Services) -> None:
         self._providers = services.providers
+        self._templates = parse_whatsapp_templates(services.settings.whatsapp_templates)
 
     @activity.defn(name="messaging.send")
     async def send(self, input: SendMessageInput) -> SendMessageResult:
+        """Send once per key; a catalog text mapped in ``WHATSAPP_TEMPLATES`` goes out as its
+        approved template (the outbox records what was actually sent)."""
         provider = self._providers.messaging
+        input = with_approved_template(input, self._templates)
         with provider_call():
             return await idempotent(
                 self._providers.outbox,

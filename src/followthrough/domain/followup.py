@@ -27,7 +27,7 @@ from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_val
 
 from followthrough.domain.leads import Lead
 from followthrough.domain.messaging import SendMessageInput
-from followthrough.domain.templates import followup_message
+from followthrough.domain.templates import catalog_message, followup_message
 
 FollowUpType = Literal["pre_demo_24h", "pre_demo_reminder", "post_demo", "said_later", "cold_lead_reengagement"]
 FOLLOWUP_TYPES: tuple[FollowUpType, ...] = (
@@ -261,5 +261,6 @@ def send_request(lead: Lead, type: str, step: FollowUpStep, demo_start: datetime
     return SendMessageInput(
         to=lead.phone,
         text=followup_message(type, step.name, lead, demo_start),
+        catalog=catalog_message(f"{type}/{step.name}", lead, demo_start=demo_start),
         idempotency_key=message_key(lead.id, type, step),
     )

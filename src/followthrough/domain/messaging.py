@@ -15,12 +15,25 @@ class TemplateMessage(BaseModel):
     parameters: list[str] = Field(default_factory=list, max_length=20)
 
 
+class CatalogMessage(BaseModel):
+    """Which message of the catalog (:mod:`followthrough.domain.templates`) a text is, in which
+    language, with the values it was rendered from."""
+
+    message: str = Field(min_length=1, max_length=200, description='e.g. "payment/link"')
+    language: str = Field(min_length=2, max_length=15)
+    fields: dict[str, str] = Field(default_factory=dict)
+
+
 class SendMessageInput(BaseModel):
-    """Send ``text`` or ``template`` (exactly one) to ``to``, once per ``idempotency_key``."""
+    """Send ``text`` or ``template`` (exactly one) to ``to``, once per ``idempotency_key``.
+
+    A text that carries ``catalog`` goes out as the approved template that ``WHATSAPP_TEMPLATES``
+    maps its message to, if any (WhatsApp refuses free text outside the 24-hour window)."""
 
     to: str = Field(pattern=E164_PATTERN, description="E.164, e.g. +5215512345678")
     text: str | None = Field(default=None, min_length=1, max_length=4096)
     template: TemplateMessage | None = None
+    catalog: CatalogMessage | None = None
     idempotency_key: str = Field(min_length=1, max_length=255)
 
     @model_validator(mode="after")

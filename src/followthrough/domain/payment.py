@@ -15,7 +15,7 @@ from pydantic import AwareDatetime, BaseModel, Field, field_validator
 from followthrough.domain.leads import Lead
 from followthrough.domain.messaging import SendMessageInput
 from followthrough.domain.payments import CheckoutSession, CreateCheckoutInput
-from followthrough.domain.templates import format_amount, render
+from followthrough.domain.templates import catalog_message, format_amount, render
 
 PAYMENT_WINDOW = timedelta(hours=24)
 REMINDER_OFFSETS: tuple[timedelta, ...] = (timedelta(hours=12), timedelta(hours=20))
@@ -133,14 +133,15 @@ def record_checkout_request(input: PaymentInput, workflow_id: str, checkout: Che
 
 def payment_message(input: PaymentInput, kind: str, checkout_url: str | None) -> SendMessageInput:
     """``kind`` is ``link``, ``reminder-<h>h`` or ``receipt``."""
-    template = "payment/reminder" if kind.startswith("reminder") else f"payment/{kind}"
-    text = render(
-        template,
-        input.lead,
-        amount=format_amount(input.amount, input.currency),
-        url=checkout_url or "",
-        reference=input.reference,
-    )
+    message = "payment/reminder" if kind.startswith("reminder") else f"payment/{kind}"
+    values = {
+        "amount": format_amount(input.amount, input.currency),
+        "url": checkout_url or "",
+        "reference": input.reference,
+    }
     return SendMessageInput(
-        to=input.lead.phone, text=text, idempotency_key=message_key(input.lead.id, input.reference, kind)
+        to=input.lead.phone,
+        text=render(message, input.lead, **values),
+        catalog=catalog_message(message, input.lead, **values),
+        idempotency_key=message_key(input.lead.id, input.reference, kind),
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from followthrough.domain.leads import Language, Lead
+from followthrough.domain.messaging import CatalogMessage
 
 #: (message, language) → template. Placeholders: name, demo_date, demo_time, amount, url, reference.
 TEMPLATES: dict[str, dict[Language, str]] = {
@@ -71,6 +72,19 @@ def format_amount(amount: int, currency: str) -> str:
     return f"{amount // 100:,}.{amount % 100:02d} {code}"
 
 
+#: The values a message may use, and so the body parameters a WhatsApp template may map to.
+PLACEHOLDERS: tuple[str, ...] = ("name", "demo_date", "demo_time", "amount", "url", "reference")
+
+
+def message_fields(lead: Lead, *, demo_start: datetime | None = None, **values: str) -> dict[str, str]:
+    """The placeholder values of one message (see :data:`PLACEHOLDERS`)."""
+    fields: dict[str, str] = {"name": lead.first_name or _FALLBACK_NAME[lead.language], **values}
+    if demo_start is not None:
+        fields["demo_date"] = f"{demo_start:%Y-%m-%d}"
+        fields["demo_time"] = f"{demo_start:%H:%M}"
+    return fields
+
+
 def render(message: str, lead: Lead, *, demo_start: datetime | None = None, **values: str) -> str:
     """The text of ``message`` (``"<type>/<step>"`` or ``"payment/<kind>"``) in the lead's language."""
     try:
@@ -78,12 +92,16 @@ def render(message: str, lead: Lead, *, demo_start: datetime | None = None, **va
     except KeyError:
         raise KeyError(f"no template {message!r}") from None
     template = by_language.get(lead.language) or by_language["en"]
-    fields: dict[str, str] = {"name": lead.first_name or _FALLBACK_NAME[lead.language], **values}
-    if demo_start is not None:
-        fields["demo_date"] = f"{demo_start:%Y-%m-%d}"
-        fields["demo_time"] = f"{demo_start:%H:%M}"
-    text = template.format_map(_Missing(fields))
+    text = template.format_map(_Missing(message_fields(lead, demo_start=demo_start, **values)))
     return " ".join(text.replace(" ,", ",").split())
+
+
+def catalog_message(message: str, lead: Lead, *, demo_start: datetime | None = None, **values: str) -> CatalogMessage:
+    """Which catalog message a text is, with its values: a deployment that maps it to an approved
+    WhatsApp template (``WHATSAPP_TEMPLATES``) sends that template instead of the text."""
+    return CatalogMessage(
+        message=message, language=lead.language, fields=message_fields(lead, demo_start=demo_start, **values)
+    )
 
 
 class _Missing(dict[str, str]):

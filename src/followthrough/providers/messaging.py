@@ -3,6 +3,8 @@
 * :class:`WhatsAppClient` — ``POST {base}/{version}/{phone_number_id}/messages`` with a Bearer
   token; text and template messages.
 * :class:`SandboxMessaging` — answers a ``wamid.`` id, records the message in the outbox.
+* :func:`with_approved_template` — a catalog text as the approved template ``WHATSAPP_TEMPLATES``
+  maps it to (WhatsApp refuses free text outside the 24-hour customer-service window).
 * :func:`verify_whatsapp_signature` — the ``X-Hub-Signature-256`` HMAC of the raw body with the
   app secret; :func:`verify_whatsapp_subscription` — the GET ``hub.challenge`` handshake.
 """
@@ -17,8 +19,11 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import httpx
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ValidationError as PydanticValidationError
 
-from followthrough.domain.messaging import SendMessageInput, SendMessageResult
+from followthrough.domain.messaging import SendMessageInput, SendMessageResult, TemplateMessage
+from followthrough.domain.templates import PLACEHOLDERS, TEMPLATES
 from followthrough.errors import ValidationError
 from followthrough.providers.http import graph_api_classifier, send_json
 from followthrough.providers.sandbox import Sandbox, stable_id
@@ -29,6 +34,74 @@ from followthrough.providers.signatures import (
     hmac_sha256_hex,
     same,
 )
+
+#: What an empty value becomes in a template parameter (WhatsApp refuses empty parameters).
+EMPTY_PARAMETER = "—"
+
+
+class WhatsAppTemplate(BaseModel):
+    """One catalog message mapped to an approved WhatsApp template (``WHATSAPP_TEMPLATES``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=512, pattern=r"^[a-z0-9_]+$")
+    parameters: list[str] = Field(
+        default_factory=list, max_length=20, description="placeholders, in the template's {{1}}, {{2}}… order"
+    )
+    languages: dict[str, str] = Field(
+        default_factory=dict, description="lead language → the template's language code (default: the same)"
+    )
+
+    @field_validator("parameters")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        unknown = [p for p in value if p not in PLACEHOLDERS]
+        if unknown:
+            raise ValueError(f"unknown placeholder {unknown[0]!r} (known: {', '.join(PLACEHOLDERS)})")
+        return value
+
+
+def parse_whatsapp_templates(raw: str) -> dict[str, WhatsAppTemplate]:
+    """``WHATSAPP_TEMPLATES``: a JSON object, catalog message → template. ValueError names the
+    entry at fault, e.g. ``{"payment/link": {"name": "payment_link", "parameters": ["name",
+    "amount", "url"], "languages": {"es": "es_MX"}}}``."""
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise ValueError(f"is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError('must be a JSON object: {"<message>": {"name": ..., "parameters": [...]}}')
+    templates: dict[str, WhatsAppTemplate] = {}
+    for message, entry in data.items():
+        if message not in TEMPLATES:
+            raise ValueError(f"{message!r} is not a catalog message (one of: {', '.join(sorted(TEMPLATES))})")
+        try:
+            templates[message] = WhatsAppTemplate.model_validate(entry)
+        except PydanticValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            reason = str(first["msg"]).removeprefix("Value error, ")
+            raise ValueError(f"{message}: {where + ': ' if where else ''}{reason}") from None
+    return templates
+
+
+def with_approved_template(input: SendMessageInput, templates: Mapping[str, WhatsAppTemplate]) -> SendMessageInput:
+    """The message as it goes out: a catalog text whose message is mapped becomes that template,
+    its parameters filled from the values the text was rendered from; anything else unchanged."""
+    if input.template is not None or input.catalog is None:
+        return input
+    mapped = templates.get(input.catalog.message)
+    if mapped is None:
+        return input
+    language = input.catalog.language
+    template = TemplateMessage(
+        name=mapped.name,
+        language=mapped.languages.get(language, language),
+        parameters=[input.catalog.fields.get(p) or EMPTY_PARAMETER for p in mapped.parameters],
+    )
+    return input.model_copy(update={"text": None, "template": template})
 
 
 class MessagingProvider(Protocol):
