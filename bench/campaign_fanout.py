@@ -24,7 +24,9 @@ line (leads done, rate, the orchestrator's run and history length) goes to stder
 Each side gets a fresh worker *process* (the package worker with the default settings: 100
 activities, 50 workflow tasks, 200 activities/s), so its peak memory (VmHWM from /proc) is its
 own. Printed per side: total time, leads/s, the largest history of any execution (events,
-from visibility's HistoryLength over the task queue) and the worker's peak memory; then the ratios.
+from visibility's HistoryLength over the task queue), the worker's peak memory, and the CPU time
+the worker and the server spent per lead (``/proc``; a figure that, unlike leads/s, hardly moves
+when something else shares the two cores); then the ratios.
 ``tests/test_bench_smoke.py`` runs it with a handful of leads (both sides), so the script
 itself cannot rot; the figures come from runs by hand.
 """
@@ -115,6 +117,30 @@ class Figures:
     largest_history: int
     largest_history_workflow: str
     worker_peak_rss_mb: float
+    #: CPU seconds (user + system) over the measured interval, and per lead in milliseconds:
+    #: unlike leads/s, these hardly move when something else shares the box.
+    worker_cpu_seconds: float = 0.0
+    server_cpu_seconds: float = 0.0
+    worker_cpu_ms_per_lead: float = 0.0
+    server_cpu_ms_per_lead: float = 0.0
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU seconds of a live process so far (``/proc/<pid>/stat``; 0 if gone)."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+def with_cpu(figures: Figures, worker: float, server: float) -> Figures:
+    figures.worker_cpu_seconds, figures.server_cpu_seconds = round(worker, 2), round(server, 2)
+    figures.worker_cpu_ms_per_lead = round(1000 * worker / max(figures.leads, 1), 2)
+    figures.server_cpu_ms_per_lead = round(1000 * server / max(figures.leads, 1), 2)
+    return figures
 
 
 def vm_hwm_mb(pid: int) -> float:
@@ -154,14 +180,15 @@ class WorkerProcess:
         if "ready" not in line:
             raise RuntimeError(f"worker did not start: {line!r} (exit {self.process.poll()})")
 
-    def stop(self) -> float:
-        peak = vm_hwm_mb(self.process.pid)
+    def stop(self) -> tuple[float, float]:
+        """Stop the worker; its peak RSS (MB) and CPU seconds, read just before."""
+        peak, cpu = vm_hwm_mb(self.process.pid), cpu_seconds(self.process.pid)
         self.process.send_signal(signal.SIGTERM)
         try:
             self.process.wait(timeout=60)
         except subprocess.TimeoutExpired:
             self.process.kill()
-        return peak
+        return peak, cpu
 
 
 # --- roles -------------------------------------------------------------------------------------
@@ -242,6 +269,7 @@ async def measure_ours(client: Client, args: argparse.Namespace, env: dict[str, 
     campaign_id, account_id = await prepare_campaign(args.leads)
     worker = WorkerProcess("ours", args.address, task_queue, env)
     await asyncio.to_thread(worker.wait_ready)
+    worker_cpu, server_cpu = cpu_seconds(worker.process.pid), cpu_seconds(args.server_pid)
     started = time.perf_counter()
     try:
         handle = await client.start_workflow(
@@ -263,12 +291,14 @@ async def measure_ours(client: Client, args: argparse.Namespace, env: dict[str, 
         finally:
             progress.cancel()
         seconds = time.perf_counter() - started
+        server_cpu = cpu_seconds(args.server_pid) - server_cpu
     finally:
-        peak = worker.stop()
+        peak, worker_end = worker.stop()
     if result.totals.succeeded != args.leads:
         print(f"warning: {result.totals}", file=sys.stderr)
     largest, which = await largest_history(client, task_queue)
-    return Figures("followthrough", args.leads, seconds, args.leads / seconds, largest, which, peak)
+    figures = Figures("followthrough", args.leads, seconds, args.leads / seconds, largest, which, peak)
+    return with_cpu(figures, worker_end - worker_cpu, server_cpu)
 
 
 async def report_progress(handle: Any, started: float, every: float) -> None:
@@ -296,6 +326,7 @@ async def report_progress(handle: Any, started: float, every: float) -> None:
 async def measure_raw(client: Client, args: argparse.Namespace, env: dict[str, str], task_queue: str) -> Figures:
     worker = WorkerProcess("raw", args.address, task_queue, env)
     await asyncio.to_thread(worker.wait_ready)
+    worker_cpu, server_cpu = cpu_seconds(worker.process.pid), cpu_seconds(args.server_pid)
     started = time.perf_counter()
     try:
         await client.execute_workflow(
@@ -305,10 +336,12 @@ async def measure_raw(client: Client, args: argparse.Namespace, env: dict[str, s
             task_queue=task_queue,
         )
         seconds = time.perf_counter() - started
+        server_cpu = cpu_seconds(args.server_pid) - server_cpu
     finally:
-        peak = worker.stop()
+        peak, worker_end = worker.stop()
     largest, which = await largest_history(client, task_queue)
-    return Figures("raw SDK", args.leads, seconds, args.leads / seconds, largest, which, peak)
+    figures = Figures("raw SDK", args.leads, seconds, args.leads / seconds, largest, which, peak)
+    return with_cpu(figures, worker_end - worker_cpu, server_cpu)
 
 
 async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
@@ -323,6 +356,7 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         await server.start()
         try:
             args.address = server.address
+            args.server_pid = server.process.pid if server.process is not None else None
             figures: list[Figures] = []
             for kind in args.sides:
                 task_queue = f"bench-{kind}-{uuid.uuid4().hex[:6]}"
@@ -345,6 +379,12 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         report["ratio_leads_per_second"] = round(ours.leads_per_second / raw.leads_per_second, 3)
         report["ratio_largest_history"] = round(ours.largest_history / max(raw.largest_history, 1), 3)
         report["ratio_worker_peak_rss"] = round(ours.worker_peak_rss_mb / max(raw.worker_peak_rss_mb, 1), 3)
+        report["ratio_worker_cpu_per_lead"] = round(
+            ours.worker_cpu_ms_per_lead / max(raw.worker_cpu_ms_per_lead, 0.01), 3
+        )
+        report["ratio_server_cpu_per_lead"] = round(
+            ours.server_cpu_ms_per_lead / max(raw.server_cpu_ms_per_lead, 0.01), 3
+        )
     return report
 
 
@@ -352,7 +392,8 @@ def format_figures(f: Figures) -> str:
     return (
         f"{f.name:>14}: {f.leads} leads in {f.seconds:.1f} s = {f.leads_per_second:.1f} leads/s; "
         f"largest history {f.largest_history} events ({f.largest_history_workflow}); "
-        f"worker peak RSS {f.worker_peak_rss_mb:.0f} MB"
+        f"worker peak RSS {f.worker_peak_rss_mb:.0f} MB; CPU per lead: worker {f.worker_cpu_ms_per_lead:.1f} ms, "
+        f"server {f.server_cpu_ms_per_lead:.1f} ms"
     )
 
 

@@ -39,10 +39,12 @@ def test_campaign_fanout_runs_both_sides_and_reports_their_figures() -> None:
         assert side["leads"] == leads
         assert side["seconds"] > 0 and side["leads_per_second"] == pytest.approx(leads / side["seconds"])
         assert side["largest_history"] > 10 and side["worker_peak_rss_mb"] > 20
+        assert side["worker_cpu_seconds"] > 0 and side["server_cpu_seconds"] > 0
+        assert side["worker_cpu_ms_per_lead"] == pytest.approx(1000 * side["worker_cpu_seconds"] / leads, abs=1)
     ours = report["sides"][0]
     assert (
         "CampaignOrchestratorWorkflow" in ours["largest_history_workflow"]
         or "LeadOutreach" in (ours["largest_history_workflow"])
     )
-    assert report["ratio_leads_per_second"] > 0
+    assert report["ratio_leads_per_second"] > 0 and report["ratio_worker_cpu_per_lead"] > 0
     assert "warning" not in run.stderr  # every lead succeeded
