@@ -134,14 +134,10 @@ def record_checkout_request(input: PaymentInput, workflow_id: str, checkout: Che
 def payment_message(input: PaymentInput, kind: str, checkout_url: str | None) -> SendMessageInput:
     """``kind`` is ``link``, ``reminder-<h>h`` or ``receipt``."""
     message = "payment/reminder" if kind.startswith("reminder") else f"payment/{kind}"
-    values = {
-        "amount": format_amount(input.amount, input.currency),
-        "url": checkout_url or "",
-        "reference": input.reference,
-    }
+    amount, url, reference = format_amount(input.amount, input.currency), checkout_url or "", input.reference
     return SendMessageInput(
         to=input.lead.phone,
-        text=render(message, input.lead, **values),
-        catalog=catalog_message(message, input.lead, **values),
+        text=render(message, input.lead, amount=amount, url=url, reference=reference),
+        catalog=catalog_message(message, input.lead, amount=amount, url=url, reference=reference),
         idempotency_key=message_key(input.lead.id, input.reference, kind),
     )
