@@ -15,6 +15,7 @@ from followthrough.domain.outreach import (
     BeginExecutionInput,
     FinishExecutionInput,
     LoadPlanInput,
+    OpenLeadInput,
     RecordStepInput,
 )
 from followthrough.services import Services
@@ -114,3 +115,56 @@ async def test_the_execution_record_is_one_row_rewritten_by_retries(services: Se
     assert [s["node_id"] for s in record.execution_data["steps"]] == ["a"]
     assert record.execution_data["ended_at_node"] == "z"
     assert record.started_at == T0 and record.completed_at == T0
+
+
+async def test_open_lead_loads_the_plan_and_begins_the_record_and_finish_stores_the_last_step(
+    services: Services,
+) -> None:
+    """The merged calls (``lead-merged-bookkeeping``): a retried open is one row, and the last
+    step sent with ``finish`` lands in the record like a ``record_step`` would have put it."""
+    seeded = await seed(services, GRAPH)
+    env = ActivityEnvironment()
+    opening = OpenLeadInput(
+        campaign_id=seeded.campaign_id,
+        lead_id=seeded.lead_ids[0],
+        sender_account_id=seeded.account_id,
+        workflow_id="wf-2",
+        started_at=T0,
+    )
+    plan = await env.run(OutreachActivities(services).open_lead, opening)
+    await env.run(OutreachActivities(services).open_lead, opening)  # a retried open
+    assert [n.id for n in plan.graph.nodes] == ["a", "z"] and plan.lead.first_name == "Ana"
+    opened = await execution_record(services, seeded.campaign_id, seeded.lead_ids[0])
+    assert opened is not None
+    assert (opened.status, opened.workflow_execution_id, opened.total_steps) == ("in_progress", "wf-2", 1)
+    assert opened.execution_data == {"steps": []} and opened.started_at == T0
+    step = StepResult(step=1, node_id="a", kind="action", action="profile_visit", detail={"provider_id": "p"})
+    finish = FinishExecutionInput(
+        campaign_id=seeded.campaign_id,
+        lead_id=seeded.lead_ids[0],
+        outcome=LeadOutcome.SUCCEEDED,
+        current_step=1,
+        finished_at=T0,
+        ended_at_node="z",
+        last_step=step,
+    )
+    await env.run(CampaignExecutionActivities(services).finish, finish)
+    await env.run(CampaignExecutionActivities(services).finish, finish)  # a retried finish
+    record = await execution_record(services, seeded.campaign_id, seeded.lead_ids[0])
+    assert record is not None
+    assert (record.status, record.current_step) == ("completed", 1)
+    assert record.execution_data["steps"] == [step.model_dump(mode="json")]
+
+
+async def test_open_lead_writes_no_record_when_the_plan_cannot_load(services: Services) -> None:
+    one, other = await seed(services, GRAPH), await seed(services, GRAPH)
+    opening = OpenLeadInput(
+        campaign_id=one.campaign_id,
+        lead_id=other.lead_ids[0],
+        sender_account_id=one.account_id,
+        workflow_id="wf-3",
+        started_at=T0,
+    )
+    with pytest.raises(ApplicationError, match="is not in campaign"):
+        await ActivityEnvironment().run(OutreachActivities(services).open_lead, opening)
+    assert await execution_record(services, one.campaign_id, other.lead_ids[0]) is None

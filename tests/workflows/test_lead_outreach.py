@@ -275,6 +275,13 @@ async def test_a_permanent_provider_error_fails_the_lead(
     assert result.steps[-1].error == "ValidationError: profile not found"
     record = await execution_record(services, seeded.campaign_id, seeded.lead_ids[0])
     assert record is not None and record.status == "failed"
+    # the failing step, the walk's last, is stored with the closing call
+    last = record.execution_data["steps"][-1]
+    assert (last["node_id"], last["status"], last["error"]) == (
+        "invite",
+        "failed",
+        "ValidationError: profile not found",
+    )
 
 
 async def test_sending_day_delays_skip_the_weekend(
@@ -375,7 +382,9 @@ async def test_the_parent_is_told_when_the_lead_finishes(
 
 
 async def test_record_history_for_replay(ts_env: WorkflowEnvironment, services: Services, task_queue: str) -> None:
-    """Keeps tests/histories/lead_outreach/*.json; rewritten only when missing or RECORD_HISTORIES=1."""
+    """Keeps tests/histories/lead_outreach/merged_bookkeeping_*.json; rewritten only when missing or
+    RECORD_HISTORIES=1. ``accepted_after_two_polls.json`` was recorded before the
+    ``lead-merged-bookkeeping`` patch and is kept: it proves runs recorded then still replay."""
     from tests.record import HISTORIES, save_history
 
     fakes = FakeProviders(statuses=["pending", "accepted"])
@@ -390,9 +399,9 @@ async def test_record_history_for_replay(ts_env: WorkflowEnvironment, services: 
         await handle.signal(LeadOutreachWorkflow.resume, ResumeSignal())
         await handle.result()
         await parent.result()
-        path = HISTORIES / "lead_outreach" / "accepted_after_two_polls.json"
+        path = HISTORIES / "lead_outreach" / "merged_bookkeeping_accepted_after_two_polls.json"
         if os.environ.get("RECORD_HISTORIES") == "1" or not path.exists():
-            await save_history(handle, "lead_outreach", "accepted_after_two_polls")
+            await save_history(handle, "lead_outreach", "merged_bookkeeping_accepted_after_two_polls")
     assert path.exists()
 
 

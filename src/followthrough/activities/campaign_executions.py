@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 
+from followthrough.domain.campaign import StepResult
 from followthrough.domain.outreach import (
     EXECUTION_STATUS,
     BeginExecutionInput,
@@ -28,6 +29,17 @@ async def _find(session: AsyncSession, campaign_id: str, lead_id: str) -> Campai
             CampaignExecution.campaign_id == campaign_id, CampaignExecution.lead_id == lead_id
         )
     )
+
+
+def _put_step(row: CampaignExecution, step: StepResult) -> None:
+    """Store one step's result (replacing an earlier write of the same step), move ``current_step``."""
+    data: dict[str, Any] = dict(row.execution_data or {})
+    steps = [s for s in data.get("steps", []) if s.get("step") != step.step]
+    steps.append(step.model_dump(mode="json"))
+    steps.sort(key=lambda s: s["step"])
+    data["steps"] = steps
+    row.execution_data = data
+    row.current_step = max(row.current_step, step.step)
 
 
 class CampaignExecutionActivities:
@@ -64,20 +76,18 @@ class CampaignExecutionActivities:
             row = await _find(session, input.campaign_id, input.lead_id)
             if row is None:
                 return  # the campaign was deleted meanwhile
-            data: dict[str, Any] = dict(row.execution_data or {})
-            steps = [s for s in data.get("steps", []) if s.get("step") != input.step.step]
-            steps.append(input.step.model_dump(mode="json"))
-            steps.sort(key=lambda s: s["step"])
-            data["steps"] = steps
-            row.execution_data = data
-            row.current_step = max(row.current_step, input.step.step)
+            _put_step(row, input.step)
 
     @activity.defn(name="campaign_executions.finish")
     async def finish(self, input: FinishExecutionInput) -> None:
+        """Close the record with the outcome, storing the walk's last step too when it comes
+        along (``last_step``: one call instead of a ``record_step`` and this one)."""
         async with self._services.database.session() as session:
             row = await _find(session, input.campaign_id, input.lead_id)
             if row is None:
                 return
+            if input.last_step is not None:
+                _put_step(row, input.last_step)
             row.status = EXECUTION_STATUS[input.outcome]
             row.current_step = input.current_step
             row.completed_at = input.finished_at

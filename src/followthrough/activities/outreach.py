@@ -15,12 +15,15 @@ from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedEr
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
-from followthrough.domain.campaign import ActionType, parse_graph
+from followthrough.activities.campaign_executions import CampaignExecutionActivities
+from followthrough.domain.campaign import ActionType, parse_graph, total_steps
 from followthrough.domain.outreach import (
     AcquireSlotInput,
+    BeginExecutionInput,
     LeadPlan,
     LeadProfile,
     LoadPlanInput,
+    OpenLeadInput,
     ReleaseSlotInput,
     SenderProfile,
 )
@@ -100,6 +103,27 @@ class OutreachActivities:
                 data=dict(lead.data or {}),
             )
             return LeadPlan(graph=graph, lead=profile, sender=sender_profile(account))
+
+    @activity.defn(name="outreach.open_lead")
+    async def open_lead(self, input: OpenLeadInput) -> LeadPlan:
+        """``load_plan`` then ``campaign_executions.begin``, as one (local) activity: a lead
+        workflow since the ``lead-merged-bookkeeping`` patch opens with one call, not two. A plan
+        that cannot be loaded fails it before any record is written, as before."""
+        plan = await self.load_plan(
+            LoadPlanInput(
+                campaign_id=input.campaign_id, lead_id=input.lead_id, sender_account_id=input.sender_account_id
+            )
+        )
+        await CampaignExecutionActivities(self._services).begin(
+            BeginExecutionInput(
+                campaign_id=input.campaign_id,
+                lead_id=input.lead_id,
+                workflow_id=input.workflow_id,
+                total_steps=total_steps(plan.graph),
+                started_at=input.started_at,
+            )
+        )
+        return plan
 
     @activity.defn(name="outreach.acquire_slot")
     async def acquire_slot(self, input: AcquireSlotInput) -> SlotGrant:

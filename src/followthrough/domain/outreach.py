@@ -126,6 +126,16 @@ class ReleaseSlotInput(BaseModel):
     grant: SlotGrant
 
 
+class OpenLeadInput(BaseModel):
+    """``outreach.open_lead``: load the lead's plan and begin its execution record, in one call."""
+
+    campaign_id: str
+    lead_id: str
+    sender_account_id: str
+    workflow_id: str
+    started_at: datetime
+
+
 class BeginExecutionInput(BaseModel):
     campaign_id: str
     lead_id: str
@@ -147,6 +157,7 @@ class FinishExecutionInput(BaseModel):
     current_step: int
     finished_at: datetime
     ended_at_node: str | None = None
+    last_step: StepResult | None = Field(default=None, description="the walk's last step, not recorded yet")
 
 
 # --- from a graph node to a provider call ------------------------------------------------------
