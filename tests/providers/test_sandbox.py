@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -102,6 +103,18 @@ async def test_sandbox_send_is_recorded_once_per_key(sandbox: Sandbox, outbox: O
     entries = await outbox.entries(provider="whatsapp")
     assert [(e.operation, e.idempotency_key, e.status) for e in entries] == [("send", "m1", "sent")]
     assert entries[0].response == first.model_dump(mode="json")
+
+
+async def test_a_sandbox_call_inside_the_activitys_outbox_call_leaves_one_row(sandbox: Sandbox, outbox: Outbox) -> None:
+    messaging = SandboxMessaging(sandbox)
+
+    async def call() -> dict[str, Any]:
+        return (await messaging.send(message("m2"))).model_dump(mode="json")
+
+    entry = await outbox.once(provider="whatsapp", operation="send", idempotency_key="m2", request={"n": 1}, call=call)
+    rows = [e for e in await outbox.entries(provider="whatsapp") if e.idempotency_key == "m2"]
+    assert [(e.status, e.attempts, e.request) for e in rows] == [("sent", 1, {"n": 1})]  # the activity's row
+    assert rows[0].response == entry.response and str(entry.response["message_id"]).startswith("wamid.")
 
 
 async def test_faults_are_seeded_and_repeat(outbox: Outbox) -> None:

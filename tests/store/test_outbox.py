@@ -128,3 +128,34 @@ async def test_once_records_a_failing_call_and_reraises(database: Database) -> N
         await outbox.once(provider="whatsapp", operation="send", idempotency_key=k, request={}, call=boom)
     entry = await outbox.get(k)
     assert entry is not None and (entry.status, entry.error) == ("failed", "TimeoutError: provider timed out")
+
+
+async def test_record_sent_writes_a_done_call_once_and_leaves_an_existing_row(database: Database) -> None:
+    outbox = Outbox(database)
+    k = key()
+    assert await outbox.record_sent(
+        provider="sandbox:linkedin", operation="invitation", idempotency_key=k, request={"a": 1}, response={"a": 1}
+    )
+    entry = await outbox.get(k)
+    assert entry is not None
+    assert (entry.status, entry.attempts, entry.request, entry.response) == ("sent", 1, {"a": 1}, {"a": 1})
+    assert entry.sent_at is not None and entry.sent_at.tzinfo is UTC
+    again = await outbox.record_sent(
+        provider="sandbox:linkedin", operation="invitation", idempotency_key=k, request={"a": 2}, response={"a": 2}
+    )
+    assert again is False
+    assert await outbox.get(k) == entry  # the first record stands
+
+
+async def test_once_holds_its_key_only_while_its_call_runs(database: Database) -> None:
+    outbox = Outbox(database)
+    k, other, seen = key(), key(), []
+
+    async def call() -> dict[str, bool]:
+        seen.append((Outbox.holds(k), Outbox.holds(other)))
+        return {}
+
+    assert not Outbox.holds(k)
+    await outbox.once(provider="whatsapp", operation="send", idempotency_key=k, request={}, call=call)
+    assert seen == [(True, False)]
+    assert not Outbox.holds(k)  # released after the call, also for the next one in this task

@@ -93,17 +93,23 @@ class Sandbox:
     async def record(
         self, provider: str, operation: str, key: str, request: dict[str, Any], response: dict[str, Any]
     ) -> None:
-        """Write the call to the outbox unless a row under ``key`` exists (the activity's own)."""
-        if await self.outbox.get(key) is not None:
+        """Write the call to the outbox unless a row under ``key`` exists: the activity's own
+        (opened by :meth:`Outbox.once` around this very call, so not even looked up) or an
+        earlier one (left as it is)."""
+        if self.outbox.holds(key):
             return
-        await self.outbox.begin(provider=provider, operation=operation, idempotency_key=key, request=request)
-        await self.outbox.complete(key, response)
+        await self.outbox.record_sent(
+            provider=provider, operation=operation, idempotency_key=key, request=request, response=response
+        )
 
     async def put_state(self, provider: str, kind: str, ident: str, data: dict[str, Any]) -> None:
         """Remember a fact (first write wins, like the service's own records)."""
         key = f"sandbox:{provider}:{kind}:{ident}"
-        await self.outbox.begin(provider=f"sandbox:{provider}", operation=kind, idempotency_key=key, request=data)
-        await self.outbox.complete(key, data)
+        recorded = await self.outbox.record_sent(
+            provider=f"sandbox:{provider}", operation=kind, idempotency_key=key, request=data, response=data
+        )
+        if not recorded:  # already there: only a row left pending (by an older version) takes it
+            await self.outbox.complete(key, data)
 
     async def get_state(self, provider: str, kind: str, ident: str) -> dict[str, Any] | None:
         entry = await self.outbox.get(f"sandbox:{provider}:{kind}:{ident}")

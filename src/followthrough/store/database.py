@@ -16,7 +16,11 @@ class Database:
         self.url = url
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
-        kwargs: dict[str, object] = {"echo": echo, "pool_pre_ping": True}
+        kwargs: dict[str, object] = {"echo": echo}
+        if self.dialect != "sqlite":
+            # A server may drop a pooled connection (restart, idle timeout): test it at checkout.
+            # A SQLite file cannot drop one, and the ping was a statement more per transaction.
+            kwargs["pool_pre_ping"] = True
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)

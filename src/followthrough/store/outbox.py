@@ -21,6 +21,7 @@ claimed result per key.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any, Literal
 
@@ -33,6 +34,9 @@ from followthrough.store.models import OutboxRecord
 from followthrough.store.types import utcnow
 
 OutboxStatus = Literal["pending", "sent", "failed"]
+
+#: The key whose row :meth:`Outbox.once` opened for the call running in this context.
+_held: ContextVar[str | None] = ContextVar("followthrough_outbox_held", default=None)
 
 
 class OutboxEntry(BaseModel):
@@ -117,6 +121,35 @@ class Outbox:
                 raise OutboxKeyNotFound(key)
             return OutboxEntry.model_validate(record)
 
+    async def record_sent(
+        self, *, provider: str, operation: str, idempotency_key: str, request: dict[str, Any], response: dict[str, Any]
+    ) -> bool:
+        """Record a call that is already done, in one transaction; False (and the row left as it
+        is) when the key is already recorded."""
+        try:
+            async with self.database.session() as session:
+                session.add(
+                    OutboxRecord(
+                        provider=provider,
+                        operation=operation,
+                        idempotency_key=idempotency_key,
+                        request=request,
+                        response=response,
+                        status="sent",
+                        attempts=1,
+                        sent_at=utcnow(),
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    @staticmethod
+    def holds(key: str) -> bool:
+        """Whether the code running now is the call of :meth:`once` under ``key`` (its row is
+        open already: whoever it calls need not record that key again)."""
+        return _held.get() == key
+
     async def get(self, key: str) -> OutboxEntry | None:
         async with self.database.session() as session:
             record = await session.scalar(select(OutboxRecord).where(OutboxRecord.idempotency_key == key))
@@ -148,9 +181,12 @@ class Outbox:
         )
         if entry.status == "sent":
             return entry
+        token = _held.set(idempotency_key)
         try:
             response = await call()
         except Exception as exc:
             await self.fail(idempotency_key, f"{type(exc).__name__}: {exc}")
             raise
+        finally:
+            _held.reset(token)
         return await self.complete(idempotency_key, response)
