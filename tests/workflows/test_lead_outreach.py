@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
@@ -376,15 +377,36 @@ async def test_the_parent_is_told_when_the_lead_finishes(
         parent = await ts_env.client.start_workflow(
             FakeParent.run, id=f"parent-{seeded.campaign_id}", task_queue=task_queue
         )
-        await (await start(ts_env, seeded, task_queue, parent=parent.id)).result()
+        lead = await start(ts_env, seeded, task_queue, parent=parent.id)
+        await lead.result()
         finished: LeadFinishedSignal = await parent.result()
+        events = [event.event_type for event in (await lead.fetch_history()).events]
     assert finished == LeadFinishedSignal(lead_id=seeded.lead_ids[0], outcome=LeadOutcome.GOAL_REACHED)
+    # Told by the closing local activity (lead-report-with-finish), not by a signal command.
+    assert EventType.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED not in events
+    closing = events[events.index(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED) - 2 :]
+    assert closing[:2] == [EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED, EventType.EVENT_TYPE_MARKER_RECORDED]
+
+
+async def test_a_lead_whose_orchestrator_is_gone_still_closes_its_record(
+    ts_env: WorkflowEnvironment, services: Services, task_queue: str
+) -> None:
+    fakes = FakeProviders()
+    seeded = await seed(services, DELAY_GRAPH)
+    async with outreach_worker(ts_env.client, services, fakes, task_queue):
+        result: LeadOutreachResult = await (
+            await start(ts_env, seeded, task_queue, parent="campaign-that-never-ran")
+        ).result()
+    record = await execution_record(services, seeded.campaign_id, seeded.lead_ids[0])
+    assert result.outcome == LeadOutcome.SUCCEEDED
+    assert record is not None and (record.status, record.current_step) == ("completed", 3)
 
 
 async def test_record_history_for_replay(ts_env: WorkflowEnvironment, services: Services, task_queue: str) -> None:
-    """Keeps tests/histories/lead_outreach/merged_bookkeeping_*.json; rewritten only when missing or
-    RECORD_HISTORIES=1. ``accepted_after_two_polls.json`` was recorded before the
-    ``lead-merged-bookkeeping`` patch and is kept: it proves runs recorded then still replay."""
+    """Keeps tests/histories/lead_outreach/report_with_finish_*.json; rewritten only when missing
+    or RECORD_HISTORIES=1. ``accepted_after_two_polls.json`` (before the ``lead-merged-bookkeeping``
+    patch) and ``merged_bookkeeping_accepted_after_two_polls.json`` (before
+    ``lead-report-with-finish``) are kept: they prove runs recorded then still replay."""
     from tests.record import HISTORIES, save_history
 
     fakes = FakeProviders(statuses=["pending", "accepted"])
@@ -399,9 +421,9 @@ async def test_record_history_for_replay(ts_env: WorkflowEnvironment, services: 
         await handle.signal(LeadOutreachWorkflow.resume, ResumeSignal())
         await handle.result()
         await parent.result()
-        path = HISTORIES / "lead_outreach" / "merged_bookkeeping_accepted_after_two_polls.json"
+        path = HISTORIES / "lead_outreach" / "report_with_finish_accepted_after_two_polls.json"
         if os.environ.get("RECORD_HISTORIES") == "1" or not path.exists():
-            await save_history(handle, "lead_outreach", "merged_bookkeeping_accepted_after_two_polls")
+            await save_history(handle, "lead_outreach", "report_with_finish_accepted_after_two_polls")
     assert path.exists()
 
 

@@ -11,8 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
+from temporalio.service import RPCError, RPCStatusCode
 
-from followthrough.domain.campaign import StepResult
+from followthrough.domain.campaign import LeadFinishedSignal, StepResult
 from followthrough.domain.outreach import (
     EXECUTION_STATUS,
     BeginExecutionInput,
@@ -81,7 +82,13 @@ class CampaignExecutionActivities:
     @activity.defn(name="campaign_executions.finish")
     async def finish(self, input: FinishExecutionInput) -> None:
         """Close the record with the outcome, storing the walk's last step too when it comes
-        along (``last_step``: one call instead of a ``record_step`` and this one)."""
+        along (``last_step``: one call instead of a ``record_step`` and this one), then tell
+        ``report_to`` (the orchestrator) that the lead finished, when one is given."""
+        await self._close_record(input)
+        if input.report_to:
+            await _report_finished(input.report_to, LeadFinishedSignal(lead_id=input.lead_id, outcome=input.outcome))
+
+    async def _close_record(self, input: FinishExecutionInput) -> None:
         async with self._services.database.session() as session:
             row = await _find(session, input.campaign_id, input.lead_id)
             if row is None:
@@ -95,3 +102,16 @@ class CampaignExecutionActivities:
             data["outcome"] = input.outcome.value
             data["ended_at_node"] = input.ended_at_node
             row.execution_data = data
+
+
+async def _report_finished(workflow_id: str, signal: LeadFinishedSignal) -> None:
+    """Signal ``lead_finished`` to the current run of ``workflow_id``. A retried call signals
+    again, which the orchestrator ignores (a lead no longer in flight is not counted twice); an
+    orchestrator that is gone has nobody to tell."""
+    handle = activity.client().get_workflow_handle(workflow_id)
+    try:
+        await handle.signal("lead_finished", signal)
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+        activity.logger.warning("could not tell %s that lead %s finished: it is gone", workflow_id, signal.lead_id)

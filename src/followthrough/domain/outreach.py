@@ -158,6 +158,9 @@ class FinishExecutionInput(BaseModel):
     finished_at: datetime
     ended_at_node: str | None = None
     last_step: StepResult | None = Field(default=None, description="the walk's last step, not recorded yet")
+    report_to: str | None = Field(
+        default=None, description="a workflow id to signal lead_finished to once the record is closed"
+    )
 
 
 # --- from a graph node to a provider call ------------------------------------------------------

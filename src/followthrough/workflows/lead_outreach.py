@@ -24,7 +24,9 @@ Signals: ``pause`` holds the lead before its next action (timers keep running), 
 lets it go on, ``stop`` ends it cleanly (``complete_current_executions`` lets an action under
 way finish instead of cancelling it), ``lead_replied`` ends it with ``goal_reached`` (unless
 the graph sets ``stop_on_reply`` false, then ``replied`` conditions see it). When done it
-signals ``lead_finished`` to ``parent_workflow_id``.
+signals ``lead_finished`` to ``parent_workflow_id``: from the closing local activity since the
+``lead-report-with-finish`` patch (runs recorded before it send a signal command and take one
+more workflow task to see it delivered).
 """
 
 from __future__ import annotations
@@ -84,6 +86,12 @@ with workflow.unsafe.imports_passed_through():
 #: walk's last step goes to the store with ``campaign_executions.finish``: two local activities
 #: (an activation, a marker and a store session each) fewer per lead.
 MERGED_BOOKKEEPING = "lead-merged-bookkeeping"
+#: Patch: the lead tells its orchestrator from ``campaign_executions.finish`` (a signal sent by
+#: that local activity once the record is closed) instead of a signal command, whose
+#: confirmation took one more workflow task before the lead could close. It implies
+#: ``lead-merged-bookkeeping``: a new run records only this marker, since every patch id costs
+#: each execution a marker and a ``TemporalChangeVersion`` upsert (a visibility write).
+REPORT_WITH_FINISH = "lead-report-with-finish"
 #: How late a granted slot may still be used; later, it is given back and a new one asked for.
 GRANT_GRACE = timedelta(minutes=10)
 #: How long one action may keep retrying a passing fault before its slot is renewed.
@@ -142,6 +150,9 @@ class LeadOutreachWorkflow:
         #: one call, and the walk's last step is stored by the closing call.
         self._merged = False
         self._unrecorded: StepResult | None = None
+        #: Since the ``lead-report-with-finish`` patch: ``lead_finished`` goes out with the
+        #: closing call.
+        self._reports_with_finish = False
 
     # --- signals and query --------------------------------------------------------------------
     @workflow.signal
@@ -176,7 +187,10 @@ class LeadOutreachWorkflow:
     # --- the walk -----------------------------------------------------------------------------
     @workflow.run
     async def run(self, input: LeadOutreachInput) -> LeadOutreachResult:
-        self._merged = workflow.patched(MERGED_BOOKKEEPING)
+        # Decided once, at the top: a run follows one path end to end. The newest patch first,
+        # so a new run takes its marker only.
+        self._reports_with_finish = workflow.patched(REPORT_WITH_FINISH)
+        self._merged = self._reports_with_finish or workflow.patched(MERGED_BOOKKEEPING)
         try:
             if self._merged:  # the plan and the record's start in one call
                 plan: LeadPlan = await _local(
@@ -434,9 +448,12 @@ class LeadOutreachWorkflow:
                 return False
 
     # --- closing ------------------------------------------------------------------------------
-    async def _record_close(self, outcome: LeadOutcome, end_node: str | None) -> None:
+    async def _record_close(self, outcome: LeadOutcome, end_node: str | None, *, report: bool = False) -> bool:
+        """Close the execution record; with ``report`` (and the patch) the same call tells the
+        orchestrator. Whether it did."""
         self._outcome = outcome
         self._state = "finished"
+        report_to = self._input.parent_workflow_id if report and self._reports_with_finish else None
         await _local(
             CampaignExecutionActivities.finish,
             FinishExecutionInput(
@@ -447,16 +464,19 @@ class LeadOutreachWorkflow:
                 finished_at=workflow.now(),
                 ended_at_node=end_node,
                 last_step=self._unrecorded,
+                report_to=report_to,
             ),
         )
         self._unrecorded = None
+        return report_to is not None
 
     async def _close(self, outcome: LeadOutcome, end_node: str | None, *, record: bool = True) -> LeadOutreachResult:
+        reported = False
         if record:
-            await self._record_close(outcome, end_node)
+            reported = await self._record_close(outcome, end_node, report=True)
         else:
             self._outcome, self._state = outcome, "finished"
-        if self._input.parent_workflow_id:
+        if self._input.parent_workflow_id and not reported:
             parent = workflow.get_external_workflow_handle(self._input.parent_workflow_id)
             try:
                 await parent.signal("lead_finished", LeadFinishedSignal(lead_id=self._input.lead_id, outcome=outcome))
