@@ -66,6 +66,32 @@ class StopCampaign(_Camel):
     reason: str | None = None
 
 
+class PauseCampaign(_Camel):
+    reason: str | None = None
+
+
+# The seed's (Clento's) routes name the campaign in the body: ``POST /api/campaigns/start
+# {campaignId, organizationId, maxConcurrentLeads, leadProcessingDelay}`` and the like.
+class _NamesCampaign(_Camel):
+    campaign_id: str = Field(min_length=1, max_length=64)
+
+
+class StartNamedCampaign(StartCampaign, _NamesCampaign):
+    pass
+
+
+class PauseNamedCampaign(PauseCampaign, _NamesCampaign):
+    pass
+
+
+class ResumeNamedCampaign(_NamesCampaign):
+    pass
+
+
+class StopNamedCampaign(StopCampaign, _NamesCampaign):
+    pass
+
+
 class CreatedCampaign(BaseModel):
     campaign_id: str
     leads_added: int

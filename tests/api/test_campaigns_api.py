@@ -198,3 +198,49 @@ async def test_start_pause_status_and_stop_through_http(
     assert status["orchestrator"]["state"] == "stopped"
     assert status["orchestrator"]["totals"]["stopped"] == 3 and status["orchestrator"]["totals"]["pending"] == 2
     assert (await api.post(f"/api/campaigns/{campaign_id}/pause")).status_code == 409
+
+
+async def test_the_seeds_routes_name_the_campaign_in_the_body(
+    api: httpx.AsyncClient, services: Services, dev_worker: Worker
+) -> None:
+    """Clento's shape: ``POST /api/campaigns/start {campaignId, …}``, pause/resume/stop likewise,
+    ``GET /api/campaigns/status?campaignId=…``: the same work and answers as the per-id routes."""
+    leads = [{"linkedin_id": f"seed-lead-{i}"} for i in range(4)]
+    created = await api.post("/api/campaigns", json=body(await sender(services), leads=leads))
+    campaign_id = created.json()["campaign_id"]
+
+    missing = await api.post("/api/campaigns/start", json={"organizationId": "org-1"})
+    assert missing.status_code == 422 and missing.json()["detail"][0]["loc"] == ["body", "campaignId"]
+    unknown = await api.post("/api/campaigns/start", json={"campaignId": "nope", "organizationId": "org-1"})
+    assert unknown.status_code == 404
+    assert (await api.get("/api/campaigns/status")).status_code == 422
+
+    start = {"campaignId": campaign_id, "organizationId": "org-1", "maxConcurrentLeads": 2, "leadProcessingDelay": 0}
+    resp = await api.post("/api/campaigns/start", json=start)
+    assert resp.status_code == 202, resp.text
+    assert resp.json()["workflowId"] == f"campaign-{campaign_id}"
+    assert (await api.post("/api/campaigns/start", json=start)).status_code == 409
+
+    async def state(expected: str) -> bool:
+        answer = (await api.get("/api/campaigns/status", params={"campaignId": campaign_id})).json()
+        return answer["orchestrator"] is not None and answer["orchestrator"]["state"] == expected
+
+    pause = {"campaignId": campaign_id, "reason": "holiday"}
+    assert (await api.post("/api/campaigns/pause", json=pause)).status_code == 202
+    await eventually(lambda: state("paused"), "paused through the body route")
+    assert (await api.post("/api/campaigns/resume", json={"campaignId": campaign_id})).status_code == 202
+    await eventually(lambda: state("running"), "resumed through the body route")  # the sender's window holds leads
+    stop = {"campaignId": campaign_id, "completeCurrentExecutions": False, "reason": "done"}
+    assert (await api.post("/api/campaigns/stop", json=stop)).status_code == 202
+
+    async def closed() -> bool:
+        answer = (await api.get("/api/campaigns/status", params={"campaignId": campaign_id})).json()
+        return answer["workflowStatus"] == "COMPLETED"
+
+    await eventually(closed, "the campaign closed after the body-route stop")
+    by_query = (await api.get("/api/campaigns/status", params={"campaignId": campaign_id})).json()
+    by_path = (await api.get(f"/api/campaigns/{campaign_id}/status")).json()
+    assert by_query == by_path
+    assert by_query["status"] == "stopped" and by_query["orchestrator"]["state"] == "stopped"
+    extra = await api.post("/api/campaigns/resume", json={"campaignId": campaign_id, "surprise": 1})
+    assert extra.status_code == 422

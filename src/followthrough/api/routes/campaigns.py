@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import pydantic
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.datastructures import FormData, UploadFile
@@ -21,8 +21,13 @@ from followthrough.campaign_control import (
     CampaignControl,
     CampaignProblem,
     CreateCampaign,
+    PauseCampaign,
+    PauseNamedCampaign,
+    ResumeNamedCampaign,
     StartCampaign,
+    StartNamedCampaign,
     StopCampaign,
+    StopNamedCampaign,
     decode_csv,
     parse_leads,
 )
@@ -145,9 +150,11 @@ async def start_campaign(
 
 
 @router.post("/{campaign_id}/pause", status_code=202)
-async def pause_campaign(campaign_id: str, services: ServicesDep, wf: WorkflowsDep) -> Any:
+async def pause_campaign(
+    campaign_id: str, services: ServicesDep, wf: WorkflowsDep, body: PauseCampaign | None = None
+) -> Any:
     try:
-        await CampaignControl(services, wf).pause(campaign_id)
+        await CampaignControl(services, wf).pause(campaign_id, (body or PauseCampaign()).reason)
     except CampaignProblem as exc:
         return _problem(exc)
     return {"campaignId": campaign_id, "signal": "pause"}
@@ -179,3 +186,35 @@ async def campaign_status(campaign_id: str, services: ServicesDep, wf: Workflows
         return await CampaignControl(services, wf).status(campaign_id)
     except CampaignProblem as exc:
         return _problem(exc)
+
+
+# --- the seed's routes: the campaign named in the body (or the query), the same answers ------
+@router.post("/start", status_code=202)
+async def start_named_campaign(
+    body: StartNamedCampaign, services: ServicesDep, wf: WorkflowsDep, response: Response
+) -> Any:
+    """``POST /api/campaigns/start {campaignId, organizationId, maxConcurrentLeads, leadProcessingDelay}``."""
+    return await start_campaign(body.campaign_id, body, services, wf, response)
+
+
+@router.post("/pause", status_code=202)
+async def pause_named_campaign(body: PauseNamedCampaign, services: ServicesDep, wf: WorkflowsDep) -> Any:
+    return await pause_campaign(body.campaign_id, services, wf, body)
+
+
+@router.post("/resume", status_code=202)
+async def resume_named_campaign(body: ResumeNamedCampaign, services: ServicesDep, wf: WorkflowsDep) -> Any:
+    return await resume_campaign(body.campaign_id, services, wf)
+
+
+@router.post("/stop", status_code=202)
+async def stop_named_campaign(body: StopNamedCampaign, services: ServicesDep, wf: WorkflowsDep) -> Any:
+    return await stop_campaign(body.campaign_id, services, wf, body)
+
+
+@router.get("/status")
+async def named_campaign_status(
+    services: ServicesDep, wf: WorkflowsDep, campaign_id: str = Query(alias="campaignId", min_length=1, max_length=64)
+) -> Any:
+    """``GET /api/campaigns/status?campaignId=…``."""
+    return await campaign_status(campaign_id, services, wf)
