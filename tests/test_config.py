@@ -84,3 +84,50 @@ def test_external_temporal_needs_a_shared_secrets_key(monkeypatch: pytest.Monkey
     monkeypatch.setenv("TEMPORAL_ADDRESS", "temporal.internal:7233")
     with pytest.raises(ConfigError, match="FOLLOWTHROUGH_SECRETS_KEY must be set"):
         load_settings()
+
+
+def _secret(value: object) -> str:
+    return value.get_secret_value()  # type: ignore[attr-defined,no-any-return]
+
+
+@pytest.mark.parametrize(
+    ("seed_var", "value", "field", "read"),
+    [
+        ("TEMPORAL_SERVER_URL", "nexpo.example:7233", "temporal_address", str),
+        ("TEMPORAL_CLOUD_NAMESPACE", "nexpo-prod.a1b2c", "temporal_namespace", str),
+        ("TEMPORAL_CLOUD_API_KEY", "cloud-key", "temporal_api_key", _secret),
+        ("TEMPORAL_CLIENT_CERT", base64.b64encode(b"PEM").decode(), "temporal_tls_cert", _secret),
+        ("WHATSAPP_ACCESS_TOKEN", "EAA-token", "whatsapp_token", _secret),
+        ("STRIPE_SECRET_KEY", "sk_test_1", "stripe_api_key", _secret),
+        ("CAL_API_KEY", "cal_live_1", "calcom_api_key", _secret),
+        ("CAL_EVENT_TYPE_ID", "42", "calcom_event_type_id", str),
+        ("HUBSPOT_API_KEY", "pat-1", "hubspot_token", _secret),
+    ],
+)
+def test_the_seeds_variable_names_are_read_too(
+    monkeypatch: pytest.MonkeyPatch, seed_var: str, value: str, field: str, read: object
+) -> None:
+    canonical = field.upper()
+    monkeypatch.delenv(canonical, raising=False)
+    monkeypatch.setenv(seed_var, value)
+    if field == "temporal_tls_cert":  # a cert needs its key
+        monkeypatch.setenv("TEMPORAL_CLIENT_KEY", base64.b64encode(b"KEY").decode())
+    if field == "temporal_address":  # a remote Temporal needs shared keys
+        monkeypatch.setenv("FOLLOWTHROUGH_CODEC_KEYS", "k1:" + base64.b64encode(b"k" * 32).decode())
+        monkeypatch.setenv("FOLLOWTHROUGH_SECRETS_KEY", base64.b64encode(b"s" * 32).decode())
+    assert read(getattr(load_settings(), field)) == value  # type: ignore[operator]
+
+
+def test_our_variable_wins_over_the_seeds_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STRIPE_API_KEY", "sk_ours")
+    monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_seed")
+    settings = load_settings()
+    assert settings.stripe_api_key is not None and settings.stripe_api_key.get_secret_value() == "sk_ours"
+    assert load_settings(stripe_api_key="sk_given").stripe_api_key.get_secret_value() == "sk_given"  # type: ignore[union-attr]
+
+
+def test_a_bad_value_under_the_seeds_name_is_reported_under_that_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TEMPORAL_ADDRESS", raising=False)
+    monkeypatch.setenv("TEMPORAL_SERVER_URL", "no-port")
+    with pytest.raises(ConfigError, match="TEMPORAL_SERVER_URL: expected host:port"):
+        load_settings()

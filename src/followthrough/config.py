@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: Search attributes every Followthrough namespace needs (all Keyword). They carry ids only,
@@ -28,6 +29,27 @@ SEARCH_ATTRIBUTES: tuple[str, ...] = ("CampaignId", "LeadId", "OrganizationId", 
 PositiveInt = Annotated[int, Field(gt=0)]
 
 
+#: Settings the seed systems named differently (Loomi, Nexpo): the variable a team already has
+#: in its environment works unchanged; where both are set, ours wins. field -> the seed's names.
+SEED_NAMES: dict[str, tuple[str, ...]] = {
+    "temporal_address": ("TEMPORAL_SERVER_URL",),
+    "temporal_namespace": ("TEMPORAL_CLOUD_NAMESPACE",),
+    "temporal_api_key": ("TEMPORAL_CLOUD_API_KEY",),
+    "temporal_tls_cert": ("TEMPORAL_CLIENT_CERT",),
+    "temporal_tls_key": ("TEMPORAL_CLIENT_KEY",),
+    "whatsapp_token": ("WHATSAPP_ACCESS_TOKEN",),
+    "stripe_api_key": ("STRIPE_SECRET_KEY",),
+    "calcom_api_key": ("CAL_API_KEY",),
+    "calcom_event_type_id": ("CAL_EVENT_TYPE_ID",),
+    "hubspot_token": ("HUBSPOT_API_KEY",),
+}
+
+
+def _also(field: str) -> AliasChoices:
+    """The variable named after ``field`` first, then the seed's names for it."""
+    return AliasChoices(field, *(name.lower() for name in SEED_NAMES[field]))
+
+
 class ConfigError(Exception):
     """A setting is missing or malformed; the message is one line for the operator."""
 
@@ -35,17 +57,23 @@ class ConfigError(Exception):
 class Settings(BaseSettings):
     """All of Followthrough's settings. Field ``x_y`` is read from the variable ``X_Y``."""
 
-    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False, populate_by_name=True)
 
     # --- Temporal -------------------------------------------------------------------------
     temporal_address: str | None = Field(
-        default=None, description="host:port of Temporal; unset = the embedded dev server"
+        default=None,
+        validation_alias=_also("temporal_address"),
+        description="host:port of Temporal; unset = the embedded dev server",
     )
-    temporal_namespace: str = "default"
+    temporal_namespace: str = Field(default="default", validation_alias=_also("temporal_namespace"))
     temporal_task_queue: str = "followthrough"
-    temporal_api_key: SecretStr | None = None
-    temporal_tls_cert: SecretStr | None = Field(default=None, description="client cert PEM, base64")
-    temporal_tls_key: SecretStr | None = Field(default=None, description="client key PEM, base64")
+    temporal_api_key: SecretStr | None = Field(default=None, validation_alias=_also("temporal_api_key"))
+    temporal_tls_cert: SecretStr | None = Field(
+        default=None, validation_alias=_also("temporal_tls_cert"), description="client cert PEM, base64"
+    )
+    temporal_tls_key: SecretStr | None = Field(
+        default=None, validation_alias=_also("temporal_tls_key"), description="client key PEM, base64"
+    )
     temporal_tls_cert_path: Path | None = None
     temporal_tls_key_path: Path | None = None
     temporal_max_concurrent_activities: PositiveInt = 100
@@ -134,7 +162,7 @@ class Settings(BaseSettings):
     followthrough_sandbox_seed: int = 0
     followthrough_sandbox_invitation_accept_seconds: float = Field(default=300.0, ge=0)
     followthrough_provider_timeout_seconds: float = Field(default=20.0, gt=0)
-    whatsapp_token: SecretStr | None = None
+    whatsapp_token: SecretStr | None = Field(default=None, validation_alias=_also("whatsapp_token"))
     whatsapp_phone_number_id: str | None = None
     whatsapp_app_secret: SecretStr | None = None
     whatsapp_verify_token: SecretStr | None = None
@@ -145,16 +173,16 @@ class Settings(BaseSettings):
         description='JSON: catalog message → approved template, e.g. {"payment/link": {"name": "payment_link", '
         '"parameters": ["name", "amount", "url"], "languages": {"es": "es_MX"}}}',
     )
-    calcom_api_key: SecretStr | None = None
+    calcom_api_key: SecretStr | None = Field(default=None, validation_alias=_also("calcom_api_key"))
     calcom_webhook_secret: SecretStr | None = None
-    calcom_event_type_id: int | None = None
+    calcom_event_type_id: int | None = Field(default=None, validation_alias=_also("calcom_event_type_id"))
     calcom_base_url: str = "https://api.cal.com"
-    stripe_api_key: SecretStr | None = None
+    stripe_api_key: SecretStr | None = Field(default=None, validation_alias=_also("stripe_api_key"))
     stripe_webhook_secret: SecretStr | None = None
     stripe_base_url: str | None = Field(default=None, description="unset = the SDK's https://api.stripe.com")
     stripe_success_url: str = "http://127.0.0.1:8000/payments/success"
     stripe_cancel_url: str = "http://127.0.0.1:8000/payments/cancel"
-    hubspot_token: SecretStr | None = None
+    hubspot_token: SecretStr | None = Field(default=None, validation_alias=_also("hubspot_token"))
     hubspot_base_url: str = "https://api.hubapi.com"
     meta_pixel_id: str | None = None
     meta_access_token: SecretStr | None = None
@@ -311,12 +339,22 @@ class Settings(BaseSettings):
         return None
 
 
+def _variable(field: str) -> str:
+    """The environment variable a field was read from: ours, or the seed's name when only that
+    one is set."""
+    present = {name.upper() for name in os.environ}
+    for name in (field.upper(), *SEED_NAMES.get(field, ())):
+        if name in present:
+            return name
+    return field.upper()
+
+
 def describe_validation_error(exc: ValidationError) -> str:
     """One line per fault, each naming the environment variable, joined by '; '."""
     parts = []
     for error in exc.errors():
         loc = error.get("loc") or ()
-        name = str(loc[0]).upper() if loc else "settings"
+        name = _variable(str(loc[0])) if loc else "settings"
         message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
         parts.append(f"{name}: {message}" if loc else message)
     return "; ".join(parts)
