@@ -6,11 +6,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from followthrough.config import Settings
 from followthrough.providers.factory import Providers, build_providers  # providers engineer
 from followthrough.store import Database
 from followthrough.store.outbox import Outbox  # providers engineer
+
+if TYPE_CHECKING:
+    from followthrough.user_stores import UserStores
 
 HealthCheck = Callable[[], Awaitable[str | None]]
 
@@ -41,6 +45,17 @@ class Services:
         self._close_hooks.append(hook)
 
     # --- end close hooks ---------------------------------------------------------------------
+
+    _user_stores: UserStores | None = field(default=None, repr=False)
+
+    def user_stores(self) -> UserStores:
+        """The user stores (``USER_STORES``), opened on first use and closed with these services."""
+        if self._user_stores is None:
+            from followthrough.user_stores import UserStores  # it imports the settings' parsers
+
+            self._user_stores = UserStores.from_settings(self.settings)
+            self.on_close(self._user_stores.close)
+        return self._user_stores
 
     @classmethod
     async def open(cls, settings: Settings, *, providers: Providers | None = None) -> Services:

@@ -216,6 +216,17 @@ class UserStores:
                 row = (await conn.execute(select(table).where(table.c.email == email))).mappings().first()
                 return dict(row) if row is not None else None
 
+    async def find_user(self, user_id: str) -> dict[str, Any] | None:
+        """The user with this id in the first store (in creation order) that has it, or None."""
+        for store in self.names:
+            with db_errors(store):
+                table = await self.ensure_users_table(store)
+                async with self.engine(store).connect() as conn:
+                    row = (await conn.execute(select(table).where(table.c.id == user_id))).mappings().first()
+            if row is not None:
+                return dict(row)
+        return None
+
     async def close(self) -> None:
         for engine in self._engines.values():
             await engine.dispose()

@@ -75,6 +75,27 @@ async def test_a_notification_started_twice_with_one_id_runs_once(api: httpx.Asy
     await api.post(f"/api/workflows/notification-{nid}/terminate")
 
 
+async def test_the_seeds_body_alone_reaches_an_onboarded_user_by_email(
+    api: httpx.AsyncClient, dev_worker: Worker, services: Services
+) -> None:
+    user_id = f"user-{uuid.uuid4().hex[:8]}"
+    store = services.user_stores().names[0]
+    await services.user_stores().create_user(
+        store, user_id=user_id, email=f"{user_id}@example.com", name="Ana", onboarding_id=f"onboarding-{user_id}"
+    )
+    body = {"userId": user_id, "message": "Your account has been verified", "type": "verification"}
+    resp = await api.post("/api/temporal/notification/start", json=body)
+    assert resp.status_code == 202, resp.text
+    started = resp.json()
+    assert started["channels"] == ["email"]
+    status = await until_closed(api, f"/api/temporal/workflow/{started['workflowId']}/status")
+    assert status["status"] == "COMPLETED"
+    sent = [e for e in await services.providers.outbox.entries(provider="email") if e.status == "sent"]
+    assert [e.request.get("to") for e in sent if started["notification_id"] in e.idempotency_key] == [
+        f"{user_id}@example.com"
+    ]
+
+
 async def test_a_notification_with_no_reachable_channel_is_refused(api: httpx.AsyncClient) -> None:
     resp = await api.post("/api/temporal/notification/start", json={"userId": "u1", "message": "hi", "type": "info"})
     assert resp.status_code == 422

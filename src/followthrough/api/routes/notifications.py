@@ -1,7 +1,9 @@
 """Notifications (Partner Platform, seed 004): ``POST /api/temporal/notification/start``.
 
 The seed's body — ``{"userId", "message", "type"}`` — is accepted as is (snake_case too), with
-optional ``channels`` and ``recipient`` (``phone``, ``email``, ``webhookUrl``). Without
+optional ``channels`` and ``recipient`` (``phone``, ``email``, ``webhookUrl``). A recipient with
+neither phone nor email is looked up by ``userId`` in the user stores (``USER_STORES``, where
+onboarding put the user), so the seed's body alone reaches an onboarded user by e-mail. Without
 ``channels`` the notification goes to every channel the recipient can be reached on (and to
 ``NOTIFICATION_WEBHOOK_URL`` when set). Follow it with ``GET /api/temporal/workflow/{id}/status``.
 """
@@ -14,7 +16,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Response, status
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
-from followthrough.api.deps import SettingsDep, WorkflowsDep
+from followthrough.api.deps import ServicesDep, SettingsDep, WorkflowsDep
 from followthrough.domain.notification import (
     ID_PATTERN,
     Channel,
@@ -23,6 +25,8 @@ from followthrough.domain.notification import (
     default_channels,
     notification_workflow_id,
 )
+from followthrough.errors import FollowthroughError
+from followthrough.services import Services
 
 router = APIRouter(prefix="/api/temporal", tags=["partner-platform"])
 
@@ -52,19 +56,19 @@ class NotificationStarted(BaseModel):
 
 @router.post("/notification/start", status_code=202, response_model=NotificationStarted)
 async def start_notification(
-    body: NotificationRequest, response: Response, wf: WorkflowsDep, settings: SettingsDep
+    body: NotificationRequest, response: Response, wf: WorkflowsDep, settings: SettingsDep, services: ServicesDep
 ) -> NotificationStarted:
-    channels = body.channels or default_channels(
-        body.recipient, default_webhook=settings.notification_webhook_url is not None
-    )
+    recipient = await _known_addresses(body.recipient, body.user_id, services)
+    default_webhook = settings.notification_webhook_url is not None
+    channels = body.channels or default_channels(recipient, default_webhook=default_webhook)
     if not channels:
         raise HTTPException(
             422,
             [
                 {
                     "loc": ["body", "channels"],
-                    "msg": "no channel to deliver on: give channels and a recipient address, "
-                    "or set NOTIFICATION_WEBHOOK_URL",
+                    "msg": f"no channel to deliver on: user {body.user_id!r} is in no user store; give "
+                    "channels and a recipient address, or set NOTIFICATION_WEBHOOK_URL",
                     "type": "value_error",
                 }
             ],
@@ -76,7 +80,7 @@ async def start_notification(
         "message": body.message,
         "type": body.type,
         "channels": channels,
-        "recipient": body.recipient.model_dump(),
+        "recipient": recipient.model_dump(),
         "subject": body.subject,
     }
     outcome = await wf.start(
@@ -93,3 +97,17 @@ async def start_notification(
         notification_id=notification_id,
         channels=channels,
     )
+
+
+async def _known_addresses(recipient: Recipient, user_id: str, services: Services) -> Recipient:
+    """The recipient as given, or, when it has neither phone nor email, with the e-mail address
+    the user stores hold for ``user_id``. A store that cannot answer is a 503 (try again)."""
+    if recipient.phone or recipient.email:
+        return recipient
+    try:
+        user = await services.user_stores().find_user(user_id)
+    except FollowthroughError as exc:
+        raise HTTPException(503, f"could not look up user {user_id!r}: {exc}") from None
+    if user is None or not user.get("email"):
+        return recipient
+    return recipient.model_copy(update={"email": user["email"]})
