@@ -91,6 +91,16 @@ async def test_unknown_type_lists_the_known_ones(api: httpx.AsyncClient) -> None
     assert "HealthCheckWorkflow" in resp.json()["known_types"]
 
 
+async def test_the_seeds_lower_camel_type_names_start_the_same_workflow(api: httpx.AsyncClient) -> None:
+    resp = await api.post("/api/workflows/healthCheckWorkflow/start", json={"input": {}})
+    assert resp.status_code == 202, resp.text
+    desc = (await api.get(f"/api/workflows/{resp.json()['workflow_id']}")).json()
+    assert desc["type"] == "HealthCheckWorkflow"
+    await api.post(f"/api/workflows/{resp.json()['workflow_id']}/terminate")
+    refused = await api.post("/api/workflows/sendNotificationWorkflow/start", json={"input": {"userId": "u1"}})
+    assert refused.status_code == 422  # found, and its input model explains what is missing
+
+
 async def test_unknown_id_is_404(api: httpx.AsyncClient) -> None:
     for method, path in [
         ("GET", "/api/workflows/{id}"),

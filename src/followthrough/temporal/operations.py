@@ -126,7 +126,9 @@ class Workflows:
         return self.client.service_client.config.target_host
 
     def spec(self, workflow_type: str) -> WorkflowSpec:
-        spec = self.specs.get(workflow_type)
+        """The type by its name; the seeds' lowerCamel spelling (``botDeploymentWorkflow``,
+        ``sendNotificationWorkflow``, ``userOnboardingWorkflow``) names the same type."""
+        spec = self.specs.get(workflow_type) or self.specs.get(workflow_type[:1].upper() + workflow_type[1:])
         if spec is None:
             raise UnknownWorkflowType(workflow_type, list(self.specs))
         return spec
