@@ -17,6 +17,7 @@ from followthrough.store.models import NotificationDelivery
 from followthrough.temporal import build_worker
 
 TOKEN = "555666777:AAroutesTelegramTokenThatMustStayHidden1"
+DISCORD_TOKEN = "MTIzNDU2Nzg5MDEy.RoutesDiscordTokenThatMustStayHidden"
 
 
 async def until_closed(api: httpx.AsyncClient, path: str, tries: int = 200) -> dict[str, Any]:
@@ -127,6 +128,19 @@ async def test_a_deployment_through_the_routes_succeeds_and_never_shows_the_toke
     assert TOKEN not in str(state)
     history = (await api.get(f"/api/workflows/deployment-{name}/query/status")).json()
     assert history["result"]["state"] == "succeeded"
+
+
+async def test_the_seeds_camel_case_deployment_body_deploys_and_answers_bot_id(
+    api: httpx.AsyncClient, dev_worker: Worker
+) -> None:
+    name = f"seed-{uuid.uuid4().hex[:8]}"
+    body = {"botName": name, "botType": "discord", "config": {"token": DISCORD_TOKEN}, "owner": "user-123"}
+    resp = await api.post("/api/deployments", json=body)
+    assert resp.status_code == 202, resp.text
+    state = await until_closed(api, f"/api/deployments/{name}")
+    assert state["status"] == "COMPLETED" and state["result"]["success"] is True
+    assert state["result"]["botId"] == state["result"]["bot_id"] and state["result"]["botId"]
+    assert DISCORD_TOKEN not in str(state)
 
 
 async def test_slack_and_whatsapp_bots_deploy_through_the_routes_and_keep_their_secrets(

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Response, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
 from temporalio.client import WorkflowQueryFailedError
 from temporalio.service import RPCError
 
@@ -26,6 +27,10 @@ WORKFLOW = "BotDeploymentWorkflow"
 
 
 class DeploymentRequest(BaseModel):
+    """The bot to deploy; the seed's camelCase (``botName``, ``botType``…) is read too."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
     bot_name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     bot_type: BotType
     config: dict[str, Any] = Field(default_factory=dict, description="secret keys (token…) are sealed on arrival")
@@ -69,6 +74,8 @@ async def describe(id: str, wf: WorkflowsDep) -> dict[str, Any]:
     if info.status == "COMPLETED":
         result = await wf.result(workflow_id)
         answer["result"] = result.model_dump(mode="json") if isinstance(result, BaseModel) else result
+        if isinstance(answer["result"], dict) and "bot_id" in answer["result"]:
+            answer["result"]["botId"] = answer["result"]["bot_id"]  # the seed's name for it
     elif info.status != "RUNNING":
         try:
             await wf.result(workflow_id)
