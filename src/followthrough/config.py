@@ -42,6 +42,7 @@ SEED_NAMES: dict[str, tuple[str, ...]] = {
     "calcom_api_key": ("CAL_API_KEY",),
     "calcom_event_type_id": ("CAL_EVENT_TYPE_ID",),
     "hubspot_token": ("HUBSPOT_API_KEY",),
+    "enable_temporal": ("TEMPORAL_ENABLED",),
 }
 
 
@@ -104,6 +105,11 @@ class Settings(BaseSettings):
     use_temporal_booking: bool = True
     use_temporal_payments: bool = True
     use_temporal_integrations: bool = True
+    #: Nexpo's ``POST /api/users``: the onboarding saga, or its steps inline.
+    use_temporal_onboarding: bool = True
+    #: The master switch (Nexpo's ENABLE_TEMPORAL, OpenCell's TEMPORAL_ENABLED): off turns every
+    #: flagged route above to its inline path, whatever its own flag says.
+    enable_temporal: bool = Field(default=True, validation_alias=_also("enable_temporal"))
 
     # --- User stores, content publishing, data sync (issue 6, platform-workflows B) -------
     # USER_STORES names the external databases users live in, in creation order:

@@ -54,6 +54,12 @@ async def get_workflows(request: Request, client: Annotated[Client, Depends(get_
     return state.workflows  # type: ignore[no-any-return]
 
 
+async def workflows_for(request: Request) -> Workflows:
+    """:func:`get_workflows` outside FastAPI's dependencies: for a route that needs Temporal only
+    on some of its paths (a flag's inline path must work with Temporal down or switched off)."""
+    return await get_workflows(request, await get_client(request))
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ServicesDep = Annotated[Services, Depends(get_services)]
 ClientDep = Annotated[Client, Depends(get_client)]

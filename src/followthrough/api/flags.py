@@ -1,7 +1,9 @@
 """Feature flags of the sales assistant: durable workflow, or the same activities inline.
 
 ``USE_TEMPORAL_FOLLOWUPS``, ``USE_TEMPORAL_BOOKING``, ``USE_TEMPORAL_PAYMENTS`` and
-``USE_TEMPORAL_INTEGRATIONS`` (default on) are the seed's migration path. On, a route starts
+``USE_TEMPORAL_INTEGRATIONS`` (default on) are the seed's migration path, ``USE_TEMPORAL_ONBOARDING``
+the same for Nexpo's ``POST /api/users``, and ``ENABLE_TEMPORAL`` (or ``TEMPORAL_ENABLED``) the
+switch over all of them: off, every flagged route runs inline. On, a route starts
 the workflow. Off, it runs the very activity methods the worker would run (looked up by their
 activity name, so there is one implementation) in the API process: best effort, not durable,
 lost on restart — and it says so, with ``"mode": "inline"`` in the answer and a warning in the
@@ -33,7 +35,7 @@ from pydantic import BaseModel
 from temporalio.service import RPCError
 from temporalio.testing import ActivityEnvironment
 
-from followthrough.api.deps import ServicesDep, SettingsDep, WorkflowsDep
+from followthrough.api.deps import ServicesDep, SettingsDep, workflows_for
 from followthrough.config import Settings
 from followthrough.services import Services
 from followthrough.temporal.operations import WorkflowFailed, Workflows
@@ -51,6 +53,7 @@ class Feature(StrEnum):
     BOOKING = "booking"
     PAYMENTS = "payments"
     INTEGRATIONS = "integrations"
+    ONBOARDING = "onboarding"
 
     @property
     def variable(self) -> str:
@@ -72,27 +75,34 @@ _WORKFLOWS = {
     Feature.BOOKING: "DemoBookingWorkflow",
     Feature.PAYMENTS: "PaymentWorkflow",
     Feature.INTEGRATIONS: "IntegrationSyncWorkflow",
+    Feature.ONBOARDING: "UserOnboardingWorkflow",
 }
 _WHAT = {
     Feature.FOLLOWUPS: "a follow-up",
     Feature.BOOKING: "a demo booking",
     Feature.PAYMENTS: "a payment",
     Feature.INTEGRATIONS: "an integration sync",
+    Feature.ONBOARDING: "a user onboarding",
 }
 
 
 def use_temporal(settings: Settings, feature: Feature) -> bool:
-    return bool(getattr(settings, f"use_temporal_{feature.value}"))
+    return settings.enable_temporal and bool(getattr(settings, f"use_temporal_{feature.value}"))
+
+
+def off_switch(settings: Settings, feature: Feature) -> str:
+    """The variable that turned ``feature`` inline: the master switch, or the feature's own."""
+    return feature.variable if settings.enable_temporal else "ENABLE_TEMPORAL"
 
 
 def mode(settings: Settings, feature: Feature) -> Mode:
     return "temporal" if use_temporal(settings, feature) else "inline"
 
 
-def log_inline(feature: Feature, what: str, **ids: str) -> None:
+def log_inline(feature: Feature, what: str, *, switch: str | None = None, **ids: str | None) -> None:
     """The log line every inline run writes, so operators see the non-durable path taken."""
-    details = " ".join(f"{k}={v}" for k, v in sorted(ids.items()))
-    log.warning("%s is off: running %s inline (best effort, not durable) %s", feature.variable, what, details)
+    details = " ".join(f"{k}={v}" for k, v in sorted(ids.items()) if v is not None)
+    log.warning("%s is off: running %s inline (best effort, not durable) %s", switch or feature.variable, what, details)
 
 
 # --- the activities, called directly ------------------------------------------------------
@@ -252,12 +262,13 @@ def inline_answer(run: InlineRun, created: bool) -> dict[str, Any]:
     return {"workflow_id": run.id, "run_id": None, "created": created, **run.as_dict()}
 
 
-async def flagged_status(workflow_id: str, wf: Workflows, inline: InlineRuns) -> dict[str, Any]:
-    """A business route's ``GET``: the inline run of this process with that id, else the workflow."""
+async def flagged_status(workflow_id: str, request: Request, inline: InlineRuns) -> dict[str, Any]:
+    """A business route's ``GET``: the inline run of this process with that id, else the workflow
+    (Temporal is connected only then)."""
     run = inline.get(workflow_id)
     if run is not None:
         return inline_answer(run, False)
-    return await workflow_status(wf, workflow_id)
+    return await workflow_status(await workflows_for(request), workflow_id)
 
 
 class FlaggedRoute:
@@ -269,17 +280,21 @@ class FlaggedRoute:
 
     def __init__(
         self,
+        request: Request,
         response: Response,
         settings: SettingsDep,
         services: ServicesDep,
-        wf: WorkflowsDep,
         inline: InlineRunsDep,
     ) -> None:
+        self.request = request
         self.response = response
         self.settings = settings
         self.services = services
-        self.wf = wf
         self.inline = inline
+
+    async def workflows(self) -> Workflows:
+        """Temporal, connected only on a durable path: inline, the route never needs it."""
+        return await workflows_for(self.request)
 
     async def start(
         self,
@@ -287,7 +302,7 @@ class FlaggedRoute:
         input: BaseModel,
         *,
         workflow_id: str,
-        lead_id: str,
+        lead_id: str | None,
         inline_status: BaseModel,
         run_inline: Callable[[InlineRun], Coroutine[Any, Any, None]],
         wait_inline: bool = False,
@@ -296,7 +311,8 @@ class FlaggedRoute:
         start: 200 instead of 202), or with the flag off ``run_inline`` in the background,
         starting from ``inline_status`` (awaited first with ``wait_inline``)."""
         if not use_temporal(self.settings, feature):
-            log_inline(feature, feature.what, workflow_id=workflow_id, lead_id=lead_id)
+            switch = off_switch(self.settings, feature)
+            log_inline(feature, feature.what, switch=switch, workflow_id=workflow_id, lead_id=lead_id)
             run, created = self.inline.start(
                 workflow_id, feature, run_inline, lead_id=lead_id, status=inline_status.model_dump(mode="json")
             )
@@ -304,8 +320,12 @@ class FlaggedRoute:
                 await run.task
             self._created(created)
             return inline_answer(run, created)
-        outcome = await self.wf.start(
-            feature.workflow, input, workflow_id=workflow_id, search_attributes={"LeadId": lead_id}
+        wf = await self.workflows()
+        outcome = await wf.start(
+            feature.workflow,
+            input,
+            workflow_id=workflow_id,
+            search_attributes={"LeadId": lead_id} if lead_id is not None else None,
         )
         self._created(outcome.created)
         return {
@@ -316,7 +336,7 @@ class FlaggedRoute:
         }
 
     async def status(self, workflow_id: str) -> dict[str, Any]:
-        return await flagged_status(workflow_id, self.wf, self.inline)
+        return await flagged_status(workflow_id, self.request, self.inline)
 
     def _created(self, created: bool) -> None:
         self.response.status_code = status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK

@@ -18,13 +18,14 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
-from followthrough.api.deps import ServicesDep, SettingsDep, WorkflowsDep, get_client, get_workflows
+from followthrough.api.deps import ServicesDep, SettingsDep, workflows_for
 from followthrough.api.flags import (
     Feature,
     InlineRunsDep,
     flagged_status,
     inline_activity,
     log_inline,
+    off_switch,
     use_temporal,
 )
 from followthrough.domain.booking import (
@@ -77,12 +78,13 @@ async def book_demo(
         )
     workflow_id = booking_workflow_id(body.lead.id, body.start)
     if not use_temporal(settings, Feature.BOOKING):
-        log_inline(Feature.BOOKING, "a demo booking", workflow_id=workflow_id, lead_id=body.lead.id)
-        followups_wf = await _workflows(request) if use_temporal(settings, Feature.FOLLOWUPS) else None
+        switch = off_switch(settings, Feature.BOOKING)
+        log_inline(Feature.BOOKING, "a demo booking", switch=switch, workflow_id=workflow_id, lead_id=body.lead.id)
+        followups_wf = await workflows_for(request) if use_temporal(settings, Feature.FOLLOWUPS) else None
         result = await run_saga_inline(services, body, workflow_id, followups_wf)
         response.status_code = status.HTTP_200_OK if result.ok else status.HTTP_409_CONFLICT
         return {"workflow_id": workflow_id, "run_id": None, "mode": "inline", "result": result.model_dump(mode="json")}
-    wf = await _workflows(request)
+    wf = await workflows_for(request)
     outcome = await wf.start(
         "DemoBookingWorkflow", body, workflow_id=workflow_id, search_attributes={"LeadId": body.lead.id}
     )
@@ -95,13 +97,9 @@ async def book_demo(
     }
 
 
-async def _workflows(request: Request) -> Workflows:
-    return await get_workflows(request, await get_client(request))
-
-
 @router.get("/{workflow_id}")
-async def booking_status(workflow_id: str, wf: WorkflowsDep, inline: InlineRunsDep) -> dict[str, Any]:
-    return await flagged_status(workflow_id, wf, inline)
+async def booking_status(workflow_id: str, request: Request, inline: InlineRunsDep) -> dict[str, Any]:
+    return await flagged_status(workflow_id, request, inline)
 
 
 async def run_saga_inline(
