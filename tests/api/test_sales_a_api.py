@@ -206,6 +206,39 @@ async def test_payment_through_the_sandbox_checkout(
     ]
     assert len(sent) == 2 and "enlace de pago" in sent[0] and "Recibimos tu pago de 1,499.00 MXN" in sent[1]
 
+    # The paid order went on to HubSpot, Meta and the lead's memory by itself (the real sync).
+    sync_id = done["status"]["integration_sync"]
+    assert sync_id == f"integration-{lead['id']}-payment_completed-plan-pro"
+    synced = await _until(api, f"/api/integrations/sync/{sync_id}", _closed)
+    assert synced["execution"]["status"] == "COMPLETED", synced
+    assert {t["target"]: t["ok"] for t in synced["status"]["targets"]} == {
+        "hubspot": True,
+        "meta_capi": True,
+        "memory": True,
+    }
+
+
+async def test_a_payment_starts_no_sync_when_integrations_are_not_durable(
+    dev_client: Client, dev_worker: Worker, services: Services
+) -> None:
+    settings = services.settings.model_copy(update={"use_temporal_integrations": False})
+    app = create_app(settings, api_key=API_KEY, services=services, client=dev_client)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t", headers={"Authorization": f"Bearer {API_KEY}"}
+    ) as api:
+        lead = _lead()
+        body = {"lead": lead, "reference": "plan-lite", "amount": 9900, "currency": "MXN", "description": "Lite"}
+        workflow_id = (await api.post("/api/payments", json=body)).json()["workflow_id"]
+        waiting = await _until(
+            api, f"/api/payments/{workflow_id}", lambda a: (a.get("status") or {}).get("state") == "awaiting_payment"
+        )
+        event = await complete_sandbox_checkout(services.providers.payments, waiting["status"]["session_id"])
+        paid_at = event.created_at.isoformat()
+        signal = {"session_id": event.session.session_id, "event_id": event.event_id, "paid_at": paid_at}
+        await api.post(f"/api/workflows/{workflow_id}/signal/payment_completed", json=signal)
+        done = await _until(api, f"/api/payments/{workflow_id}", _closed)
+    assert done["status"]["state"] == "paid" and done["status"]["integration_sync"] is None
+
 
 async def test_payment_bad_input_is_422(api: httpx.AsyncClient) -> None:
     body = {"lead": _lead(), "reference": "r", "amount": 0, "currency": "MXN", "description": "x"}

@@ -58,6 +58,15 @@ class FakeFollowUp:
         return {"input": self.input, "signals": self.signals}
 
 
+@workflow.defn(name="IntegrationSyncWorkflow")
+class FakeIntegrationSync:
+    """Stands in for the real sync: its result is the input it was started with."""
+
+    @workflow.run
+    async def run(self, input: dict[str, Any]) -> dict[str, Any]:
+        return input
+
+
 @dataclass
 class Fakes:
     """Fake activities that log each call; ``fail`` names the one that fails for good,
@@ -179,7 +188,7 @@ async def booking_env(ts_env: WorkflowEnvironment, task_queue: str) -> AsyncIter
     async with Worker(
         ts_env.client,
         task_queue=task_queue,
-        workflows=[DemoBookingWorkflow, FakeFollowUp],
+        workflows=[DemoBookingWorkflow, FakeFollowUp, FakeIntegrationSync],
         activities=booker.activities(),
         workflow_failure_exception_types=[Exception],  # a bug fails the test instead of hanging it
     ):
@@ -203,6 +212,20 @@ async def test_books_a_demo_end_to_end(booking_env: Booker, ts_env: WorkflowEnvi
     assert result.followups == [f"followup-{result.lead_id}-{t}" for t in FOLLOWUPS]
 
 
+async def test_a_booked_demo_starts_its_integration_sync_and_a_failed_one_does_not(
+    booking_env: Booker, ts_env: WorkflowEnvironment
+) -> None:
+    result = await booking_env(Fakes())
+    assert result.integration_sync == f"integration-{result.lead_id}-demo_scheduled-cal-1"
+    handle = ts_env.client.get_workflow_handle(result.integration_sync)
+    synced = await handle.result()
+    assert (synced["event"], synced["event_id"], synced["lead"]["id"]) == ("demo_scheduled", "cal-1", result.lead_id)
+    attrs = {p.key.name: p.value for p in (await handle.describe()).typed_search_attributes}
+    assert attrs == {"LeadId": result.lead_id, "WorkflowFamily": "integration_sync"}
+    assert (await booking_env(Fakes(fail="messaging.send"))).integration_sync is None
+    assert (await booking_env(Fakes(), sync_integrations=False)).integration_sync is None
+
+
 async def test_followups_are_abandon_on_close_children_with_the_demo_times_and_lead_id(
     booking_env: Booker, ts_env: WorkflowEnvironment
 ) -> None:
@@ -213,7 +236,8 @@ async def test_followups_are_abandon_on_close_children_with_the_demo_times_and_l
         async for e in parent.fetch_history_events()
         if e.HasField("start_child_workflow_execution_initiated_event_attributes")
     ]
-    assert [s.workflow_id for s in starts] == result.followups
+    assert [s.workflow_id for s in starts] == [*result.followups, result.integration_sync]
+    starts = starts[:-1]  # the follow-ups
     for attrs in starts:
         assert attrs.workflow_type.name == "FollowUpWorkflow"
         assert attrs.parent_close_policy == ParentClosePolicy.PARENT_CLOSE_POLICY_ABANDON
@@ -292,7 +316,7 @@ async def test_an_impossible_slot_is_refused_before_anything_is_created(
     async with Worker(
         ts_env.client,
         task_queue=task_queue,
-        workflows=[DemoBookingWorkflow, FakeFollowUp],
+        workflows=[DemoBookingWorkflow, FakeFollowUp, FakeIntegrationSync],
         activities=fakes.activities(),
     ):
         with pytest.raises(WorkflowFailureError) as info:
@@ -340,17 +364,19 @@ async def test_status_query_reports_progress(booking_env: Booker, ts_env: Workfl
 
 
 async def test_record_history_for_replay(ts_env: WorkflowEnvironment, task_queue: str) -> None:
-    """Keeps tests/histories/booking/*.json; rewritten only when missing or RECORD_HISTORIES=1."""
+    """Keeps tests/histories/booking/*.json; rewritten only when missing or RECORD_HISTORIES=1.
+    ``booked.json`` was recorded before the ``booking-integration-sync`` patch and is kept: it
+    proves bookings recorded then still replay."""
     from tests.record import HISTORIES, save_history
 
-    for case, fakes in (("booked", Fakes()), ("confirmation_failed", Fakes(fail="messaging.send"))):
+    for case, fakes in (("booked_with_sync", Fakes()), ("confirmation_failed", Fakes(fail="messaging.send"))):
         # Each case books from the server's clock now: waiting on the first case may skip it.
         start, end = slot(await ts_env.get_current_time())
         wid = f"booking-recorded-{case}-{uuid.uuid4().hex[:6]}"
         async with Worker(
             ts_env.client,
             task_queue=task_queue,
-            workflows=[DemoBookingWorkflow, FakeFollowUp],
+            workflows=[DemoBookingWorkflow, FakeFollowUp, FakeIntegrationSync],
             activities=fakes.activities(),
             workflow_failure_exception_types=[Exception],  # a bug fails the test instead of hanging it
         ):

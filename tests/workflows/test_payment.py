@@ -27,7 +27,10 @@ from followthrough.domain.payment import (
 )
 from followthrough.domain.payments import CheckoutSession, CreateCheckoutInput, GetCheckoutInput
 from followthrough.workflows.payment import PaymentWorkflow
+from tests.workflows.test_booking import FakeIntegrationSync
 
+#: The sync a paid order starts is a fake: what it was started with is its result.
+WORKFLOWS = [PaymentWorkflow, FakeIntegrationSync]
 LEAD = Lead(id="lead-9", phone="+5215599998888", name="Luis Gómez", email="luis@example.com", language="es")
 INPUT = PaymentInput(lead=LEAD, reference="plan-pro-2025", amount=149900, currency="MXN", description="Plan Pro")
 
@@ -107,7 +110,7 @@ def fakes() -> Fakes:
 @pytest.fixture
 async def worker(ts_env: WorkflowEnvironment, fakes: Fakes, task_queue: str) -> AsyncIterator[Worker]:
     async with Worker(
-        ts_env.client, task_queue=task_queue, workflows=[PaymentWorkflow], activities=fakes.activities()
+        ts_env.client, task_queue=task_queue, workflows=WORKFLOWS, activities=fakes.activities()
     ) as running:
         yield running
 
@@ -154,6 +157,39 @@ async def test_paid_before_12h_sends_no_reminder(
     assert stage.stage == "customer" and result.previous_stage == "demo_scheduled"
     assert [m.state for _, m in fakes.named("mark")] == ["paid"]
     assert result.completion_event_id == "evt_1"
+
+
+async def test_a_payment_starts_its_integration_sync_with_the_amount(
+    ts_env: WorkflowEnvironment, worker: Worker, fakes: Fakes, task_queue: str
+) -> None:
+    handle, _ = await _start(ts_env, task_queue)
+    await handle.signal(PaymentWorkflow.payment_completed, _paid())
+    result = await handle.result()
+    assert result.integration_sync == "integration-lead-9-payment_completed-plan-pro-2025"
+    synced = await ts_env.client.get_workflow_handle(result.integration_sync).result()
+    assert (synced["event"], synced["event_id"], synced["value"], synced["currency"]) == (
+        "payment_completed",
+        "plan-pro-2025",
+        149900,
+        "mxn",
+    )
+    assert datetime.fromisoformat(synced["occurred_at"]) == _paid().paid_at
+
+
+async def test_an_expired_payment_or_one_told_not_to_starts_no_sync(
+    ts_env: WorkflowEnvironment, worker: Worker, fakes: Fakes, task_queue: str
+) -> None:
+    expired = await (await _start(ts_env, task_queue))[0].result()
+    assert expired.state == "expired" and expired.integration_sync is None
+    handle = await ts_env.client.start_workflow(
+        PaymentWorkflow.run,
+        INPUT.model_copy(update={"sync_integrations": False}),
+        id=f"payment-{LEAD.id}-{uuid.uuid4()}",
+        task_queue=task_queue,
+    )
+    await handle.signal(PaymentWorkflow.payment_completed, _paid())
+    paid = await handle.result()
+    assert paid.state == "paid" and paid.integration_sync is None
 
 
 async def test_paid_after_12h_sends_one_reminder_at_12h(
@@ -236,12 +272,13 @@ async def test_status_query_shows_the_wait(
 
 
 async def test_record_history_for_replay(ts_env: WorkflowEnvironment, fakes: Fakes, task_queue: str) -> None:
-    """tests/histories/payment/paid_after_reminder.json."""
+    """tests/histories/payment/paid_after_reminder_with_sync.json; ``paid_after_reminder.json``
+    was recorded before the ``payment-integration-sync`` patch and is kept (it still replays)."""
     from tests.record import HISTORIES, save_history
 
-    path = HISTORIES / "payment" / "paid_after_reminder.json"
+    path = HISTORIES / "payment" / "paid_after_reminder_with_sync.json"
     fakes.gate = asyncio.Event()
-    async with Worker(ts_env.client, task_queue=task_queue, workflows=[PaymentWorkflow], activities=fakes.activities()):
+    async with Worker(ts_env.client, task_queue=task_queue, workflows=WORKFLOWS, activities=fakes.activities()):
         handle = await ts_env.client.start_workflow(
             PaymentWorkflow.run, INPUT, id=f"payment-{LEAD.id}-{INPUT.reference}", task_queue=task_queue
         )
@@ -251,5 +288,5 @@ async def test_record_history_for_replay(ts_env: WorkflowEnvironment, fakes: Fak
         fakes.gate.set()
         await handle.result()
         if os.environ.get("RECORD_HISTORIES") == "1" or not path.exists():
-            await save_history(handle, "payment", "paid_after_reminder")
+            await save_history(handle, "payment", "paid_after_reminder_with_sync")
     assert path.exists()

@@ -90,6 +90,12 @@ def use_temporal(settings: Settings, feature: Feature) -> bool:
     return settings.enable_temporal and bool(getattr(settings, f"use_temporal_{feature.value}"))
 
 
+def integrations_on(settings: Settings) -> bool:
+    """Whether a booking or payment workflow starts its own integration sync: only when the sync
+    itself would be durable (``USE_TEMPORAL_INTEGRATIONS``); off, the caller's legacy path syncs."""
+    return use_temporal(settings, Feature.INTEGRATIONS)
+
+
 def off_switch(settings: Settings, feature: Feature) -> str:
     """The variable that turned ``feature`` inline: the master switch, or the feature's own."""
     return feature.variable if settings.enable_temporal else "ENABLE_TEMPORAL"

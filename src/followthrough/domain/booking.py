@@ -47,6 +47,9 @@ class BookDemoInput(BaseModel):
     event_type_id: int | None = Field(default=None, description="Cal.com event type; None = the configured one")
     timezone: str = Field(default="UTC", description="the attendee's IANA time zone, for the calendar invite")
     notes: str | None = Field(default=None, max_length=2000)
+    sync_integrations: bool = Field(
+        default=True, description="once booked, push demo_scheduled to HubSpot, Meta and memory (IntegrationSync)"
+    )
 
     @field_validator("start", "end")
     @classmethod
@@ -72,6 +75,7 @@ class BookDemoResult(BaseModel):
     error: str | None = None
     error_type: str | None = None
     compensated: list[Compensation] = Field(default_factory=list)
+    integration_sync: str | None = Field(default=None, description="id of the demo_scheduled sync started")
 
 
 class BookingStatus(BaseModel):

@@ -29,6 +29,9 @@ class PaymentInput(BaseModel):
     amount: int = Field(gt=0, description="integer minor units (cents)")
     currency: str = Field(pattern=r"^[A-Za-z]{3}$", description="ISO 4217, e.g. mxn")
     description: str = Field(min_length=1, max_length=500)
+    sync_integrations: bool = Field(
+        default=True, description="once paid, push payment_completed to HubSpot, Meta and memory (IntegrationSync)"
+    )
 
     @field_validator("currency")
     @classmethod
@@ -63,6 +66,7 @@ class PaymentStatus(BaseModel):
     duplicate_completions: int = Field(default=0, description="completions ignored because one already counted")
     previous_stage: str | None = None
     failed_messages: list[str] = Field(default_factory=list, description="kind: error, for messages not sent")
+    integration_sync: str | None = Field(default=None, description="id of the payment_completed sync started")
 
 
 class RecordCheckoutInput(BaseModel):

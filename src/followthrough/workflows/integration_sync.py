@@ -16,7 +16,8 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from followthrough.domain.conversions import SendEventResult
@@ -30,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         capi_result,
         hubspot_request,
         hubspot_result,
+        integration_workflow_id,
         memory_request,
         memory_result,
         memory_save_request,
@@ -44,6 +46,9 @@ TARGET_DEADLINE = timedelta(minutes=30)
 LLM_CALL_TIMEOUT = timedelta(minutes=2)
 
 R = TypeVar("R")
+
+_LEAD_ID = SearchAttributeKey.for_keyword("LeadId")
+_FAMILY = SearchAttributeKey.for_keyword("WorkflowFamily")
 
 
 @workflow.defn
@@ -113,3 +118,24 @@ class IntegrationSyncWorkflow:
     @workflow.query(name="status")
     def status(self) -> IntegrationSyncResult:
         return self._result
+
+
+async def start_sync(input: IntegrationSyncInput) -> str:
+    """Start the sync of one lead event as a child that outlives its parent
+    (``ParentClosePolicy.ABANDON``); its id, ``integration-{lead}-{event}-{event_id}``, makes the
+    same event twice one sync. For workflows whose business step just happened (a booking, a
+    payment); returns the sync's workflow id."""
+    sync_id = integration_workflow_id(input.lead.id, input.event, input.event_id)
+    try:
+        await workflow.start_child_workflow(
+            "IntegrationSyncWorkflow",  # by name: the parent never reads the sync's result
+            input,
+            id=sync_id,
+            parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+            search_attributes=TypedSearchAttributes(
+                [SearchAttributePair(_LEAD_ID, input.lead.id), SearchAttributePair(_FAMILY, "integration_sync")]
+            ),
+        )
+    except WorkflowAlreadyStartedError:
+        pass  # this event's sync runs (or ran) already
+    return sync_id

@@ -5,6 +5,9 @@ payment link → reminders at +12 h and +20 h unless paid → at +24 h, expired.
 (the Stripe webhook) ends the wait: payment recorded paid, lead moved to ``customer``, receipt
 sent. Before each reminder and at the deadline the checkout is read back from Stripe, so a
 webhook that never arrived cannot make us nag a customer who paid or expire a paid order.
+Once paid (since the ``payment-integration-sync`` patch, and unless the input says
+``sync_integrations: false``), ``payment_completed`` with its amount goes to HubSpot, Meta and
+the lead's memory through an ``IntegrationSyncWorkflow`` child that outlives this one.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from followthrough.domain.integration import IntegrationSyncInput
     from followthrough.domain.leads import SetStageInput
     from followthrough.domain.messaging import SendMessageResult
     from followthrough.domain.payment import (
@@ -31,7 +35,10 @@ with workflow.unsafe.imports_passed_through():
     )
     from followthrough.domain.payments import CheckoutSession, GetCheckoutInput
     from followthrough.temporal.policies import DEFAULT_RETRY, PROVIDER_CALL_TIMEOUT, STORE_CALL_TIMEOUT
+    from followthrough.workflows.integration_sync import start_sync
 
+#: Patch: a completed payment starts the payment_completed integration sync.
+INTEGRATION_SYNC = "payment-integration-sync"
 #: A payment message that cannot go out within this long is reported, not retried for ever.
 MESSAGE_DEADLINE = timedelta(hours=1)
 
@@ -131,6 +138,17 @@ class PaymentWorkflow:
             retry_policy=DEFAULT_RETRY,
         )
         await self._message("receipt")
+        if workflow.patched(INTEGRATION_SYNC) and self._input.sync_integrations:
+            status.integration_sync = await start_sync(
+                IntegrationSyncInput(
+                    lead=self._input.lead,
+                    event="payment_completed",
+                    event_id=self._input.reference,
+                    occurred_at=completion.paid_at,
+                    value=self._input.amount,
+                    currency=self._input.currency,
+                )
+            )
 
     async def _store(self, activity: str, arg: object) -> None:
         await workflow.execute_activity(

@@ -24,6 +24,7 @@ from followthrough.api.flags import (
     InlineRunsDep,
     flagged_status,
     inline_activity,
+    integrations_on,
     log_inline,
     off_switch,
     use_temporal,
@@ -85,6 +86,8 @@ async def book_demo(
         response.status_code = status.HTTP_200_OK if result.ok else status.HTTP_409_CONFLICT
         return {"workflow_id": workflow_id, "run_id": None, "mode": "inline", "result": result.model_dump(mode="json")}
     wf = await workflows_for(request)
+    # The booking's own integration sync follows USE_TEMPORAL_INTEGRATIONS like the sync route.
+    body = body.model_copy(update={"sync_integrations": body.sync_integrations and integrations_on(settings)})
     outcome = await wf.start(
         "DemoBookingWorkflow", body, workflow_id=workflow_id, search_attributes={"LeadId": body.lead.id}
     )

@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from followthrough.api.flags import Feature, FlaggedRouteDep, InlineRun, inline_activity
+from followthrough.api.flags import Feature, FlaggedRouteDep, InlineRun, inline_activity, integrations_on
 from followthrough.domain.leads import SetStageInput
 from followthrough.domain.payment import (
     MarkPaymentInput,
@@ -32,6 +32,8 @@ router = APIRouter(prefix="/api/payments", tags=["sales assistant"])
 @router.post("", status_code=202)
 async def start_payment(body: PaymentInput, route: FlaggedRouteDep) -> dict[str, Any]:
     """Start ``payment-{lead}-{reference}``; a second call while it runs returns the running one."""
+    # The payment's own integration sync follows USE_TEMPORAL_INTEGRATIONS like the sync route.
+    body = body.model_copy(update={"sync_integrations": body.sync_integrations and integrations_on(route.settings)})
     return await route.start(
         Feature.PAYMENTS,
         body,
