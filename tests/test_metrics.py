@@ -37,8 +37,17 @@ class MetricsProbeWorkflow:
         return "ok"
 
 
-def count(outcome: str) -> float:
-    labels = {"workflow_type": "MetricsProbeWorkflow", "outcome": outcome}
+@workflow.defn
+class MetricsSagaProbeWorkflow:
+    """Completes with a result that says whether its business step succeeded."""
+
+    @workflow.run
+    async def run(self, success: bool) -> dict[str, object]:
+        return {"success": success, "compensated": [] if success else ["store"]}
+
+
+def count(outcome: str, workflow_type: str = "MetricsProbeWorkflow") -> float:
+    labels = {"workflow_type": workflow_type, "outcome": outcome}
     return REGISTRY.get_sample_value("followthrough_workflow_completions_total", labels) or 0.0
 
 
@@ -67,6 +76,22 @@ async def test_a_completed_and_a_failed_workflow_move_the_counter_with_their_lab
     assert count("failed") == before["failed"] + 1
     # workflow time: the two hours of (skipped) sleep count
     assert duration_sum("completed") - seconds_before == pytest.approx(7200, abs=5)
+
+
+async def test_a_saga_that_completes_rolled_back_is_counted_unsuccessful(
+    ts_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    kind = "MetricsSagaProbeWorkflow"
+    before = {o: count(o, kind) for o in ("completed", "unsuccessful")}
+    async with Worker(
+        ts_env.client, task_queue=task_queue, workflows=[MetricsSagaProbeWorkflow], interceptors=worker_interceptors()
+    ):
+        for success in (True, False):
+            await ts_env.client.execute_workflow(
+                MetricsSagaProbeWorkflow.run, success, id=f"m-{uuid.uuid4()}", task_queue=task_queue
+            )
+    assert count("completed", kind) == before["completed"] + 1
+    assert count("unsuccessful", kind) == before["unsuccessful"] + 1
 
 
 async def test_a_cancelled_workflow_is_counted_as_cancelled(ts_env: WorkflowEnvironment, task_queue: str) -> None:

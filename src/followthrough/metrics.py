@@ -7,7 +7,9 @@ Two sources, one scrape:
   ``followthrough_workflow_duration_seconds{workflow_type, outcome}`` (a histogram of the time
   from the workflow's start to its close, in workflow time, so days of durable sleep count).
   A worker interceptor (:func:`worker_interceptors`) records them when a workflow closes with
-  an outcome of ``completed``, ``failed``, ``cancelled`` or ``continued_as_new``. Terminated and
+  an outcome of ``completed``, ``unsuccessful`` (it completed, but its result says the business
+  step did not succeed: a saga that rolled back, ``success``/``ok`` false), ``failed``,
+  ``cancelled`` or ``continued_as_new``. Terminated and
   timed-out executions run no workflow code and are therefore not counted here (the SDK's and
   the server's metrics count them).
 * **The SDK's metrics** (``temporal_*``: task latencies, pollers, activity counts…) are exported
@@ -62,7 +64,7 @@ DURATION_BUCKETS: tuple[float, ...] = (
     30 * 24 * 3600,
 )
 
-OUTCOMES = ("completed", "failed", "cancelled", "continued_as_new")
+OUTCOMES = ("completed", "unsuccessful", "failed", "cancelled", "continued_as_new")
 
 WORKFLOW_COMPLETIONS = Counter(
     "followthrough_workflow_completions",
@@ -83,6 +85,16 @@ def record_workflow_close(workflow_type: str, outcome: str, duration_seconds: fl
     """Count one closed workflow and observe its duration."""
     WORKFLOW_COMPLETIONS.labels(workflow_type=workflow_type, outcome=outcome).inc()
     WORKFLOW_DURATION.labels(workflow_type=workflow_type, outcome=outcome).observe(max(duration_seconds, 0.0))
+
+
+def completed_outcome(result: Any) -> str:
+    """``unsuccessful`` for a result that reports its own failure (``success`` or ``ok`` False:
+    a rolled-back onboarding, deployment or booking), else ``completed``."""
+    for field in ("success", "ok"):
+        value = result.get(field) if isinstance(result, dict) else getattr(result, field, None)
+        if value is False:
+            return "unsuccessful"
+    return "completed"
 
 
 def outcome_of(exc: BaseException | None) -> str | None:
@@ -109,7 +121,7 @@ class _MetricsWorkflowInbound(WorkflowInboundInterceptor):
         except BaseException as exc:
             self._record(outcome_of(exc))
             raise
-        self._record("completed")
+        self._record(completed_outcome(result))
         return result
 
     @staticmethod
