@@ -76,6 +76,8 @@ class Harness:
     max_running: int = 0
     refuse_start: str | None = None
     batches: list[list[str]] = field(default_factory=list)
+    #: Steps per lead where they differ from ``steps`` (leads that finish one by one).
+    steps_of: dict[str, int] = field(default_factory=dict)
 
     def activities(self, *, lookups: bool = True) -> list[Callable[..., Any]]:
         @activity.defn(name="campaigns.load_leads")
@@ -101,7 +103,10 @@ class Harness:
             self.max_running = max(self.max_running, self.running)
             outcome = self.outcomes.get(event.lead_id, "succeeded")
             return LeadPlan(
-                steps=self.steps, step_minutes=self.step_minutes, outcome=outcome, crash=event.lead_id in self.crash
+                steps=self.steps_of.get(event.lead_id, self.steps),
+                step_minutes=self.step_minutes,
+                outcome=outcome,
+                crash=event.lead_id in self.crash,
             )
 
         @activity.defn(name="fake.lead_ended")
@@ -260,6 +265,30 @@ async def test_window_never_holds_more_than_max_concurrent_leads(env: WorkflowEn
         await handle.result()
     assert harness.max_running == 4
     assert len(harness.ended) == 12
+
+
+async def test_a_wide_window_refills_in_batches_of_a_tenth_of_it(env: WorkflowEnvironment) -> None:
+    """With leads back to back, each ``campaigns.start_leads`` call waits for 3 of 30 seats
+    (patch orchestrator-refill-batches), instead of one call per finished lead; the window and
+    the every-lead-once rule hold as before. Kept as a recorded history too."""
+    from tests.record import HISTORIES, save_history
+
+    names = leads(75)
+    # Leads of 1 to 9 one-minute steps: they finish one at a time, each its own report.
+    harness = Harness(leads=names, step_minutes=1, steps_of={lead: 1 + i * 7 % 9 for i, lead in enumerate(names)})
+    path = HISTORIES / "campaign" / "refill_batches_complete.json"
+    async with campaign(env, harness, max_concurrent_leads=30, page_size=20) as handle:
+        result = await handle.result()
+        if os.environ.get("RECORD_HISTORIES") == "1" or not path.exists():
+            await save_history(handle, "campaign", "refill_batches_complete")
+    assert result.state == "completed" and result.totals.succeeded == 75
+    assert sorted(harness.started_ids()) == harness.leads and len(harness.started) == 75
+    assert harness.max_running <= 30
+    sizes = [len(batch) for batch in harness.batches]
+    # Every batch has at least 3 leads but the ones cut short by a page's end (4 pages of 20).
+    assert sum(1 for size in sizes if size < 3) <= 4, sizes
+    assert len(sizes) <= 75 // 3 + 4, sizes
+    assert path.exists()
 
 
 async def test_starts_are_spaced_by_lead_processing_delay(env: WorkflowEnvironment) -> None:

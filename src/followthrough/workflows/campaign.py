@@ -68,6 +68,7 @@ with workflow.unsafe.imports_passed_through():
         lead_workflow_id,
         orchestrator_workflow_id,
         record_outcome,
+        refill_batch,
         should_continue_as_new,
         totals,
         window_room,
@@ -80,6 +81,9 @@ BATCHED_STARTS = "orchestrator-batched-lead-starts"
 #: Patch: the reconcile pass runs on a clock carried across continue-as-new
 #: (see :meth:`CampaignOrchestratorWorkflow._wait_for_leads`).
 RECONCILE_CLOCK = "orchestrator-reconcile-clock"
+#: Patch: with no spacing, a batch of starts waits for a tenth of the window to be free
+#: (see :func:`~followthrough.domain.orchestration.refill_batch`).
+REFILL_BATCHES = "orchestrator-refill-batches"
 #: Lead ids that reported before their start resolved (kept only within one run).
 _EARLY_LIMIT = 10_000
 
@@ -199,9 +203,14 @@ class CampaignOrchestratorWorkflow:
                     return self._result()
                 await self._wait_for_leads(lambda: not self._in_flight and not self._starting)
                 continue
-            room = window_room(self._occupied(), self._input.max_concurrent_leads)
-            if room == 0:
-                await self._wait_for_leads(lambda: self._occupied() < self._input.max_concurrent_leads)
+            window = self._input.max_concurrent_leads
+            room = window_room(self._occupied(), window)
+            need = 1
+            if workflow.patched(REFILL_BATCHES):
+                need = refill_batch(window, len(self._buffer), bool(self._input.lead_processing_delay_seconds))
+            if room < need:
+                limit = window - need
+                await self._wait_for_leads(lambda: self._occupied() <= limit)  # noqa: B023 - awaited here
                 continue
             await self._start_next(room)
 
