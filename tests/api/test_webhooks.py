@@ -266,6 +266,11 @@ async def test_the_inbound_workflow_is_started_before_the_answer_with_the_lead_i
     assert lead is not None
     attrs = {p.key.name: p.value for p in described.typed_search_attributes}
     assert attrs == {"LeadId": lead.id, "WorkflowFamily": "inbound"}
+    # The message created the lead: its lead_created sync goes out, once.
+    first = await client.get_workflow_handle("inbound-wamid.started", result_type=InboundMessageResult).result()
+    assert first.integration_sync == f"integration-{lead.id}-lead_created-{lead.id}"
+    second = await deliver(http, client, lead.phone or "", "¿Y el precio?", message_id="wamid.started-2")
+    assert second.integration_sync is None
 
 
 async def test_look_later_starts_said_later_and_stops_the_others(

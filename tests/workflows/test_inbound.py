@@ -36,6 +36,7 @@ from followthrough.workflows.inbound import InboundMessageWorkflow
 from followthrough.workflows.lead_outreach import LeadOutreachWorkflow
 from followthrough.workflows.sender import SenderWorkflow
 from tests.workflows.outreach_support import FakeProviders, seed
+from tests.workflows.test_booking import FakeIntegrationSync
 
 #: Wait ten days, then end: a lead workflow that is waiting when the lead replies.
 WAIT_GRAPH: dict[str, Any] = {
@@ -110,13 +111,18 @@ class Env:
         return handle
 
     async def inbound(
-        self, lead: Lead, intent: str, message_id: str | None = None, received_at: datetime | None = None
+        self,
+        lead: Lead,
+        intent: str,
+        message_id: str | None = None,
+        received_at: datetime | None = None,
+        **extra: Any,
     ) -> InboundMessageResult:
         message_id = message_id or f"wamid.{uuid.uuid4().hex}"
         received_at = received_at or await self.now()
         return await self.client.execute_workflow(
             InboundMessageWorkflow.run,
-            InboundMessageInput(message_id=message_id, lead=lead, intent=intent, received_at=received_at),  # type: ignore[arg-type]
+            InboundMessageInput(message_id=message_id, lead=lead, intent=intent, received_at=received_at, **extra),  # type: ignore[arg-type]
             id=f"inbound-{message_id}",
             task_queue=self.task_queue,
         )
@@ -139,7 +145,13 @@ async def inbound_env(ts_env: WorkflowEnvironment, services: Services, task_queu
     async with Worker(
         ts_env.client,
         task_queue=task_queue,
-        workflows=[InboundMessageWorkflow, FollowUpWorkflow, LeadOutreachWorkflow, SenderWorkflow],
+        workflows=[
+            InboundMessageWorkflow,
+            FollowUpWorkflow,
+            LeadOutreachWorkflow,
+            SenderWorkflow,
+            FakeIntegrationSync,
+        ],
         activities=acts,
     ):
         yield Env(ts_env, ts_env.client, services, task_queue, providers, outreach)
@@ -231,6 +243,27 @@ async def test_a_lead_with_nothing_running_is_not_an_error(
         result = await env.inbound(lead, "reply")
     assert result.followups_signalled == []
     assert (result.outreach_found, result.outreach_signalled) == (["campaign-gone-lead-gone"], [])
+
+
+async def test_a_new_leads_first_message_starts_its_lead_created_sync_once(
+    ts_env: WorkflowEnvironment, services: Services, task_queue: str
+) -> None:
+    from tests.record import HISTORIES, save_history
+
+    lead = a_lead()
+    path = HISTORIES / "inbound" / "new_lead_synced.json"
+    async with inbound_env(ts_env, services, task_queue) as env:
+        message_id = f"wamid.first-{uuid.uuid4().hex[:6]}"
+        first = await env.inbound(lead, "reply", message_id=message_id, new_lead=True)
+        assert first.integration_sync == f"integration-{lead.id}-lead_created-{lead.id}"
+        synced = await env.client.get_workflow_handle(first.integration_sync).result()
+        assert (synced["event"], synced["event_id"], synced["lead"]["id"]) == ("lead_created", lead.id, lead.id)
+        later = await env.inbound(lead, "reply")  # the lead exists now
+        quiet = await env.inbound(a_lead(), "reply", new_lead=True, sync_integrations=False)
+        if os.environ.get("RECORD_HISTORIES") == "1" or not path.exists():
+            await save_history(env.client.get_workflow_handle(f"inbound-{message_id}"), "inbound", "new_lead_synced")
+    assert later.integration_sync is None and quiet.integration_sync is None
+    assert path.exists()
 
 
 async def test_record_history_for_replay(ts_env: WorkflowEnvironment, services: Services, task_queue: str) -> None:

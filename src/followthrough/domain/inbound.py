@@ -52,6 +52,10 @@ class InboundMessageInput(BaseModel):
     intent: InboundIntent
     received_at: AwareDatetime
     channel: Literal["whatsapp"] = "whatsapp"
+    new_lead: bool = Field(default=False, description="this message created the lead's record")
+    sync_integrations: bool = Field(
+        default=True, description="a new lead goes to HubSpot, Meta (Lead) and memory (IntegrationSync)"
+    )
 
     @field_validator("received_at")
     @classmethod
@@ -74,6 +78,7 @@ class InboundMessageResult(BaseModel):
     #: already running and keeps its timer).
     said_later: str | None = None
     said_later_started: bool = False
+    integration_sync: str | None = Field(default=None, description="id of the lead_created sync started")
 
 
 class InboundPlan(BaseModel):

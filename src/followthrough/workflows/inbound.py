@@ -9,7 +9,10 @@ nothing is lost if the API process dies. In order:
 2. "I'll look later" starts the ``said_later`` follow-up as an abandoned child, so it outlives
    this workflow; if one is already running it keeps its timer (no twin);
 3. the lead's running ``LeadOutreachWorkflow``s, found by an activity over visibility, get
-   ``lead_replied`` (they end ``goal_reached``), or ``stop`` on an opt-out.
+   ``lead_replied`` (they end ``goal_reached``), or ``stop`` on an opt-out;
+4. a lead's first message (``new_lead``; since the ``inbound-lead-created-sync`` patch) starts
+   the ``lead_created`` integration sync (HubSpot contact, Meta ``Lead``, memory) as an
+   abandoned child, once per lead.
 
 The rule (which signal, which ids) is :func:`followthrough.domain.inbound.plan`.
 """
@@ -35,7 +38,12 @@ with workflow.unsafe.imports_passed_through():
         OutreachFound,
         plan,
     )
+    from followthrough.domain.integration import IntegrationSyncInput
     from followthrough.temporal.policies import DEFAULT_RETRY, STORE_CALL_TIMEOUT
+    from followthrough.workflows.integration_sync import start_sync
+
+#: Patch: a lead's first message starts its lead_created integration sync.
+LEAD_CREATED_SYNC = "inbound-lead-created-sync"
 
 _LEAD_ID = SearchAttributeKey.for_keyword("LeadId")
 _FAMILY = SearchAttributeKey.for_keyword("WorkflowFamily")
@@ -77,6 +85,12 @@ class InboundMessageWorkflow:
             else OutreachReplied(message_id=input.message_id, channel=input.channel)
         )
         result.outreach_signalled = await _signal_all(found.workflow_ids, todo.outreach_signal, outreach_arg)
+        if workflow.patched(LEAD_CREATED_SYNC) and input.new_lead and input.sync_integrations:
+            result.integration_sync = await start_sync(
+                IntegrationSyncInput(
+                    lead=input.lead, event="lead_created", event_id=input.lead.id, occurred_at=input.received_at
+                )
+            )
         return result
 
     async def _start_said_later(self, input: InboundMessageInput, workflow_id: str) -> bool:

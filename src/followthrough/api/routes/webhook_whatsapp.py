@@ -22,11 +22,11 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import PlainTextResponse
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from followthrough.api.deps import SettingsDep, get_workflows
-from followthrough.api.flags import Feature, get_inline_runs, use_temporal
+from followthrough.api.flags import Feature, get_inline_runs, integrations_on, use_temporal
 from followthrough.api.webhook_common import (
     PREFIX,
     configured_secret,
@@ -150,6 +150,8 @@ class Recorded:
     lead: LeadModel
     intent: Intent
     fresh: bool
+    #: This message created the lead's record.
+    new_lead: bool = False
 
 
 async def record_inbound(services: Services, message: InboundText) -> Recorded:
@@ -157,21 +159,28 @@ async def record_inbound(services: Services, message: InboundText) -> Recorded:
     intent = classify(message.text)
     for _ in range(2):  # a second try when a concurrent first message created the lead
         try:
-            return Recorded(message, await _insert_inbound(services, message, intent), intent, fresh=True)
+            recorded, created = await _insert_inbound(services, message, intent)
+            return Recorded(message, recorded, intent, fresh=True, new_lead=created)
         except IntegrityError:
             async with services.database.session() as session:
                 seen = await session.scalar(
                     select(InboundMessage).where(InboundMessage.provider_message_id == message.message_id)
                 )
                 lead = await session.get(Lead, seen.lead_id) if seen is not None else None
+                # A redelivery of a lead's very first message still counts as its creation.
+                first = lead is not None and 1 == await session.scalar(
+                    select(func.count()).select_from(InboundMessage).where(InboundMessage.lead_id == lead.id)
+                )
             if seen is not None and lead is not None:
-                return Recorded(message, _lead_model(lead, message.phone), intent, fresh=False)
+                return Recorded(message, _lead_model(lead, message.phone), intent, fresh=False, new_lead=first)
     raise RuntimeError(f"could not record inbound message {message.message_id}")
 
 
-async def _insert_inbound(services: Services, message: InboundText, intent: Intent) -> LeadModel:
+async def _insert_inbound(services: Services, message: InboundText, intent: Intent) -> tuple[LeadModel, bool]:
+    """The lead (and whether this message created it)."""
     async with services.database.session() as session:
         lead = await session.scalar(select(Lead).where(Lead.phone == message.phone))
+        created = lead is None
         if lead is None:
             lead = Lead(id=new_id(), phone=message.phone, name=message.name, stage="new")
             session.add(lead)
@@ -190,7 +199,7 @@ async def _insert_inbound(services: Services, message: InboundText, intent: Inte
             )
         )
         await session.flush()
-        return _lead_model(lead, message.phone)
+        return _lead_model(lead, message.phone), created
 
 
 def _lead_model(lead: Lead, phone: str) -> LeadModel:
@@ -212,8 +221,9 @@ async def _dispatch(request: Request, recorded: list[Recorded]) -> None:
     try:
         async with asyncio.timeout(DISPATCH_BUDGET_SECONDS):
             wf = await get_workflows(request, await temporal_client(request))
+            sync = integrations_on(request.app.state.settings)
             for r in recorded:
-                await start_inbound(wf, r)
+                await start_inbound(wf, r, sync_integrations=sync)
     except Exception as exc:
         log.exception("inbound messages recorded but not handed to Temporal; asking Meta to redeliver")
         raise HTTPException(
@@ -221,7 +231,7 @@ async def _dispatch(request: Request, recorded: list[Recorded]) -> None:
         ) from None
 
 
-async def start_inbound(wf: Workflows, recorded: Recorded) -> str | None:
+async def start_inbound(wf: Workflows, recorded: Recorded, *, sync_integrations: bool = True) -> str | None:
     """Start the message's workflow; returns its id, or None when there is nothing to start.
 
     A redelivered message is started only if Temporal has no workflow for it (the first
@@ -245,6 +255,8 @@ async def start_inbound(wf: Workflows, recorded: Recorded) -> str | None:
             lead=recorded.lead,
             intent=recorded.intent.value,  # type: ignore[arg-type]
             received_at=recorded.message.received_at,
+            new_lead=recorded.new_lead,
+            sync_integrations=sync_integrations,
         ),
         workflow_id=workflow_id,
         search_attributes={"LeadId": recorded.lead.id},
