@@ -72,20 +72,17 @@ class Outbox:
         A repeated key that is not yet ``sent`` counts one more attempt and goes back to
         ``pending``; a ``sent`` row is returned unchanged so the caller can reuse its response.
         """
-        try:
-            async with self.database.session() as session:
-                record = OutboxRecord(
-                    provider=provider,
-                    operation=operation,
-                    idempotency_key=idempotency_key,
-                    request=request,
-                    status="pending",
-                    attempts=1,
-                )
-                session.add(record)
+        record = OutboxRecord(
+            provider=provider,
+            operation=operation,
+            idempotency_key=idempotency_key,
+            request=request,
+            status="pending",
+            attempts=1,
+        )
+        if await self._insert(record):
             return OutboxEntry.model_validate(record)
-        except IntegrityError:
-            pass  # the key exists (perhaps inserted a moment ago by a concurrent caller)
+        # The key exists (perhaps inserted a moment ago by a concurrent caller).
         async with self.database.session() as session:
             await session.execute(
                 update(OutboxRecord)
@@ -126,20 +123,24 @@ class Outbox:
     ) -> bool:
         """Record a call that is already done, in one transaction; False (and the row left as it
         is) when the key is already recorded."""
+        return await self._insert(
+            OutboxRecord(
+                provider=provider,
+                operation=operation,
+                idempotency_key=idempotency_key,
+                request=request,
+                response=response,
+                status="sent",
+                attempts=1,
+                sent_at=utcnow(),
+            )
+        )
+
+    async def _insert(self, record: OutboxRecord) -> bool:
+        """Insert a new row; False when its key is already there (the UNIQUE constraint)."""
         try:
             async with self.database.session() as session:
-                session.add(
-                    OutboxRecord(
-                        provider=provider,
-                        operation=operation,
-                        idempotency_key=idempotency_key,
-                        request=request,
-                        response=response,
-                        status="sent",
-                        attempts=1,
-                        sent_at=utcnow(),
-                    )
-                )
+                session.add(record)
         except IntegrityError:
             return False
         return True

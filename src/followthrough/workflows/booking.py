@@ -23,8 +23,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
-from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, WorkflowAlreadyStartedError
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
     from followthrough.domain.booking import (
@@ -56,6 +55,7 @@ with workflow.unsafe.imports_passed_through():
         PROVIDER_CALL_TIMEOUT,
         STORE_CALL_TIMEOUT,
     )
+    from followthrough.workflows.children import start_abandoned
     from followthrough.workflows.integration_sync import start_sync
 
 #: Patch: a successful booking starts the demo_scheduled integration sync.
@@ -63,8 +63,6 @@ INTEGRATION_SYNC = "booking-integration-sync"
 #: How long a forward step may keep retrying passing faults before the saga gives up and undoes.
 STEP_DEADLINE = timedelta(minutes=30)
 
-_LEAD_ID = SearchAttributeKey.for_keyword("LeadId")
-_FAMILY = SearchAttributeKey.for_keyword("WorkflowFamily")
 
 Undo = Callable[[], Awaitable[Any]]
 
@@ -231,17 +229,10 @@ class DemoBookingWorkflow:
             demo_end=input.end,
             triggered_at=workflow.now(),
         )
-        try:
-            await workflow.start_child_workflow(
-                "FollowUpWorkflow",
-                child_input,
-                id=child_id,
-                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
-                search_attributes=TypedSearchAttributes(
-                    [SearchAttributePair(_LEAD_ID, input.lead.id), SearchAttributePair(_FAMILY, "followup")]
-                ),
-            )
-        except WorkflowAlreadyStartedError:
+        started = await start_abandoned(
+            "FollowUpWorkflow", child_input, id=child_id, lead_id=input.lead.id, family="followup"
+        )
+        if not started:
             await workflow.get_external_workflow_handle(child_id).signal(
                 "demo_changed", DemoChangedSignal(demo_start=input.start, demo_end=input.end)
             )

@@ -23,8 +23,7 @@ import asyncio
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from followthrough.activities.inbound import InboundActivities
@@ -40,13 +39,11 @@ with workflow.unsafe.imports_passed_through():
     )
     from followthrough.domain.integration import IntegrationSyncInput
     from followthrough.temporal.policies import DEFAULT_RETRY, STORE_CALL_TIMEOUT
+    from followthrough.workflows.children import start_abandoned
     from followthrough.workflows.integration_sync import start_sync
 
 #: Patch: a lead's first message starts its lead_created integration sync.
 LEAD_CREATED_SYNC = "inbound-lead-created-sync"
-
-_LEAD_ID = SearchAttributeKey.for_keyword("LeadId")
-_FAMILY = SearchAttributeKey.for_keyword("WorkflowFamily")
 
 
 @workflow.defn
@@ -94,19 +91,14 @@ class InboundMessageWorkflow:
         return result
 
     async def _start_said_later(self, input: InboundMessageInput, workflow_id: str) -> bool:
-        try:
-            await workflow.start_child_workflow(
-                "FollowUpWorkflow",
-                FollowUpInput(lead=input.lead, type="said_later", triggered_at=input.received_at),
-                id=workflow_id,
-                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
-                search_attributes=TypedSearchAttributes(
-                    [SearchAttributePair(_LEAD_ID, input.lead.id), SearchAttributePair(_FAMILY, "followup")]
-                ),
-            )
-        except WorkflowAlreadyStartedError:
-            return False  # the running one keeps its timer
-        return True
+        """False when one is running already: it keeps its timer."""
+        return await start_abandoned(
+            "FollowUpWorkflow",
+            FollowUpInput(lead=input.lead, type="said_later", triggered_at=input.received_at),
+            id=workflow_id,
+            lead_id=input.lead.id,
+            family="followup",
+        )
 
 
 async def _signal_all(workflow_ids: list[str], name: str, arg: Any) -> list[str]:

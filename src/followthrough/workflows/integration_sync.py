@@ -16,8 +16,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
-from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from followthrough.domain.conversions import SendEventResult
@@ -39,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
     from followthrough.domain.leads import RecentConversation, RecentConversationInput
     from followthrough.domain.llm import CompleteResult
     from followthrough.temporal.policies import DEFAULT_RETRY, PROVIDER_CALL_TIMEOUT, STORE_CALL_TIMEOUT
+    from followthrough.workflows.children import start_abandoned
 
 #: How long one target may keep retrying before it is reported as failed.
 TARGET_DEADLINE = timedelta(minutes=30)
@@ -46,9 +46,6 @@ TARGET_DEADLINE = timedelta(minutes=30)
 LLM_CALL_TIMEOUT = timedelta(minutes=2)
 
 R = TypeVar("R")
-
-_LEAD_ID = SearchAttributeKey.for_keyword("LeadId")
-_FAMILY = SearchAttributeKey.for_keyword("WorkflowFamily")
 
 
 @workflow.defn
@@ -121,21 +118,12 @@ class IntegrationSyncWorkflow:
 
 
 async def start_sync(input: IntegrationSyncInput) -> str:
-    """Start the sync of one lead event as a child that outlives its parent
-    (``ParentClosePolicy.ABANDON``); its id, ``integration-{lead}-{event}-{event_id}``, makes the
-    same event twice one sync. For workflows whose business step just happened (a booking, a
-    payment); returns the sync's workflow id."""
+    """Start the sync of one lead event as a child that outlives its parent; its id,
+    ``integration-{lead}-{event}-{event_id}``, makes the same event twice one sync. For workflows
+    whose business step just happened (a booking, a payment, a lead's first message); returns
+    the sync's workflow id."""
     sync_id = integration_workflow_id(input.lead.id, input.event, input.event_id)
-    try:
-        await workflow.start_child_workflow(
-            "IntegrationSyncWorkflow",  # by name: the parent never reads the sync's result
-            input,
-            id=sync_id,
-            parent_close_policy=workflow.ParentClosePolicy.ABANDON,
-            search_attributes=TypedSearchAttributes(
-                [SearchAttributePair(_LEAD_ID, input.lead.id), SearchAttributePair(_FAMILY, "integration_sync")]
-            ),
-        )
-    except WorkflowAlreadyStartedError:
-        pass  # this event's sync runs (or ran) already
+    await start_abandoned(
+        "IntegrationSyncWorkflow", input, id=sync_id, lead_id=input.lead.id, family="integration_sync"
+    )
     return sync_id

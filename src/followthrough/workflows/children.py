@@ -1,0 +1,37 @@
+"""Children that outlive the workflow that starts them: the follow-ups a booking or a message
+starts, the integration syncs of a lead's events.
+
+Each is started with ``ParentClosePolicy.ABANDON`` (Temporal would otherwise end it when its
+parent closes) and tagged with the lead and its family, so visibility finds it by ``LeadId``
+like any workflow started from a route. Its id carries its meaning, so a second start of the
+same id finds the running one instead of a twin.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+_LEAD_ID = SearchAttributeKey.for_keyword("LeadId")
+_FAMILY = SearchAttributeKey.for_keyword("WorkflowFamily")
+
+
+async def start_abandoned(workflow_type: str, arg: Any, *, id: str, lead_id: str, family: str) -> bool:
+    """Start ``workflow_type`` as an abandoned child ``id``; False when one with that id already
+    runs (it is left as it is). By type name: the parent never reads the child's result."""
+    try:
+        await workflow.start_child_workflow(
+            workflow_type,
+            arg,
+            id=id,
+            parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+            search_attributes=TypedSearchAttributes(
+                [SearchAttributePair(_LEAD_ID, lead_id), SearchAttributePair(_FAMILY, family)]
+            ),
+        )
+    except WorkflowAlreadyStartedError:
+        return False
+    return True
