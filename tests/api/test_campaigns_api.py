@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from temporalio.client import Client
 from temporalio.worker import Worker
 
 from followthrough.services import Services
@@ -156,7 +157,7 @@ async def test_start_refuses_a_disconnected_sender(api: httpx.AsyncClient, servi
 
 
 async def test_start_pause_status_and_stop_through_http(
-    api: httpx.AsyncClient, services: Services, dev_worker: Worker
+    api: httpx.AsyncClient, services: Services, dev_worker: Worker, dev_client: Client
 ) -> None:
     leads = [{"linkedin_id": f"lead-{i}"} for i in range(5)]
     created = await api.post("/api/campaigns", json=body(await sender(services), leads=leads))
@@ -168,6 +169,9 @@ async def test_start_pause_status_and_stop_through_http(
     assert resp.json()["workflowId"] == f"campaign-{campaign_id}"
     again = await api.post(f"/api/campaigns/{campaign_id}/start", json=start)
     assert again.status_code == 409
+    # A campaign paced by its sender may take months: no execution timeout on the orchestrator.
+    described = await dev_client.get_workflow_handle(f"campaign-{campaign_id}").describe()
+    assert not described.raw_description.execution_config.HasField("workflow_execution_timeout")
 
     async def three_lead_workflows_visible() -> bool:
         status = (await api.get(f"/api/campaigns/{campaign_id}/status")).json()
