@@ -96,19 +96,16 @@ def integrations_on(settings: Settings) -> bool:
     return use_temporal(settings, Feature.INTEGRATIONS)
 
 
-def off_switch(settings: Settings, feature: Feature) -> str:
-    """The variable that turned ``feature`` inline: the master switch, or the feature's own."""
-    return feature.variable if settings.enable_temporal else "ENABLE_TEMPORAL"
-
-
 def mode(settings: Settings, feature: Feature) -> Mode:
     return "temporal" if use_temporal(settings, feature) else "inline"
 
 
-def log_inline(feature: Feature, what: str, *, switch: str | None = None, **ids: str | None) -> None:
-    """The log line every inline run writes, so operators see the non-durable path taken."""
+def log_inline(settings: Settings, feature: Feature, what: str, **ids: str | None) -> None:
+    """The log line every inline run writes, so operators see the non-durable path taken, and
+    which switch took it: the feature's own or the master ``ENABLE_TEMPORAL``."""
+    switch = feature.variable if settings.enable_temporal else "ENABLE_TEMPORAL"
     details = " ".join(f"{k}={v}" for k, v in sorted(ids.items()) if v is not None)
-    log.warning("%s is off: running %s inline (best effort, not durable) %s", switch or feature.variable, what, details)
+    log.warning("%s is off: running %s inline (best effort, not durable) %s", switch, what, details)
 
 
 # --- the activities, called directly ------------------------------------------------------
@@ -317,8 +314,7 @@ class FlaggedRoute:
         start: 200 instead of 202), or with the flag off ``run_inline`` in the background,
         starting from ``inline_status`` (awaited first with ``wait_inline``)."""
         if not use_temporal(self.settings, feature):
-            switch = off_switch(self.settings, feature)
-            log_inline(feature, feature.what, switch=switch, workflow_id=workflow_id, lead_id=lead_id)
+            log_inline(self.settings, feature, feature.what, workflow_id=workflow_id, lead_id=lead_id)
             run, created = self.inline.start(
                 workflow_id, feature, run_inline, lead_id=lead_id, status=inline_status.model_dump(mode="json")
             )

@@ -26,7 +26,6 @@ from followthrough.api.flags import (
     inline_activity,
     integrations_on,
     log_inline,
-    off_switch,
     use_temporal,
 )
 from followthrough.domain.booking import (
@@ -79,8 +78,7 @@ async def book_demo(
         )
     workflow_id = booking_workflow_id(body.lead.id, body.start)
     if not use_temporal(settings, Feature.BOOKING):
-        switch = off_switch(settings, Feature.BOOKING)
-        log_inline(Feature.BOOKING, "a demo booking", switch=switch, workflow_id=workflow_id, lead_id=body.lead.id)
+        log_inline(settings, Feature.BOOKING, "a demo booking", workflow_id=workflow_id, lead_id=body.lead.id)
         followups_wf = await workflows_for(request) if use_temporal(settings, Feature.FOLLOWUPS) else None
         result = await run_saga_inline(services, body, workflow_id, followups_wf)
         response.status_code = status.HTTP_200_OK if result.ok else status.HTTP_409_CONFLICT
