@@ -43,6 +43,22 @@ def _put_step(row: CampaignExecution, step: StepResult) -> None:
     row.current_step = max(row.current_step, step.step)
 
 
+async def begin_in(session: AsyncSession, input: BeginExecutionInput) -> None:
+    """``campaign_executions.begin`` inside a transaction of the caller's (it may raise
+    IntegrityError at commit when a concurrent begin inserted the row first: then retry)."""
+    row = await _find(session, input.campaign_id, input.lead_id)
+    if row is None:
+        row = CampaignExecution(campaign_id=input.campaign_id, lead_id=input.lead_id)
+        session.add(row)
+    row.workflow_execution_id = input.workflow_id
+    row.status = "in_progress"
+    row.total_steps = input.total_steps
+    row.started_at = row.started_at or input.started_at
+    row.completed_at = None
+    if row.current_step == 0:
+        row.execution_data = {"steps": []}
+
+
 class CampaignExecutionActivities:
     def __init__(self, services: Services) -> None:
         self._services = services
@@ -53,17 +69,7 @@ class CampaignExecutionActivities:
         for _ in range(2):  # a concurrent insert of the same (campaign, lead) wins once; then update
             try:
                 async with self._services.database.session() as session:
-                    row = await _find(session, input.campaign_id, input.lead_id)
-                    if row is None:
-                        row = CampaignExecution(campaign_id=input.campaign_id, lead_id=input.lead_id)
-                        session.add(row)
-                    row.workflow_execution_id = input.workflow_id
-                    row.status = "in_progress"
-                    row.total_steps = input.total_steps
-                    row.started_at = row.started_at or input.started_at
-                    row.completed_at = None
-                    if row.current_step == 0:
-                        row.execution_data = {"steps": []}
+                    await begin_in(session, input)
                 return
             except IntegrityError:
                 continue

@@ -10,12 +10,14 @@ read from the store on every request, so an edited account takes effect at the n
 from __future__ import annotations
 
 import pydantic
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
-from followthrough.activities.campaign_executions import CampaignExecutionActivities
+from followthrough.activities.campaign_executions import begin_in
 from followthrough.domain.campaign import ActionType, parse_graph, total_steps
 from followthrough.domain.outreach import (
     AcquireSlotInput,
@@ -75,55 +77,35 @@ class OutreachActivities:
         """The graph, the lead and the sender; a missing record or a bad graph is permanent."""
         with as_temporal_errors():
             async with self._services.database.session() as session:
-                campaign = await session.get(Campaign, input.campaign_id)
-                lead = await session.get(CampaignLead, input.lead_id)
-                account = await session.get(SenderAccount, input.sender_account_id)
-            if campaign is None:
-                raise ValidationError(f"campaign {input.campaign_id} not found")
-            if lead is None or lead.campaign_id != input.campaign_id:
-                raise ValidationError(f"lead {input.lead_id} is not in campaign {input.campaign_id}")
-            if account is None:
-                raise ValidationError(f"sender account {input.sender_account_id} not found")
-            graph, faults = parse_graph(campaign.graph)
-            if graph is None:
-                raise ValidationError(
-                    f"campaign {campaign.id} has an invalid graph: "
-                    + "; ".join(f"{f.node_id or 'graph'}: {f.message}" for f in faults)
-                )
-            profile = LeadProfile(
-                lead_id=lead.id,
-                linkedin_id=lead.linkedin_id,
-                linkedin_url=lead.linkedin_url,
-                first_name=lead.first_name,
-                last_name=lead.last_name,
-                headline=lead.headline,
-                company=lead.company,
-                email=lead.email,
-                phone=lead.phone,
-                data=dict(lead.data or {}),
-            )
-            return LeadPlan(graph=graph, lead=profile, sender=sender_profile(account))
+                return await _plan_in(session, input)
 
     @activity.defn(name="outreach.open_lead")
     async def open_lead(self, input: OpenLeadInput) -> LeadPlan:
-        """``load_plan`` then ``campaign_executions.begin``, as one (local) activity: a lead
-        workflow since the ``lead-merged-bookkeeping`` patch opens with one call, not two. A plan
-        that cannot be loaded fails it before any record is written, as before."""
-        plan = await self.load_plan(
-            LoadPlanInput(
-                campaign_id=input.campaign_id, lead_id=input.lead_id, sender_account_id=input.sender_account_id
-            )
+        """``load_plan`` then ``campaign_executions.begin``, as one (local) activity and one
+        transaction: a lead workflow since the ``lead-merged-bookkeeping`` patch opens with one
+        call, not two. A plan that cannot be loaded fails it before any record is written."""
+        where = LoadPlanInput(
+            campaign_id=input.campaign_id, lead_id=input.lead_id, sender_account_id=input.sender_account_id
         )
-        await CampaignExecutionActivities(self._services).begin(
-            BeginExecutionInput(
-                campaign_id=input.campaign_id,
-                lead_id=input.lead_id,
-                workflow_id=input.workflow_id,
-                total_steps=total_steps(plan.graph),
-                started_at=input.started_at,
-            )
-        )
-        return plan
+        with as_temporal_errors():
+            for _ in range(2):  # a concurrent begin of the same record wins once; then update
+                try:
+                    async with self._services.database.session() as session:
+                        plan = await _plan_in(session, where)
+                        await begin_in(
+                            session,
+                            BeginExecutionInput(
+                                campaign_id=input.campaign_id,
+                                lead_id=input.lead_id,
+                                workflow_id=input.workflow_id,
+                                total_steps=total_steps(plan.graph),
+                                started_at=input.started_at,
+                            ),
+                        )
+                    return plan
+                except IntegrityError:
+                    continue
+        raise RuntimeError("could not create the execution record")  # pragma: no cover - retried by Temporal
 
     @activity.defn(name="outreach.acquire_slot")
     async def acquire_slot(self, input: AcquireSlotInput) -> SlotGrant:
@@ -174,3 +156,36 @@ class OutreachActivities:
         except RPCError as exc:
             if exc.status != RPCStatusCode.NOT_FOUND:
                 raise
+
+
+async def _plan_in(session: AsyncSession, input: LoadPlanInput) -> LeadPlan:
+    """The graph, the lead and the sender, read in the caller's transaction; a missing record or
+    a bad graph is a permanent ValidationError."""
+    campaign = await session.get(Campaign, input.campaign_id)
+    lead = await session.get(CampaignLead, input.lead_id)
+    account = await session.get(SenderAccount, input.sender_account_id)
+    if campaign is None:
+        raise ValidationError(f"campaign {input.campaign_id} not found")
+    if lead is None or lead.campaign_id != input.campaign_id:
+        raise ValidationError(f"lead {input.lead_id} is not in campaign {input.campaign_id}")
+    if account is None:
+        raise ValidationError(f"sender account {input.sender_account_id} not found")
+    graph, faults = parse_graph(campaign.graph)
+    if graph is None:
+        raise ValidationError(
+            f"campaign {campaign.id} has an invalid graph: "
+            + "; ".join(f"{f.node_id or 'graph'}: {f.message}" for f in faults)
+        )
+    profile = LeadProfile(
+        lead_id=lead.id,
+        linkedin_id=lead.linkedin_id,
+        linkedin_url=lead.linkedin_url,
+        first_name=lead.first_name,
+        last_name=lead.last_name,
+        headline=lead.headline,
+        company=lead.company,
+        email=lead.email,
+        phone=lead.phone,
+        data=dict(lead.data or {}),
+    )
+    return LeadPlan(graph=graph, lead=profile, sender=sender_profile(account))
