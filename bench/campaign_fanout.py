@@ -4,11 +4,11 @@
     python bench/campaign_fanout.py --leads 50 --json        # smoke size, machine-readable
     python bench/campaign_fanout.py --leads 100000 --sides ours --server-db memory
 
-What runs, on one Temporal dev server this script starts (``temporal server start-dev`` on free
-ports, persistence in a SQLite *file* in a temporary directory, so the server does the same
-fsyncs as the embedded default; ``--server-db memory`` keeps it in memory instead). A progress
-line (leads done, rate, the orchestrator's run and history length) goes to stderr every
-``--progress-every`` seconds while our side runs:
+What runs, each side on a fresh Temporal dev server this script starts (``temporal server
+start-dev`` on free ports, persistence in a SQLite *file* in a temporary directory, so the server
+does the same fsyncs as the embedded default; ``--server-db memory`` keeps it in memory
+instead). A progress line (leads done, rate, the parent's run and history length) goes to
+stderr every ``--progress-every`` seconds:
 
 * **followthrough**: a campaign in the store (SQLite file) with N leads and a three-action graph
   (profile_visit → like_post → send_invitation), a sender whose limits are lifted (no window,
@@ -93,9 +93,18 @@ class RawFanoutWorkflow:
     the same workflow task as the completions that made room (one task per child, not one
     awaited start after another), as in RAW_CEILING.md's scenario D."""
 
+    def __init__(self) -> None:
+        self._done = self._total = 0
+
+    @workflow.query
+    def progress(self) -> list[int]:
+        """[children done, total], for the progress line (a query adds no event)."""
+        return [self._done, self._total]
+
     @workflow.run
     async def run(self, args: list[int]) -> int:
         total, window, batch, done = args
+        self._total, self._done = total, done
         end = min(total, done + batch)
         in_flight: list[asyncio.Task[Any]] = []  # a list, in start order: replays the same
         nxt = done
@@ -110,6 +119,7 @@ class RawFanoutWorkflow:
             for task in in_flight:
                 if task.done():
                     task.result()  # a failed child fails the fan-out
+                    self._done += 1
             in_flight = [task for task in in_flight if not task.done()]
         if end < total:
             workflow.continue_as_new([total, window, batch, end])
@@ -332,18 +342,42 @@ async def report_progress(handle: Any, started: float, every: float) -> None:
         )
 
 
+async def report_raw_progress(handle: Any, started: float, every: float) -> None:
+    """The raw side's progress line, from its parent's ``progress`` query."""
+    while every > 0:
+        await asyncio.sleep(every)
+        try:
+            done, total = await handle.query(RawFanoutWorkflow.progress)
+            history = (await handle.describe()).raw_description.workflow_execution_info.history_length
+        except Exception as exc:  # noqa: BLE001 - between two runs (continue-as-new): try again later
+            print(f"progress: raw not answered ({type(exc).__name__})", file=sys.stderr, flush=True)
+            continue
+        elapsed = time.perf_counter() - started
+        print(
+            f"progress: {elapsed:7.0f} s  {done}/{total} done ({done / elapsed:.1f} children/s), "
+            f"raw parent history {history} events",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
 async def measure_raw(client: Client, args: argparse.Namespace, env: dict[str, str], task_queue: str) -> Figures:
     worker = WorkerProcess("raw", args.address, task_queue, env)
     await asyncio.to_thread(worker.wait_ready)
     worker_cpu, server_cpu = cpu_seconds(worker.process.pid), cpu_seconds(args.server_pid)
     started = time.perf_counter()
     try:
-        await client.execute_workflow(
+        handle = await client.start_workflow(
             RawFanoutWorkflow.run,
             [args.leads, args.window, args.raw_batch, 0],
             id=f"raw-{uuid.uuid4().hex[:8]}",
             task_queue=task_queue,
         )
+        progress = asyncio.create_task(report_raw_progress(handle, started, args.progress_every))
+        try:
+            await handle.result()
+        finally:
+            progress.cancel()
         seconds = time.perf_counter() - started
         server_cpu = cpu_seconds(args.server_pid) - server_cpu
     finally:
@@ -361,13 +395,14 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="campaign-bench-") as tmp:
         home = Path(tmp)
         db_filename = "temporal.db" if args.server_db == "file" else None
-        server = DevServer(home / "temporal", port=free_port(), ui_port=None, db_filename=db_filename)
-        await server.start()
-        try:
-            args.address = server.address
-            args.server_pid = server.process.pid if server.process is not None else None
-            figures: list[Figures] = []
-            for kind in args.sides:
+        figures: list[Figures] = []
+        for kind in args.sides:
+            # A fresh server per side: neither pays for what the other left in its tables.
+            server = DevServer(home / f"temporal-{kind}", port=free_port(), ui_port=None, db_filename=db_filename)
+            await server.start()
+            try:
+                args.address = server.address
+                args.server_pid = server.process.pid if server.process is not None else None
                 task_queue = f"bench-{kind}-{uuid.uuid4().hex[:6]}"
                 env = settings_env(home, server.address, task_queue)
                 os.environ.update(env)
@@ -375,8 +410,8 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
                 measure = measure_ours if kind == "ours" else measure_raw
                 figures.append(await measure(client, args, env, task_queue))
                 print(format_figures(figures[-1]), file=sys.stderr, flush=True)
-        finally:
-            await server.stop()
+            finally:
+                await server.stop()
     report: dict[str, Any] = {
         "leads": args.leads,
         "window": args.window,
