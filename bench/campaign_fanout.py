@@ -46,6 +46,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -304,7 +305,7 @@ async def measure_ours(client: Client, args: argparse.Namespace, env: dict[str, 
             id=f"campaign-{campaign_id}",
             task_queue=task_queue,
         )
-        progress = asyncio.create_task(report_progress(handle, started, args.progress_every))
+        progress = asyncio.create_task(report_progress(started, args.progress_every, orchestrator_progress(handle)))
         try:
             result = await handle.result()
         finally:
@@ -320,45 +321,43 @@ async def measure_ours(client: Client, args: argparse.Namespace, env: dict[str, 
     return with_cpu(figures, worker_end - worker_cpu, server_cpu)
 
 
-async def report_progress(handle: Any, started: float, every: float) -> None:
-    """A progress line on stderr every ``every`` seconds, from the orchestrator's status query."""
+async def report_progress(started: float, every: float, read: Callable[[], Awaitable[tuple[int, int, str]]]) -> None:
+    """A progress line on stderr every ``every`` seconds: ``read()`` answers (done, total, the
+    rest of the line) from the parent's query."""
+    while every > 0:
+        await asyncio.sleep(every)
+        try:
+            done, total, rest = await read()
+        except Exception as exc:  # noqa: BLE001 - between two runs (continue-as-new): try again later
+            print(f"progress: not answered ({type(exc).__name__})", file=sys.stderr, flush=True)
+            continue
+        elapsed = time.perf_counter() - started
+        print(
+            f"progress: {elapsed:7.0f} s  {done}/{total} done ({done / elapsed:.1f}/s), {rest}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def orchestrator_progress(handle: Any) -> Callable[[], Awaitable[tuple[int, int, str]]]:
     from followthrough.workflows.campaign import CampaignOrchestratorWorkflow
 
-    while every > 0:
-        await asyncio.sleep(every)
-        try:
-            status = await handle.query(CampaignOrchestratorWorkflow.status)
-        except Exception as exc:  # noqa: BLE001 - between two runs (continue-as-new): try again later
-            print(f"progress: status not answered ({type(exc).__name__})", file=sys.stderr, flush=True)
-            continue
+    async def read() -> tuple[int, int, str]:
+        status = await handle.query(CampaignOrchestratorWorkflow.status)
         t = status.totals
-        done = t.succeeded + t.failed + t.stopped
-        elapsed = time.perf_counter() - started
-        print(
-            f"progress: {elapsed:7.0f} s  {done}/{t.total} done ({done / elapsed:.1f} leads/s), "
-            f"{t.running} running, run {status.runs}, history {status.history_length} events",
-            file=sys.stderr,
-            flush=True,
-        )
+        rest = f"{t.running} running, run {status.runs}, history {status.history_length} events"
+        return t.succeeded + t.failed + t.stopped, t.total, rest
+
+    return read
 
 
-async def report_raw_progress(handle: Any, started: float, every: float) -> None:
-    """The raw side's progress line, from its parent's ``progress`` query."""
-    while every > 0:
-        await asyncio.sleep(every)
-        try:
-            done, total = await handle.query(RawFanoutWorkflow.progress)
-            history = (await handle.describe()).raw_description.workflow_execution_info.history_length
-        except Exception as exc:  # noqa: BLE001 - between two runs (continue-as-new): try again later
-            print(f"progress: raw not answered ({type(exc).__name__})", file=sys.stderr, flush=True)
-            continue
-        elapsed = time.perf_counter() - started
-        print(
-            f"progress: {elapsed:7.0f} s  {done}/{total} done ({done / elapsed:.1f} children/s), "
-            f"raw parent history {history} events",
-            file=sys.stderr,
-            flush=True,
-        )
+def raw_progress(handle: Any) -> Callable[[], Awaitable[tuple[int, int, str]]]:
+    async def read() -> tuple[int, int, str]:
+        done, total = await handle.query(RawFanoutWorkflow.progress)
+        history = (await handle.describe()).raw_description.workflow_execution_info.history_length
+        return done, total, f"raw parent run history {history} events"
+
+    return read
 
 
 async def measure_raw(client: Client, args: argparse.Namespace, env: dict[str, str], task_queue: str) -> Figures:
@@ -373,7 +372,7 @@ async def measure_raw(client: Client, args: argparse.Namespace, env: dict[str, s
             id=f"raw-{uuid.uuid4().hex[:8]}",
             task_queue=task_queue,
         )
-        progress = asyncio.create_task(report_raw_progress(handle, started, args.progress_every))
+        progress = asyncio.create_task(report_progress(started, args.progress_every, raw_progress(handle)))
         try:
             await handle.result()
         finally:
