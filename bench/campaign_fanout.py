@@ -410,6 +410,10 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
                 figures.append(await measure(client, args, env, task_queue))
                 print(format_figures(figures[-1]), file=sys.stderr, flush=True)
             finally:
+                if server.process is not None and server.process.poll() is not None:
+                    # It died under us: say why before the temporary directory (and its log) goes.
+                    tail = server.log_path.read_text(errors="replace")[-4000:]
+                    print(f"dev server exited ({server.process.returncode}); its log ends:\n{tail}", file=sys.stderr)
                 await server.stop()
     report: dict[str, Any] = {
         "leads": args.leads,
