@@ -78,11 +78,14 @@ class Harness:
     batches: list[list[str]] = field(default_factory=list)
     #: Steps per lead where they differ from ``steps`` (leads that finish one by one).
     steps_of: dict[str, int] = field(default_factory=dict)
+    #: Page reads and lead starts, in the order they happened.
+    log: list[str] = field(default_factory=list)
 
     def activities(self, *, lookups: bool = True) -> list[Callable[..., Any]]:
         @activity.defn(name="campaigns.load_leads")
         async def load_leads(input: LoadLeadsInput) -> LeadPage:
             self.pages.append(input)
+            self.log.append(f"read after {input.after_position}")
             refs = [LeadRef(lead_id=lead, position=i + 1) for i, lead in enumerate(self.leads)]
             after = [r for r in refs if r.position > input.after_position]
             return LeadPage(leads=after[: input.limit], total=len(refs), has_more=len(after) > input.limit)
@@ -99,6 +102,7 @@ class Harness:
         @activity.defn(name="fake.lead_started")
         async def lead_started(event: LeadEvent) -> LeadPlan:
             self.started.append(event)
+            self.log.append(f"start {event.lead_id}")
             self.running += 1
             self.max_running = max(self.max_running, self.running)
             outcome = self.outcomes.get(event.lead_id, "succeeded")
@@ -112,6 +116,7 @@ class Harness:
         @activity.defn(name="fake.lead_ended")
         async def lead_ended(event: LeadEvent) -> None:
             self.ended.append(event)
+            self.log.append(f"end {event.lead_id}")
             self.running -= 1
 
         @activity.defn(name="campaigns.lead_executions")
@@ -289,6 +294,34 @@ async def test_a_wide_window_refills_in_batches_of_a_tenth_of_it(env: WorkflowEn
     assert sum(1 for size in sizes if size < 3) <= 4, sizes
     assert len(sizes) <= 75 // 3 + 4, sizes
     assert path.exists()
+
+
+async def test_the_next_page_is_read_while_a_window_of_leads_is_still_buffered(env: WorkflowEnvironment) -> None:
+    """Patch orchestrator-prefetch-pages: with a window of 3 and pages of 6, the next page is read
+    as soon as only 3 leads are left in the buffer; before the patch, only once the buffer was
+    empty. Pages stay contiguous and every lead runs once. Kept as a recorded history
+    (``refill_batches_complete.json``, from before this patch, is kept too)."""
+    from tests.record import HISTORIES, save_history
+
+    harness = Harness(leads=leads(14), steps=1)
+    path = HISTORIES / "campaign" / "prefetch_pages_complete.json"
+    async with campaign(env, harness, max_concurrent_leads=3, page_size=6) as handle:
+        result = await handle.result()
+        if os.environ.get("RECORD_HISTORIES") == "1" or not path.exists():
+            await save_history(handle, "campaign", "prefetch_pages_complete")
+    assert path.exists()
+    assert result.totals.succeeded == 14
+    assert sorted(harness.started_ids()) == harness.leads and len(harness.started) == 14
+    log = harness.log
+
+    def first_end(*numbers: int) -> int:
+        return min(log.index(f"end lead-{n:03d}") for n in numbers)
+
+    # Page 2 is read while leads 1-3 still run (before, only once 4-6 had taken their seats),
+    # page 3 while leads 7-9 run (before, once 10-12 had).
+    assert log.index("read after 6") < first_end(1, 2, 3), log
+    assert log.index("read after 12") < first_end(7, 8, 9), log
+    assert [page.after_position for page in harness.pages] == [0, 6, 12]
 
 
 async def test_starts_are_spaced_by_lead_processing_delay(env: WorkflowEnvironment) -> None:

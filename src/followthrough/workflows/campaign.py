@@ -84,6 +84,9 @@ RECONCILE_CLOCK = "orchestrator-reconcile-clock"
 #: Patch: with no spacing, a batch of starts waits for a tenth of the window to be free
 #: (see :func:`~followthrough.domain.orchestration.refill_batch`).
 REFILL_BATCHES = "orchestrator-refill-batches"
+#: Patch: the next page is read while a window's worth of leads is still buffered, so starts
+#: never wait for the store (see :meth:`CampaignOrchestratorWorkflow._prefetch`).
+PREFETCH_PAGES = "orchestrator-prefetch-pages"
 #: Lead ids that reported before their start resolved (kept only within one run).
 _EARLY_LIMIT = 10_000
 
@@ -106,6 +109,10 @@ class CampaignOrchestratorWorkflow:
         self._reconcile_at: datetime | None = progress.reconcile_at
         self._buffer: deque[LeadRef] = deque()
         self._exhausted = False
+        #: The position of the last lead read into the buffer (the cursor lags it by the buffer).
+        self._read_to = self._cursor
+        #: A page read ahead (``orchestrator-prefetch-pages``), while it runs.
+        self._loading: asyncio.Task[None] | None = None
         self._started_this_run = 0
         #: Lead starts issued and not yet resolved (pipelined starts); they hold a window seat.
         self._starting = 0
@@ -188,12 +195,19 @@ class CampaignOrchestratorWorkflow:
             if self._state == "stopping":
                 return await self._finish_stopping()
             if self._continue_as_new_due():
-                await workflow.wait_condition(lambda: workflow.all_handlers_finished() and not self._starting)
+                await workflow.wait_condition(
+                    lambda: workflow.all_handlers_finished() and not self._starting and self._loading is None
+                )
                 workflow.continue_as_new(self._next_input())
             if self._state == "paused":
                 await workflow.wait_condition(lambda: self._state != "paused" or bool(self._to_forward))
                 continue
-            if not self._buffer and not self._exhausted:
+            if workflow.patched(PREFETCH_PAGES):
+                self._prefetch()
+                if not self._buffer and not self._exhausted:
+                    await workflow.wait_condition(lambda: self._loading is None)
+                    continue
+            elif not self._buffer and not self._exhausted:
                 await self._load_page()
                 continue
             if not self._buffer:
@@ -287,16 +301,36 @@ class CampaignOrchestratorWorkflow:
 
     # --- leads ------------------------------------------------------------------------------
     async def _load_page(self) -> None:
+        """Read the page after the last lead read (before the ``orchestrator-prefetch-pages``
+        patch only ever called with the buffer empty, when that is the cursor)."""
         page: LeadPage = await self._activity(
             "campaigns.load_leads",
             LoadLeadsInput(
-                campaign_id=self._input.campaign_id, after_position=self._cursor, limit=self._input.page_size
+                campaign_id=self._input.campaign_id, after_position=self._read_to, limit=self._input.page_size
             ),
             result_type=LeadPage,
         )
         self._counters.total = max(page.total, self._counters.started)
         self._buffer.extend(page.leads)
+        if page.leads:
+            self._read_to = max(self._read_to, page.leads[-1].position)
         self._exhausted = not page.has_more or not page.leads
+
+    def _prefetch(self) -> None:
+        """Read the next page in the background once no more than a window's worth of leads is
+        buffered: refills then never wait for the store (its read took 1-2 s under load, with
+        the window draining meanwhile). Every path that ends a run waits for the read first; the
+        leads it buffered but did not start are read again by the next run, from the cursor."""
+        if self._loading is None and not self._exhausted and len(self._buffer) <= self._input.max_concurrent_leads:
+            self._loading = asyncio.create_task(self._load_ahead())
+
+    async def _load_ahead(self) -> None:
+        try:
+            await self._load_page()
+        except Exception as err:  # raised again by the loop, as an awaited read would have been
+            self._start_error = self._start_error or err
+        finally:
+            self._loading = None
 
     async def _start_next(self, room: int) -> None:
         """Start the next lead (or, with no spacing, up to ``room`` of them at once).
@@ -473,8 +507,8 @@ class CampaignOrchestratorWorkflow:
         await asyncio.gather(*(one(lead_id) for lead_id in sorted(self._in_flight)))
 
     async def _finish_stopping(self) -> CampaignResult:
-        if self._starting:  # every issued start resolves first, so the stop reaches its lead
-            await workflow.wait_condition(lambda: not self._starting)
+        if self._starting or self._loading is not None:  # every issued start resolves first, so
+            await workflow.wait_condition(lambda: not self._starting and self._loading is None)  # the stop reaches it
         if self._stop_completes_current:
             while self._in_flight and self._stop_completes_current:
                 await self._forward_signals()
