@@ -329,7 +329,11 @@ async def report_progress(started: float, every: float, read: Callable[[], Await
         try:
             done, total, rest = await read()
         except Exception as exc:  # noqa: BLE001 - between two runs (continue-as-new): try again later
-            print(f"progress: not answered ({type(exc).__name__})", file=sys.stderr, flush=True)
+            # The message tells a continue-as-new in flight from a worker that stopped answering.
+            elapsed = time.perf_counter() - started
+            print(
+                f"progress: {elapsed:7.0f} s  not answered ({type(exc).__name__}: {exc})", file=sys.stderr, flush=True
+            )
             continue
         elapsed = time.perf_counter() - started
         print(
