@@ -5,11 +5,11 @@ and a retried activity (or a re-run lead workflow) rewrites the same row instead
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Row, Table, bindparam, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 from temporalio import activity
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -23,40 +23,62 @@ from followthrough.domain.outreach import (
 from followthrough.services import Services
 from followthrough.store.models import CampaignExecution
 
+#: Every lead writes its record three or four times: the statements are built once, with bound
+#: parameters, and run in Core (an ORM session's unit of work cost more CPU than the writes).
+#: The columns' defaults still apply (``id``, ``created_at``; ``updated_at`` on every update).
+_T = cast(Table, CampaignExecution.__table__)
+_THIS = (_T.c.campaign_id == bindparam("b_campaign"), _T.c.lead_id == bindparam("b_lead"))
+_READ = select(_T.c.current_step, _T.c.execution_data, _T.c.started_at).where(*_THIS)
+_INSERT = _T.insert()  # the columns come from each call's parameters
+_UPDATE = _T.update().where(*_THIS)  # the SET clause too
 
-async def _find(session: AsyncSession, campaign_id: str, lead_id: str) -> CampaignExecution | None:
-    return await session.scalar(
-        select(CampaignExecution).where(
-            CampaignExecution.campaign_id == campaign_id, CampaignExecution.lead_id == lead_id
-        )
-    )
+
+async def _find(conn: AsyncConnection, campaign_id: str, lead_id: str) -> Row[Any, Any, Any] | None:
+    return (await conn.execute(_READ, {"b_campaign": campaign_id, "b_lead": lead_id})).first()
 
 
-def _put_step(row: CampaignExecution, step: StepResult) -> None:
-    """Store one step's result (replacing an earlier write of the same step), move ``current_step``."""
-    data: dict[str, Any] = dict(row.execution_data or {})
+async def _update(conn: AsyncConnection, campaign_id: str, lead_id: str, **values: Any) -> None:
+    await conn.execute(_UPDATE, {"b_campaign": campaign_id, "b_lead": lead_id, **values})
+
+
+def _put_step(data: dict[str, Any] | None, current_step: int, step: StepResult) -> tuple[dict[str, Any], int]:
+    """The record's data with one step's result stored (replacing an earlier write of the same
+    step), and ``current_step`` moved forward."""
+    data = dict(data or {})
     steps = [s for s in data.get("steps", []) if s.get("step") != step.step]
     steps.append(step.model_dump(mode="json"))
     steps.sort(key=lambda s: s["step"])
     data["steps"] = steps
-    row.execution_data = data
-    row.current_step = max(row.current_step, step.step)
+    return data, max(current_step, step.step)
 
 
-async def begin_in(session: AsyncSession, input: BeginExecutionInput) -> None:
-    """``campaign_executions.begin`` inside a transaction of the caller's (it may raise
-    IntegrityError at commit when a concurrent begin inserted the row first: then retry)."""
-    row = await _find(session, input.campaign_id, input.lead_id)
+async def begin_in(conn: AsyncConnection, input: BeginExecutionInput) -> None:
+    """``campaign_executions.begin`` inside a transaction of the caller's (it raises
+    IntegrityError when a concurrent begin inserted the row first: then retry)."""
+    row = await _find(conn, input.campaign_id, input.lead_id)
+    values: dict[str, Any] = {
+        "workflow_execution_id": input.workflow_id,
+        "status": "in_progress",
+        "total_steps": input.total_steps,
+        "completed_at": None,
+    }
     if row is None:
-        row = CampaignExecution(campaign_id=input.campaign_id, lead_id=input.lead_id)
-        session.add(row)
-    row.workflow_execution_id = input.workflow_id
-    row.status = "in_progress"
-    row.total_steps = input.total_steps
-    row.started_at = row.started_at or input.started_at
-    row.completed_at = None
+        await conn.execute(
+            _INSERT,
+            {
+                **values,
+                "campaign_id": input.campaign_id,
+                "lead_id": input.lead_id,
+                "current_step": 0,
+                "started_at": input.started_at,
+                "execution_data": {"steps": []},
+            },
+        )
+        return
+    values["started_at"] = row.started_at or input.started_at
     if row.current_step == 0:
-        row.execution_data = {"steps": []}
+        values["execution_data"] = {"steps": []}
+    await _update(conn, input.campaign_id, input.lead_id, **values)
 
 
 class CampaignExecutionActivities:
@@ -68,8 +90,8 @@ class CampaignExecutionActivities:
         """Create the record in ``in_progress`` (or reset it for this workflow run)."""
         for _ in range(2):  # a concurrent insert of the same (campaign, lead) wins once; then update
             try:
-                async with self._services.database.session() as session:
-                    await begin_in(session, input)
+                async with self._services.database.transaction() as conn:
+                    await begin_in(conn, input)
                 return
             except IntegrityError:
                 continue
@@ -79,11 +101,12 @@ class CampaignExecutionActivities:
     async def record_step(self, input: RecordStepInput) -> None:
         """Store one step's result (replacing a previous write of the same step) and move
         ``current_step`` forward."""
-        async with self._services.database.session() as session:
-            row = await _find(session, input.campaign_id, input.lead_id)
+        async with self._services.database.transaction() as conn:
+            row = await _find(conn, input.campaign_id, input.lead_id)
             if row is None:
                 return  # the campaign was deleted meanwhile
-            _put_step(row, input.step)
+            data, current = _put_step(row.execution_data, row.current_step, input.step)
+            await _update(conn, input.campaign_id, input.lead_id, execution_data=data, current_step=current)
 
     @activity.defn(name="campaign_executions.finish")
     async def finish(self, input: FinishExecutionInput) -> None:
@@ -95,19 +118,24 @@ class CampaignExecutionActivities:
             await _report_finished(input.report_to, LeadFinishedSignal(lead_id=input.lead_id, outcome=input.outcome))
 
     async def _close_record(self, input: FinishExecutionInput) -> None:
-        async with self._services.database.session() as session:
-            row = await _find(session, input.campaign_id, input.lead_id)
+        async with self._services.database.transaction() as conn:
+            row = await _find(conn, input.campaign_id, input.lead_id)
             if row is None:
                 return
-            if input.last_step is not None:
-                _put_step(row, input.last_step)
-            row.status = EXECUTION_STATUS[input.outcome]
-            row.current_step = input.current_step
-            row.completed_at = input.finished_at
             data: dict[str, Any] = dict(row.execution_data or {})
+            if input.last_step is not None:
+                data, _ = _put_step(data, row.current_step, input.last_step)
             data["outcome"] = input.outcome.value
             data["ended_at_node"] = input.ended_at_node
-            row.execution_data = data
+            await _update(
+                conn,
+                input.campaign_id,
+                input.lead_id,
+                status=EXECUTION_STATUS[input.outcome],
+                current_step=input.current_step,
+                completed_at=input.finished_at,
+                execution_data=data,
+            )
 
 
 async def _report_finished(workflow_id: str, signal: LeadFinishedSignal) -> None:

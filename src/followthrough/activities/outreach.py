@@ -93,7 +93,7 @@ class OutreachActivities:
                     async with self._services.database.session() as session:
                         plan = await _plan_in(session, where)
                         await begin_in(
-                            session,
+                            await session.connection(),
                             BeginExecutionInput(
                                 campaign_id=input.campaign_id,
                                 lead_id=input.lead_id,

@@ -1,0 +1,96 @@
+"""A lead's ``campaign_executions`` record written by the lead workflow's activities, on every
+back-end: begin, steps, a retried write, the close with its last step, a re-begin."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import cast
+
+from sqlalchemy import select
+
+from followthrough.activities.campaign_executions import CampaignExecutionActivities
+from followthrough.domain.campaign import LeadOutcome, StepResult
+from followthrough.domain.outreach import BeginExecutionInput, FinishExecutionInput, RecordStepInput
+from followthrough.services import Services
+from followthrough.store import Database
+from followthrough.store.models import CampaignExecution
+from tests.store.test_campaign_repositories import new_campaign, uid
+
+T0 = datetime(2030, 1, 7, 9, 0, 0, 123456, tzinfo=UTC)
+
+
+async def _record(database: Database, campaign_id: str, lead_id: str) -> CampaignExecution:
+    async with database.session() as session:
+        row = await session.scalar(
+            select(CampaignExecution).where(
+                CampaignExecution.campaign_id == campaign_id, CampaignExecution.lead_id == lead_id
+            )
+        )
+    assert row is not None
+    return row
+
+
+def _step(n: int, node: str) -> StepResult:
+    return StepResult(step=n, node_id=node, kind="action", action="profile_visit", detail={"provider_id": f"p{n}"})
+
+
+async def test_the_record_follows_the_lead_and_retries_rewrite_it(database: Database) -> None:
+    acts = CampaignExecutionActivities(cast(Services, SimpleNamespace(database=database)))
+    campaign_id, lead_id = await new_campaign(database), uid("lead")
+    begin = BeginExecutionInput(
+        campaign_id=campaign_id, lead_id=lead_id, workflow_id="wf-1", total_steps=3, started_at=T0
+    )
+    await acts.begin(begin)
+    opened = await _record(database, campaign_id, lead_id)
+    assert (opened.status, opened.current_step, opened.total_steps, opened.workflow_execution_id) == (
+        "in_progress",
+        0,
+        3,
+        "wf-1",
+    )
+    assert opened.execution_data == {"steps": []} and opened.started_at == T0 and opened.completed_at is None
+    assert opened.created_at.tzinfo is UTC and opened.id
+
+    await acts.record_step(RecordStepInput(campaign_id=campaign_id, lead_id=lead_id, step=_step(2, "b")))
+    await acts.record_step(RecordStepInput(campaign_id=campaign_id, lead_id=lead_id, step=_step(1, "a")))
+    await acts.record_step(RecordStepInput(campaign_id=campaign_id, lead_id=lead_id, step=_step(1, "a")))  # retried
+    stepped = await _record(database, campaign_id, lead_id)
+    assert [s["node_id"] for s in stepped.execution_data["steps"]] == ["a", "b"]  # in step order, once each
+    assert stepped.current_step == 2 and stepped.updated_at >= opened.updated_at
+
+    await acts.begin(begin)  # a retried begin keeps the steps already recorded
+    assert (await _record(database, campaign_id, lead_id)).execution_data == stepped.execution_data
+
+    finish = FinishExecutionInput(
+        campaign_id=campaign_id,
+        lead_id=lead_id,
+        outcome=LeadOutcome.GOAL_REACHED,
+        current_step=3,
+        finished_at=T0 + timedelta(days=2),
+        ended_at_node="c",
+        last_step=_step(3, "c"),
+    )
+    await acts.finish(finish)
+    await acts.finish(finish)  # retried
+    closed = await _record(database, campaign_id, lead_id)
+    assert (closed.current_step, closed.completed_at, closed.started_at) == (3, T0 + timedelta(days=2), T0)
+    assert [s["step"] for s in closed.execution_data["steps"]] == [1, 2, 3]
+    assert (closed.execution_data["outcome"], closed.execution_data["ended_at_node"]) == ("goal_reached", "c")
+    assert closed.status != "in_progress" and closed.id == opened.id  # one row all along
+
+
+async def test_a_step_or_close_of_a_missing_record_writes_nothing(database: Database) -> None:
+    acts = CampaignExecutionActivities(cast(Services, SimpleNamespace(database=database)))
+    campaign_id, lead_id = await new_campaign(database), uid("lead")
+    await acts.record_step(RecordStepInput(campaign_id=campaign_id, lead_id=lead_id, step=_step(1, "a")))
+    await acts.finish(
+        FinishExecutionInput(
+            campaign_id=campaign_id, lead_id=lead_id, outcome=LeadOutcome.FAILED, current_step=0, finished_at=T0
+        )
+    )
+    async with database.session() as session:
+        rows = (
+            await session.scalars(select(CampaignExecution).where(CampaignExecution.campaign_id == campaign_id))
+        ).all()
+    assert rows == []
