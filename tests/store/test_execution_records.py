@@ -16,17 +16,17 @@ from followthrough.services import Services
 from followthrough.store import Database
 from followthrough.store.models import CampaignExecution
 from tests.store.test_campaign_repositories import new_campaign, uid
+from tests.workflows.outreach_support import execution_record
 
 T0 = datetime(2030, 1, 7, 9, 0, 0, 123456, tzinfo=UTC)
 
 
+def _services(database: Database) -> Services:
+    return cast(Services, SimpleNamespace(database=database))
+
+
 async def _record(database: Database, campaign_id: str, lead_id: str) -> CampaignExecution:
-    async with database.session() as session:
-        row = await session.scalar(
-            select(CampaignExecution).where(
-                CampaignExecution.campaign_id == campaign_id, CampaignExecution.lead_id == lead_id
-            )
-        )
+    row = await execution_record(_services(database), campaign_id, lead_id)
     assert row is not None
     return row
 
@@ -36,7 +36,7 @@ def _step(n: int, node: str) -> StepResult:
 
 
 async def test_the_record_follows_the_lead_and_retries_rewrite_it(database: Database) -> None:
-    acts = CampaignExecutionActivities(cast(Services, SimpleNamespace(database=database)))
+    acts = CampaignExecutionActivities(_services(database))
     campaign_id, lead_id = await new_campaign(database), uid("lead")
     begin = BeginExecutionInput(
         campaign_id=campaign_id, lead_id=lead_id, workflow_id="wf-1", total_steps=3, started_at=T0
@@ -81,7 +81,7 @@ async def test_the_record_follows_the_lead_and_retries_rewrite_it(database: Data
 
 
 async def test_a_step_or_close_of_a_missing_record_writes_nothing(database: Database) -> None:
-    acts = CampaignExecutionActivities(cast(Services, SimpleNamespace(database=database)))
+    acts = CampaignExecutionActivities(_services(database))
     campaign_id, lead_id = await new_campaign(database), uid("lead")
     await acts.record_step(RecordStepInput(campaign_id=campaign_id, lead_id=lead_id, step=_step(1, "a")))
     await acts.finish(

@@ -44,7 +44,7 @@ class Database:
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """A Core connection in a transaction (no ORM session): committed on success, rolled
         back on error. For hot paths of plain statements, where a session's unit of work would
-        cost more than the statements (the outbox)."""
+        cost more than the statements (the outbox, the campaign execution records)."""
         async with self.engine.begin() as conn:
             yield conn
 

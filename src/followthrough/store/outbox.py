@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import Row, Table, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -44,20 +44,24 @@ _held: ContextVar[str | None] = ContextVar("followthrough_outbox_held", default=
 #: building a statement per call and running it through an ORM session cost several times the
 #: CPU of the statements themselves.
 _T = cast(Table, OutboxRecord.__table__)
-_ENTRY_FIELDS = (
-    "provider",
-    "operation",
-    "idempotency_key",
-    "request",
-    "response",
-    "status",
-    "attempts",
-    "created_at",
-    "sent_at",
-    "error",
+#: The columns an :class:`OutboxEntry` is read from.
+_ENTRY_COLUMNS = tuple(
+    _T.c[name]
+    for name in (
+        "provider",
+        "operation",
+        "idempotency_key",
+        "request",
+        "response",
+        "status",
+        "attempts",
+        "created_at",
+        "sent_at",
+        "error",
+    )
 )
 _INSERT = _T.insert()  # the columns come from each call's parameters
-_READ = select(*(_T.c[name] for name in _ENTRY_FIELDS)).where(_T.c.idempotency_key == bindparam("b_key"))
+_READ = select(*_ENTRY_COLUMNS).where(_T.c.idempotency_key == bindparam("b_key"))
 _NOT_SENT = (_T.c.idempotency_key == bindparam("b_key"), _T.c.status != "sent")
 #: A repeated ``begin``: one attempt more, back to pending (a sent row is left alone).
 _RETRY = _T.update().where(*_NOT_SENT).values(attempts=_T.c.attempts + 1, status="pending", error=None)
@@ -180,13 +184,13 @@ class Outbox:
 
     async def entries(self, provider: str | None = None, operation: str | None = None) -> list[OutboxEntry]:
         """Recorded calls in the order they were first made, optionally for one provider/operation."""
-        query = select(*(_T.c[name] for name in _ENTRY_FIELDS)).order_by(_T.c.id)
+        query = select(*_ENTRY_COLUMNS).order_by(_T.c.id)
         if provider is not None:
             query = query.where(_T.c.provider == provider)
         if operation is not None:
             query = query.where(_T.c.operation == operation)
         async with self.database.transaction() as conn:
-            return [OutboxEntry.model_validate(row._asdict()) for row in await conn.execute(query)]
+            return [_entry(row) for row in await conn.execute(query)]
 
     async def once(
         self,
@@ -217,4 +221,8 @@ class Outbox:
 
 async def _read(conn: AsyncConnection, key: str) -> OutboxEntry | None:
     row = (await conn.execute(_READ, {"b_key": key})).first()
-    return None if row is None else OutboxEntry.model_validate(row._asdict())
+    return None if row is None else _entry(row)
+
+
+def _entry(row: Row[Any]) -> OutboxEntry:
+    return OutboxEntry.model_validate(row._asdict())
