@@ -95,7 +95,7 @@ async def test_the_execution_record_is_one_row_rewritten_by_retries(services: Se
     await env.run(acts.begin, begin)
     await env.run(acts.begin, begin)  # a retried begin
     step = StepResult(step=1, node_id="a", kind="action", action="profile_visit", detail={"provider_id": "p"})
-    record_input = RecordStepInput(campaign_id=seeded.campaign_id, lead_id=seeded.lead_ids[0], step=step)
+    record_input = RecordStepInput(campaign_id=seeded.campaign_id, lead_id=seeded.lead_ids[0], steps=[step])
     await env.run(acts.record_step, record_input)
     await env.run(acts.record_step, record_input)  # a retried write of the same step
     await env.run(
@@ -120,8 +120,8 @@ async def test_the_execution_record_is_one_row_rewritten_by_retries(services: Se
 async def test_open_lead_loads_the_plan_and_begins_the_record_and_finish_stores_the_last_step(
     services: Services,
 ) -> None:
-    """The merged calls (``lead-merged-bookkeeping``): a retried open is one row, and the last
-    step sent with ``finish`` lands in the record like a ``record_step`` would have put it."""
+    """The merged calls (``lead-merged-bookkeeping``): a retried open is one row, and a step
+    sent with ``finish`` lands in the record like a ``record_step`` would have put it."""
     seeded = await seed(services, GRAPH)
     env = ActivityEnvironment()
     opening = OpenLeadInput(
@@ -146,7 +146,7 @@ async def test_open_lead_loads_the_plan_and_begins_the_record_and_finish_stores_
         current_step=1,
         finished_at=T0,
         ended_at_node="z",
-        last_step=step,
+        steps=[step],
     )
     await env.run(CampaignExecutionActivities(services).finish, finish)
     await env.run(CampaignExecutionActivities(services).finish, finish)  # a retried finish

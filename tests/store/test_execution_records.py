@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import cast
 
+import pytest
+from pydantic import ValidationError
 from sqlalchemy import select
 
 from followthrough.activities.campaign_executions import CampaignExecutionActivities
@@ -52,11 +54,14 @@ async def test_the_record_follows_the_lead_and_retries_rewrite_it(database: Data
     assert opened.execution_data == {"steps": []} and opened.started_at == T0 and opened.completed_at is None
     assert opened.created_at.tzinfo is UTC and opened.id
 
-    await acts.record_step(RecordStepInput(campaign_id=campaign_id, lead_id=lead_id, step=_step(2, "b")))
-    await acts.record_step(RecordStepInput(campaign_id=campaign_id, lead_id=lead_id, step=_step(1, "a")))
-    await acts.record_step(RecordStepInput(campaign_id=campaign_id, lead_id=lead_id, step=_step(1, "a")))  # retried
+    await acts.record_step(RecordStepInput(campaign_id=campaign_id, lead_id=lead_id, steps=[_step(2, "b")]))
+    # Two steps done back to back come in one call; this one rewrites step 2 with a new detail.
+    together = RecordStepInput(campaign_id=campaign_id, lead_id=lead_id, steps=[_step(1, "a"), _step(2, "b2")])
+    await acts.record_step(together)
+    await acts.record_step(together)  # retried
     stepped = await _record(database, campaign_id, lead_id)
-    assert [s["node_id"] for s in stepped.execution_data["steps"]] == ["a", "b"]  # in step order, once each
+    # In step order, once each, the later write of a step winning.
+    assert [s["node_id"] for s in stepped.execution_data["steps"]] == ["a", "b2"]
     assert stepped.current_step == 2 and stepped.updated_at >= opened.updated_at
 
     await acts.begin(begin)  # a retried begin keeps the steps already recorded
@@ -69,7 +74,7 @@ async def test_the_record_follows_the_lead_and_retries_rewrite_it(database: Data
         current_step=3,
         finished_at=T0 + timedelta(days=2),
         ended_at_node="c",
-        last_step=_step(3, "c"),
+        steps=[_step(3, "c")],
     )
     await acts.finish(finish)
     await acts.finish(finish)  # retried
@@ -83,7 +88,7 @@ async def test_the_record_follows_the_lead_and_retries_rewrite_it(database: Data
 async def test_a_step_or_close_of_a_missing_record_writes_nothing(database: Database) -> None:
     acts = CampaignExecutionActivities(_services(database))
     campaign_id, lead_id = await new_campaign(database), uid("lead")
-    await acts.record_step(RecordStepInput(campaign_id=campaign_id, lead_id=lead_id, step=_step(1, "a")))
+    await acts.record_step(RecordStepInput(campaign_id=campaign_id, lead_id=lead_id, steps=[_step(1, "a")]))
     await acts.finish(
         FinishExecutionInput(
             campaign_id=campaign_id, lead_id=lead_id, outcome=LeadOutcome.FAILED, current_step=0, finished_at=T0
@@ -94,3 +99,8 @@ async def test_a_step_or_close_of_a_missing_record_writes_nothing(database: Data
             await session.scalars(select(CampaignExecution).where(CampaignExecution.campaign_id == campaign_id))
         ).all()
     assert rows == []
+
+
+def test_a_step_write_needs_at_least_one_step() -> None:
+    with pytest.raises(ValidationError, match="steps"):
+        RecordStepInput(campaign_id="c", lead_id="l", steps=[])

@@ -192,6 +192,105 @@ async def test_the_execution_record_follows_every_step(
     assert record.started_at is not None and record.completed_at is not None
 
 
+#: visit -> like -> invite -> end: three actions back to back (a lifted sender never waits)
+BACK_TO_BACK_GRAPH: dict[str, Any] = {
+    "nodes": [
+        {"id": "visit", "kind": "action", "action": "profile_visit"},
+        {"id": "like", "kind": "action", "action": "like_post", "config": {"number_of_posts": 1}},
+        {"id": "invite", "kind": "action", "action": "send_invitation"},
+        {"id": "done", "kind": "end"},
+    ],
+    "edges": [
+        {"source": "visit", "target": "like"},
+        {"source": "like", "target": "invite"},
+        {"source": "invite", "target": "done"},
+    ],
+}
+
+
+async def local_activity_count(handle: WorkflowHandle[Any, Any]) -> int:
+    """How many local activities (store and slot calls) the lead ran: their markers."""
+    history = await handle.fetch_history()
+    return sum(
+        1
+        for event in history.events
+        if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+        and event.marker_recorded_event_attributes.marker_name == "core_local_activity"
+    )
+
+
+async def steps_in_record(services: Services, seeded: Seeded, count: int) -> list[str]:
+    """The record's steps (node ids) once it holds ``count`` of them, polled from the store."""
+    for _ in range(500):
+        record = await execution_record(services, seeded.campaign_id, seeded.lead_ids[0])
+        if record is not None and len(record.execution_data.get("steps", [])) >= count:
+            assert record.status == "in_progress" and record.current_step == count
+            return [s["node_id"] for s in record.execution_data["steps"]]
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"the record never held {count} steps")
+
+
+async def test_actions_back_to_back_write_the_record_only_at_open_and_finish(
+    ts_env: WorkflowEnvironment, services: Services, task_queue: str
+) -> None:
+    """``lead-steps-at-rest``: a lead that never waits opens and closes its record (two local
+    activities), its three steps riding with ``finish``, where one call a step used to follow
+    each action."""
+    fakes = FakeProviders()
+    seeded = await seed(services, BACK_TO_BACK_GRAPH)
+    async with outreach_worker(ts_env.client, services, fakes, task_queue):
+        handle = await start(ts_env, seeded, task_queue)
+        result: LeadOutreachResult = await handle.result()
+        assert await local_activity_count(handle) == 2
+    assert result.outcome == LeadOutcome.SUCCEEDED
+    assert fakes.actions == ["linkedin.visit_profile", "linkedin.like_posts", "linkedin.send_invitation"]
+    record = await execution_record(services, seeded.campaign_id, seeded.lead_ids[0])
+    assert record is not None and (record.status, record.current_step) == ("completed", 3)
+    assert [(s["step"], s["node_id"]) for s in record.execution_data["steps"]] == [
+        (1, "visit"),
+        (2, "like"),
+        (3, "invite"),
+    ]
+
+
+async def test_the_record_is_current_while_the_lead_waits_out_a_delay(
+    ts_env: WorkflowEnvironment, services: Services, task_queue: str
+) -> None:
+    fakes = FakeProviders()
+    seeded = await seed(services, DELAY_GRAPH)
+    async with outreach_worker(ts_env.client, services, fakes, task_queue):
+        handle = await start(ts_env, seeded, task_queue)
+        # Time only skips while the test awaits the result: the lead sits in its one-day delay.
+        assert await steps_in_record(services, seeded, 1) == ["visit"]
+        status = await handle.query(LeadOutreachWorkflow.status)
+        assert (status.state, status.current_node) == ("waiting", "wait")
+        await handle.result()
+        # open, the visit recorded before the delay, finish (the delay's step and the message)
+        assert await local_activity_count(handle) == 3
+    record = await execution_record(services, seeded.campaign_id, seeded.lead_ids[0])
+    assert record is not None and [s["node_id"] for s in record.execution_data["steps"]] == ["visit", "wait", "hello"]
+
+
+async def test_a_paused_lead_has_its_steps_recorded_before_it_holds(
+    ts_env: WorkflowEnvironment, services: Services, task_queue: str
+) -> None:
+    fakes = FakeProviders(block={"linkedin.visit_profile"})
+    seeded = await seed(services, BACK_TO_BACK_GRAPH)
+    async with outreach_worker(ts_env.client, services, fakes, task_queue):
+        handle = await start(ts_env, seeded, task_queue)
+        await asyncio.wait_for(fakes.started.wait(), 10)
+        await handle.signal(LeadOutreachWorkflow.pause, PauseSignal(reason="test"))
+        fakes.release.set()  # the visit finishes; the lead holds before the like
+        assert await steps_in_record(services, seeded, 1) == ["visit"]
+        assert (await handle.query(LeadOutreachWorkflow.status)).state == "paused"
+        assert fakes.actions == ["linkedin.visit_profile"]
+        await handle.signal(LeadOutreachWorkflow.resume, ResumeSignal())
+        result: LeadOutreachResult = await handle.result()
+    assert result.outcome == LeadOutcome.SUCCEEDED
+    record = await execution_record(services, seeded.campaign_id, seeded.lead_ids[0])
+    assert record is not None and [s["node_id"] for s in record.execution_data["steps"]] == ["visit", "like", "invite"]
+
+
 async def test_pause_holds_before_the_next_action_and_resume_continues(
     ts_env: WorkflowEnvironment, services: Services, task_queue: str
 ) -> None:
@@ -403,10 +502,11 @@ async def test_a_lead_whose_orchestrator_is_gone_still_closes_its_record(
 
 
 async def test_record_history_for_replay(ts_env: WorkflowEnvironment, services: Services, task_queue: str) -> None:
-    """Keeps tests/histories/lead_outreach/report_with_finish_*.json; rewritten only when missing
-    or RECORD_HISTORIES=1. ``accepted_after_two_polls.json`` (before the ``lead-merged-bookkeeping``
-    patch) and ``merged_bookkeeping_accepted_after_two_polls.json`` (before
-    ``lead-report-with-finish``) are kept: they prove runs recorded then still replay."""
+    """Keeps tests/histories/lead_outreach/steps_at_rest_*.json; rewritten only when missing or
+    RECORD_HISTORIES=1. ``accepted_after_two_polls.json`` (before the ``lead-merged-bookkeeping``
+    patch), ``merged_bookkeeping_accepted_after_two_polls.json`` (before
+    ``lead-report-with-finish``) and ``report_with_finish_accepted_after_two_polls.json`` (before
+    ``lead-steps-at-rest``) are kept: they prove runs recorded then still replay."""
     from tests.record import HISTORIES, save_history
 
     fakes = FakeProviders(statuses=["pending", "accepted"])
@@ -421,9 +521,9 @@ async def test_record_history_for_replay(ts_env: WorkflowEnvironment, services: 
         await handle.signal(LeadOutreachWorkflow.resume, ResumeSignal())
         await handle.result()
         await parent.result()
-        path = HISTORIES / "lead_outreach" / "report_with_finish_accepted_after_two_polls.json"
+        path = HISTORIES / "lead_outreach" / "steps_at_rest_accepted_after_two_polls.json"
         if os.environ.get("RECORD_HISTORIES") == "1" or not path.exists():
-            await save_history(handle, "lead_outreach", "report_with_finish_accepted_after_two_polls")
+            await save_history(handle, "lead_outreach", "steps_at_rest_accepted_after_two_polls")
     assert path.exists()
 
 

@@ -1,6 +1,7 @@
-"""A lead's ``campaign_executions`` record: created when its workflow starts, updated after each
-step, closed with the outcome. One record per (campaign, lead), so every write is an upsert
-and a retried activity (or a re-run lead workflow) rewrites the same row instead of adding one.
+"""A lead's ``campaign_executions`` record: created when its workflow starts, given the steps
+done whenever the lead comes to rest (one step or several in a call), closed with the outcome.
+One record per (campaign, lead), so every write is an upsert and a retried activity (or a
+re-run lead workflow) rewrites the same row instead of adding one.
 """
 
 from __future__ import annotations
@@ -41,15 +42,16 @@ async def _update(conn: AsyncConnection, campaign_id: str, lead_id: str, **value
     await conn.execute(_UPDATE, {"b_campaign": campaign_id, "b_lead": lead_id, **values})
 
 
-def _put_step(data: dict[str, Any] | None, current_step: int, step: StepResult) -> tuple[dict[str, Any], int]:
-    """The record's data with one step's result stored (replacing an earlier write of the same
-    step), and ``current_step`` moved forward."""
+def _put_steps(data: dict[str, Any] | None, current_step: int, new: list[StepResult]) -> tuple[dict[str, Any], int]:
+    """The record's data with these steps' results stored (each replacing an earlier write of
+    the same step), and ``current_step`` moved forward."""
     data = dict(data or {})
-    steps = [s for s in data.get("steps", []) if s.get("step") != step.step]
-    steps.append(step.model_dump(mode="json"))
+    numbers = {step.step for step in new}
+    steps = [s for s in data.get("steps", []) if s.get("step") not in numbers]
+    steps.extend(step.model_dump(mode="json") for step in new)
     steps.sort(key=lambda s: s["step"])
     data["steps"] = steps
-    return data, max(current_step, step.step)
+    return data, max([current_step, *numbers])
 
 
 async def begin_in(conn: AsyncConnection, input: BeginExecutionInput) -> None:
@@ -99,19 +101,20 @@ class CampaignExecutionActivities:
 
     @activity.defn(name="campaign_executions.record_step")
     async def record_step(self, input: RecordStepInput) -> None:
-        """Store one step's result (replacing a previous write of the same step) and move
+        """Store the results of the steps done since the last write (one, or several that ran
+        back to back; each replacing a previous write of the same step) and move
         ``current_step`` forward."""
         async with self._services.database.transaction() as conn:
             row = await _find(conn, input.campaign_id, input.lead_id)
             if row is None:
                 return  # the campaign was deleted meanwhile
-            data, current = _put_step(row.execution_data, row.current_step, input.step)
+            data, current = _put_steps(row.execution_data, row.current_step, input.steps)
             await _update(conn, input.campaign_id, input.lead_id, execution_data=data, current_step=current)
 
     @activity.defn(name="campaign_executions.finish")
     async def finish(self, input: FinishExecutionInput) -> None:
-        """Close the record with the outcome, storing the walk's last step too when it comes
-        along (``last_step``: one call instead of a ``record_step`` and this one), then tell
+        """Close the record with the outcome, storing the steps not recorded yet when they come
+        along (``steps``: one call instead of a ``record_step`` and this one), then tell
         ``report_to`` (the orchestrator) that the lead finished, when one is given."""
         await self._close_record(input)
         if input.report_to:
@@ -123,8 +126,8 @@ class CampaignExecutionActivities:
             if row is None:
                 return
             data: dict[str, Any] = dict(row.execution_data or {})
-            if input.last_step is not None:
-                data, _ = _put_step(data, row.current_step, input.last_step)
+            if input.steps:
+                data, _ = _put_steps(data, row.current_step, input.steps)
             data["outcome"] = input.outcome.value
             data["ended_at_node"] = input.ended_at_node
             await _update(

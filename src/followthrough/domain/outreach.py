@@ -147,7 +147,7 @@ class BeginExecutionInput(BaseModel):
 class RecordStepInput(BaseModel):
     campaign_id: str
     lead_id: str
-    step: StepResult
+    steps: list[StepResult] = Field(min_length=1, description="steps done since the last write, in order")
 
 
 class FinishExecutionInput(BaseModel):
@@ -157,7 +157,7 @@ class FinishExecutionInput(BaseModel):
     current_step: int
     finished_at: datetime
     ended_at_node: str | None = None
-    last_step: StepResult | None = Field(default=None, description="the walk's last step, not recorded yet")
+    steps: list[StepResult] = Field(default_factory=list, description="steps done and not recorded yet")
     report_to: str | None = Field(
         default=None, description="a workflow id to signal lead_finished to once the record is closed"
     )

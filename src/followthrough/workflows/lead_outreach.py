@@ -5,9 +5,11 @@ It loads the graph, the lead and the sender by activity (its input carries ids o
 the lead's ``campaign_executions`` record current, and walks the graph node by node. The
 bookkeeping calls (``outreach.open_lead`` — the plan and the record's start in one call, since
 the ``lead-merged-bookkeeping`` patch; ``outreach.acquire_slot``/``release_slot``;
-``campaign_executions.record_step``/``finish``, the last step riding with ``finish``) run
-as local activities (one marker event each, no matching on the server); the provider actions
-are regular activities with heartbeats.
+``campaign_executions.record_step``/``finish``) run as local activities (one marker event
+each, no matching on the server); the provider actions are regular activities with heartbeats.
+Since the ``lead-steps-at-rest`` patch the steps go to the record when the lead comes to rest
+(before a delay, a condition's wait, a wait for a slot, a pause) and with ``finish``, so actions
+that run back to back cost one store call between them all instead of one each.
 
 * **action** — asks the sender's coordinator for a slot (``outreach.acquire_slot``; not at
   all when the sender's limits are lifted), sleeps until the granted instant, then runs the
@@ -92,6 +94,11 @@ MERGED_BOOKKEEPING = "lead-merged-bookkeeping"
 #: ``lead-merged-bookkeeping``: a new run records only this marker, since every patch id costs
 #: each execution a marker and a ``TemporalChangeVersion`` upsert (a visibility write).
 REPORT_WITH_FINISH = "lead-report-with-finish"
+#: Patch: the steps done since the lead last rested are recorded together, in one
+#: ``record_step`` call before the lead's next wait (or with ``finish``), instead of one call
+#: after each step. A lead that never waits writes its record twice (open, finish), not once a
+#: step; a waiting lead's record is as current as before. It implies both patches above.
+STEPS_AT_REST = "lead-steps-at-rest"
 #: How late a granted slot may still be used; later, it is given back and a new one asked for.
 GRANT_GRACE = timedelta(minutes=10)
 #: How long one action may keep retrying a passing fault before its slot is renewed.
@@ -149,10 +156,13 @@ class LeadOutreachWorkflow:
         #: Since the ``lead-merged-bookkeeping`` patch: the plan and the record's start come in
         #: one call, and the walk's last step is stored by the closing call.
         self._merged = False
-        self._unrecorded: StepResult | None = None
+        #: Steps done and not in the record yet (before ``lead-steps-at-rest``: the last only).
+        self._unrecorded: list[StepResult] = []
         #: Since the ``lead-report-with-finish`` patch: ``lead_finished`` goes out with the
         #: closing call.
         self._reports_with_finish = False
+        #: Since the ``lead-steps-at-rest`` patch: steps are recorded when the lead rests.
+        self._at_rest = False
 
     # --- signals and query --------------------------------------------------------------------
     @workflow.signal
@@ -189,7 +199,8 @@ class LeadOutreachWorkflow:
     async def run(self, input: LeadOutreachInput) -> LeadOutreachResult:
         # Decided once, at the top: a run follows one path end to end. The newest patch first,
         # so a new run takes its marker only.
-        self._reports_with_finish = workflow.patched(REPORT_WITH_FINISH)
+        self._at_rest = workflow.patched(STEPS_AT_REST)
+        self._reports_with_finish = self._at_rest or workflow.patched(REPORT_WITH_FINISH)
         self._merged = self._reports_with_finish or workflow.patched(MERGED_BOOKKEEPING)
         try:
             if self._merged:  # the plan and the record's start in one call
@@ -257,13 +268,9 @@ class LeadOutreachWorkflow:
             self._step += 1
             result = result.model_copy(update={"step": self._step})
             self._steps.append(result)
-            if self._merged and self._last_step(graph, node, result):
-                self._unrecorded = result  # stored by campaign_executions.finish, one call fewer
-            else:
-                await _local(
-                    CampaignExecutionActivities.record_step,
-                    RecordStepInput(campaign_id=self._input.campaign_id, lead_id=self._input.lead_id, step=result),
-                )
+            self._unrecorded.append(result)  # stored at the next rest or by campaign_executions.finish
+            if not self._at_rest and not (self._merged and self._last_step(graph, node, result)):
+                await self._record_steps()  # runs before the patch: every step at once
             if result.status == "cancelled":
                 return self._interrupt() or LeadOutcome.STOPPED, node.id
             if result.status == "failed":
@@ -288,10 +295,23 @@ class LeadOutreachWorkflow:
         if (outcome := self._interrupt()) is not None:
             raise _Interrupted(outcome)
 
+    async def _record_steps(self) -> None:
+        """Store the steps not recorded yet, in one call. Called when the lead comes to rest, so
+        its record is current whenever it waits; runs recorded before ``lead-steps-at-rest``
+        call it after every step, and have nothing left here at their rests."""
+        if self._unrecorded:
+            steps = list(self._unrecorded)
+            await _local(
+                CampaignExecutionActivities.record_step,
+                RecordStepInput(campaign_id=self._input.campaign_id, lead_id=self._input.lead_id, steps=steps),
+            )
+            del self._unrecorded[: len(steps)]
+
     async def _sleep_until(self, instant: datetime) -> None:
         """A durable timer that a stop or a reply cuts short (raising :class:`_Interrupted`)."""
         delay = instant - workflow.now()
         if delay > timedelta(0):
+            await self._record_steps()
             try:
                 await workflow.wait_condition(lambda: self._interrupt() is not None, timeout=delay)
             except TimeoutError:
@@ -316,6 +336,7 @@ class LeadOutreachWorkflow:
                 return base.model_copy(update={"branch": accepted})
             case RepliedNode():
                 if node.within_days > 0 and not self._replied:
+                    await self._record_steps()
                     self._state = "waiting"
                     try:
                         await workflow.wait_condition(
@@ -400,6 +421,7 @@ class LeadOutreachWorkflow:
             try:
                 delay = grant.at - workflow.now()
                 if delay > timedelta(0):
+                    await self._record_steps()
                     try:
                         await workflow.wait_condition(
                             lambda: self._paused or self._interrupt() is not None, timeout=delay
@@ -419,6 +441,7 @@ class LeadOutreachWorkflow:
 
     async def _hold_while_paused(self) -> None:
         if self._paused:
+            await self._record_steps()
             await workflow.wait_condition(lambda: not self._paused or self._interrupt() is not None)
         self._check()
 
@@ -463,11 +486,11 @@ class LeadOutreachWorkflow:
                 current_step=self._step,
                 finished_at=workflow.now(),
                 ended_at_node=end_node,
-                last_step=self._unrecorded,
+                steps=list(self._unrecorded),
                 report_to=report_to,
             ),
         )
-        self._unrecorded = None
+        self._unrecorded.clear()
         return report_to is not None
 
     async def _close(self, outcome: LeadOutcome, end_node: str | None, *, record: bool = True) -> LeadOutreachResult:
