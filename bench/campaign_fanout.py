@@ -7,8 +7,10 @@
 What runs, each side on a fresh Temporal dev server this script starts (``temporal server
 start-dev`` on free ports, persistence in a SQLite *file* in a temporary directory, so the server
 does the same fsyncs as the embedded default; ``--server-db memory`` keeps it in memory
-instead). A progress line (leads done, rate, the parent's run and history length) goes to
-stderr every ``--progress-every`` seconds:
+instead, and ``--server-dir /dev/shm`` puts the file on tmpfs, without the disk's fsyncs; at
+100,000 leads use a file: an in-memory server grew from 4 to 18 GB RSS and stopped answering
+at 63,210 leads). A progress line (leads done, rate, the parent's run and history length) goes
+to stderr every ``--progress-every`` seconds:
 
 * **followthrough**: a campaign in the store (SQLite file) with N leads and a three-action graph
   (profile_visit → like_post → send_invitation), a sender whose limits are lifted (no window,
@@ -395,13 +397,18 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     from followthrough.temporal import DevServer, connect
     from followthrough.temporal.devserver import free_port
 
-    with tempfile.TemporaryDirectory(prefix="campaign-bench-") as tmp:
-        home = Path(tmp)
+    with (
+        tempfile.TemporaryDirectory(prefix="campaign-bench-") as tmp,
+        tempfile.TemporaryDirectory(prefix="campaign-bench-server-", dir=args.server_dir or tmp) as server_tmp,
+    ):
+        home, server_home = Path(tmp), Path(server_tmp)
         db_filename = "temporal.db" if args.server_db == "file" else None
         figures: list[Figures] = []
         for kind in args.sides:
             # A fresh server per side: neither pays for what the other left in its tables.
-            server = DevServer(home / f"temporal-{kind}", port=free_port(), ui_port=None, db_filename=db_filename)
+            server = DevServer(
+                server_home / f"temporal-{kind}", port=free_port(), ui_port=None, db_filename=db_filename
+            )
             await server.start()
             try:
                 args.address = server.address
@@ -462,6 +469,12 @@ def main() -> None:
         choices=["file", "memory"],
         default="file",
         help="dev-server persistence: a SQLite file (default) or in memory",
+    )
+    parser.add_argument(
+        "--server-dir",
+        default="",
+        help="where the dev server's SQLite file goes (default: the run's temporary directory; "
+        "/dev/shm for a file-backed server without disk fsyncs)",
     )
     parser.add_argument("--role", default="bench", help=argparse.SUPPRESS)
     parser.add_argument("--address", default="", help=argparse.SUPPRESS)
