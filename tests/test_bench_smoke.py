@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -48,3 +49,26 @@ def test_campaign_fanout_runs_both_sides_and_reports_their_figures() -> None:
     )
     assert report["ratio_leads_per_second"] > 0 and report["ratio_worker_cpu_per_lead"] > 0
     assert "warning" not in run.stderr  # every lead succeeded
+
+
+def test_campaign_fanout_puts_a_file_backed_server_where_it_is_told(tmp_path: Path) -> None:
+    """``--server-dir`` (tmpfs at 100,000 leads): the server's SQLite file is written there
+    while the run lasts, and the directory the run made there is gone afterwards."""
+    leads = 6
+    cmd = [sys.executable, "-m", "bench.campaign_fanout", "--leads", str(leads), "--window", "3", "--sides", "raw"]
+    cmd += ["--json", "--progress-every", "0", "--server-db", "file", "--server-dir", str(tmp_path)]
+    run = subprocess.Popen(
+        cmd, cwd=ROOT, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    seen: set[str] = set()
+    deadline = time.monotonic() + 180
+    while run.poll() is None and time.monotonic() < deadline:
+        seen.update(path.name for path in tmp_path.rglob("*"))
+        time.sleep(0.1)
+    stdout, stderr = run.communicate(timeout=10)
+    assert run.returncode == 0, stderr[-3000:]
+    assert "temporal.db" in seen
+    report = json.loads(stdout)
+    assert report["server"] == "temporal dev server, SQLite file"
+    assert [(side["name"], side["leads"]) for side in report["sides"]] == [("raw SDK", leads)]
+    assert list(tmp_path.iterdir()) == []  # the run's server directory is removed with it
