@@ -16,6 +16,7 @@ from followthrough.domain.linkedin import InvitationStatusInput, SendInvitationI
 from followthrough.domain.messaging import SendMessageInput
 from followthrough.domain.payments import CreateCheckoutInput, GetCheckoutInput
 from followthrough.errors import AuthenticationError, RetryableError, ValidationError
+from followthrough.providers import sandbox as sandbox_module
 from followthrough.providers.bots import BotPlatforms, SandboxBots
 from followthrough.providers.calendar import SandboxCalendar
 from followthrough.providers.crm import SandboxCRM
@@ -132,6 +133,40 @@ async def test_faults_are_seeded_and_repeat(outbox: Outbox) -> None:
     assert run(7) == run(7)
     assert run(7) != run(8)
     assert 8 < run(7).count(False) < 32
+
+
+def outcomes(sandbox: Sandbox, keys: list[str]) -> list[bool]:
+    """Whether each call (one per key, in order) got through the sandbox's faults."""
+    results = []
+    for key in keys:
+        try:
+            sandbox.enter("whatsapp", "send", key, {"key": key})
+            results.append(True)
+        except RetryableError:
+            results.append(False)
+    return results
+
+
+async def test_a_long_lived_sandbox_keeps_its_last_calls_and_attempts_only(
+    outbox: Outbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    faults = parse_faults("whatsapp.send=0.5:503")
+    alone = outcomes(Sandbox(outbox, faults, seed=3), ["a"] * 8)  # attempts 1..8 of one key
+    assert True in alone and False in alone
+
+    monkeypatch.setattr(sandbox_module, "KEPT_CALLS", 3)
+    sandbox = Sandbox(outbox, faults, seed=3)
+    # "a" retried with two other keys in between is still counted: attempts 1-2, then 3-4 ...
+    got = outcomes(sandbox, ["a", "a", "b", "c", "a", "a"])
+    assert [got[i] for i in (0, 1, 4, 5)] == alone[:4]
+    # ... and forgotten once three other keys came after it: it draws from attempt 1 again
+    got = outcomes(sandbox, ["d", "e", "f", "a", "a"])
+    assert got[3:] == alone[:2]
+    assert [call[2]["key"] for call in sandbox.calls] == ["f", "a", "a"]  # the last three calls
+
+    quiet = Sandbox(outbox)  # no faults: nothing to count, every call goes through
+    assert outcomes(quiet, [f"k{i}" for i in range(10)]) == [True] * 10
+    assert [call[2]["key"] for call in quiet.calls] == ["k7", "k8", "k9"]
 
 
 async def test_fault_statuses_map_like_real_answers(outbox: Outbox) -> None:
