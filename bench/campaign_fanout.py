@@ -2,7 +2,8 @@
 
     python bench/campaign_fanout.py --leads 10000            # both, then the ratios
     python bench/campaign_fanout.py --leads 50 --json        # smoke size, machine-readable
-    python bench/campaign_fanout.py --leads 100000 --sides ours --server-db memory
+    python bench/campaign_fanout.py --leads 100000 --sides ours --server-dir /dev/shm --json > ours.json
+    python bench/campaign_fanout.py --combine ours.json raw.json   # two one-side runs, the ratios
 
 What runs, each side on a fresh Temporal dev server this script starts (``temporal server
 start-dev`` on free ports, persistence in a SQLite *file* in a temporary directory, so the server
@@ -432,6 +433,11 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         "server": f"temporal dev server, {'SQLite file' if args.server_db == 'file' else 'in memory'}",
         "sides": [asdict(f) for f in figures],
     }
+    return with_ratios(report, figures)
+
+
+def with_ratios(report: dict[str, Any], figures: list[Figures]) -> dict[str, Any]:
+    """The ratios ours / raw, when the report holds both sides (ours first)."""
     if len(figures) == 2:
         ours, raw = figures
         report["ratio_leads_per_second"] = round(ours.leads_per_second / raw.leads_per_second, 3)
@@ -444,6 +450,25 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
             ours.server_cpu_ms_per_lead / max(raw.server_cpu_ms_per_lead, 0.01), 3
         )
     return report
+
+
+def combine_reports(paths: list[str]) -> dict[str, Any]:
+    """One report, with the ratios, from two ``--json`` reports of one side each, run one after
+    the other with the same leads, window and server (at 100,000 leads a side takes most of a
+    working session, so the two sides are run separately). Refuses reports that do not match."""
+    reports = [json.loads(Path(path).read_text()) for path in paths]
+    sides = [side for report in reports for side in report["sides"]]
+    names = sorted(side["name"] for side in sides)
+    if names != ["followthrough", "raw SDK"]:
+        raise SystemExit(f"--combine needs one report of each side, got sides {names}")
+    for key in ("leads", "window", "server"):
+        if reports[0][key] != reports[1][key]:
+            raise SystemExit(f"--combine: the reports differ in {key}: {reports[0][key]!r} vs {reports[1][key]!r}")
+    figures = sorted((Figures(**side) for side in sides), key=lambda f: f.name)  # followthrough, then raw
+    report = {key: reports[0][key] for key in ("leads", "window", "server")}
+    report["sides"] = [asdict(f) for f in figures]
+    report["combined_from"] = [Path(path).name for path in paths]
+    return with_ratios(report, figures)
 
 
 def format_figures(f: Figures) -> str:
@@ -476,6 +501,12 @@ def main() -> None:
         help="where the dev server's SQLite file goes (default: the run's temporary directory; "
         "/dev/shm for a file-backed server without disk fsyncs)",
     )
+    parser.add_argument(
+        "--combine",
+        nargs=2,
+        metavar="REPORT",
+        help="print one report, with the ratios, from two --json reports of one side each (no run)",
+    )
     parser.add_argument("--role", default="bench", help=argparse.SUPPRESS)
     parser.add_argument("--address", default="", help=argparse.SUPPRESS)
     parser.add_argument("--task-queue", default="", help=argparse.SUPPRESS)
@@ -487,17 +518,18 @@ def main() -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)
-    report = asyncio.run(run_bench(args))
+    report = combine_reports(args.combine) if args.combine else asyncio.run(run_bench(args))
     if args.json:
         print(json.dumps(report, indent=2))
         return
-    print(f"{args.leads} leads, window {args.window}, {report['server']}")
+    print(f"{report['leads']} leads, window {report['window']}, {report['server']}")
     for side in report["sides"]:
         print(format_figures(Figures(**side)))
     if "ratio_leads_per_second" in report:
         print(
             f"ratios followthrough/raw: leads/s {report['ratio_leads_per_second']}, "
-            f"largest history {report['ratio_largest_history']}, worker peak RSS {report['ratio_worker_peak_rss']}"
+            f"largest history {report['ratio_largest_history']}, worker peak RSS {report['ratio_worker_peak_rss']}, "
+            f"CPU per lead: worker {report['ratio_worker_cpu_per_lead']}, server {report['ratio_server_cpu_per_lead']}"
         )
 
 
