@@ -452,6 +452,10 @@ def with_ratios(report: dict[str, Any], figures: list[Figures]) -> dict[str, Any
     return report
 
 
+#: What two one-side reports must share to be compared.
+SHARED_KEYS = ("leads", "window", "server")
+
+
 def combine_reports(paths: list[str]) -> dict[str, Any]:
     """One report, with the ratios, from two ``--json`` reports of one side each, run one after
     the other with the same leads, window and server (at 100,000 leads a side takes most of a
@@ -461,11 +465,11 @@ def combine_reports(paths: list[str]) -> dict[str, Any]:
     names = sorted(side["name"] for side in sides)
     if names != ["followthrough", "raw SDK"]:
         raise SystemExit(f"--combine needs one report of each side, got sides {names}")
-    for key in ("leads", "window", "server"):
+    for key in SHARED_KEYS:
         if reports[0][key] != reports[1][key]:
             raise SystemExit(f"--combine: the reports differ in {key}: {reports[0][key]!r} vs {reports[1][key]!r}")
     figures = sorted((Figures(**side) for side in sides), key=lambda f: f.name)  # followthrough, then raw
-    report = {key: reports[0][key] for key in ("leads", "window", "server")}
+    report = {key: reports[0][key] for key in SHARED_KEYS}
     report["sides"] = [asdict(f) for f in figures]
     report["combined_from"] = [Path(path).name for path in paths]
     return with_ratios(report, figures)
