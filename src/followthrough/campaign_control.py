@@ -162,11 +162,19 @@ def parse_leads(rows: list[dict[str, Any]] | None = None, csv_text: str | None =
 
 
 class CampaignControl:
-    """Campaign operations over the store and Temporal (``workflows`` may be None for create)."""
+    """Campaign operations over the store and Temporal (``workflows`` may be None for create).
 
-    def __init__(self, services: Services, workflows: Workflows | None = None) -> None:
+    ``organization`` is the caller's (None: the operator, who sees every organization): a
+    campaign or sender account of another organization is answered as one that does not exist,
+    and a body naming another organization is a 403 naming both. Unless given, it is the
+    organization ``workflows`` act for."""
+
+    def __init__(
+        self, services: Services, workflows: Workflows | None = None, *, organization: str | None = None
+    ) -> None:
         self.services = services
         self._workflows = workflows
+        self.organization = organization or (workflows.organization if workflows is not None else None)
         database = services.database
         self.campaigns = Campaigns(database)
         self.leads = CampaignLeads(database)
@@ -178,7 +186,14 @@ class CampaignControl:
             raise RuntimeError("this operation needs Temporal")
         return self._workflows
 
+    def _check_named(self, organization: str) -> None:
+        if self.organization is not None and organization != self.organization:
+            raise CampaignProblem(
+                403, f"the body names organization {organization!r}, but this key belongs to {self.organization!r}"
+            )
+
     async def create(self, request: CreateCampaign) -> CreatedCampaign:
+        self._check_named(request.organization_id)
         graph, faults = parse_graph(request.graph)
         if graph is None:
             raise CampaignProblem(
@@ -186,7 +201,7 @@ class CampaignControl:
             )
         leads = parse_leads(request.leads, request.leads_csv)
         account = await self.senders.get(request.sender_account_id)
-        if account is None:
+        if account is None or (self.organization is not None and account.organization_id != self.organization):
             raise CampaignProblem(422, [{"loc": ["senderAccountId"], "msg": "no such sender account"}])
         campaign = await self.campaigns.create(
             name=request.name,
@@ -207,6 +222,7 @@ class CampaignControl:
     async def start(self, campaign_id: str, request: StartCampaign, **tuning: Any) -> StartOutcome:
         """Validate (sender connected, not running) and start ``campaign-{id}``; 409 if it runs."""
         campaign = await self._campaign(campaign_id)
+        self._check_named(request.organization_id)
         account = await self.senders.get(campaign.sender_account_id) if campaign.sender_account_id else None
         problem = start_problem(campaign, account, request.organization_id)
         if problem is not None:
@@ -294,7 +310,7 @@ class CampaignControl:
 
     async def _campaign(self, campaign_id: str) -> Any:
         campaign = await self.campaigns.get(campaign_id)
-        if campaign is None:
+        if campaign is None or (self.organization is not None and campaign.organization_id != self.organization):
             raise CampaignProblem(404, f"no campaign {campaign_id!r}")
         return campaign
 

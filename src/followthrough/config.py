@@ -25,6 +25,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 #: Search attributes every Followthrough namespace needs (all Keyword). They carry ids only,
 #: never personal data: search attributes are not encrypted by the payload codec.
 SEARCH_ATTRIBUTES: tuple[str, ...] = ("CampaignId", "LeadId", "OrganizationId", "WorkflowFamily")
+#: The owner of what the operator's key, a webhook or a schedule starts when no record names an
+#: organization: the operator's own. A key of this organization sees those executions too.
+DEFAULT_ORGANIZATION = "default"
 
 PositiveInt = Annotated[int, Field(gt=0)]
 

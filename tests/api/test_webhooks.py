@@ -265,7 +265,7 @@ async def test_the_inbound_workflow_is_started_before_the_answer_with_the_lead_i
         lead = await session.scalar(select(Lead))
     assert lead is not None
     attrs = {p.key.name: p.value for p in described.typed_search_attributes}
-    assert attrs == {"LeadId": lead.id, "WorkflowFamily": "inbound"}
+    assert attrs == {"LeadId": lead.id, "WorkflowFamily": "inbound", "OrganizationId": "default"}
     # The message created the lead: its lead_created sync goes out, once.
     first = await client.get_workflow_handle("inbound-wamid.started", result_type=InboundMessageResult).result()
     assert first.integration_sync == f"integration-{lead.id}-lead_created-{lead.id}"

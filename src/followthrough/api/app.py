@@ -11,7 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from temporalio.client import Client
 
 import followthrough
-from followthrough.api.deps import require_api_key
+from followthrough.api.auth import require_key
 from followthrough.api.errors import install_error_handlers
 from followthrough.config import Settings
 from followthrough.registry import routers
@@ -66,5 +66,5 @@ def create_app(
         allow_credentials=True,
     )
     for router, public in routers():
-        app.include_router(router, dependencies=[] if public else [Depends(require_api_key)])
+        app.include_router(router, dependencies=[] if public else [Depends(require_key)])
     return app

@@ -2,31 +2,17 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Depends, Request
 from temporalio.client import Client
 
+from followthrough.api.auth import principal_of, require_key
 from followthrough.config import Settings
 from followthrough.services import Services
 from followthrough.temporal.client import connect
 from followthrough.temporal.operations import Workflows
-
-_bearer = HTTPBearer(auto_error=False)
-
-
-async def require_api_key(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> None:
-    expected: str = request.app.state.api_key
-    if credentials is None or not secrets.compare_digest(credentials.credentials, expected):
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "missing or wrong API key: send Authorization: Bearer <FOLLOWTHROUGH_API_KEY>",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+from followthrough.temporal.tenancy import OrganizationWorkflows
 
 
 def get_settings(request: Request) -> Settings:
@@ -48,10 +34,18 @@ async def get_client(request: Request) -> Client:
 
 
 async def get_workflows(request: Request, client: Annotated[Client, Depends(get_client)]) -> Workflows:
+    """The operations as the caller may use them: an organization's key sees and starts only its
+    own executions (:class:`OrganizationWorkflows`); the operator's key and the public routes
+    (signed webhooks, which resolve the owner from their records) see every one."""
     state = request.app.state
     if state.workflows is None or state.workflows.client is not client:
         state.workflows = Workflows(client, state.settings.temporal_task_queue)
-    return state.workflows  # type: ignore[no-any-return]
+    principal = principal_of(request)
+    if principal.operator:
+        return state.workflows  # type: ignore[no-any-return]
+    return OrganizationWorkflows(
+        client, state.settings.temporal_task_queue, principal.organization or "", specs=state.workflows.specs
+    )
 
 
 async def workflows_for(request: Request) -> Workflows:
@@ -70,5 +64,5 @@ __all__ = [
     "ServicesDep",
     "SettingsDep",
     "WorkflowsDep",
-    "require_api_key",
+    "require_key",
 ]

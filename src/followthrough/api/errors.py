@@ -15,6 +15,7 @@ from followthrough.temporal.operations import (
     WorkflowFailed,
     WorkflowNotFound,
 )
+from followthrough.temporal.tenancy import ForeignOrganization, IdTaken, UnsafeQuery
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,18 @@ def install_error_handlers(app: FastAPI) -> None:
             },
             status_code=409,
         )
+
+    @app.exception_handler(ForeignOrganization)
+    async def _foreign(_: Request, exc: ForeignOrganization) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=403)
+
+    @app.exception_handler(IdTaken)
+    async def _taken(_: Request, exc: IdTaken) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=409)
+
+    @app.exception_handler(UnsafeQuery)
+    async def _unsafe_query(_: Request, exc: UnsafeQuery) -> JSONResponse:
+        return JSONResponse({"detail": [{"loc": ["query", "query"], "msg": str(exc)}]}, status_code=422)
 
     @app.exception_handler(TemporalUnavailable)
     async def _unavailable(_: Request, exc: TemporalUnavailable) -> JSONResponse:

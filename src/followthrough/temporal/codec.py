@@ -6,6 +6,12 @@ reading its database) sees only ciphertext. Keys come from ``FOLLOWTHROUGH_CODEC
 keeping the old ones until their executions have closed). Each encrypted payload names its key
 in the ``encryption-key-id`` metadata. The Web UI shows the plaintext to people who can reach
 the codec endpoint (``/codec``, see ``api/routes/codec.py``).
+
+Each payload written for a workflow also names that workflow (``workflow-id`` metadata, from the
+SDK's serialization context; ids carry no personal data) and binds it into the cipher's
+associated data, so the codec endpoint can tell whose payload it is asked to open — an
+organization's key opens only its own workflows' payloads — and a payload moved to another
+workflow's history does not decrypt.
 """
 
 from __future__ import annotations
@@ -18,10 +24,17 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
-from temporalio.converter import PayloadCodec
+from temporalio.converter import (
+    ActivitySerializationContext,
+    PayloadCodec,
+    SerializationContext,
+    WithSerializationContext,
+    WorkflowSerializationContext,
+)
 
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"
+WORKFLOW_ID = "workflow-id"
 
 
 class CodecKeyError(ValueError):
@@ -58,23 +71,40 @@ def load_or_create_dev_key(home: Path) -> str:
     return path.read_text().strip()
 
 
-class EncryptionCodec(PayloadCodec):
-    def __init__(self, keys: dict[str, bytes]) -> None:
+def _associated(key_id: str, workflow_id: bytes | None) -> bytes:
+    return key_id.encode() if workflow_id is None else key_id.encode() + b"\x00" + workflow_id
+
+
+def workflow_of(payload: Payload) -> str | None:
+    """The workflow an encrypted payload was written for, when it names one."""
+    value = payload.metadata.get(WORKFLOW_ID)
+    return value.decode() if value else None
+
+
+class EncryptionCodec(PayloadCodec, WithSerializationContext):
+    def __init__(self, keys: dict[str, bytes], workflow_id: str | None = None) -> None:
+        self._raw = keys
         self._keys = {key_id: AESGCM(key) for key_id, key in keys.items()}
         self._active = next(iter(keys))
+        self._workflow_id = workflow_id.encode() if workflow_id else None
+
+    def with_context(self, context: SerializationContext) -> EncryptionCodec:
+        workflow_id = None
+        if isinstance(context, WorkflowSerializationContext | ActivitySerializationContext):
+            workflow_id = context.workflow_id
+        return EncryptionCodec(self._raw, workflow_id) if workflow_id else self
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
         aead = self._keys[self._active]
+        metadata = {"encoding": ENCODING, KEY_ID: self._active.encode()}
+        if self._workflow_id is not None:
+            metadata[WORKFLOW_ID] = self._workflow_id
+        associated = _associated(self._active, self._workflow_id)
         out = []
         for payload in payloads:
             nonce = secrets.token_bytes(12)
-            sealed = aead.encrypt(nonce, payload.SerializeToString(), self._active.encode())
-            out.append(
-                Payload(
-                    metadata={"encoding": ENCODING, KEY_ID: self._active.encode()},
-                    data=nonce + sealed,
-                )
-            )
+            sealed = aead.encrypt(nonce, payload.SerializeToString(), associated)
+            out.append(Payload(metadata=metadata, data=nonce + sealed))
         return out
 
     async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
@@ -89,7 +119,7 @@ class EncryptionCodec(PayloadCodec):
             raise CodecKeyError(f"payload encrypted with unknown key {key_id!r}")
         nonce, sealed = payload.data[:12], payload.data[12:]
         inner = Payload()
-        inner.ParseFromString(aead.decrypt(nonce, sealed, key_id.encode()))
+        inner.ParseFromString(aead.decrypt(nonce, sealed, _associated(key_id, payload.metadata.get(WORKFLOW_ID))))
         return inner
 
     @property

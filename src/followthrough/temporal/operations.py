@@ -25,7 +25,7 @@ from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSear
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from followthrough.config import SEARCH_ATTRIBUTES
+from followthrough.config import DEFAULT_ORGANIZATION, SEARCH_ATTRIBUTES
 from followthrough.temporal.catalog import WorkflowSpec, catalog
 from followthrough.temporal.client import TemporalUnavailable
 
@@ -116,10 +116,19 @@ def _translate(exc: RPCError, workflow_id: str | None, address: str) -> Exceptio
 class Workflows:
     """Operations on workflows, bound to one client and task queue."""
 
-    def __init__(self, client: Client, task_queue: str) -> None:
+    def __init__(
+        self,
+        client: Client,
+        task_queue: str,
+        *,
+        specs: dict[str, WorkflowSpec] | None = None,
+        organization: str | None = None,
+    ) -> None:
         self.client = client
         self.task_queue = task_queue
-        self.specs: dict[str, WorkflowSpec] = catalog()
+        self.specs: dict[str, WorkflowSpec] = catalog() if specs is None else specs
+        #: The owner stamped on what this starts when the caller names none (``OrganizationId``).
+        self.organization: str | None = organization
 
     @property
     def address(self) -> str:
@@ -148,9 +157,10 @@ class Workflows:
                 ]
             ) from None
 
-    @staticmethod
-    def search_attributes(family: str, given: Mapping[str, str] | None) -> TypedSearchAttributes:
-        values = {"WorkflowFamily": family, **(given or {})}
+    def search_attributes(self, family: str, given: Mapping[str, str] | None) -> TypedSearchAttributes:
+        """``given`` plus the family and, unless named, the owner: every execution has one."""
+        owner = self.organization or DEFAULT_ORGANIZATION
+        values = {"WorkflowFamily": family, "OrganizationId": owner, **(given or {})}
         unknown = sorted(set(values) - set(SEARCH_ATTRIBUTES))
         if unknown:
             raise InvalidInput(
@@ -269,6 +279,13 @@ class Workflows:
         except RPCError as exc:
             raise _translate(exc, workflow_id, self.address) from None
         return history.to_json()
+
+    async def count(self, query: str) -> Any:
+        """How many executions match a visibility query (``GROUP BY`` allowed: the groups)."""
+        try:
+            return await self.client.count_workflows(query)
+        except RPCError as exc:
+            raise _translate(exc, None, self.address) from None
 
     async def list(
         self, query: str | None = None, *, page_size: int = 50, page_token: bytes | None = None

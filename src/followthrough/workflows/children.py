@@ -17,20 +17,23 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 _LEAD_ID = SearchAttributeKey.for_keyword("LeadId")
 _FAMILY = SearchAttributeKey.for_keyword("WorkflowFamily")
+_OWNER = SearchAttributeKey.for_keyword("OrganizationId")
 
 
 async def start_abandoned(workflow_type: str, arg: Any, *, id: str, lead_id: str, family: str) -> bool:
     """Start ``workflow_type`` as an abandoned child ``id``; False when one with that id already
     runs (it is left as it is). By type name: the parent never reads the child's result."""
+    pairs = [SearchAttributePair(_LEAD_ID, lead_id), SearchAttributePair(_FAMILY, family)]
+    owner = workflow.info().typed_search_attributes.get(_OWNER)
+    if owner is not None:  # the child belongs to whoever its parent belongs to
+        pairs.append(SearchAttributePair(_OWNER, owner))
     try:
         await workflow.start_child_workflow(
             workflow_type,
             arg,
             id=id,
             parent_close_policy=workflow.ParentClosePolicy.ABANDON,
-            search_attributes=TypedSearchAttributes(
-                [SearchAttributePair(_LEAD_ID, lead_id), SearchAttributePair(_FAMILY, family)]
-            ),
+            search_attributes=TypedSearchAttributes(pairs),
         )
     except WorkflowAlreadyStartedError:
         return False

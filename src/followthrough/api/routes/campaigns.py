@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.datastructures import FormData, UploadFile
 
+from followthrough.api.auth import PrincipalDep
 from followthrough.api.deps import ServicesDep, WorkflowsDep
 from followthrough.campaign_control import (
     CampaignControl,
@@ -101,21 +102,21 @@ async def _create_body(request: Request) -> CreateCampaign:
         }
     },
 )
-async def create_campaign(request: Request, services: ServicesDep) -> Any:
+async def create_campaign(request: Request, services: ServicesDep, principal: PrincipalDep) -> Any:
     """Validate the graph (422 lists every fault with its node id) and the leads, then save.
 
     The body is the campaign as JSON, or a ``multipart/form-data`` form with the same JSON in
     field ``campaign`` and the lead list as an uploaded CSV ``file``."""
     try:
         body = await _create_body(request)
-        created = await CampaignControl(services).create(body)
+        created = await CampaignControl(services, organization=principal.organization).create(body)
     except CampaignProblem as exc:
         return _problem(exc)
     return created.model_dump()
 
 
 @router.post("/{campaign_id}/leads", status_code=201)
-async def add_leads(campaign_id: str, request: Request, services: ServicesDep) -> Any:
+async def add_leads(campaign_id: str, request: Request, services: ServicesDep, principal: PrincipalDep) -> Any:
     """Append leads: a JSON list of objects, CSV text (``Content-Type: text/csv``) or an
     uploaded CSV file (``multipart/form-data``, field ``file``). Duplicates are counted, not added."""
     try:
@@ -132,7 +133,7 @@ async def add_leads(campaign_id: str, request: Request, services: ServicesDep) -
             if not isinstance(payload, list):
                 raise CampaignProblem(422, [{"loc": ["body"], "msg": "expected a JSON list of leads"}])
             leads = parse_leads(payload)
-        created = await CampaignControl(services).add_leads(campaign_id, leads)
+        created = await CampaignControl(services, organization=principal.organization).add_leads(campaign_id, leads)
     except CampaignProblem as exc:
         return _problem(exc)
     return created.model_dump()

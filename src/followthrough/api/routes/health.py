@@ -1,4 +1,7 @@
-"""``GET /healthz``: the API, Temporal and a polling worker, each reported apart."""
+"""``GET /healthz``: the API, Temporal and a polling worker, each reported apart.
+
+Anyone may ask whether the service is up (``{"status": "ok" | "degraded"}``, 200 or 503); the
+details (addresses, server version, worker identities, errors) need a valid key."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, GetSystemInfoRequest
 
+from followthrough.api.auth import bearer_of, identify
 from followthrough.api.deps import get_client
 
 router = APIRouter(tags=["health"])
@@ -51,7 +55,10 @@ async def healthz(request: Request) -> JSONResponse:
         report[target]["error"] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     ok = all(part["ok"] for part in report.values())
     report["status"] = "ok" if ok else "degraded"
-    return JSONResponse(report, status_code=200 if ok else 503)
+    code = 200 if ok else 503
+    if await identify(request, bearer_of(request)) is None:
+        return JSONResponse({"status": report["status"]}, status_code=code)
+    return JSONResponse(report, status_code=code)
 
 
 PUBLIC = True

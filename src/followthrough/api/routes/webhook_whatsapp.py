@@ -35,6 +35,7 @@ from followthrough.api.webhook_common import (
     signal_followups,
     temporal_client,
 )
+from followthrough.config import DEFAULT_ORGANIZATION
 from followthrough.domain.followup import FollowUpInput, LeadRepliedSignal, OptedOutSignal, followup_workflow_id
 from followthrough.domain.inbound import InboundMessageInput, inbound_workflow_id
 from followthrough.domain.intents import Intent, classify
@@ -152,6 +153,8 @@ class Recorded:
     fresh: bool
     #: This message created the lead's record.
     new_lead: bool = False
+    #: The lead's organization, the owner of what the message starts (None: the operator's own).
+    organization: str | None = None
 
 
 async def record_inbound(services: Services, message: InboundText) -> Recorded:
@@ -159,8 +162,8 @@ async def record_inbound(services: Services, message: InboundText) -> Recorded:
     intent = classify(message.text)
     for _ in range(2):  # a second try when a concurrent first message created the lead
         try:
-            recorded, created = await _insert_inbound(services, message, intent)
-            return Recorded(message, recorded, intent, fresh=True, new_lead=created)
+            recorded, created, owner = await _insert_inbound(services, message, intent)
+            return Recorded(message, recorded, intent, fresh=True, new_lead=created, organization=owner)
         except IntegrityError:
             async with services.database.session() as session:
                 seen = await session.scalar(
@@ -172,12 +175,21 @@ async def record_inbound(services: Services, message: InboundText) -> Recorded:
                     select(func.count()).select_from(InboundMessage).where(InboundMessage.lead_id == lead.id)
                 )
             if seen is not None and lead is not None:
-                return Recorded(message, _lead_model(lead, message.phone), intent, fresh=False, new_lead=first)
+                return Recorded(
+                    message,
+                    _lead_model(lead, message.phone),
+                    intent,
+                    fresh=False,
+                    new_lead=first,
+                    organization=lead.organization_id,
+                )
     raise RuntimeError(f"could not record inbound message {message.message_id}")
 
 
-async def _insert_inbound(services: Services, message: InboundText, intent: Intent) -> tuple[LeadModel, bool]:
-    """The lead (and whether this message created it)."""
+async def _insert_inbound(
+    services: Services, message: InboundText, intent: Intent
+) -> tuple[LeadModel, bool, str | None]:
+    """The lead, whether this message created it, and the lead's organization."""
     async with services.database.session() as session:
         lead = await session.scalar(select(Lead).where(Lead.phone == message.phone))
         created = lead is None
@@ -199,7 +211,7 @@ async def _insert_inbound(services: Services, message: InboundText, intent: Inte
             )
         )
         await session.flush()
-        return _lead_model(lead, message.phone), created
+        return _lead_model(lead, message.phone), created, lead.organization_id
 
 
 def _lead_model(lead: Lead, phone: str) -> LeadModel:
@@ -259,7 +271,7 @@ async def start_inbound(wf: Workflows, recorded: Recorded, *, sync_integrations:
             sync_integrations=sync_integrations,
         ),
         workflow_id=workflow_id,
-        search_attributes={"LeadId": recorded.lead.id},
+        search_attributes={"LeadId": recorded.lead.id, "OrganizationId": recorded.organization or DEFAULT_ORGANIZATION},
     )
     return workflow_id
 
@@ -309,7 +321,7 @@ async def handle_intent(wf: Workflows, recorded: Recorded) -> Intent:
             "FollowUpWorkflow",
             FollowUpInput(lead=lead, type="said_later", triggered_at=message.received_at),
             workflow_id=followup_workflow_id(lead.id, "said_later"),
-            search_attributes={"LeadId": lead.id},
+            search_attributes={"LeadId": lead.id, "OrganizationId": recorded.organization or DEFAULT_ORGANIZATION},
         )
         return intent
     await signal_followups(wf, lead.id, "lead_replied", replied)

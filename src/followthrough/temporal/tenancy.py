@@ -1,0 +1,212 @@
+"""Every execution has an owner: the organization in its ``OrganizationId`` search attribute.
+
+:class:`OrganizationWorkflows` is :class:`~followthrough.temporal.operations.Workflows` seen
+through one organization's key: what it starts carries that organization, and an execution of
+another organization answers exactly as an id that does not exist (``WorkflowNotFound``), on
+every operation. Lists are narrowed on the server by :func:`scoped_query`, which treats the
+caller's visibility query as hostile text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from temporalio.client import Client
+
+from followthrough.temporal.catalog import WorkflowSpec
+from followthrough.temporal.operations import (
+    DEFAULT_EXECUTION_TIMEOUT,
+    ExecutionInfo,
+    StartOutcome,
+    WorkflowNotFound,
+    Workflows,
+)
+
+OWNER = "OrganizationId"
+
+
+class ForeignOrganization(PermissionError):
+    """A body names an organization other than the caller's key (403, naming both)."""
+
+    def __init__(self, named: str, own: str) -> None:
+        super().__init__(f"the body names organization {named!r}, but this key belongs to {own!r}")
+        self.named = named
+        self.own = own
+
+
+class IdTaken(RuntimeError):
+    """A start under an id whose execution another owner holds (409; nothing is said of it)."""
+
+    def __init__(self, workflow_id: str) -> None:
+        super().__init__(f"workflow id {workflow_id!r} is taken; choose another id")
+        self.workflow_id = workflow_id
+
+
+class UnsafeQuery(ValueError):
+    """A visibility query that cannot be narrowed to one organization safely (422)."""
+
+
+def owner_of(info: ExecutionInfo) -> str | None:
+    value = info.search_attributes.get(OWNER)
+    return value if isinstance(value, str) else None
+
+
+# --- visibility queries ----------------------------------------------------------------------
+# Temporal's list filter is a small SQL-like language: names, operators, quoted strings,
+# parentheses, AND/OR/NOT, BETWEEN, IN (...), STARTS_WITH, IS NULL, ORDER BY. The caller's text is
+# tokenized; anything outside that language (comments, semicolons, backticks, stray quotes) is
+# refused, parentheses must balance, and ORDER BY (which cannot sit inside parentheses) is split
+# off and kept last. What remains is wrapped in parentheses and ANDed with the owner's filter,
+# so no text can widen it.
+_TOKEN = re.compile(
+    r"""\s+
+      | (?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
+      | (?P<word>[A-Za-z_][A-Za-z0-9_.]*)
+      | (?P<number>-?\d+(?:\.\d+)?)
+      | (?P<op>!=|<=|>=|<|>|=|,)
+      | (?P<open>\()
+      | (?P<close>\))
+    """,
+    re.VERBOSE,
+)
+MAX_QUERY_LENGTH = 2_000
+
+
+def _tokens(text: str) -> list[tuple[str, str]]:
+    tokens: list[tuple[str, str]] = []
+    position = 0
+    while position < len(text):
+        match = _TOKEN.match(text, position)
+        if match is None or match.end() == position:
+            raise UnsafeQuery(f"query: unexpected text at character {position + 1}: {text[position : position + 12]!r}")
+        if match.lastgroup is not None:
+            tokens.append((match.lastgroup, match.group(match.lastgroup)))
+        position = match.end()
+    return tokens
+
+
+def scoped_query(query: str | None, organization: str) -> str:
+    """``query`` narrowed to ``organization``'s executions; :class:`UnsafeQuery` if it cannot be."""
+    owner_filter = f'{OWNER} = "{organization}"'
+    text = (query or "").strip()
+    if not text:
+        return owner_filter
+    if len(text) > MAX_QUERY_LENGTH:
+        raise UnsafeQuery(f"query: at most {MAX_QUERY_LENGTH} characters")
+    tokens = _tokens(text)
+    depth = 0
+    order_at: int | None = None
+    for index, (kind, value) in enumerate(tokens):
+        if kind == "open":
+            depth += 1
+        elif kind == "close":
+            depth -= 1
+            if depth < 0:
+                raise UnsafeQuery("query: a closing parenthesis without its opening one")
+        elif kind == "word" and value.upper() == "ORDER":
+            following = tokens[index + 1] if index + 1 < len(tokens) else ("", "")
+            if depth or following[1].upper() != "BY" or order_at is not None:
+                raise UnsafeQuery("query: ORDER BY only once, at the end, outside parentheses")
+            order_at = index
+    if depth:
+        raise UnsafeQuery("query: unbalanced parentheses")
+    where = tokens if order_at is None else tokens[:order_at]
+    order = [] if order_at is None else tokens[order_at:]
+    if any(kind in ("open", "close", "string") for kind, _ in order):
+        raise UnsafeQuery("query: ORDER BY takes attribute names only")
+
+    def joined(part: list[tuple[str, str]]) -> str:
+        return " ".join(value for _, value in part)
+
+    narrowed = owner_filter if not where else f"({joined(where)}) AND {owner_filter}"
+    return f"{narrowed} {joined(order)}" if order else narrowed
+
+
+# --- operations seen through one organization --------------------------------------------------
+class OrganizationWorkflows(Workflows):
+    """:class:`Workflows` for one organization's key (the operator's key uses plain ``Workflows``)."""
+
+    def __init__(
+        self, client: Client, task_queue: str, organization: str, specs: dict[str, WorkflowSpec] | None = None
+    ) -> None:
+        super().__init__(client, task_queue, specs=specs, organization=organization)
+        self.organization: str = organization
+
+    async def _owned(self, workflow_id: str) -> ExecutionInfo:
+        info = await super().describe(workflow_id)
+        if owner_of(info) != self.organization:
+            raise WorkflowNotFound(workflow_id)  # exactly the answer for an id that does not exist
+        return info
+
+    async def start(
+        self,
+        workflow_type: str,
+        input: Any = None,
+        *,
+        workflow_id: str | None = None,
+        search_attributes: Mapping[str, str] | None = None,
+        start_delay: timedelta | None = None,
+        execution_timeout: timedelta | None = DEFAULT_EXECUTION_TIMEOUT,
+    ) -> StartOutcome:
+        named = (search_attributes or {}).get(OWNER)
+        if named is not None and named != self.organization:
+            raise ForeignOrganization(named, self.organization)
+        try:
+            return await super().start(
+                workflow_type,
+                input,
+                workflow_id=workflow_id,
+                search_attributes={**(search_attributes or {}), OWNER: self.organization},
+                start_delay=start_delay,
+                execution_timeout=execution_timeout,
+            )
+        except WorkflowNotFound:  # the id runs under another owner: the base start described it
+            raise IdTaken(workflow_id or "") from None
+
+    async def describe(self, workflow_id: str, run_id: str | None = None) -> ExecutionInfo:
+        info = await super().describe(workflow_id, run_id)
+        if owner_of(info) != self.organization:
+            raise WorkflowNotFound(workflow_id)
+        return info
+
+    async def result(self, workflow_id: str, *, wait: bool = False) -> Any:
+        await self._owned(workflow_id)
+        return await super().result(workflow_id, wait=wait)
+
+    async def signal(self, workflow_id: str, name: str, arg: Any = None, **kwargs: Any) -> None:
+        info = await self._owned(workflow_id)
+        kwargs.setdefault("workflow_type", info.type)
+        await super().signal(workflow_id, name, arg, **kwargs)
+
+    async def query(self, workflow_id: str, name: str, arg: Any = None, **kwargs: Any) -> Any:
+        info = await self._owned(workflow_id)
+        kwargs.setdefault("workflow_type", info.type)
+        return await super().query(workflow_id, name, arg, **kwargs)
+
+    async def update(self, workflow_id: str, name: str, arg: Any = None, **kwargs: Any) -> Any:
+        info = await self._owned(workflow_id)
+        kwargs.setdefault("workflow_type", info.type)
+        return await super().update(workflow_id, name, arg, **kwargs)  # type: ignore[misc]
+
+    async def cancel(self, workflow_id: str) -> None:
+        await self._owned(workflow_id)
+        await super().cancel(workflow_id)
+
+    async def terminate(self, workflow_id: str, reason: str | None = None) -> None:
+        await self._owned(workflow_id)
+        await super().terminate(workflow_id, reason)
+
+    async def history_json(self, workflow_id: str, run_id: str | None = None) -> str:
+        await self._owned(workflow_id)
+        return await super().history_json(workflow_id, run_id)
+
+    async def list(
+        self, query: str | None = None, *, page_size: int = 50, page_token: bytes | None = None
+    ) -> tuple[list[ExecutionInfo], bytes | None]:
+        return await super().list(scoped_query(query, self.organization), page_size=page_size, page_token=page_token)
+
+    async def count(self, query: str) -> Any:
+        return await super().count(scoped_query(query, self.organization))
