@@ -27,7 +27,8 @@ Statuses, by table (the values the code writes):
 * outbox.status: ``pending`` | ``sent`` | ``failed``
 
 Revisions after the initial one: ``0002_lead_memory`` (``leads.memory_*``), ``0003_sync_state``
-(``sync_watermarks``, ``sync_quarantine``), each a branch of its own from ``0001_initial``.
+(``sync_watermarks``, ``sync_quarantine``), ``0004_campaign_lead_lookups`` (indexes),
+``0005_api_keys`` (``api_keys``), each a branch of its own from ``0001_initial``.
 """
 
 from __future__ import annotations
@@ -353,6 +354,23 @@ class SyncQuarantine(Base):
     reason: Mapped[str] = mapped_column(Text)
     row: Mapped[dict[str, Any]]
     quarantined_at: Mapped[datetime]
+
+
+# --- per-organization API keys (issue 17) ---------------------------------------------------
+class ApiKey(Base):
+    """An API key of one organization. Only a digest of its secret is kept: the key itself is
+    shown once, when it is made (see :class:`followthrough.store.repositories.api_keys.ApiKeys`)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # the key's public prefix, ``k_…``
+    organization_id: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str | None] = mapped_column(String(100))
+    scopes: Mapped[str] = mapped_column(String(64))  # sorted, comma-joined: ``read,write``
+    secret_hash: Mapped[str] = mapped_column(String(64))  # SHA-256 hex of the secret
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
 
 
 # --- every side effect ---------------------------------------------------------------------

@@ -7,6 +7,7 @@ Writes that can race (upserts, de-duplication, counters) are safe under concurre
 three back-ends: they rely on UNIQUE constraints and atomic ``UPDATE … WHERE``, not on reads.
 """
 
+from followthrough.store.repositories.api_keys import SCOPES, ApiKeyRecord, ApiKeys, IssuedKey
 from followthrough.store.repositories.base import RecordNotFound
 from followthrough.store.repositories.bots import BotDeployments
 from followthrough.store.repositories.campaigns import (
@@ -24,7 +25,10 @@ from followthrough.store.repositories.sales import Appointments, Payments
 from followthrough.store.repositories.senders import Reservation, SenderAccounts, SenderUsageCounters
 
 __all__ = [
+    "SCOPES",
     "AddLeadsResult",
+    "ApiKeyRecord",
+    "ApiKeys",
     "Appointments",
     "BotDeployments",
     "CampaignExecutions",
@@ -32,6 +36,7 @@ __all__ = [
     "Campaigns",
     "ContentItems",
     "InboundResult",
+    "IssuedKey",
     "LeadData",
     "Leads",
     "NewCampaignLead",
