@@ -60,6 +60,7 @@ async def get_content(content_id: str, wf: WorkflowsDep) -> dict[str, Any]:
 @router.post("/{content_id}/review")
 async def review_content(content_id: str, body: ReviewDecision, wf: WorkflowsDep) -> dict[str, Any]:
     workflow_id = content_workflow_id(content_id)
+    await wf.describe(workflow_id)  # 404 for content that is not there, or not the caller's
     handle = wf.client.get_workflow_handle(workflow_id)
     try:
         outcome = await handle.execute_update("review", body)
