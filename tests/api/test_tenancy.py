@@ -136,6 +136,12 @@ async def http(app: FastAPI) -> AsyncIterator[Callable[[str | None], httpx.Async
         await client.aclose()
 
 
+async def _sender(services: Services, organization: str) -> Any:
+    return await SenderAccounts(services.database).create(
+        organization_id=organization, display_name=organization, status="connected"
+    )
+
+
 def _followup(workflow_id: str) -> dict[str, Any]:
     suffix = uuid.uuid4().hex[:8]
     lead = {"id": f"lead-{suffix}", "phone": f"+52155{int(suffix, 16) % 10**8:08d}", "language": "es"}
@@ -153,7 +159,7 @@ async def _owned_by_a(a: httpx.AsyncClient, services: Services, dev_client: Clie
         described = await dev_client.get_workflow_handle(workflow_id).describe()
         owner = {p.key.name: p.value for p in described.typed_search_attributes}["OrganizationId"]
         assert owner == ORG_A
-    account = await SenderAccounts(services.database).create(organization_id=ORG_A, display_name="A", status="connected")
+    account = await _sender(services, ORG_A)
     created = await a.post(
         "/api/campaigns",
         json={"name": "A's", "organizationId": ORG_A, "senderAccountId": account.id, "graph": GRAPH, "leads": LEADS},
@@ -265,7 +271,7 @@ async def test_a_body_naming_another_organization_is_403_naming_both(
     http: Any, keys: dict[str, str], services: Services
 ) -> None:
     b = http(keys["b"])
-    account = await SenderAccounts(services.database).create(organization_id=ORG_B, display_name="B", status="connected")
+    account = await _sender(services, ORG_B)
     campaign = {"name": "x", "organizationId": ORG_A, "senderAccountId": account.id, "graph": GRAPH, "leads": LEADS}
     resp = await b.post("/api/campaigns", json=campaign)
     assert resp.status_code == 403 and ORG_A in resp.text and ORG_B in resp.text, resp.text
