@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -12,8 +12,10 @@ import pytest
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from followthrough.api import create_app
 from followthrough.services import Services
-from followthrough.store.repositories import CampaignLeads, SenderAccounts
+from followthrough.store.repositories import ApiKeys, CampaignLeads, SenderAccounts
+from tests.conftest import API_KEY
 
 pytestmark = pytest.mark.devserver
 
@@ -25,6 +27,19 @@ GRAPH = {
     ],
     "edges": [{"source": "visit", "target": "invite"}, {"source": "invite", "target": "done"}],
 }
+
+
+@pytest.fixture
+async def api(dev_client: Client, services: Services) -> AsyncIterator[httpx.AsyncClient]:
+    """The campaign routes as organization org-1 runs them: its own key, not the operator's."""
+    app = create_app(services.settings, api_key=API_KEY, services=services, client=dev_client)
+    issued = await ApiKeys(services.database).create("org-1", ["read", "write"])
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://testserver",
+        headers={"Authorization": f"Bearer {issued.key}"},
+    ) as client:
+        yield client
 
 
 async def sender(services: Services, status: str = "connected") -> str:

@@ -34,6 +34,7 @@ from followthrough.domain.inbound import InboundMessageResult
 from followthrough.services import Services
 from followthrough.store.models import CampaignLead, Lead
 from followthrough.store.outbox import Outbox
+from followthrough.store.repositories import ApiKeys
 from followthrough.workflows.lead_outreach import LeadOutreachWorkflow
 from tests.api.test_webhooks import WA_SECRET, wa_body, wa_headers
 from tests.workflows.outreach_support import seed
@@ -59,10 +60,12 @@ async def eventually(check: Callable[[], Awaitable[Any]], *, timeout: float = 30
 async def http(dev_client: Client, services: Services, dev_worker: Worker) -> AsyncIterator[httpx.AsyncClient]:
     settings = services.settings.model_copy(update={"whatsapp_app_secret": SecretStr(WA_SECRET)})
     app = create_app(settings, api_key=API_KEY, services=services, client=dev_client)
+    # As a customer runs it: an organization's key, not the operator's.
+    issued = await ApiKeys(services.database).create("org-e2e", ["read", "write"])
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app),
         base_url="http://testserver",
-        headers={"Authorization": f"Bearer {API_KEY}"},
+        headers={"Authorization": f"Bearer {issued.key}"},
     ) as client:
         client.app = app  # type: ignore[attr-defined]
         yield client

@@ -35,10 +35,12 @@ from pydantic import BaseModel
 from temporalio.service import RPCError
 from temporalio.testing import ActivityEnvironment
 
+from followthrough.api.auth import principal_of
 from followthrough.api.deps import ServicesDep, SettingsDep, workflows_for
 from followthrough.config import Settings
 from followthrough.services import Services
 from followthrough.temporal.operations import WorkflowFailed, Workflows
+from followthrough.temporal.tenancy import IdTaken
 
 log = logging.getLogger("followthrough.flags")
 
@@ -152,6 +154,8 @@ class InlineRun:
     feature: Feature
     lead_id: str | None
     status: dict[str, Any]
+    #: Whose run it is (None: the operator's); another organization's key does not see it.
+    organization: str | None = None
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     task: asyncio.Task[None] | None = None
     error: str | None = None
@@ -193,13 +197,17 @@ class InlineRuns:
         *,
         lead_id: str | None = None,
         status: dict[str, Any] | None = None,
+        organization: str | None = None,
     ) -> tuple[InlineRun, bool]:
         """Run ``work(run)`` in the background unless a run with this id is still going;
-        returns the run and whether it was created."""
+        returns the run and whether it was created (:class:`IdTaken` when another organization's
+        run holds the id)."""
         existing = self._runs.get(run_id)
         if existing is not None and existing.state == "RUNNING":
+            if existing.organization != organization:
+                raise IdTaken(run_id)
             return existing, False
-        run = InlineRun(id=run_id, feature=feature, lead_id=lead_id, status=status or {})
+        run = InlineRun(id=run_id, feature=feature, lead_id=lead_id, status=status or {}, organization=organization)
 
         async def guarded() -> None:
             try:
@@ -269,7 +277,7 @@ async def flagged_status(workflow_id: str, request: Request, inline: InlineRuns)
     """A business route's ``GET``: the inline run of this process with that id, else the workflow
     (Temporal is connected only then)."""
     run = inline.get(workflow_id)
-    if run is not None:
+    if run is not None and principal_of(request).sees(run.organization):
         return inline_answer(run, False)
     return await workflow_status(await workflows_for(request), workflow_id)
 
@@ -316,7 +324,12 @@ class FlaggedRoute:
         if not use_temporal(self.settings, feature):
             log_inline(self.settings, feature, feature.what, workflow_id=workflow_id, lead_id=lead_id)
             run, created = self.inline.start(
-                workflow_id, feature, run_inline, lead_id=lead_id, status=inline_status.model_dump(mode="json")
+                workflow_id,
+                feature,
+                run_inline,
+                lead_id=lead_id,
+                status=inline_status.model_dump(mode="json"),
+                organization=principal_of(self.request).organization,
             )
             if wait_inline and run.task is not None:
                 await run.task

@@ -54,6 +54,15 @@ def owner_of(info: ExecutionInfo) -> str | None:
     return value if isinstance(value, str) else None
 
 
+async def lead_owner(workflows: Workflows, lead_id: str) -> str | None:
+    """The organization of the lead's latest execution: the owner of what a provider's webhook
+    starts for a lead whose record names none (lead ids are ``[A-Za-z0-9_.:-]``, safe in quotes)."""
+    if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,200}", lead_id):
+        return None
+    found, _ = await workflows.list(f'LeadId = "{lead_id}" AND {OWNER} IS NOT NULL', page_size=1)
+    return owner_of(found[0]) if found else None
+
+
 # --- visibility queries ----------------------------------------------------------------------
 # Temporal's list filter is a small SQL-like language: names, operators, quoted strings,
 # parentheses, AND/OR/NOT, BETWEEN, IN (...), STARTS_WITH, IS NULL, ORDER BY. The caller's text is

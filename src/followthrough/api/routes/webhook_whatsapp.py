@@ -46,6 +46,7 @@ from followthrough.services import Services
 from followthrough.store.models import InboundMessage, Lead
 from followthrough.store.types import new_id
 from followthrough.temporal.operations import WorkflowNotFound, Workflows
+from followthrough.temporal.tenancy import lead_owner
 
 log = logging.getLogger(__name__)
 
@@ -260,6 +261,8 @@ async def start_inbound(wf: Workflows, recorded: Recorded, *, sync_integrations:
             return None  # an earlier delivery handed it over
         except WorkflowNotFound:
             pass
+    # A lead the store names no organization for belongs to whoever runs its processes.
+    owner = recorded.organization or await lead_owner(wf, recorded.lead.id) or DEFAULT_ORGANIZATION
     await wf.start(
         "InboundMessageWorkflow",
         InboundMessageInput(
@@ -271,7 +274,7 @@ async def start_inbound(wf: Workflows, recorded: Recorded, *, sync_integrations:
             sync_integrations=sync_integrations,
         ),
         workflow_id=workflow_id,
-        search_attributes={"LeadId": recorded.lead.id, "OrganizationId": recorded.organization or DEFAULT_ORGANIZATION},
+        search_attributes={"LeadId": recorded.lead.id, "OrganizationId": owner},
     )
     return workflow_id
 
