@@ -77,7 +77,19 @@ async def test_data_sync_schedule_exists_triggers_a_sync_and_is_deleted(
         env, "create", schedule_id, "--workflow", "DataSyncWorkflow", "--every", "5m", "-i", sync_input
     )
     assert created["created"] and created["every_seconds"] == 300 and created["workflow"] == "DataSyncWorkflow"
-    again = await _cli(env, "create", schedule_id, "--workflow", "DataSyncWorkflow", "--every", "10m", "-i", sync_input)
+    again = await _cli(
+        env,
+        "create",
+        schedule_id,
+        "--workflow",
+        "DataSyncWorkflow",
+        "--every",
+        "10m",
+        "-i",
+        sync_input,
+        "--org",
+        "acme",
+    )
     assert not again["created"] and again["every_seconds"] == 600
     assert await _listed(env, schedule_id)
 
@@ -99,6 +111,8 @@ async def test_data_sync_schedule_exists_triggers_a_sync_and_is_deleted(
         run_id = desc.info.recent_actions[0].action.workflow_id  # type: ignore[attr-defined]
         assert run_id.startswith(schedule_id)
         result = await dev_client.get_workflow_handle(run_id, result_type=DataSyncResult).result()
+        described = await dev_client.get_workflow_handle(run_id).describe()
+        assert {p.key.name: p.value for p in described.typed_search_attributes}["OrganizationId"] == "acme"
     assert result.totals.rows_synced == 3
     assert await stores.rows("replica") == await stores.rows("primary")
 

@@ -14,10 +14,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedError
-from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.common import (
+    SearchAttributeKey,
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+)
 from temporalio.service import RPCError, RPCStatusCode
 
 from followthrough.activities.campaign_executions import begin_in
+from followthrough.config import DEFAULT_ORGANIZATION
 from followthrough.domain.campaign import ActionType, parse_graph, total_steps
 from followthrough.domain.outreach import (
     AcquireSlotInput,
@@ -117,6 +123,7 @@ class OutreachActivities:
             if account is None:
                 raise ValidationError(f"sender account {input.account_id} not found")
             limits = sender_limits(account)
+            owner = account.organization_id or DEFAULT_ORGANIZATION
         action = ActionType(input.action)
         if limits.unlimited:
             day = input.not_before.astimezone(limits.window.tz).date()
@@ -135,6 +142,13 @@ class OutreachActivities:
             id=sender_workflow_id(input.account_id),
             task_queue=info.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            # The coordinator belongs to its account's organization, like every execution.
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(SearchAttributeKey.for_keyword("OrganizationId"), owner),
+                    SearchAttributePair(SearchAttributeKey.for_keyword("WorkflowFamily"), "sender"),
+                ]
+            ),
         )
         request = AcquireSlotRequest(
             request_key=input.request_key, action=action, not_before=input.not_before, limits=limits

@@ -33,6 +33,7 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from followthrough.cli import emit, parse_json, run, settings_or_exit
+from followthrough.store.repositories.api_keys import ORGANIZATION_PATTERN
 from followthrough.temporal.client import connect
 from followthrough.temporal.operations import Workflows
 
@@ -83,12 +84,16 @@ async def create_schedule(
     every: timedelta,
     workflow_type: str | None = None,
     input: Any = None,
+    organization: str | None = None,
 ) -> tuple[ScheduleDescription, bool]:
-    """Create (or update) the schedule; returns its description and whether it is new."""
+    """Create (or update) the schedule; returns its description and whether it is new. Its runs
+    belong to ``organization`` (unset: the operator's own, ``default``)."""
     workflow_type = workflow_type or KNOWN_SCHEDULES.get(schedule_id)
     if workflow_type is None:
         raise ValueError(f"--workflow is needed for schedule {schedule_id!r} (known ids: {', '.join(KNOWN_SCHEDULES)})")
-    ops = Workflows(client, task_queue)
+    if organization is not None and not re.fullmatch(ORGANIZATION_PATTERN, organization):
+        raise ValueError(f"--org must match {ORGANIZATION_PATTERN}")
+    ops = Workflows(client, task_queue, organization=organization)
     spec = ops.spec(workflow_type)
     arg = ops.validate_input(spec, input)
     action = ScheduleActionStartWorkflow(
@@ -139,16 +144,25 @@ async def _with_client(action: Any) -> Any:
 EveryOpt = Annotated[str, typer.Option("--every", help="interval: 30s, 5m, 2h, 1d")]
 WorkflowOpt = Annotated[str | None, typer.Option("--workflow", help="workflow type (implied for data-sync)")]
 InputOpt = Annotated[str | None, typer.Option("--input", "-i", help="the workflow input as a JSON object")]
+OrgOpt = Annotated[str | None, typer.Option("--org", help="the organization its runs belong to (default: default)")]
 
 
 @app.command("create")
-def create(schedule_id: str, every: EveryOpt = "5m", workflow: WorkflowOpt = None, input: InputOpt = None) -> None:
+def create(
+    schedule_id: str, every: EveryOpt = "5m", workflow: WorkflowOpt = None, input: InputOpt = None, org: OrgOpt = None
+) -> None:
     """Create a schedule (or update the one with this id)."""
     data = parse_json(input, "--input")
 
     async def go(client: Client, task_queue: str) -> dict[str, Any]:
         desc, created = await create_schedule(
-            client, task_queue, schedule_id, every=parse_every(every), workflow_type=workflow, input=data
+            client,
+            task_queue,
+            schedule_id,
+            every=parse_every(every),
+            workflow_type=workflow,
+            input=data,
+            organization=org,
         )
         return {**_summary(desc), "created": created}
 
