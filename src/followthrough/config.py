@@ -154,6 +154,11 @@ class Settings(BaseSettings):
     webhook_delivery_provider: str = Field(default="sandbox", pattern="^(sandbox|http)$", description="http = POST")
     notification_webhook_url: str | None = Field(default=None, description="default target of webhook notifications")
     notification_webhook_secret: SecretStr | None = Field(default=None, description="HMAC key signing them")
+    #: User-supplied URLs (notification webhooks, bot webhooks) are never called on loopback,
+    #: private, link-local or metadata addresses; hosts listed here are let through anyway.
+    followthrough_allowed_callback_hosts: str = Field(
+        default="", description="host or host:port, comma-separated, exempt from the internal-address check"
+    )
     followthrough_sdk_metrics_address: str | None = Field(default=None, description="host:port of the SDK exporter")
     followthrough_metrics_address: str | None = Field(default=None, description="host:port, worker-only exporter")
 
@@ -224,6 +229,14 @@ class Settings(BaseSettings):
     # X-Slack-Signature with it. Unset = that route refuses every request (403).
     slack_signing_secret: SecretStr | None = Field(default=None, description="Slack app signing secret")
     # --- end Slack events webhook ----------------------------------------------------------------
+
+    @field_validator("followthrough_allowed_callback_hosts")
+    @classmethod
+    def _callback_hosts_parse(cls, value: str) -> str:
+        from followthrough.providers.urls import parse_allowed_hosts
+
+        parse_allowed_hosts(value)  # raises ValueError naming the bad entry
+        return value
 
     @field_validator("followthrough_providers")
     @classmethod
@@ -328,6 +341,12 @@ class Settings(BaseSettings):
     @cached_property
     def home(self) -> Path:
         return self.followthrough_home.expanduser().resolve()
+
+    @property
+    def allowed_callback_hosts(self) -> frozenset[str]:
+        from followthrough.providers.urls import parse_allowed_hosts
+
+        return parse_allowed_hosts(self.followthrough_allowed_callback_hosts)
 
     @property
     def effective_database_url(self) -> str:
