@@ -263,6 +263,8 @@ class Settings(BaseSettings):
         return value
 
     log_level: str = "INFO"
+    #: text = "time LEVEL logger: message"; json = one object per line (see followthrough.logs).
+    followthrough_log_format: str = Field(default="text", pattern="^(text|json)$")
 
     @field_validator("temporal_address")
     @classmethod
