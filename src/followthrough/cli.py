@@ -70,7 +70,7 @@ def settings_or_exit() -> Settings:
         settings = load_settings()
     except ConfigError as exc:
         raise fail(str(exc), 2) from None
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.followthrough_log_format)
     return settings
 
 

@@ -157,6 +157,11 @@ class Settings(BaseSettings):
     webhook_delivery_provider: str = Field(default="sandbox", pattern="^(sandbox|http)$", description="http = POST")
     notification_webhook_url: str | None = Field(default=None, description="default target of webhook notifications")
     notification_webhook_secret: SecretStr | None = Field(default=None, description="HMAC key signing them")
+    #: User-supplied URLs (notification webhooks, bot webhooks) are never called on loopback,
+    #: private, link-local or metadata addresses; hosts listed here are let through anyway.
+    followthrough_allowed_callback_hosts: str = Field(
+        default="", description="host or host:port, comma-separated, exempt from the internal-address check"
+    )
     followthrough_sdk_metrics_address: str | None = Field(default=None, description="host:port of the SDK exporter")
     followthrough_metrics_address: str | None = Field(default=None, description="host:port, worker-only exporter")
 
@@ -228,6 +233,14 @@ class Settings(BaseSettings):
     slack_signing_secret: SecretStr | None = Field(default=None, description="Slack app signing secret")
     # --- end Slack events webhook ----------------------------------------------------------------
 
+    @field_validator("followthrough_allowed_callback_hosts")
+    @classmethod
+    def _callback_hosts_parse(cls, value: str) -> str:
+        from followthrough.providers.urls import parse_allowed_hosts
+
+        parse_allowed_hosts(value)  # raises ValueError naming the bad entry
+        return value
+
     @field_validator("followthrough_providers")
     @classmethod
     def _providers_parse(cls, value: str) -> str:
@@ -253,6 +266,8 @@ class Settings(BaseSettings):
         return value
 
     log_level: str = "INFO"
+    #: text = "time LEVEL logger: message"; json = one object per line (see followthrough.logs).
+    followthrough_log_format: str = Field(default="text", pattern="^(text|json)$")
 
     @field_validator("temporal_address")
     @classmethod
@@ -331,6 +346,12 @@ class Settings(BaseSettings):
     @cached_property
     def home(self) -> Path:
         return self.followthrough_home.expanduser().resolve()
+
+    @property
+    def allowed_callback_hosts(self) -> frozenset[str]:
+        from followthrough.providers.urls import parse_allowed_hosts
+
+        return parse_allowed_hosts(self.followthrough_allowed_callback_hosts)
 
     @property
     def effective_database_url(self) -> str:

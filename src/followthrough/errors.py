@@ -9,7 +9,8 @@ names. The hierarchy::
         ├── AuthenticationError   401
         ├── InvalidCredentialsError  403, or credentials the provider refuses
         ├── AccountSuspendedError the provider says the account is suspended/restricted
-        └── ValidationError       400/404/422 and domain refusals, with the provider's message
+        ├── ValidationError       400/404/422 and domain refusals, with the provider's message
+        └── UnsafeUrlError        a user's URL points at an internal address (type ``UnsafeUrl``)
 
 Workflows and activities convert them to :class:`temporalio.exceptions.ApplicationError` with
 :func:`to_application_error`, so the type name survives serialisation and the non-retryable
@@ -29,6 +30,8 @@ class FollowthroughError(Exception):
     """Base of every error Followthrough raises on purpose."""
 
     retryable: bool = True
+    #: The ApplicationError type; None = the class name.
+    type_name: str | None = None
 
     def __init__(self, message: str, *, provider: str | None = None, status: int | None = None) -> None:
         super().__init__(message)
@@ -76,12 +79,19 @@ class ValidationError(PermanentError):
     pass
 
 
+class UnsafeUrlError(PermanentError):
+    """A user-supplied URL would make the worker call an internal address (SSRF)."""
+
+    type_name = "UnsafeUrl"
+
+
 #: The type names the retry policies list as non-retryable.
 NON_RETRYABLE_ERROR_TYPES: list[str] = [
     "AuthenticationError",
     "InvalidCredentialsError",
     "AccountSuspendedError",
     "ValidationError",
+    "UnsafeUrl",
 ]
 
 
@@ -93,7 +103,7 @@ def to_application_error(exc: FollowthroughError) -> ApplicationError:
     return ApplicationError(
         exc.message,
         {"provider": exc.provider, "status": exc.status},
-        type=type(exc).__name__,
+        type=exc.type_name or type(exc).__name__,
         non_retryable=not exc.retryable,
         next_retry_delay=delay,
     )

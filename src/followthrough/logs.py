@@ -1,19 +1,53 @@
-"""Logging set-up: one format for every process, and personal data redacted from every line.
+"""Logging set-up: one format for every process, and secrets and personal data redacted from
+every line.
 
-Phones and emails travel through activities and webhooks; a log line must never carry them
-(DESIGN: "Logs redact it"). :class:`RedactingFilter` masks e-mail addresses, E.164 phone
-numbers and bearer tokens in the rendered message of every record, whoever logged it.
+Phones, emails and tokens travel through activities, webhooks and provider URLs (Telegram puts
+the bot token in the path); a log line must never carry them (DESIGN: "Personal data … never
+appears in clear … in logs"). :class:`RedactingFormatter` masks them in the rendered message
+*and* in the traceback of every record, whoever logged it: bearer tokens, ``bot<id>:<token>``
+paths and bare Telegram tokens, API-key-looking strings (``sk_live_…``, ``xoxb-…``, ``EAA…``,
+``key=value`` pairs named token/secret/key/password), e-mail addresses and phone numbers (7–15
+digits, ``+`` optional, spaces or dashes allowed). httpx and httpcore log each request's full
+URL at INFO, so they are held at WARNING.
+
+``FOLLOWTHROUGH_LOG_FORMAT=json`` writes one JSON object per line: ``time``, ``level``,
+``logger``, ``message``, plus ``request_id`` (set by :func:`request_id_middleware` for the API's
+requests) and ``workflow_id`` / ``activity_type`` / ``workflow_type`` (from the ``extra`` that
+Temporal's workflow and activity loggers attach), and ``exception`` when there is one.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+import uuid
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+_SECRET_NAMES = r"(?:api[_-]?key|access[_-]?token|token|secret|password|passwd|signing[_-]?secret|client[_-]?secret)"
 
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"), "[email]"),
-    (re.compile(r"\+\d[\d\s().-]{6,17}\d"), "[phone]"),
+    # Tokens and keys first: a Telegram token starts with digits a phone pattern would eat.
     (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}"), r"\1[token]"),
+    (re.compile(r"(?i)\bbot\d{3,}:[A-Za-z0-9_-]{10,}"), "bot[token]"),
+    (re.compile(r"\b\d{5,}:[A-Za-z0-9_-]{30,}"), "[token]"),
+    (re.compile(r"\b(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{8,}"), "[key]"),
+    (re.compile(r"\b(?:whsec|re|key)_[A-Za-z0-9]{16,}"), "[key]"),
+    (re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}"), "[key]"),
+    (re.compile(r"\bEAA[A-Za-z0-9]{20,}"), "[key]"),
+    (re.compile(r"\b[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]{20,}"), "[token]"),  # JWT, Discord
+    (re.compile(rf"(?i)\b({_SECRET_NAMES})([\"']?\s*[:=]\s*[\"']?)([^\s\"',;&]{{6,}})"), r"\1\2[secret]"),
+    (re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"), "[email]"),
+    # 7-15 digits, with an optional leading + and single spaces or dashes between them; an ISO
+    # date (2026-12-06) is left alone.
+    (re.compile(r"(?<![\w+])(?!\d{4}-\d{2}-\d{2})\+?\d(?:[ -]?\d){6,14}(?![\w])"), "[phone]"),
 ]
 
 
@@ -24,6 +58,8 @@ def redact(text: str) -> str:
 
 
 class RedactingFilter(logging.Filter):
+    """Masks the rendered message of a record (for loggers with handlers of their own)."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         cleaned = redact(message)
@@ -32,11 +68,106 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    redacting = RedactingFilter()
+class RedactingFormatter(logging.Formatter):
+    """A text formatter that redacts the message and the traceback once they are rendered."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        # Another handler may have cached the traceback's clear text on the record: render it
+        # again here (redacted), and leave the record as it was for the others.
+        cached, record.exc_text = record.exc_text, None
+        try:
+            return super().format(record)
+        finally:
+            record.exc_text = cached
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        record.message = redact(record.message)
+        return super().formatMessage(record)
+
+    def formatException(self, ei: Any) -> str:  # noqa: N802
+        return redact(super().formatException(ei))
+
+    def formatStack(self, stack_info: str) -> str:  # noqa: N802
+        return redact(super().formatStack(stack_info))
+
+
+#: The API request being served (set by :func:`request_id_middleware`).
+request_id_var: ContextVar[str | None] = ContextVar("followthrough_request_id", default=None)
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+def _temporal_context(record: logging.LogRecord) -> dict[str, Any]:
+    """The ids Temporal's workflow and activity loggers put in ``extra``."""
+    found: dict[str, Any] = {}
+    for key in ("temporal_workflow", "temporal_activity"):
+        info = getattr(record, key, None)
+        if isinstance(info, dict):
+            for name in ("workflow_id", "run_id", "workflow_type", "activity_type", "activity_id", "attempt"):
+                if info.get(name) is not None:
+                    found.setdefault(name, info[name])
+    return found
+
+
+class JsonFormatter(RedactingFormatter):
+    """One JSON object per line, redacted like the text format."""
+
+    def format(self, record: logging.LogRecord) -> str:  # noqa: A003
+        record.message = redact(record.getMessage())
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.message,
+        }
+        request_id = request_id_var.get()
+        if request_id is not None:
+            entry["request_id"] = request_id
+        entry.update(_temporal_context(record))
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+def formatter_for(log_format: str) -> logging.Formatter:
+    if log_format == "json":
+        return JsonFormatter()
+    return RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+#: Libraries that log secrets at INFO: httpx/httpcore print each request's full URL.
+QUIET_LOGGERS = ("httpx", "httpcore")
+
+
+def quiet_libraries() -> None:
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def configure_logging(level: str, log_format: str = "text") -> None:
+    logging.basicConfig(level=level)
+    formatter = formatter_for(log_format)
     for handler in logging.getLogger().handlers:
-        handler.addFilter(redacting)
+        handler.setFormatter(formatter)
+    quiet_libraries()
+    redacting = RedactingFilter()
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         for handler in logging.getLogger(name).handlers:
             handler.addFilter(redacting)
+            handler.setFormatter(formatter)
+
+
+async def request_id_middleware(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    """Give each API request an id (the caller's ``X-Request-ID`` when well-formed), for its log
+    lines and its answer's ``X-Request-ID`` header."""
+    given = request.headers.get("x-request-id", "")
+    request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+    token = request_id_var.set(request_id)
+    try:
+        response = await call_next(request)
+    finally:
+        request_id_var.reset(token)
+    response.headers["X-Request-ID"] = request_id
+    return response

@@ -207,3 +207,25 @@ async def test_deployment_routes_answer_404_for_an_unknown_bot_and_422_for_bad_i
     bad = await api.post("/api/deployments", json={"bot_name": "x", "bot_type": "irc", "owner": "o"})
     assert bad.status_code == 422
     assert ["body", "bot_type"] in [e["loc"] for e in bad.json()["detail"]]
+
+
+async def test_a_notification_webhook_on_an_internal_address_is_refused(api: httpx.AsyncClient) -> None:
+    for url in ("http://127.0.0.1:9/h", "http://localhost:9/h", "http://169.254.169.254/latest/meta-data/"):
+        body = {"userId": "u1", "message": "hi", "channels": ["webhook"], "recipient": {"webhookUrl": url}}
+        resp = await api.post("/api/temporal/notification/start", json=body)
+        assert resp.status_code == 422, resp.text
+        assert resp.json()["detail"][0]["loc"] == ["body", "recipient", "webhookUrl"]
+        assert resp.headers["x-request-id"]  # logs.request_id_middleware
+
+
+async def test_a_bot_webhook_on_an_internal_address_is_refused(api: httpx.AsyncClient) -> None:
+    body = {
+        "bot_name": f"tg-{uuid.uuid4().hex[:8]}",
+        "bot_type": "telegram",
+        "config": {"token": TOKEN, "webhook_url": "https://10.0.0.5/tg"},
+        "owner": "u1",
+    }
+    resp = await api.post("/api/deployments", json=body)
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["detail"][0]["loc"] == ["body", "config", "webhook_url"]
+    assert TOKEN not in resp.text

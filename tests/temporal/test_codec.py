@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import base64
 import uuid
+from datetime import timedelta
 
 import httpx
 import pytest
+from temporalio import activity, workflow
 from temporalio.api.common.v1 import Payload
-from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.client import Client, WorkflowFailureError
+from temporalio.converter import DataConverter
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from followthrough.api import create_app
 from followthrough.config import ConfigError, load_settings
@@ -108,3 +113,45 @@ async def test_codec_endpoint_decodes_for_key_holders(services: Services) -> Non
     assert denied.status_code == 401
     assert allowed.status_code == 200
     assert base64.b64decode(allowed.json()["payloads"][0]["data"]) == b'"hello"'
+
+
+# --- failures are encrypted too (issue 18 item 7) -----------------------------------------------
+
+
+FAILURE_TEXT = "database said: duplicate key ana.garcia@example.com"
+
+
+@activity.defn(name="test.fails")
+async def _fails() -> None:
+    raise ApplicationError(FAILURE_TEXT, type="ValidationError", non_retryable=True)
+
+
+@workflow.defn(name="FailingForCodecTest")
+class _FailingWorkflow:
+    @workflow.run
+    async def run(self) -> None:
+        await workflow.execute_activity(_fails, start_to_close_timeout=timedelta(seconds=5))
+
+
+async def test_a_failure_message_is_encrypted_in_history(ts_env: WorkflowEnvironment, task_queue: str) -> None:
+    client = ts_env.client
+    async with Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[_FailingWorkflow],
+        activities=[_fails],
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    ):
+        handle = await client.start_workflow(_FailingWorkflow.run, id=f"fails-{task_queue}", task_queue=task_queue)
+        with pytest.raises(WorkflowFailureError) as failed:
+            await handle.result()
+    # With the codec: the root cause's message reads as raised.
+    cause = failed.value.cause
+    while cause.__cause__ is not None:
+        cause = cause.__cause__  # type: ignore[assignment]
+    assert str(cause.message) == FAILURE_TEXT  # type: ignore[attr-defined]
+    # Without it (the server, the Web UI without the codec server): not a word of it.
+    plain = Client(client.service_client, namespace=client.namespace, data_converter=DataConverter.default)
+    raw = (await plain.get_workflow_handle(handle.id).fetch_history()).to_json()
+    assert "ana.garcia@example.com" not in raw and "duplicate key" not in raw
+    assert "Encoded failure" in raw

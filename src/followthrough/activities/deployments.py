@@ -160,7 +160,8 @@ class DeploymentActivities:
     async def validate_config(self, input: ValidateBotConfigInput) -> None:
         with as_temporal_errors():
             secrets = self._open(input.bot_name, input.secrets)
-            problems = config_problems(input.bot_type, input.config, secrets)
+            allowed = self._services.settings.allowed_callback_hosts
+            problems = config_problems(input.bot_type, input.config, secrets, allowed)
             if not self._platform_supported(input.bot_type):
                 supported = ", ".join(getattr(self._services.providers.bots, "clients", {}))
                 problems.append(f"no bot-platform adapter for {input.bot_type} bots (supported: {supported})")

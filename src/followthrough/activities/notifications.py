@@ -26,6 +26,7 @@ from followthrough.errors import ValidationError, as_temporal_errors
 from followthrough.providers.email import EmailMessage, EmailProvider, EmailReceipt, ResendEmail, SandboxEmail
 from followthrough.providers.idempotency import idempotent
 from followthrough.providers.sandbox import Sandbox
+from followthrough.providers.urls import UrlGuard, operator_hosts
 from followthrough.providers.webhook_delivery import (
     HttpWebhookDelivery,
     SandboxWebhookDelivery,
@@ -60,7 +61,11 @@ def webhook_provider(services: Services, http: HttpFactory, sandbox: Sandbox) ->
     settings = services.settings
     if settings.webhook_delivery_provider == "http":
         secret = settings.notification_webhook_secret
-        return HttpWebhookDelivery(http(), secret=secret.get_secret_value() if secret else None)
+        return HttpWebhookDelivery(
+            http(),
+            secret=secret.get_secret_value() if secret else None,
+            guard=UrlGuard(settings.allowed_callback_hosts | operator_hosts(settings.notification_webhook_url)),
+        )
     return SandboxWebhookDelivery(sandbox)
 
 

@@ -14,6 +14,7 @@ import followthrough
 from followthrough.api.auth import require_key
 from followthrough.api.errors import install_error_handlers
 from followthrough.config import Settings
+from followthrough.logs import request_id_middleware
 from followthrough.registry import routers
 from followthrough.services import Services
 
@@ -54,6 +55,7 @@ def create_app(
     app.state.client_lock = asyncio.Lock()
     app.state.workflows = None
     install_error_handlers(app)
+    app.middleware("http")(request_id_middleware)  # X-Request-ID, and request_id in log lines
     # The Web UI (another origin) calls the codec endpoint from the browser.
     app.add_middleware(
         CORSMiddleware,

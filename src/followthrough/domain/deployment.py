@@ -25,6 +25,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from followthrough.providers.urls import url_problem
+
 BotType = Literal["discord", "telegram", "slack", "whatsapp"]
 BOT_TYPES: tuple[str, ...] = ("discord", "telegram", "slack", "whatsapp")
 
@@ -261,14 +263,19 @@ class BotRecordInput(BaseModel):
 
 
 # --- pure rules --------------------------------------------------------------------------------
-def config_problems(bot_type: str, config: Mapping[str, Any], secrets: Mapping[str, str]) -> list[str]:
-    """Why a bot's config cannot be deployed (empty when it can). ``secrets`` in clear."""
+def config_problems(
+    bot_type: str, config: Mapping[str, Any], secrets: Mapping[str, str], allowed_hosts: Iterable[str] = ()
+) -> list[str]:
+    """Why a bot's config cannot be deployed (empty when it can). ``secrets`` in clear;
+    ``allowed_hosts`` = FOLLOWTHROUGH_ALLOWED_CALLBACK_HOSTS (internal webhook hosts let through)."""
     needed_secrets, needed_config = REQUIREMENTS[bot_type]
     problems = [f"secret {name!r} is required for a {bot_type} bot" for name in needed_secrets if not secrets.get(name)]
     problems += [f"config {name!r} is required for a {bot_type} bot" for name in needed_config if not config.get(name)]
     url = config.get("webhook_url")
     if url and not str(url).startswith("https://"):
         problems.append("config 'webhook_url' must be an https:// URL")
+    elif url and (unsafe := url_problem(str(url), allowed_hosts)):
+        problems.append(f"config 'webhook_url' {unsafe}")
     shape = _TOKEN_SHAPES.get(bot_type)
     token = secrets.get("token")
     if shape is not None and token and not shape.match(token):

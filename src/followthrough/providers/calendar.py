@@ -110,7 +110,9 @@ class CalComClient:
         if isinstance(booking, list):  # a recurring event type answers a list
             booking = booking[0] if booking else None
         if not isinstance(booking, dict) or "uid" not in booking:
-            raise ValidationError(f"calcom answered no booking: {data}", provider=self.name)
+            # Not the body itself: it may echo the attendee's email and phone.
+            keys = sorted(data) if isinstance(data, dict) else type(data).__name__
+            raise ValidationError(f"calcom answered no booking (fields: {keys})", provider=self.name)
         return _booking(booking)
 
     async def cancel_booking(self, input: CancelBookingInput) -> CancelBookingResult:

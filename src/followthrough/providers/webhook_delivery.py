@@ -5,6 +5,10 @@
   set, ``X-Followthrough-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "t.body">`` so the
   receiver can reject forged and replayed deliveries (:func:`verify_delivery_signature`).
   2xx is delivered; 429/408/5xx and transport faults retry; any other status is permanent.
+  The URL is the user's: it is checked before each call (:class:`~followthrough.providers.urls.
+  UrlGuard`: never an internal address), redirects are not followed (a 3xx is the answer, and
+  permanent), and what the receiver answered is summarised as its status and body length only,
+  never echoed into the workflow's result or error.
 * :class:`SandboxWebhookDelivery` — records the delivery in the outbox and answers an id.
 """
 
@@ -17,9 +21,11 @@ from typing import Any, Protocol
 import httpx
 from pydantic import BaseModel, Field
 
-from followthrough.providers.http import send
+from followthrough.errors import ValidationError
+from followthrough.providers.http import error_for_status, transport_error
 from followthrough.providers.sandbox import Sandbox, stable_id
 from followthrough.providers.signatures import InvalidSignature, StaleSignature, hmac_sha256_hex, same
+from followthrough.providers.urls import UrlGuard
 
 SIGNATURE_HEADER = "X-Followthrough-Signature"
 
@@ -62,16 +68,33 @@ def verify_delivery_signature(
 class HttpWebhookDelivery:
     name = "webhook"
 
-    def __init__(self, http: httpx.AsyncClient, *, secret: str | None = None) -> None:
+    def __init__(self, http: httpx.AsyncClient, *, secret: str | None = None, guard: UrlGuard | None = None) -> None:
         self._http = http
         self._secret = secret
+        self._guard = guard or UrlGuard()
 
     async def deliver(self, delivery: WebhookDelivery) -> WebhookReceipt:
+        await self._guard.check(delivery.url, provider=self.name)
         body = json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode()
         headers = {"Content-Type": "application/json", "Idempotency-Key": delivery.idempotency_key}
         if self._secret:
             headers[SIGNATURE_HEADER] = sign_delivery(self._secret, body, int(time.time()))
-        response = await send(self._http, self.name, "POST", delivery.url, content=body, headers=headers)
+        try:
+            response = await self._http.request(
+                "POST", delivery.url, content=body, headers=headers, follow_redirects=False
+            )
+        except httpx.TransportError as exc:
+            raise transport_error(self.name, exc) from exc
+        if response.is_redirect:
+            raise ValidationError(
+                f"{self.name} answered {response.status_code} ({len(response.content)} bytes): "
+                "redirects are not followed",
+                provider=self.name,
+                status=response.status_code,
+            )
+        if not response.is_success:
+            summary = f"{len(response.content)} bytes"
+            raise error_for_status(self.name, response.status_code, summary, response.headers)
         return WebhookReceipt(
             delivery_id=response.headers.get("x-delivery-id") or stable_id("webhook", delivery.idempotency_key),
             status_code=response.status_code,

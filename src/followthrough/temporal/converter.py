@@ -11,7 +11,7 @@ import dataclasses
 from typing import TYPE_CHECKING
 
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 
 from followthrough.temporal.codec import EncryptionCodec, load_or_create_dev_key, parse_keys
 
@@ -30,8 +30,17 @@ def codec_for(settings: Settings) -> EncryptionCodec | None:
 
 
 def data_converter(settings: Settings | None = None) -> DataConverter:
-    """Plain pydantic converter, or with the encryption codec for ``settings``."""
+    """Plain pydantic converter, or with the encryption codec for ``settings``.
+
+    With the codec, failures' messages and stack traces are moved into an encoded attributes
+    payload (``encode_common_attributes``) and so encrypted too: an error's text may hold a
+    provider's answer or a database's, and the history shows only "Encoded failure".
+    """
     codec = codec_for(settings) if settings is not None else None
     if codec is None:
         return pydantic_data_converter
-    return dataclasses.replace(pydantic_data_converter, payload_codec=codec)
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=codec,
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )

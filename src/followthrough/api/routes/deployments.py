@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, HTTPException, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 from temporalio.client import WorkflowQueryFailedError
@@ -19,6 +19,7 @@ from followthrough.activities.deployments import secrets_key
 from followthrough.api.deps import SettingsDep, WorkflowsDep
 from followthrough.api.routes.workflows import StartResponse, start_response
 from followthrough.domain.deployment import BotDeploymentInput, BotType, deployment_workflow_id, seal_config
+from followthrough.providers.urls import url_problem
 from followthrough.temporal.operations import WorkflowFailed
 
 router = APIRouter(prefix="/api/deployments", tags=["deployments"])
@@ -45,6 +46,10 @@ def _workflow_id(id: str) -> str:
 
 @router.post("", status_code=202, response_model=StartResponse)
 async def deploy(body: DeploymentRequest, response: Response, wf: WorkflowsDep, settings: SettingsDep) -> StartResponse:
+    url = body.config.get("webhook_url")
+    if url and (unsafe := url_problem(str(url), settings.allowed_callback_hosts)):
+        loc = ["body", "config", "webhook_url"]
+        raise HTTPException(422, [{"loc": loc, "msg": f"webhook_url {unsafe}", "type": "value_error"}])
     public, secrets = seal_config(body.config, secrets_key(settings), context=body.bot_name)
     input = BotDeploymentInput(
         bot_name=body.bot_name,

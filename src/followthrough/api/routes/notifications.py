@@ -5,7 +5,9 @@ optional ``channels`` and ``recipient`` (``phone``, ``email``, ``webhookUrl``). 
 neither phone nor email is looked up by ``userId`` in the user stores (``USER_STORES``, where
 onboarding put the user), so the seed's body alone reaches an onboarded user by e-mail. Without
 ``channels`` the notification goes to every channel the recipient can be reached on (and to
-``NOTIFICATION_WEBHOOK_URL`` when set). Follow it with ``GET /api/temporal/workflow/{id}/status``.
+``NOTIFICATION_WEBHOOK_URL`` when set). A ``webhookUrl`` on an internal address (loopback,
+private, link-local, metadata…) is refused with 422 unless ``FOLLOWTHROUGH_ALLOWED_CALLBACK_HOSTS``
+lists its host. Follow it with ``GET /api/temporal/workflow/{id}/status``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from followthrough.domain.notification import (
     notification_workflow_id,
 )
 from followthrough.errors import FollowthroughError
+from followthrough.providers.urls import url_problem
 from followthrough.services import Services
 
 router = APIRouter(prefix="/api/temporal", tags=["partner-platform"])
@@ -58,6 +61,10 @@ class NotificationStarted(BaseModel):
 async def start_notification(
     body: NotificationRequest, response: Response, wf: WorkflowsDep, settings: SettingsDep, services: ServicesDep
 ) -> NotificationStarted:
+    unsafe = body.recipient.webhook_url and url_problem(body.recipient.webhook_url, settings.allowed_callback_hosts)
+    if unsafe:
+        loc = ["body", "recipient", "webhookUrl"]
+        raise HTTPException(422, [{"loc": loc, "msg": f"webhookUrl {unsafe}", "type": "value_error"}])
     recipient = await _known_addresses(body.recipient, body.user_id, services)
     default_webhook = settings.notification_webhook_url is not None
     channels = body.channels or default_channels(recipient, default_webhook=default_webhook)
