@@ -8,6 +8,9 @@ app, so a new route is covered (or this file fails until it is classified).
 * a body naming another organization → 403 naming both;
 * lists are narrowed to the caller's organization whatever the query says;
 * a revoked key stops working at the next request in every API process.
+
+The whole module runs once per store back-end (SQLite, PostgreSQL, MariaDB): the keys, the
+campaigns and the sender accounts live in that store.
 """
 
 from __future__ import annotations
@@ -23,9 +26,12 @@ from fastapi import FastAPI
 from temporalio.client import Client
 
 from followthrough.api import create_app
+from followthrough.config import Settings
 from followthrough.services import Services
+from followthrough.store.migrate import upgrade
 from followthrough.store.repositories import ApiKeys, SenderAccounts
 from followthrough.temporal.tenancy import UnsafeQuery, scoped_query
+from tests.backends import BACKENDS, scratch_database
 from tests.conftest import API_KEY
 
 pytestmark = pytest.mark.devserver
@@ -102,6 +108,24 @@ NO_RESOURCE_ROUTES = {
     ("GET", "/api/workflows"),
     ("GET", "/metrics"),
 }
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+async def store_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    backend = request.param
+    async with scratch_database(backend, tmp_path_factory.mktemp(f"tenancy-{backend}"), request.config) as url:
+        await upgrade(url)
+        yield url
+
+
+@pytest.fixture
+async def services(make_settings: Callable[..., Settings], store_url: str) -> AsyncIterator[Services]:
+    """The app's services on this module's back-end (the conftest's are on SQLite)."""
+    svc = await Services.open(make_settings(database_url=store_url))
+    try:
+        yield svc
+    finally:
+        await svc.close()
 
 
 @pytest.fixture
