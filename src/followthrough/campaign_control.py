@@ -280,7 +280,7 @@ class CampaignControl:
         try:
             info = await self.workflows.describe(workflow_id)
             state = info.status
-            answer = await self.workflows.query(workflow_id, "status")
+            answer = await self.workflows.query(workflow_id, "status", internal=True)
             orchestrator = answer.model_dump(mode="json") if hasattr(answer, "model_dump") else answer
         except WorkflowNotFound:
             pass
@@ -325,4 +325,4 @@ class CampaignControl:
         workflow_id = orchestrator_workflow_id(campaign_id)
         if not await self._running(workflow_id):
             raise CampaignProblem(409, f"campaign {campaign_id} is not running")
-        await self.workflows.signal(workflow_id, name, arg)
+        await self.workflows.signal(workflow_id, name, arg, internal=True)

@@ -2,7 +2,7 @@
 
     followthrough dev                 dev server + worker + API, one command
     followthrough worker | api        the two halves, against any TEMPORAL_ADDRESS
-    followthrough workflow ...        start|execute|describe|result|signal|query|cancel|terminate|list
+    followthrough workflow ...        start|execute|describe|result|signal|query|update|cancel|terminate|list
 
 Every command prints JSON on stdout where it returns data, and one clear line on stderr with a
 non-zero exit status when something is wrong (bad setting, unknown type, Temporal down).
@@ -26,9 +26,12 @@ from followthrough.config import ConfigError, Settings, load_settings
 from followthrough.logs import configure_logging
 from followthrough.temporal.client import TemporalUnavailable, connect
 from followthrough.temporal.operations import (
+    HandlerNotPublic,
     InvalidInput,
     StillRunning,
+    UnknownHandler,
     UnknownWorkflowType,
+    UpdateRejected,
     WorkflowFailed,
     WorkflowNotFound,
     Workflows,
@@ -53,6 +56,9 @@ _USER_ERRORS = (
     TemporalUnavailable,
     UnknownWorkflowType,
     WorkflowNotFound,
+    UnknownHandler,
+    HandlerNotPublic,
+    UpdateRejected,
     InvalidInput,
     StillRunning,
     WorkflowFailed,
@@ -170,7 +176,7 @@ def wf_result(workflow_id: str, wait: Annotated[bool, typer.Option(help="wait if
 
 @workflow_app.command("signal")
 def wf_signal(workflow_id: str, name: str, input: InputOpt = None) -> None:
-    """Send a signal with an optional JSON payload."""
+    """Send one of the workflow's public signals with its JSON payload (checked first)."""
     payload = parse_json(input, "--input")
     with_workflows(lambda wf: wf.signal(workflow_id, name, payload))
     emit({"workflow_id": workflow_id, "signal": name, "delivered": True})
@@ -186,6 +192,14 @@ def wf_query(workflow_id: str, name: str) -> None:
             "result": with_workflows(lambda wf: wf.query(workflow_id, name)),
         }
     )
+
+
+@workflow_app.command("update")
+def wf_update(workflow_id: str, name: str, input: InputOpt = None) -> None:
+    """Run one of the workflow's public updates with its JSON payload and print the result."""
+    payload = parse_json(input, "--input")
+    result = with_workflows(lambda wf: wf.update(workflow_id, name, payload))
+    emit({"workflow_id": workflow_id, "update": name, "result": result})
 
 
 @workflow_app.command("cancel")

@@ -12,6 +12,8 @@ Two sources, one scrape:
   ``cancelled`` or ``continued_as_new``. Terminated and
   timed-out executions run no workflow code and are therefore not counted here (the SDK's and
   the server's metrics count them).
+  ``followthrough_signals_dropped_total{workflow_type, signal, reason}`` counts the signals a
+  workflow dropped because their payload did not fit the handler (``temporal/guard.py``).
 * **The SDK's metrics** (``temporal_*``: task latencies, pollers, activity counts…) are exported
   by the Core runtime's own Prometheus endpoint when ``FOLLOWTHROUGH_SDK_METRICS_ADDRESS`` is
   set (:func:`runtime_for` builds that runtime; the client must be connected with it).
@@ -78,7 +80,18 @@ WORKFLOW_DURATION = Histogram(
     buckets=DURATION_BUCKETS,
 )
 
+SIGNALS_DROPPED = Counter(
+    "followthrough_signals_dropped",
+    "Signals a workflow dropped because their payload did not fit the handler "
+    "(reason: missing, arguments, wrong_type, undecodable).",
+    ["workflow_type", "signal", "reason"],
+)
+
 _EXTERN = "followthrough_record_workflow_close"
+
+
+def record_signal_dropped(workflow_type: str, signal: str, reason: str) -> None:
+    SIGNALS_DROPPED.labels(workflow_type=workflow_type, signal=signal, reason=reason).inc()
 
 
 def record_workflow_close(workflow_type: str, outcome: str, duration_seconds: float) -> None:
@@ -146,8 +159,11 @@ class MetricsInterceptor(Interceptor):
 
 
 def worker_interceptors() -> list[Interceptor]:
-    """The interceptors every worker takes: ``Worker(..., interceptors=worker_interceptors())``."""
-    return [MetricsInterceptor()]
+    """The interceptors every worker takes: ``Worker(..., interceptors=worker_interceptors())``:
+    the payload guard (a bad signal or update never fails a workflow task) and the metrics."""
+    from followthrough.temporal.guard import PayloadGuardInterceptor  # temporal/ imports this module
+
+    return [PayloadGuardInterceptor(record_signal_dropped), MetricsInterceptor()]
 
 
 _runtimes: dict[str, Runtime] = {}

@@ -18,7 +18,6 @@ from temporalio.worker import Worker
 
 from followthrough.api import create_app
 from followthrough.config import Settings
-from followthrough.providers.payments import complete_sandbox_checkout
 from followthrough.services import Services
 from followthrough.store.models import Lead as LeadRow
 from followthrough.store.models import Payment
@@ -190,13 +189,14 @@ async def test_payment_through_the_sandbox_checkout(
     session_id = waiting["status"]["session_id"]
     assert waiting["status"]["checkout_url"].endswith(session_id)
 
-    event = await complete_sandbox_checkout(services.providers.payments, session_id)
-    assert event.session.metadata["workflow_id"] == workflow_id
-    signal = {"session_id": session_id, "event_id": event.event_id, "paid_at": event.created_at.isoformat()}
-    assert (await api.post(f"/api/workflows/{workflow_id}/signal/payment_completed", json=signal)).status_code == 202
+    # payment_completed is not public: the checkout page (as Stripe's webhook would) reports it.
+    signal = {"session_id": session_id, "event_id": "evt_forged", "paid_at": datetime.now(UTC).isoformat()}
+    assert (await api.post(f"/api/workflows/{workflow_id}/signal/payment_completed", json=signal)).status_code == 403
+    paid = (await api.post(f"/payments/sandbox/{session_id}/pay")).json()
+    assert paid["workflow_id"] == workflow_id and paid["signalled"] is True
 
     done = await _until(api, f"/api/payments/{workflow_id}", _closed)
-    assert done["status"]["state"] == "paid" and done["status"]["completion_event_id"] == event.event_id
+    assert done["status"]["state"] == "paid" and done["status"]["completion_event_id"] == paid["event_id"]
     async with services.database.session() as session:
         assert (await session.get(LeadRow, lead["id"])).stage == "customer"  # type: ignore[union-attr]
     sent = [
@@ -232,10 +232,7 @@ async def test_a_payment_starts_no_sync_when_integrations_are_not_durable(
         waiting = await _until(
             api, f"/api/payments/{workflow_id}", lambda a: (a.get("status") or {}).get("state") == "awaiting_payment"
         )
-        event = await complete_sandbox_checkout(services.providers.payments, waiting["status"]["session_id"])
-        paid_at = event.created_at.isoformat()
-        signal = {"session_id": event.session.session_id, "event_id": event.event_id, "paid_at": paid_at}
-        await api.post(f"/api/workflows/{workflow_id}/signal/payment_completed", json=signal)
+        await api.post(f"/payments/sandbox/{waiting['status']['session_id']}/pay")
         done = await _until(api, f"/api/payments/{workflow_id}", _closed)
     assert done["status"]["state"] == "paid" and done["status"]["integration_sync"] is None
 

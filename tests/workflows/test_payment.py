@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -123,6 +123,18 @@ async def _start(env: WorkflowEnvironment, task_queue: str) -> tuple[WorkflowHan
     return handle, started
 
 
+async def _status_when(
+    handle: WorkflowHandle[Any, PaymentStatus], ready: Callable[[PaymentStatus], bool]
+) -> PaymentStatus:
+    """The status query's answer once ``ready`` (the workflow checks a signal in an activity)."""
+    for _ in range(100):
+        status = await handle.query(PaymentWorkflow.status)
+        if ready(status):
+            return status
+        await asyncio.sleep(0.05)
+    return status
+
+
 def _paid(event_id: str = "evt_1") -> PaymentCompletedSignal:
     return PaymentCompletedSignal(session_id="cs_test_1", event_id=event_id, paid_at=datetime(2025, 1, 1, tzinfo=UTC))
 
@@ -131,6 +143,7 @@ async def test_checkout_is_idempotent_and_names_the_workflow(
     ts_env: WorkflowEnvironment, worker: Worker, fakes: Fakes, task_queue: str
 ) -> None:
     handle, _ = await _start(ts_env, task_queue)
+    fakes.stripe_status = "complete"  # the provider confirms the completion
     await handle.signal(PaymentWorkflow.payment_completed, _paid())
     await handle.result()
     [(_, checkout)] = fakes.named("create_checkout")
@@ -146,6 +159,7 @@ async def test_paid_before_12h_sends_no_reminder(
 ) -> None:
     handle, _ = await _start(ts_env, task_queue)
     await ts_env.sleep(timedelta(hours=11))
+    fakes.stripe_status = "complete"  # the provider confirms the completion
     await handle.signal(PaymentWorkflow.payment_completed, _paid())
     result = await handle.result()
     assert result.state == "paid" and result.reminders_sent == []
@@ -163,6 +177,7 @@ async def test_a_payment_starts_its_integration_sync_with_the_amount(
     ts_env: WorkflowEnvironment, worker: Worker, fakes: Fakes, task_queue: str
 ) -> None:
     handle, _ = await _start(ts_env, task_queue)
+    fakes.stripe_status = "complete"  # the provider confirms the completion
     await handle.signal(PaymentWorkflow.payment_completed, _paid())
     result = await handle.result()
     assert result.integration_sync == "integration-lead-9-payment_completed-plan-pro-2025"
@@ -187,6 +202,7 @@ async def test_an_expired_payment_or_one_told_not_to_starts_no_sync(
         id=f"payment-{LEAD.id}-{uuid.uuid4()}",
         task_queue=task_queue,
     )
+    fakes.stripe_status = "complete"  # the provider confirms the completion
     await handle.signal(PaymentWorkflow.payment_completed, _paid())
     paid = await handle.result()
     assert paid.state == "paid" and paid.integration_sync is None
@@ -197,6 +213,7 @@ async def test_paid_after_12h_sends_one_reminder_at_12h(
 ) -> None:
     handle, started = await _start(ts_env, task_queue)
     await ts_env.sleep(timedelta(hours=15))
+    fakes.stripe_status = "complete"  # the provider confirms the completion
     await handle.signal(PaymentWorkflow.payment_completed, _paid())
     result = await handle.result()
     assert fakes.message_kinds() == ["link", "reminder-12h", "receipt"]
@@ -224,6 +241,7 @@ async def test_duplicate_completion_is_handled_once(
     fakes.gate = asyncio.Event()
     handle, _ = await _start(ts_env, task_queue)
     await ts_env.sleep(timedelta(hours=1))
+    fakes.stripe_status = "complete"  # the provider confirms the completion
     await handle.signal(PaymentWorkflow.payment_completed, _paid("evt_1"))
     await handle.signal(PaymentWorkflow.payment_completed, _paid("evt_1_redelivered"))
     fakes.gate.set()
@@ -247,6 +265,21 @@ async def test_completion_for_another_session_is_ignored(
     assert (await handle.result()).state == "expired"
 
 
+async def test_a_completion_the_provider_does_not_confirm_leaves_it_unpaid(
+    ts_env: WorkflowEnvironment, worker: Worker, fakes: Fakes, task_queue: str
+) -> None:
+    handle, _ = await _start(ts_env, task_queue)
+    await ts_env.sleep(timedelta(hours=1))
+    await handle.signal(PaymentWorkflow.payment_completed, _paid("evt_forged"))  # Stripe: still open
+    status = await _status_when(handle, lambda s: s.unconfirmed_completions > 0)
+    assert status.state == "awaiting_payment" and status.unconfirmed_completions == 1
+    fakes.stripe_status = "complete"
+    await handle.signal(PaymentWorkflow.payment_completed, _paid("evt_real"))
+    result = await handle.result()
+    assert result.state == "paid" and result.completion_event_id == "evt_real"
+    assert [m.state for _, m in fakes.named("mark")] == ["paid"] and len(fakes.named("get_checkout")) == 2
+
+
 async def test_a_lost_webhook_is_caught_by_reading_the_checkout_back(
     ts_env: WorkflowEnvironment, worker: Worker, fakes: Fakes, task_queue: str
 ) -> None:
@@ -267,13 +300,14 @@ async def test_status_query_shows_the_wait(
     status = await handle.query(PaymentWorkflow.status)
     assert status.state == "awaiting_payment" and status.checkout_url == "https://checkout.stripe.test/cs_test_1"
     assert len(status.reminders_sent) == 1
+    fakes.stripe_status = "complete"  # the provider confirms the completion
     await handle.signal(PaymentWorkflow.payment_completed, _paid())
     await handle.result()
 
 
 async def test_record_history_for_replay(ts_env: WorkflowEnvironment, fakes: Fakes, task_queue: str) -> None:
-    """tests/histories/payment/paid_after_reminder_with_sync.json; ``paid_after_reminder.json``
-    was recorded before the ``payment-integration-sync`` patch and is kept (it still replays)."""
+    """tests/histories/payment/paid_after_reminder_with_sync.json (re-recorded when a signalled
+    completion started to be confirmed with the provider)."""
     from tests.record import HISTORIES, save_history
 
     path = HISTORIES / "payment" / "paid_after_reminder_with_sync.json"
@@ -283,6 +317,7 @@ async def test_record_history_for_replay(ts_env: WorkflowEnvironment, fakes: Fak
             PaymentWorkflow.run, INPUT, id=f"payment-{LEAD.id}-{INPUT.reference}", task_queue=task_queue
         )
         await ts_env.sleep(timedelta(hours=13))
+        fakes.stripe_status = "complete"  # the provider confirms the completion
         await handle.signal(PaymentWorkflow.payment_completed, _paid())
         await handle.signal(PaymentWorkflow.payment_completed, _paid("evt_again"))
         fakes.gate.set()

@@ -9,9 +9,12 @@ from fastapi.responses import JSONResponse
 
 from followthrough.temporal.client import TemporalUnavailable
 from followthrough.temporal.operations import (
+    HandlerNotPublic,
     InvalidInput,
     StillRunning,
+    UnknownHandler,
     UnknownWorkflowType,
+    UpdateRejected,
     WorkflowFailed,
     WorkflowNotFound,
 )
@@ -28,6 +31,21 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(WorkflowNotFound)
     async def _not_found(_: Request, exc: WorkflowNotFound) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(UnknownHandler)
+    async def _unknown_handler(_: Request, exc: UnknownHandler) -> JSONResponse:
+        return JSONResponse({"detail": str(exc), "kind": exc.kind, f"known_{exc.kind}s": exc.known}, status_code=404)
+
+    @app.exception_handler(HandlerNotPublic)
+    async def _not_public(_: Request, exc: HandlerNotPublic) -> JSONResponse:
+        return JSONResponse({"detail": str(exc), "kind": exc.kind, "rule": exc.reason}, status_code=403)
+
+    @app.exception_handler(UpdateRejected)
+    async def _update_rejected(_: Request, exc: UpdateRejected) -> JSONResponse:
+        return JSONResponse(
+            {"detail": str(exc), "update": exc.name, "reason": exc.reason, "error_type": exc.error_type},
+            status_code=422,
+        )
 
     @app.exception_handler(InvalidInput)
     async def _invalid(_: Request, exc: InvalidInput) -> JSONResponse:

@@ -262,7 +262,7 @@ async def workflow_status(wf: Workflows, workflow_id: str, *, query: str | None 
         if info.status == "COMPLETED":
             status = await wf.result(workflow_id)
         elif query is not None:
-            status = await asyncio.wait_for(wf.query(workflow_id, query), timeout=STATUS_QUERY_TIMEOUT)
+            status = await asyncio.wait_for(wf.query(workflow_id, query, internal=True), timeout=STATUS_QUERY_TIMEOUT)
     except (TimeoutError, WorkflowFailed, RPCError) as exc:
         answer["status_error"] = f"{type(exc).__name__}: {exc}"
     answer["status"] = status.model_dump(mode="json") if hasattr(status, "model_dump") else status

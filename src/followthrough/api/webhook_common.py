@@ -90,7 +90,7 @@ async def signal_followups(
 
     async def one(workflow_id: str) -> str | None:
         try:
-            await wf.signal(workflow_id, name, arg)
+            await wf.signal(workflow_id, name, arg, internal=True)
             return workflow_id
         except WorkflowNotFound:
             return None  # never started, or already closed

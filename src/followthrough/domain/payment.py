@@ -64,6 +64,9 @@ class PaymentStatus(BaseModel):
     paid_at: AwareDatetime | None = None
     completion_event_id: str | None = None
     duplicate_completions: int = Field(default=0, description="completions ignored because one already counted")
+    unconfirmed_completions: int = Field(
+        default=0, description="payment_completed signals the provider did not confirm (not paid there)"
+    )
     previous_stage: str | None = None
     failed_messages: list[str] = Field(default_factory=list, description="kind: error, for messages not sent")
     integration_sync: str | None = Field(default=None, description="id of the payment_completed sync started")

@@ -1,15 +1,17 @@
-"""What the API and CLI know of each workflow type: its class, input model and family."""
+"""What the API and CLI know of each workflow type: its class, input model, family and the
+signals, updates and queries it handles (with who may send them, see ``temporal/handlers.py``)."""
 
 from __future__ import annotations
 
 import inspect
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 from temporalio import workflow
 
 from followthrough.registry import workflow_classes
+from followthrough.temporal.handlers import HandlerSpec, Kind, handlers_of
 
 
 @dataclass(frozen=True)
@@ -19,6 +21,12 @@ class WorkflowSpec:
     input_model: type[BaseModel] | None
     result_model: type | None
     family: str
+    signals: dict[str, HandlerSpec] = field(default_factory=dict)
+    updates: dict[str, HandlerSpec] = field(default_factory=dict)
+    queries: dict[str, HandlerSpec] = field(default_factory=dict)
+
+    def handlers(self, kind: Kind) -> dict[str, HandlerSpec]:
+        return {"signal": self.signals, "update": self.updates, "query": self.queries}[kind]
 
 
 def _spec(cls: type) -> WorkflowSpec:
@@ -30,12 +38,16 @@ def _spec(cls: type) -> WorkflowSpec:
     if not (inspect.isclass(input_model) and issubclass(input_model, BaseModel)):
         input_model = None
     family = cls.__module__.rsplit(".", 1)[-1]
+    handlers = handlers_of(cls)
     return WorkflowSpec(
         name=defn.name or cls.__name__,
         cls=cls,
         input_model=input_model,
         result_model=hints.get("return"),
         family=family,
+        signals=handlers["signal"],
+        updates=handlers["update"],
+        queries=handlers["query"],
     )
 
 

@@ -1,8 +1,14 @@
 """The client wrapper of the OpenCell guide: start, execute, describe, result, signal, query,
-cancel, terminate and list, shared by the HTTP API, the CLI and every business route.
+update, cancel, terminate and list, shared by the HTTP API, the CLI and every business route.
 
 Errors come out as the exceptions below, never as gRPC tracebacks; the API maps them to
-404/409/422/503 and the CLI to one line on stderr.
+403/404/409/422/503 and the CLI to one line on stderr.
+
+A signal, query or update is checked against the workflow's catalog entry before anything is
+sent: the name must be a handler of the type (:class:`UnknownHandler`), a signal or update must
+be declared public (:class:`HandlerNotPublic`, see ``temporal/handlers.py``) and the payload
+must fit the handler's input model (:class:`InvalidInput`). Followthrough's own code, which
+sends typed models it built itself, passes ``internal=True`` and skips the checks.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from temporalio.client import (
     WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowHandle,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -28,6 +36,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from followthrough.config import DEFAULT_ORGANIZATION, SEARCH_ATTRIBUTES
 from followthrough.temporal.catalog import WorkflowSpec, catalog
 from followthrough.temporal.client import TemporalUnavailable
+from followthrough.temporal.handlers import HandlerSpec, Kind
 
 #: Temporal's own limit is 30 days for the seeds' longest processes (campaigns).
 DEFAULT_EXECUTION_TIMEOUT = timedelta(days=30)
@@ -52,6 +61,40 @@ class InvalidInput(ValueError):
     def __init__(self, errors: list[dict[str, Any]]) -> None:
         super().__init__("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors))
         self.errors = errors
+
+
+class UnknownHandler(LookupError):
+    """The workflow type has no signal/update/query of that name; ``known`` lists those it has."""
+
+    def __init__(self, kind: str, name: str, known: list[str]) -> None:
+        listed = ", ".join(sorted(known)) or "none"
+        super().__init__(f"unknown {kind} {name!r}; this workflow's {kind}s: {listed}")
+        self.kind = kind
+        self.name = name
+        self.known = sorted(known)
+
+
+class HandlerNotPublic(PermissionError):
+    """A signal or update the workflow does not let clients send (its ``INTERNAL`` says why)."""
+
+    def __init__(self, kind: str, name: str, workflow_type: str, reason: str | None = None) -> None:
+        self.reason = reason or f"{name} is sent only by Followthrough itself"
+        super().__init__(f"{kind} {name!r} of {workflow_type} is not public: {self.reason}")
+        self.kind = kind
+        self.name = name
+        self.workflow_type = workflow_type
+
+
+class UpdateRejected(RuntimeError):
+    """The workflow refused the update: its validator (or the payload guard) rejected it, or
+    its handler failed; ``reason`` is the workflow's message."""
+
+    def __init__(self, workflow_id: str, name: str, message: str, error_type: str | None) -> None:
+        super().__init__(f"update {name!r} of {workflow_id!r} refused: {message}")
+        self.workflow_id = workflow_id
+        self.name = name
+        self.reason = message
+        self.error_type = error_type
 
 
 class StillRunning(RuntimeError):
@@ -241,7 +284,33 @@ class Workflows:
         outcome = await self.start(workflow_type, input, **kwargs)
         return outcome, await self.result(outcome.workflow_id, wait=True)
 
-    async def signal(self, workflow_id: str, name: str, arg: Any = None) -> None:
+    async def checked_arg(
+        self, kind: Kind, workflow_id: str, name: str, arg: Any, workflow_type: str | None = None
+    ) -> Any:
+        """The payload to send, once the handler is known, public and fits it (see module doc)."""
+        if workflow_type is None:
+            workflow_type = (await self.describe(workflow_id)).type
+        spec = self.spec(workflow_type)
+        handlers = spec.handlers(kind)
+        handler = handlers.get(name)
+        if handler is None:
+            raise UnknownHandler(kind, name, list(handlers))
+        if not handler.public:
+            raise HandlerNotPublic(kind, name, spec.name, handler.internal_reason)
+        return validate_payload(kind, handler, arg)
+
+    async def signal(
+        self,
+        workflow_id: str,
+        name: str,
+        arg: Any = None,
+        *,
+        workflow_type: str | None = None,
+        internal: bool = False,
+    ) -> None:
+        """Send a signal; ``workflow_type`` spares a describe when the caller knows it."""
+        if not internal:
+            arg = await self.checked_arg("signal", workflow_id, name, arg, workflow_type)
         handle = self.client.get_workflow_handle(workflow_id)
         try:
             if arg is None:
@@ -251,12 +320,48 @@ class Workflows:
         except RPCError as exc:
             raise _translate(exc, workflow_id, self.address) from None
 
-    async def query(self, workflow_id: str, name: str, arg: Any = None) -> Any:
+    async def query(
+        self,
+        workflow_id: str,
+        name: str,
+        arg: Any = None,
+        *,
+        workflow_type: str | None = None,
+        internal: bool = False,
+    ) -> Any:
+        if not internal:
+            arg = await self.checked_arg("query", workflow_id, name, arg, workflow_type)
         handle = self.client.get_workflow_handle(workflow_id)
         try:
             if arg is None:
                 return await handle.query(name)
             return await handle.query(name, arg)
+        except RPCError as exc:
+            raise _translate(exc, workflow_id, self.address) from None
+
+    async def update(
+        self,
+        workflow_id: str,
+        name: str,
+        arg: Any = None,
+        *,
+        workflow_type: str | None = None,
+        internal: bool = False,
+    ) -> Any:
+        """Run an update and wait for its result; a refusal is :class:`UpdateRejected`."""
+        if not internal:
+            arg = await self.checked_arg("update", workflow_id, name, arg, workflow_type)
+        handle = self.client.get_workflow_handle(workflow_id)
+        try:
+            if arg is None:
+                return await handle.execute_update(name)
+            return await handle.execute_update(name, arg)
+        except WorkflowUpdateFailedError as exc:
+            cause = exc.cause
+            message = str(getattr(cause, "message", None) or cause or exc)
+            raise UpdateRejected(workflow_id, name, message, getattr(cause, "type", None)) from None
+        except WorkflowUpdateRPCTimeoutOrCancelledError:
+            raise TemporalUnavailable(self.address, f"update {name!r} was not answered in time") from None
         except RPCError as exc:
             raise _translate(exc, workflow_id, self.address) from None
 
@@ -297,6 +402,36 @@ class Workflows:
         except RPCError as exc:
             raise _translate(exc, None, self.address) from None
         return [_info(e) for e in iterator.current_page or []], iterator.next_page_token or None
+
+
+def validate_payload(kind: str, handler: HandlerSpec, arg: Any) -> Any:
+    """``arg`` as the handler's input model; :class:`InvalidInput` with ``loc`` from ``body``.
+
+    Stricter than the worker on purpose: a field the model does not have is an error here
+    (a client's typo), while a worker ignores it (a newer client's field reaching an older one).
+    """
+    if not handler.takes_arg:
+        if arg is None:
+            return None
+        raise InvalidInput(
+            [{"loc": ["body"], "msg": f"{kind} {handler.name!r} takes no body", "type": "extra_forbidden"}]
+        )
+    if arg is None:
+        if not handler.requires_arg:
+            return None
+        raise InvalidInput([{"loc": ["body"], "msg": "Field required", "type": "missing"}])
+    model = handler.input_model
+    if model is None or isinstance(arg, model):
+        return arg
+    try:
+        return model.model_validate(arg, extra="forbid")
+    except pydantic.ValidationError as exc:
+        raise InvalidInput(
+            [
+                {"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]}
+                for e in exc.errors(include_url=False, include_context=False, include_input=False)
+            ]
+        ) from None
 
 
 def _info(desc: Any) -> ExecutionInfo:

@@ -94,6 +94,10 @@ _EARLY_LIMIT = 10_000
 #: Outside the sandbox, like LeadOutreachWorkflow (see docs/CONVENTIONS.md, "Sandbox").
 @workflow.defn(sandboxed=False)
 class CampaignOrchestratorWorkflow:
+    #: What a client may send through the generic API (the rule: followthrough/temporal/handlers.py).
+    PUBLIC_SIGNALS = frozenset({"pause", "resume", "stop"})
+    INTERNAL = {"lead_finished": "lead_finished is sent only by the campaign's own lead workflows"}
+
     @workflow.init
     def __init__(self, input: CampaignOrchestratorInput) -> None:
         self._input = input

@@ -44,6 +44,9 @@ _GIVE_UP = timedelta(hours=1)
 
 @workflow.defn
 class ContentPipelineWorkflow:
+    #: What a client may send through the generic API (the rule: followthrough/temporal/handlers.py).
+    PUBLIC_UPDATES = frozenset({"review"})
+
     def __init__(self) -> None:
         self._status: ContentStatus | None = None
         self._pending_round: int | None = None

@@ -71,6 +71,9 @@ def _message(err: BaseException) -> str:
 
 @workflow.defn
 class BotDeploymentWorkflow:
+    #: What a client may send through the generic API (the rule: followthrough/temporal/handlers.py).
+    PUBLIC_SIGNALS = frozenset({"pause", "resume"})
+
     def __init__(self) -> None:
         self._status = DeploymentStatus()
         self._paused = False

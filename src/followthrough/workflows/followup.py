@@ -32,6 +32,10 @@ with workflow.unsafe.imports_passed_through():
 
 @workflow.defn
 class FollowUpWorkflow:
+    #: What a client may send through the generic API (the rule: followthrough/temporal/handlers.py).
+    #: The customer's backend reports replies, opt-outs and demos it learns of itself.
+    PUBLIC_SIGNALS = frozenset({"lead_replied", "opted_out", "demo_booked", "demo_changed"})
+
     @workflow.init
     def __init__(self, input: FollowUpInput) -> None:
         self._input = input

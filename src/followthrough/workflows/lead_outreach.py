@@ -138,6 +138,9 @@ class _Interrupted(Exception):
 #: sandbox's per-instance module re-import was the worker's largest cost at 100,000 leads.
 @workflow.defn(sandboxed=False)
 class LeadOutreachWorkflow:
+    #: What a client may send through the generic API (the rule: followthrough/temporal/handlers.py).
+    PUBLIC_SIGNALS = frozenset({"pause", "resume", "stop", "lead_replied"})
+
     @workflow.init
     def __init__(self, input: LeadOutreachInput) -> None:
         self._input = input

@@ -2,8 +2,10 @@
 
 Timeline from the start: checkout session (idempotency key ``payment:{lead}:{reference}``) →
 payment link → reminders at +12 h and +20 h unless paid → at +24 h, expired. ``payment_completed``
-(the Stripe webhook) ends the wait: payment recorded paid, lead moved to ``customer``, receipt
-sent. Before each reminder and at the deadline the checkout is read back from Stripe, so a
+(the Stripe webhook) ends the wait once the checkout, read back from Stripe, says it is paid:
+payment recorded paid, lead moved to ``customer``, receipt sent. A completion Stripe does not
+confirm (a forged or mistaken signal) is logged and counted in ``unconfirmed_completions``, and
+the wait goes on. Before each reminder and at the deadline the checkout is read back too, so a
 webhook that never arrived cannot make us nag a customer who paid or expire a paid order.
 Once paid (since the ``payment-integration-sync`` patch, and unless the input says
 ``sync_integrations: false``), ``payment_completed`` with its amount goes to HubSpot, Meta and
@@ -45,11 +47,21 @@ MESSAGE_DEADLINE = timedelta(hours=1)
 
 @workflow.defn
 class PaymentWorkflow:
+    #: What a client may send through the generic API (the rule: followthrough/temporal/handlers.py).
+    #: Nothing: only the provider reports a payment, through its signed webhook.
+    PUBLIC_SIGNALS: frozenset[str] = frozenset()
+    INTERNAL = {
+        "payment_completed": "payment_completed is delivered only by the payment provider's webhook",
+        "payment_expired": "payment_expired is delivered only by the payment provider's webhook",
+    }
+
     @workflow.init
     def __init__(self, input: PaymentInput) -> None:
         self._input = input
         self._status = PaymentStatus(lead_id=input.lead.id, reference=input.reference)
         self._completion: PaymentCompletedSignal | None = None
+        #: Completions signalled but not yet confirmed with the provider, oldest first.
+        self._claims: list[PaymentCompletedSignal] = []
         self._expired = False
 
     @workflow.run
@@ -92,20 +104,40 @@ class PaymentWorkflow:
             status.state = "expired"
         return status
 
-    async def _settled_by(self, at: datetime) -> bool:
-        """Wait until ``at`` unless paid or expired first; True when settled."""
-        delay = at - workflow.now()
-        if delay > timedelta(0):
-            try:
-                await workflow.wait_condition(
-                    lambda: self._completion is not None or self._expired, timeout=delay, timeout_summary="unpaid"
-                )
-            except TimeoutError:
-                pass
+    def _settled(self) -> bool:
         return self._completion is not None or self._expired
 
-    async def _paid_per_stripe(self) -> bool:
-        """Read the checkout back; a completed one counts as the (lost) webhook's completion."""
+    async def _settled_by(self, at: datetime) -> bool:
+        """Wait until ``at`` unless paid or expired first; True when settled. A signalled
+        completion counts only once the provider confirms it (:meth:`_confirm_claims`)."""
+        while not self._settled():
+            if not self._claims:
+                delay = at - workflow.now()
+                if delay <= timedelta(0):
+                    break
+                try:
+                    await workflow.wait_condition(
+                        lambda: bool(self._claims) or self._settled(), timeout=delay, timeout_summary="unpaid"
+                    )
+                except TimeoutError:
+                    break
+            await self._confirm_claims()
+        return self._settled()
+
+    async def _confirm_claims(self) -> None:
+        """Check each signalled completion against the checkout as the provider reports it."""
+        while self._claims and not self._settled():
+            claim = self._claims.pop(0)
+            if await self._read_checkout_paid():
+                self._completion = claim
+            else:
+                self._status.unconfirmed_completions += 1
+                workflow.logger.warning("payment_completed not confirmed by the provider; still waiting")
+        self._status.duplicate_completions += len(self._claims) if self._completion is not None else 0
+        if self._completion is not None:
+            self._claims.clear()
+
+    async def _read_checkout_paid(self) -> bool:
         assert self._status.session_id is not None
         session: CheckoutSession = await workflow.execute_activity(
             "payments.get_checkout",
@@ -114,11 +146,18 @@ class PaymentWorkflow:
             start_to_close_timeout=PROVIDER_CALL_TIMEOUT,
             retry_policy=DEFAULT_RETRY,
         )
-        if self._completion is None and session.status == "complete":
+        return session.status == "complete" and session.payment_status in ("paid", "no_payment_required")
+
+    async def _paid_per_stripe(self) -> bool:
+        """Read the checkout back; a completed one counts as the (lost) webhook's completion."""
+        if self._claims:
+            await self._confirm_claims()
+        elif self._completion is None and await self._read_checkout_paid():
+            assert self._status.session_id is not None
             self._completion = PaymentCompletedSignal(
-                session_id=session.session_id, event_id=f"poll:{session.session_id}", paid_at=workflow.now()
+                session_id=self._status.session_id, event_id=f"poll:{self._status.session_id}", paid_at=workflow.now()
             )
-        return self._completion is not None or self._expired
+        return self._settled()
 
     async def _paid(self, completion: PaymentCompletedSignal) -> None:
         status = self._status
@@ -177,7 +216,7 @@ class PaymentWorkflow:
         if self._completion is not None or self._status.state in ("paid", "expired"):
             self._status.duplicate_completions += 1
             return
-        self._completion = signal
+        self._claims.append(signal)  # confirmed with the provider before it counts
 
     @workflow.signal(name="payment_expired")
     def payment_expired(self, signal: PaymentExpiredSignal) -> None:

@@ -54,6 +54,14 @@ with workflow.unsafe.imports_passed_through():
 
 @workflow.defn
 class SenderWorkflow:
+    #: What a client may send through the generic API (the rule: followthrough/temporal/handlers.py).
+    #: Nothing: sending slots are granted and released only by the campaign's own activities.
+    PUBLIC_UPDATES: frozenset[str] = frozenset()
+    INTERNAL = {
+        "acquire": "acquire is sent only by the campaign's outreach activities",
+        "release": "release is sent only by the campaign's outreach activities",
+    }
+
     @workflow.init
     def __init__(self, input: SenderInput) -> None:
         self._account_id = input.account_id

@@ -53,7 +53,7 @@ async def get_content(content_id: str, wf: WorkflowsDep) -> dict[str, Any]:
     """The pipeline's status (stage, round, draft, score, reviews) and the execution's state."""
     workflow_id = content_workflow_id(content_id)
     info = await wf.describe(workflow_id)
-    content = await wf.query(workflow_id, "status")
+    content = await wf.query(workflow_id, "status", internal=True)
     return {"workflow_id": workflow_id, "execution_status": info.status, "content": content}
 
 

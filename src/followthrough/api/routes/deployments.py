@@ -71,7 +71,7 @@ async def describe(id: str, wf: WorkflowsDep) -> dict[str, Any]:
     info = await wf.describe(workflow_id)
     answer: dict[str, Any] = info.as_dict()
     try:
-        deployment = await wf.query(workflow_id, "status")
+        deployment = await wf.query(workflow_id, "status", internal=True)
     except (RPCError, WorkflowQueryFailedError) as exc:  # e.g. no worker has picked it up yet
         answer["deployment"], answer["query_error"] = None, str(exc)
     else:
@@ -91,13 +91,13 @@ async def describe(id: str, wf: WorkflowsDep) -> dict[str, Any]:
 
 @router.post("/{id}/pause", status_code=status.HTTP_202_ACCEPTED)
 async def pause(id: str, wf: WorkflowsDep) -> dict[str, Any]:
-    await wf.signal(_workflow_id(id), "pause")
+    await wf.signal(_workflow_id(id), "pause", internal=True)
     return {"workflow_id": _workflow_id(id), "signal": "pause", "delivered": True}
 
 
 @router.post("/{id}/resume", status_code=status.HTTP_202_ACCEPTED)
 async def resume(id: str, wf: WorkflowsDep) -> dict[str, Any]:
-    await wf.signal(_workflow_id(id), "resume")
+    await wf.signal(_workflow_id(id), "resume", internal=True)
     return {"workflow_id": _workflow_id(id), "signal": "resume", "delivered": True}
 
 

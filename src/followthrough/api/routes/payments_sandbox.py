@@ -62,7 +62,7 @@ async def pay(session_id: str, services: ServicesDep, wf: WorkflowsDep) -> dict[
     if workflow_id:
         signal = PaymentCompletedSignal(session_id=session_id, event_id=event.event_id, paid_at=event.created_at)
         try:
-            await wf.signal(workflow_id, "payment_completed", signal)
+            await wf.signal(workflow_id, "payment_completed", signal, internal=True)
             signalled = True
         except WorkflowNotFound:
             signalled = False  # an inline (flag-off) payment has no workflow to tell

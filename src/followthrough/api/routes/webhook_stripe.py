@@ -60,7 +60,7 @@ async def stripe_event(request: Request, settings: SettingsDep) -> dict[str, Any
         )
     wf = await get_workflows(request, await temporal_client(request))
     try:
-        await wf.signal(workflow_id, name, arg)
+        await wf.signal(workflow_id, name, arg, internal=True)
     except WorkflowNotFound:
         return {"ignored": kind, "reason": f"no running workflow {workflow_id}"}
     return {"signalled": name, "workflow_id": workflow_id}

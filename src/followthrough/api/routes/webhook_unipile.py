@@ -74,7 +74,7 @@ async def unipile_event(request: Request, settings: SettingsDep, services: Servi
     for campaign_id, lead_id in leads:
         workflow_id = lead_workflow_id(campaign_id, lead_id)
         try:
-            await workflows.signal(workflow_id, "lead_replied", signal)
+            await workflows.signal(workflow_id, "lead_replied", signal, internal=True)
         except WorkflowNotFound:
             continue  # not started yet, or already finished: nothing to stop
         signalled.append(workflow_id)

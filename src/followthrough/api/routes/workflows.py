@@ -91,9 +91,12 @@ async def result(workflow_id: str, wf: WorkflowsDep) -> dict[str, Any]:
 
 
 @router.post("/{workflow_id}/signal/{name}", status_code=202)
-async def signal(
-    workflow_id: str, name: str, wf: WorkflowsDep, payload: dict[str, Any] | None = Body(default=None)
-) -> dict[str, Any]:
+async def signal(workflow_id: str, name: str, wf: WorkflowsDep, payload: Any = Body(default=None)) -> dict[str, Any]:
+    """Send one of the workflow's public signals; the body is its input model (JSON).
+
+    404 for a name the workflow does not handle (the answer lists those it does), 403 for a
+    signal only Followthrough itself sends, 422 for a missing or ill-fitting body.
+    """
     await wf.signal(workflow_id, name, payload)
     return {"workflow_id": workflow_id, "signal": name, "delivered": True}
 
@@ -101,6 +104,13 @@ async def signal(
 @router.get("/{workflow_id}/query/{name}")
 async def query(workflow_id: str, name: str, wf: WorkflowsDep) -> dict[str, Any]:
     return {"workflow_id": workflow_id, "query": name, "result": await wf.query(workflow_id, name)}
+
+
+@router.post("/{workflow_id}/update/{name}")
+async def update(workflow_id: str, name: str, wf: WorkflowsDep, payload: Any = Body(default=None)) -> dict[str, Any]:
+    """Run one of the workflow's public updates and answer its result (the same rules as a
+    signal; an update the workflow refuses is 422 with its reason)."""
+    return {"workflow_id": workflow_id, "update": name, "result": await wf.update(workflow_id, name, payload)}
 
 
 @router.post("/{workflow_id}/cancel", status_code=202)
