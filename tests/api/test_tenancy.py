@@ -24,6 +24,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from temporalio.client import Client
+from temporalio.worker import Worker
 
 from followthrough.api import create_app
 from followthrough.config import Settings
@@ -275,7 +276,9 @@ async def test_another_organizations_resource_answers_as_a_missing_one(
     keys: dict[str, str],
     services: Services,
     dev_client: Client,
+    dev_worker: Worker,
 ) -> None:
+    """(A worker runs, so A's own status queries are answered.)"""
     assert (method, path) in keyed_routes(app), "the route is gone: drop it from RESOURCE_ROUTES"
     a, b = http(keys["a"]), http(keys["b"])
     case = RESOURCE_ROUTES[(method, path)]

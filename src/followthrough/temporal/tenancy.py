@@ -204,7 +204,7 @@ class OrganizationWorkflows(Workflows):
     async def update(self, workflow_id: str, name: str, arg: Any = None, **kwargs: Any) -> Any:
         info = await self._owned(workflow_id)
         kwargs.setdefault("workflow_type", info.type)
-        return await super().update(workflow_id, name, arg, **kwargs)  # type: ignore[misc]
+        return await super().update(workflow_id, name, arg, **kwargs)
 
     async def cancel(self, workflow_id: str) -> None:
         await self._owned(workflow_id)
