@@ -13,6 +13,11 @@ if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ] || [ "$ROOT/requ
   "$VENV/bin/python" -m pip install --quiet --upgrade pip
   "$VENV/bin/python" -m pip install --quiet --require-hashes -r "$ROOT/requirements.lock"
   "$VENV/bin/python" -m pip install --quiet --no-deps -e "$ROOT"
+  if ! "$VENV/bin/python" -m pip check >/dev/null 2>&1; then
+    "$VENV/bin/python" -m pip check >&2 || true
+    echo "requirements.lock does not hold what pyproject.toml asks for: run ./scripts/lock" >&2
+    exit 1
+  fi
   touch "$stamp"
 fi
 export PATH="$VENV/bin:$PATH"
