@@ -108,6 +108,7 @@ def make_settings(tmp_path: Path, task_queue: str) -> Callable[..., Settings]:
             "followthrough_home": tmp_path / "home",
             "temporal_task_queue": task_queue,
             "database_url": f"sqlite+aiosqlite:///{tmp_path / 'store.db'}",
+            "followthrough_rate_limit_prefix": f"test:{task_queue}",  # a shared Redis never mixes tests
         }
         values.update(overrides)
         return load_settings(**values)

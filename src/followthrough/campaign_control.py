@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+from contextvars import ContextVar
 from typing import Any
 
 import pydantic
@@ -112,12 +113,33 @@ def decode_csv(data: bytes, where: str = "file") -> str:
         ) from None
 
 
-def _csv_rows(csv_text: str) -> list[tuple[int, dict[str | None, str | None]]]:
-    """The data rows of CSV text with their line numbers (the header is line 1); 422 if unreadable."""
+#: How many leads one request may carry, JSON objects and CSV rows together
+#: (``FOLLOWTHROUGH_MAX_CSV_ROWS``). The API sets it for each request from its settings
+#: (:mod:`followthrough.api.limits`), so a parser called by a route needs no settings of its own.
+max_leads_per_request: ContextVar[int] = ContextVar("max_leads_per_request", default=100_000)
+
+
+def _too_many(where: str, limit: int) -> CampaignProblem:
+    return CampaignProblem(
+        422,
+        [
+            {
+                "loc": [where],
+                "msg": f"more than {limit} leads in one request (FOLLOWTHROUGH_MAX_CSV_ROWS); split the list",
+            }
+        ],
+    )
+
+
+def _csv_rows(csv_text: str, max_rows: int) -> list[tuple[int, dict[str | None, str | None]]]:
+    """The data rows of CSV text with their line numbers (the header is line 1); 422 if unreadable
+    or longer than ``max_rows`` (reading stops there: the rest is never parsed)."""
     reader = csv.DictReader(io.StringIO(csv_text.lstrip("\ufeff")))
     rows: list[tuple[int, dict[str | None, str | None]]] = []
     try:
         for row in reader:
+            if len(rows) == max_rows:
+                raise _too_many(f"csv line {reader.line_num}", max_rows)
             rows.append((reader.line_num, row))
     except csv.Error as exc:  # raised before the bad line is counted, hence + 1
         raise CampaignProblem(
@@ -126,11 +148,17 @@ def _csv_rows(csv_text: str) -> list[tuple[int, dict[str | None, str | None]]]:
     return rows
 
 
-def parse_leads(rows: list[dict[str, Any]] | None = None, csv_text: str | None = None) -> list[NewCampaignLead]:
-    """Validate leads from JSON objects and/or CSV text; 422 names every bad row and field."""
+def parse_leads(
+    rows: list[dict[str, Any]] | None = None, csv_text: str | None = None, *, max_rows: int | None = None
+) -> list[NewCampaignLead]:
+    """Validate leads from JSON objects and/or CSV text; 422 names every bad row and field, and
+    refuses more than ``max_rows`` leads in all (default: :data:`max_leads_per_request`)."""
+    limit = max_rows if max_rows is not None else max_leads_per_request.get()
+    if len(rows or []) > limit:
+        raise _too_many("body", limit)
     raw: list[tuple[str, dict[str, Any]]] = [(f"leads[{i}]", row) for i, row in enumerate(rows or [])]
     if csv_text:
-        for line, cells in _csv_rows(csv_text):
+        for line, cells in _csv_rows(csv_text, limit - len(raw)):
             fields: dict[str, Any] = {"data": {}}
             for key, value in cells.items():
                 if key is None or value is None or value.strip() == "":
@@ -199,7 +227,9 @@ class CampaignControl:
             raise CampaignProblem(
                 422, [{"loc": ["graph", f.node_id or "graph"], **f.model_dump(mode="json")} for f in faults]
             )
-        leads = parse_leads(request.leads, request.leads_csv)
+        leads = parse_leads(
+            request.leads, request.leads_csv, max_rows=self.services.settings.followthrough_max_csv_rows
+        )
         account = await self.senders.get(request.sender_account_id)
         if account is None or (self.organization is not None and account.organization_id != self.organization):
             raise CampaignProblem(422, [{"loc": ["senderAccountId"], "msg": "no such sender account"}])

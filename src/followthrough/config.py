@@ -94,6 +94,40 @@ class Settings(BaseSettings):
     followthrough_api_host: str = "127.0.0.1"
     followthrough_api_port: PositiveInt = 8000
 
+    # --- Request limits (issue 18 item 4; see followthrough.api.limits) ---------------------
+    # Bodies: a larger one is refused with 413 before it is read whole. Lead lists: JSON objects
+    # and CSV rows together per request. Rate limits: per API key and per webhook source, in
+    # limits' notation ("600/minute", "10/second"; empty = none), kept in Redis when REDIS_URL
+    # is set (shared by every API process), in memory otherwise.
+    followthrough_max_body_bytes: PositiveInt = 1 << 20
+    followthrough_max_upload_bytes: PositiveInt = 20 << 20
+    followthrough_max_webhook_bytes: PositiveInt = 1 << 20
+    followthrough_max_csv_rows: PositiveInt = 100_000
+    followthrough_rate_limit: str = Field(default="600/minute", description="per API key; empty = none")
+    followthrough_webhook_rate_limit: str = Field(default="6000/minute", description="per webhook and client IP")
+    followthrough_rate_limit_prefix: str = Field(
+        default="followthrough", min_length=1, description="names this deployment's counters in a shared Redis"
+    )
+    redis_url: str | None = Field(default=None, description="redis:// or rediss:// URL; unset = in-memory limits")
+
+    @field_validator("followthrough_rate_limit", "followthrough_webhook_rate_limit")
+    @classmethod
+    def _rate_parses(cls, value: str) -> str:
+        from limits import parse
+
+        if value.strip():
+            parse(value)  # raises ValueError naming the bad string
+        return value.strip()
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if value is None or value.strip() == "":
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://", "async+redis")):
+            raise ValueError(f"expected a redis://, rediss:// or unix:// URL, got {value.split(':', 1)[0]}:…")
+        return value
+
     # --- Store ----------------------------------------------------------------------------
     database_url: str | None = Field(
         default=None, description="SQLAlchemy async URL; unset = SQLite under FOLLOWTHROUGH_HOME"

@@ -13,6 +13,8 @@ from temporalio.client import Client
 import followthrough
 from followthrough.api.auth import require_key
 from followthrough.api.errors import install_error_handlers
+from followthrough.api.limits import install_limits
+from followthrough.api.rate_limits import limits_for
 from followthrough.config import Settings
 from followthrough.logs import request_id_middleware
 from followthrough.registry import routers
@@ -67,6 +69,8 @@ def create_app(
         allow_headers=["Authorization", "Content-Type", "X-Namespace"],
         allow_credentials=True,
     )
+    install_limits(app, settings)  # after CORS: the body limit is the outermost middleware
     for router, public in routers():
-        app.include_router(router, dependencies=[] if public else [Depends(require_key)])
+        keyed = [] if public else [Depends(require_key)]
+        app.include_router(router, dependencies=[*keyed, *limits_for(router, public)])
     return app
