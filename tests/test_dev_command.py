@@ -90,6 +90,7 @@ async def test_dev_serves_api_worker_and_web_ui_and_resumes_after_sigterm(dev: D
     dev.start()
     output = dev.log.read_text()
     assert dev.api in output and dev.ui in output
+    assert "Sandboxes  whatsapp, calcom, stripe" in output  # the newcomer sees nothing leaves the machine
     headers = {"Authorization": f"Bearer {KEY}"}
     async with httpx.AsyncClient(base_url=dev.api, headers=headers, timeout=30) as http:
 

@@ -104,12 +104,27 @@ def parse_json(value: str | None, what: str) -> Any:
 
 
 # --- processes --------------------------------------------------------------------------
+def startable(settings: Settings, *, serves_api: bool) -> Settings:
+    """In production, print every fault of the configuration (one line each, on stderr) and
+    refuse to start on any error; warnings let the start go on. Development starts as is."""
+    if not settings.production:
+        return settings
+    from followthrough.production import production_faults
+
+    faults = production_faults(settings, serves_api=serves_api)
+    for fault in faults:
+        typer.echo(str(fault), err=True)
+    if any(fault.level == "error" for fault in faults):
+        raise fail("refusing to start in production (FOLLOWTHROUGH_ENV=production): fix the lines above", 2)
+    return settings
+
+
 @app.command()
 def dev() -> None:
     """Start the Temporal dev server (Web UI on 8233), a worker and the API (8000)."""
     from followthrough.serve import run_dev
 
-    run(run_dev(settings_or_exit(), echo=typer.echo))
+    run(run_dev(startable(settings_or_exit(), serves_api=True), echo=typer.echo))
 
 
 @app.command()
@@ -117,7 +132,7 @@ def worker() -> None:
     """Run a worker against TEMPORAL_ADDRESS (start as many as you like)."""
     from followthrough.serve import run_worker
 
-    run(run_worker(settings_or_exit(), echo=typer.echo))
+    run(run_worker(startable(settings_or_exit(), serves_api=False), echo=typer.echo))
 
 
 @app.command()
@@ -125,7 +140,7 @@ def api() -> None:
     """Run the HTTP API against TEMPORAL_ADDRESS (needs FOLLOWTHROUGH_API_KEY)."""
     from followthrough.serve import run_api
 
-    run(run_api(settings_or_exit(), echo=typer.echo))
+    run(run_api(startable(settings_or_exit(), serves_api=True), echo=typer.echo))
 
 
 # --- workflow client wrapper ------------------------------------------------------------

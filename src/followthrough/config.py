@@ -17,7 +17,7 @@ import binascii
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     """All of Followthrough's settings. Field ``x_y`` is read from the variable ``X_Y``."""
 
     model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False, populate_by_name=True)
+
+    #: production = refuse to start on a sandbox nobody chose, a weak operator key or missing keys
+    #: (see followthrough.production); development = the safe local defaults fill every gap.
+    followthrough_env: Literal["development", "production"] = "development"
 
     # --- Temporal -------------------------------------------------------------------------
     temporal_address: str | None = Field(
@@ -368,6 +372,10 @@ class Settings(BaseSettings):
         return self
 
     # --- derived values -------------------------------------------------------------------
+    @property
+    def production(self) -> bool:
+        return self.followthrough_env == "production"
+
     @property
     def embedded(self) -> bool:
         """True when no external Temporal is configured and `dev` runs its own."""

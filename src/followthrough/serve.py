@@ -68,6 +68,16 @@ async def _run_until_stopped(stop: asyncio.Event, tasks: dict[str, asyncio.Task[
     waiter.cancel()
 
 
+def sandbox_line(settings: Settings) -> str:
+    """The banner's line naming the providers that run on sandboxes (nothing leaves the machine)."""
+    from followthrough.production import sandboxed_providers
+
+    names = sandboxed_providers(settings)
+    if not names:
+        return "Sandboxes  none: every provider is real"
+    return f"Sandboxes  {', '.join(names)}  (set their credentials to make them real)"
+
+
 async def prepare_store(settings: Settings, *, always: bool) -> None:
     """Migrate the store: always in `dev`; in `worker`/`api` only for the embedded SQLite
     default (a shared production database is migrated on purpose, by `followthrough db upgrade`)."""
@@ -112,6 +122,7 @@ async def run_dev(settings: Settings, echo: Callable[[str], None] = print) -> No
         echo(f"Web UI     {ui or 'not served (headless or external Temporal)'}")
         echo(f"API        http://{settings.followthrough_api_host}:{settings.followthrough_api_port}  (docs at /docs)")
         echo(f"Worker     polling task queue {settings.temporal_task_queue!r}")
+        echo(sandbox_line(settings))
         if generated:
             echo(f"API key    {api_key}  (generated for this run; set FOLLOWTHROUGH_API_KEY to fix it)")
         echo("Ready. Ctrl-C stops all three.")
@@ -139,6 +150,7 @@ async def run_worker(settings: Settings, echo: Callable[[str], None] = print) ->
     if start_exporter(settings):
         echo(f"Metrics    http://{settings.followthrough_metrics_address}/metrics")
     echo(f"Worker polling {settings.temporal_task_queue!r} on {settings.target_address}")
+    echo(sandbox_line(settings))
     try:
         await _run_until_stopped(stop, {"worker": task})  # type: ignore[dict-item]
     finally:
@@ -156,6 +168,7 @@ async def run_api(settings: Settings, echo: Callable[[str], None] = print) -> No
     api = _api_server(settings, settings.followthrough_api_key.get_secret_value(), services, None)
     task = asyncio.create_task(api.serve())
     echo(f"API on http://{settings.followthrough_api_host}:{settings.followthrough_api_port}")
+    echo(sandbox_line(settings))
     try:
         await _run_until_stopped(stop, {"api": task})  # type: ignore[dict-item]
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,7 +16,9 @@ from temporalio.worker import Worker
 from followthrough.activities import activity_methods
 from followthrough.activities.content import ContentActivities
 from followthrough.activities.user_stores import UserStoreActivities
+from followthrough.api.routes.onboarding import workflow_id_key
 from followthrough.domain.messaging import SendMessageInput, SendMessageResult
+from followthrough.domain.onboarding import onboarding_workflow_id
 from followthrough.services import Services
 from followthrough.temporal import build_worker
 from followthrough.workflows.content import ContentPipelineWorkflow
@@ -60,7 +63,7 @@ async def worker(
 
 
 async def test_onboarding_execute_waits_and_returns_the_result(
-    api: httpx.AsyncClient, worker: Worker, messaging: HeldMessaging
+    api: httpx.AsyncClient, worker: Worker, messaging: HeldMessaging, services: Services
 ) -> None:
     messaging.release.set()
     body = {"userId": "user123", "email": "User@Example.com", "name": "John Doe", "phone": "+34600111222"}
@@ -68,6 +71,9 @@ async def test_onboarding_execute_waits_and_returns_the_result(
     assert first.status_code == 200, first.text
     data = first.json()
     assert data["workflow_id"].startswith("onboarding-") and "example" not in data["workflow_id"]
+    # Keyed by the deployment's secret: hashing a guessed email does not find it.
+    assert hashlib.sha256(b"user@example.com").hexdigest()[:32] not in data["workflow_id"]
+    assert data["workflow_id"] == onboarding_workflow_id("user@example.com", workflow_id_key(services.settings))
     assert data["result"]["success"] and data["result"]["user_id"] == "user123"
     assert data["result"]["created_in"] == ["local"] and data["result"]["welcome_message_id"]
 

@@ -2,7 +2,7 @@
 
 The app talks to the time-skipping server, where fake ``FollowUpWorkflow``/``PaymentWorkflow``
 record the signals they get. A WhatsApp message starts the real ``InboundMessageWorkflow``
-(``inbound-{message id}``), which signals the follow-ups by their deterministic ids (the
+(``inbound-{hash of the message id}``), which signals the follow-ups by their deterministic ids (the
 visibility query for outreach workflows is not served there: it finds none).
 """
 
@@ -33,7 +33,7 @@ from followthrough.activities import activity_methods
 from followthrough.activities.inbound import InboundActivities
 from followthrough.api import create_app
 from followthrough.api.routes.webhook_whatsapp import parse_whatsapp, pending_tasks
-from followthrough.domain.inbound import InboundMessageResult
+from followthrough.domain.inbound import InboundMessageResult, inbound_workflow_id
 from followthrough.services import Services
 from followthrough.store.models import InboundMessage, Lead
 from followthrough.temporal.client import TemporalUnavailable
@@ -164,7 +164,7 @@ async def deliver(http: httpx.AsyncClient, client: Client, number: str, text: st
     body = wa_body(number, text, message_id=message_id, **kwargs)
     response = await http.post("/webhook/whatsapp", content=body, headers=wa_headers(body))
     assert response.status_code == 200, response.text
-    return await client.get_workflow_handle(f"inbound-{message_id}", result_type=InboundMessageResult).result()
+    return await client.get_workflow_handle(inbound_workflow_id(message_id), result_type=InboundMessageResult).result()
 
 
 async def start_fake(client: Client, task_queue: str, workflow_id: str, name: str = "FollowUpWorkflow") -> Any:
@@ -260,14 +260,16 @@ async def test_the_inbound_workflow_is_started_before_the_answer_with_the_lead_i
     response = await http.post("/webhook/whatsapp", content=body, headers=wa_headers(body))
     assert response.json() == {"received": 1, "new": 1}
     assert pending_tasks(app) == set()  # nothing is left for after the answer
-    described = await client.get_workflow_handle("inbound-wamid.started").describe()
+    described = await client.get_workflow_handle(inbound_workflow_id("wamid.started")).describe()
     async with services.database.session() as session:
         lead = await session.scalar(select(Lead))
     assert lead is not None
     attrs = {p.key.name: p.value for p in described.typed_search_attributes}
     assert attrs == {"LeadId": lead.id, "WorkflowFamily": "inbound", "OrganizationId": "default"}
     # The message created the lead: its lead_created sync goes out, once.
-    first = await client.get_workflow_handle("inbound-wamid.started", result_type=InboundMessageResult).result()
+    first = await client.get_workflow_handle(
+        inbound_workflow_id("wamid.started"), result_type=InboundMessageResult
+    ).result()
     assert first.integration_sync == f"integration-{lead.id}-lead_created-{lead.id}"
     second = await deliver(http, client, lead.phone or "", "¿Y el precio?", message_id="wamid.started-2")
     assert second.integration_sync is None
@@ -296,7 +298,7 @@ async def test_a_redelivered_look_later_starts_nothing_twice(hooks: Any, service
     lead_id, number = await _known_lead(http, client, services)
     body = wa_body(number, "I'll look later", message_id="wamid.later")
     first = await http.post("/webhook/whatsapp", content=body, headers=wa_headers(body))
-    inbound = client.get_workflow_handle("inbound-wamid.later")
+    inbound = client.get_workflow_handle(inbound_workflow_id("wamid.later"))
     await inbound.result()
     run_id = (await inbound.describe()).run_id
     later = client.get_workflow_handle(f"followup-{lead_id}-said_later")
@@ -328,7 +330,7 @@ async def test_a_message_temporal_could_not_take_is_answered_503_and_started_on_
     body = wa_body(number, "BAJA", message_id="wamid.stop")
     refused = await http.post("/webhook/whatsapp", content=body, headers=wa_headers(body))
     assert refused.status_code == 503
-    assert refusals == ["inbound-wamid.stop"]
+    assert refusals == [inbound_workflow_id("wamid.stop")]
     async with services.database.session() as session:  # recorded, and the opt-out with it
         lead = await session.get(Lead, lead_id)
         assert lead is not None and lead.opted_out
@@ -337,7 +339,9 @@ async def test_a_message_temporal_could_not_take_is_answered_503_and_started_on_
 
     again = await http.post("/webhook/whatsapp", content=body, headers=wa_headers(body))
     assert again.json() == {"received": 1, "new": 0}
-    result = await client.get_workflow_handle("inbound-wamid.stop", result_type=InboundMessageResult).result()
+    result = await client.get_workflow_handle(
+        inbound_workflow_id("wamid.stop"), result_type=InboundMessageResult
+    ).result()
     assert result.followups_signalled == [handle.id]
     assert [n for n, _ in (await handle.query("seen"))["signals"]] == ["opted_out"]
 
@@ -371,7 +375,7 @@ async def test_with_followups_inline_the_reply_is_signalled_after_the_answer_wit
     await drain(app)
     assert [n for n, _ in (await handle.query("seen"))["signals"]] == ["lead_replied"]
     with pytest.raises(RPCError):
-        await client.get_workflow_handle("inbound-wamid.inline-2").describe()
+        await client.get_workflow_handle(inbound_workflow_id("wamid.inline-2")).describe()
 
 
 def test_senders_that_are_not_e164_numbers_are_skipped() -> None:

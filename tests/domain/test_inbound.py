@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -45,8 +46,8 @@ def test_an_opt_out_opts_every_followup_out_and_stops_the_outreach() -> None:
     assert (todo.start_said_later, todo.outreach_signal) == (None, "stop")
 
 
-def test_the_workflow_id_is_the_provider_message_id() -> None:
-    assert inbound_workflow_id("wamid.HBgM") == "inbound-wamid.HBgM"
+def test_the_workflow_id_is_a_digest_of_the_provider_message_id() -> None:
+    assert inbound_workflow_id("wamid.HBgM") == "inbound-" + hashlib.sha256(b"wamid.HBgM").hexdigest()[:32]
 
 
 def test_the_input_keeps_instants_in_utc_and_refuses_unknown_intents() -> None:
@@ -73,3 +74,11 @@ def test_outreach_queries_cover_every_lead_id_once_in_chunks_and_quote_them() ->
         'LeadId IN ("l3", "l4", "x\\"y") AND WorkflowType="LeadOutreachWorkflow" AND ExecutionStatus="Running"',
     ]
     assert outreach_queries([]) == []
+
+
+def test_the_inbound_workflow_id_does_not_carry_the_wamid_and_its_phone() -> None:
+    wamid = "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBJCNUY3RjQ0QzQ2OUI5MjlGNEIA"  # base64 of +16503879439 inside
+    workflow_id = inbound_workflow_id(wamid)
+    assert workflow_id.startswith("inbound-") and "HBgL" not in workflow_id and "wamid" not in workflow_id
+    assert workflow_id == inbound_workflow_id(wamid)  # a redelivery reaches the same execution
+    assert workflow_id != inbound_workflow_id(wamid + "x")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -25,18 +26,40 @@ from followthrough.domain.data_sync import (
     row_violation,
     split_valid,
 )
-from followthrough.domain.onboarding import OnboardingInput, onboarding_workflow_id, welcome_text
+from followthrough.domain.onboarding import (
+    OnboardingInput,
+    default_user_id,
+    onboarding_workflow_id,
+    welcome_idempotency_key,
+    welcome_text,
+)
 from followthrough.user_stores import parse_user_stores
+
+KEY, OTHER_KEY = b"k" * 32, b"o" * 32
 
 
 def test_onboarding_id_hashes_the_normalised_email_and_hides_it() -> None:
-    workflow_id = onboarding_workflow_id(" Ada@Example.COM ")
-    assert workflow_id == onboarding_workflow_id("ada@example.com")
+    workflow_id = onboarding_workflow_id(" Ada@Example.COM ", KEY)
+    assert workflow_id == onboarding_workflow_id("ada@example.com", KEY)
     assert "ada" not in workflow_id and "example" not in workflow_id
     assert OnboardingInput(userId="u1", email="a@b.co").user_id == "u1"
     with pytest.raises(ValidationError, match="email"):
         OnboardingInput(email="not-an-email")
     assert welcome_text("Ada Lovelace", "es").startswith("¡Bienvenido, Ada!")
+
+
+def test_onboarding_id_is_a_keyed_hash_not_the_emails_sha256() -> None:
+    """Hashing guessed emails finds nothing without the key; the same key always agrees."""
+    email = "ada@example.com"
+    bare = hashlib.sha256(email.encode()).hexdigest()
+    workflow_id = onboarding_workflow_id(email, KEY)
+    assert bare[:32] not in workflow_id
+    assert workflow_id != onboarding_workflow_id(email, OTHER_KEY)
+    assert workflow_id == onboarding_workflow_id(email, KEY)
+    # What derives from the id carries no more than the id does, and no email.
+    assert default_user_id(workflow_id) == "usr_" + workflow_id.removeprefix("onboarding-")[:24]
+    assert welcome_idempotency_key(workflow_id) == f"onboarding:{workflow_id.removeprefix('onboarding-')}:welcome"
+    assert OnboardingInput(email=email).user_id_under(workflow_id) == default_user_id(workflow_id)
 
 
 def test_user_stores_setting_is_parsed_in_order_and_bad_entries_named() -> None:

@@ -185,7 +185,7 @@ async def test_fault_statuses_map_like_real_answers(outbox: Outbox) -> None:
 async def test_sandbox_checkout_completes_through_the_helper(sandbox: Sandbox) -> None:
     payments = SandboxPayments(sandbox, checkout_base_url="http://127.0.0.1:8000")
     session = await payments.create_checkout(checkout())
-    assert session.session_id.startswith("cs_test_") and session.status == "open"
+    assert session.session_id.startswith("cs_sandbox_") and session.status == "open"
     assert session.url == f"http://127.0.0.1:8000/payments/sandbox/{session.session_id}"
     event = await complete_sandbox_checkout(payments, session.session_id)
     assert event.type == "checkout.session.completed"
@@ -206,6 +206,31 @@ async def test_sandbox_checkout_expires_on_its_clock(sandbox: Sandbox) -> None:
             await complete_sandbox_checkout(payments, session.session_id)
     with pytest.raises(ValidationError, match="No such checkout"):
         await payments.get_checkout(GetCheckoutInput(session_id="cs_test_unknown"))
+
+
+async def test_sandbox_checkout_ids_are_random_and_kept_per_idempotency_key(sandbox: Sandbox) -> None:
+    payments = SandboxPayments(sandbox)
+    first = await payments.create_checkout(checkout("payment:lead-1:ord-7:checkout"))
+    again = await payments.create_checkout(checkout("payment:lead-1:ord-7:checkout"))
+    other_reference = await payments.create_checkout(checkout("payment:lead-1:ord-8:checkout"))
+    other_lead = await payments.create_checkout(checkout("payment:lead-2:ord-7:checkout"))
+
+    assert again.session_id == first.session_id and again.url == first.url
+    assert len({first.session_id, other_reference.session_id, other_lead.session_id}) == 3
+    for session in (first, other_reference, other_lead):
+        assert session.session_id.startswith("cs_sandbox_")
+        assert "lead" not in session.session_id and "ord" not in session.session_id
+    # Not the old derivation either: a fresh sandbox draws another id for the same key.
+    assert first.session_id != "cs_test_" + sandbox_module.stable_id(
+        "stripe", "payment:lead-1:ord-7:checkout", length=48
+    )
+
+
+async def test_another_process_finds_the_same_sandbox_checkout_under_the_key(outbox: Outbox) -> None:
+    """The id is kept in the store, so a retry on another worker (another Sandbox) agrees."""
+    first = await SandboxPayments(Sandbox(outbox)).create_checkout(checkout("payment:lead-1:ord-7:checkout"))
+    retried = await SandboxPayments(Sandbox(outbox)).create_checkout(checkout("payment:lead-1:ord-7:checkout"))
+    assert retried == first
 
 
 # --- calendar, linkedin, bots -----------------------------------------------------------------

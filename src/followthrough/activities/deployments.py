@@ -82,8 +82,8 @@ def _webhook_secret(secrets: dict[str, str]) -> str | None:
 
 
 def secrets_key(settings: Settings) -> bytes:
-    """The 32-byte sealing key: ``FOLLOWTHROUGH_SECRETS_KEY`` (base64), or one kept under
-    ``FOLLOWTHROUGH_HOME`` (created on first use, mode 0600) for a single-machine setup."""
+    """The 32-byte sealing key: ``FOLLOWTHROUGH_SECRETS_KEY`` (base64), or, in development only,
+    one kept under ``FOLLOWTHROUGH_HOME`` (created on first use, mode 0600)."""
     if settings.followthrough_secrets_key is not None:
         try:
             key = base64.b64decode(settings.followthrough_secrets_key.get_secret_value(), validate=True)
@@ -92,6 +92,8 @@ def secrets_key(settings: Settings) -> bytes:
         if len(key) != 32:
             raise ConfigError("configuration error: FOLLOWTHROUGH_SECRETS_KEY must decode to 32 bytes")
         return key
+    if settings.production:
+        raise ConfigError("configuration error: FOLLOWTHROUGH_SECRETS_KEY is required in production")
     path: Path = settings.home / KEY_FILE
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)

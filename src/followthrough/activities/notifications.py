@@ -24,6 +24,7 @@ from followthrough.domain.notification import (
 )
 from followthrough.errors import ValidationError, as_temporal_errors
 from followthrough.providers.email import EmailMessage, EmailProvider, EmailReceipt, ResendEmail, SandboxEmail
+from followthrough.providers.factory import MissingCredentials
 from followthrough.providers.idempotency import idempotent
 from followthrough.providers.sandbox import Sandbox
 from followthrough.providers.urls import UrlGuard, operator_hosts
@@ -47,7 +48,9 @@ HttpFactory = Callable[[], httpx.AsyncClient]
 
 def email_provider(services: Services, http: HttpFactory, sandbox: Sandbox) -> EmailProvider:
     settings = services.settings
-    if settings.email_api_key is not None:
+    if services.providers.modes.get("email") == "real":
+        if settings.email_api_key is None:
+            raise MissingCredentials("configuration error: email is set to real but EMAIL_API_KEY is not set")
         return ResendEmail(
             http(),
             api_key=settings.email_api_key.get_secret_value(),

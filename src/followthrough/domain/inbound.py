@@ -23,6 +23,7 @@ comes back from it).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Literal
@@ -41,7 +42,13 @@ LEAD_IDS_PER_QUERY = 50
 
 
 def inbound_workflow_id(provider_message_id: str) -> str:
-    return f"inbound-{provider_message_id}"
+    """``inbound-{SHA-256 of the provider's message id}``: a redelivery reaches the same id.
+
+    Hashed because a WhatsApp message id is not opaque: ``wamid.HBgL…`` is base64 that spells
+    the sender's phone number. Its other part is per-message and unguessable, so no key is
+    needed to keep the phone from being recovered from the digest.
+    """
+    return f"inbound-{hashlib.sha256(provider_message_id.encode()).hexdigest()[:32]}"
 
 
 class InboundMessageInput(BaseModel):

@@ -1,12 +1,16 @@
 """User onboarding (Nexpo, Partner Platform): inputs, results and the pure rules.
 
-The workflow id and the default user id derive from a hash of the normalised email, never the
-email itself: ids and search attributes are not encrypted by the payload codec.
+The workflow id is a keyed hash (HMAC-SHA256) of the normalised email, never the email itself:
+ids and search attributes are not encrypted by the payload codec, and a bare SHA-256 could be
+reversed by hashing guessed emails. The key lives outside Temporal (the API derives it from
+``FOLLOWTHROUGH_SECRETS_KEY``), so the workflow never needs it: the default user id and the
+welcome message's idempotency key derive from the workflow id it runs under.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 from typing import Literal
 
@@ -22,18 +26,25 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
-def email_hash(email: str) -> str:
-    """SHA-256 of the normalised email, hex: the business identity without the PII."""
-    return hashlib.sha256(normalise_email(email).encode()).hexdigest()
+def email_digest(email: str, key: bytes) -> str:
+    """HMAC-SHA256 of the normalised email under ``key``, hex: the business identity without the
+    PII, and without a way back from it for whoever lacks the key."""
+    return hmac.new(key, normalise_email(email).encode(), hashlib.sha256).hexdigest()
 
 
-def onboarding_workflow_id(email: str) -> str:
-    """``onboarding-{hash}``: a second onboarding of the same email finds the first."""
-    return f"onboarding-{email_hash(email)[:32]}"
+def onboarding_workflow_id(email: str, key: bytes) -> str:
+    """``onboarding-{digest}``: a second onboarding of the same email finds the first."""
+    return f"onboarding-{email_digest(email, key)[:32]}"
 
 
-def default_user_id(email: str) -> str:
-    return f"usr_{email_hash(email)[:24]}"
+def onboarding_identity(workflow_id: str) -> str:
+    """What the ids an onboarding derives are made of: its workflow id without the prefix."""
+    return workflow_id.removeprefix("onboarding-")
+
+
+def default_user_id(workflow_id: str) -> str:
+    """The user id when the input names none, from the onboarding's workflow id."""
+    return f"usr_{onboarding_identity(workflow_id)[:24]}"
 
 
 class OnboardingInput(BaseModel):
@@ -67,13 +78,9 @@ class OnboardingInput(BaseModel):
             raise ValueError("must be E.164, e.g. +34600111222")
         return value
 
-    @property
-    def resolved_user_id(self) -> str:
-        return self.user_id or default_user_id(self.email)
-
-    @property
-    def workflow_id(self) -> str:
-        return onboarding_workflow_id(self.email)
+    def user_id_under(self, workflow_id: str) -> str:
+        """The user id this onboarding writes when it runs as ``workflow_id``."""
+        return self.user_id or default_user_id(workflow_id)
 
 
 class PlanStoresInput(BaseModel):
@@ -133,5 +140,6 @@ def welcome_text(name: str | None, language: str) -> str:
     return _WELCOME.get(language, _WELCOME["en"]).format(name=first)
 
 
-def welcome_idempotency_key(email: str) -> str:
-    return f"onboarding:{email_hash(email)[:32]}:welcome"
+def welcome_idempotency_key(workflow_id: str) -> str:
+    """One welcome per onboarding id, however often it runs."""
+    return f"onboarding:{onboarding_identity(workflow_id)}:welcome"

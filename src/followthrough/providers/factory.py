@@ -87,6 +87,7 @@ def provider_modes(settings: Settings) -> dict[str, Mode]:
         "discord": bool(settings.discord_bot_token),
         "telegram": bool(settings.telegram_bot_token),
         "slack": bool(settings.slack_bot_token),  # bot-platforms engineer
+        "email": bool(settings.email_api_key),  # built by activities/notifications.py
     }
     modes: dict[str, Mode] = {name: "real" if configured[name] else "sandbox" for name in PROVIDERS}
     modes.update(parse_provider_modes(settings.followthrough_providers))

@@ -3,8 +3,10 @@
 * :class:`StripePayments` — ``checkout.sessions.create`` with the activity's idempotency key as
   Stripe's ``Idempotency-Key``, and ``retrieve``; the SDK's own retries are off (Temporal
   retries) and its errors are mapped by status like every other provider.
-* :class:`SandboxPayments` — sessions with ``cs_test_`` ids and a local URL; they stay ``open``
-  until :func:`complete_sandbox_checkout` (what the payments route calls when someone "pays" at
+* :class:`SandboxPayments` — sessions with random ``cs_sandbox_`` ids (the id is the only
+  capability the public checkout page asks for, so it is never derived from the lead or the
+  reference; the same idempotency key still answers the same session) and a local URL; they
+  stay ``open`` until :func:`complete_sandbox_checkout` (what the payments route calls when someone "pays" at
   that URL) or their expiry.
 * :func:`verify_stripe_signature` — ``Stripe-Signature: t=…,v1=…`` (HMAC-SHA256 of
   ``"{t}.{body}"``), refused outside the tolerance or when the event id was seen.
@@ -24,6 +26,7 @@ expired; completing twice returns the same event.
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -36,6 +39,8 @@ from followthrough.providers.http import error_for_status
 from followthrough.providers.sandbox import Sandbox, stable_id
 from followthrough.providers.signatures import InvalidSignature, ReplayCache, StaleSignature, hmac_sha256_hex, same
 
+#: A sandbox checkout's id: this, then 24 random bytes (URL-safe base64).
+SANDBOX_SESSION_PREFIX = "cs_sandbox_"
 #: Where a sandbox checkout's URL points (the payments routes serve it).
 SANDBOX_CHECKOUT_PATH = "/payments/sandbox/{session_id}"
 
@@ -159,7 +164,10 @@ class SandboxPayments:
 
     async def create_checkout(self, input: CreateCheckoutInput) -> CheckoutSession:
         async def respond() -> CheckoutSession:
-            session_id = "cs_test_" + stable_id("stripe", input.idempotency_key, length=48)
+            session_id = await self._session_for(input.idempotency_key)
+            stored = await self._sandbox.get_state(self.name, "session", session_id)
+            if stored is not None:  # a retry under the same key: the session already made
+                return CheckoutSession.model_validate(stored)
             session = CheckoutSession(
                 session_id=session_id,
                 url=self._base + SANDBOX_CHECKOUT_PATH.format(session_id=session_id),
@@ -174,6 +182,18 @@ class SandboxPayments:
             return session
 
         return await self._sandbox.side_effect(self.name, "checkout", input.idempotency_key, input, respond)
+
+    async def _session_for(self, idempotency_key: str) -> str:
+        """The session id kept for ``idempotency_key``: random, drawn on the key's first use
+        (the first write wins, so two racing calls with one key agree on it)."""
+        ident = stable_id(idempotency_key, length=64)  # a key may be 255 characters; the row's is too
+        kept = await self._sandbox.get_state(self.name, "checkout_key", ident)
+        if kept is None:
+            drawn = {"session_id": SANDBOX_SESSION_PREFIX + secrets.token_urlsafe(24)}
+            await self._sandbox.put_state(self.name, "checkout_key", ident, drawn)
+            kept = await self._sandbox.get_state(self.name, "checkout_key", ident)
+            assert kept is not None
+        return str(kept["session_id"])
 
     async def get_checkout(self, input: GetCheckoutInput) -> CheckoutSession:
         self._sandbox.enter(self.name, "get_checkout", None, input.model_dump(mode="json"))

@@ -23,14 +23,15 @@ PROVIDERS: dict[str, str] = {
     "discord": "bots",
     "telegram": "bots",
     "slack": "bots",
+    "email": "email",
 }
 
 _BOT_OPERATIONS = ("register", "set_webhook", "health", "unregister")
 
 #: Operations a sandbox can be told to fail, per provider (``provider.operation``). Beyond
 #: :data:`PROVIDERS`: the WhatsApp bot platform's operations (under ``whatsapp``, whose mode it
-#: follows) and the notification channels ``email`` and ``webhook``, whose real/sandbox choice is
-#: EMAIL_API_KEY / WEBHOOK_DELIVERY_PROVIDER.
+#: follows) and the notification channel ``webhook``, whose real/sandbox choice is
+#: WEBHOOK_DELIVERY_PROVIDER.
 SANDBOX_OPERATIONS: dict[str, tuple[str, ...]] = {
     "whatsapp": ("send", *_BOT_OPERATIONS),
     "calcom": ("create_booking", "cancel_booking", "slots"),

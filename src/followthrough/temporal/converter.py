@@ -24,6 +24,10 @@ def codec_for(settings: Settings) -> EncryptionCodec | None:
         return None
     if settings.followthrough_codec_keys is not None:
         raw = settings.followthrough_codec_keys.get_secret_value()
+    elif settings.production:
+        from followthrough.config import ConfigError
+
+        raise ConfigError("configuration error: FOLLOWTHROUGH_CODEC_KEYS is required in production")
     else:
         raw = load_or_create_dev_key(settings.home)
     return EncryptionCodec(parse_keys(raw))

@@ -59,8 +59,8 @@ class UserOnboardingWorkflow:
 
     @workflow.run
     async def run(self, input: OnboardingInput) -> OnboardingResult:
-        user_id = input.resolved_user_id
-        owner = input.workflow_id  # marks the rows this onboarding writes, however it was started
+        owner = workflow.info().workflow_id  # marks the rows this onboarding writes
+        user_id = input.user_id_under(owner)
         plan: StorePlan = await workflow.execute_activity(
             "user_stores.plan",
             PlanStoresInput(requested=input.stores),
@@ -99,7 +99,7 @@ class UserOnboardingWorkflow:
             await self._undo(result.created_in, user_id, owner)
             raise
         self._step = "welcoming"
-        result.welcome_message_id = await self._welcome(input)
+        result.welcome_message_id = await self._welcome(input, owner)
         self._step = "done"
         return result
 
@@ -116,8 +116,8 @@ class UserOnboardingWorkflow:
             undone.append(store)
         return undone
 
-    async def _welcome(self, input: OnboardingInput) -> str | None:
-        """The welcome message (WhatsApp, idempotent per email); a failure is not undone."""
+    async def _welcome(self, input: OnboardingInput, owner: str) -> str | None:
+        """The welcome message (WhatsApp, idempotent per onboarding id); a failure is not undone."""
         if input.phone is None:
             return None
         try:
@@ -126,7 +126,7 @@ class UserOnboardingWorkflow:
                 SendMessageInput(
                     to=input.phone,
                     text=welcome_text(input.name, input.language),
-                    idempotency_key=welcome_idempotency_key(input.email),
+                    idempotency_key=welcome_idempotency_key(owner),
                 ),
                 result_type=SendMessageResult,
                 start_to_close_timeout=PROVIDER_CALL_TIMEOUT,

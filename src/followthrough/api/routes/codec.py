@@ -7,9 +7,10 @@ Protocol (Temporal's): ``POST /codec/decode`` and ``/codec/encode`` with
 Decoding needs a key with the ``read`` scope: the operator's key opens every payload; an
 organization's key opens only the payloads of workflows its organization owns (each payload
 names its workflow, see :mod:`followthrough.temporal.codec`) and gets the others back as they
-came, still sealed. The one exception is the embedded dev stack, where a browser on this
-machine (loopback) may decode, since the Web UI cannot attach a key; the server itself never
-sees plaintext either way.
+came, still sealed. The one exception is the embedded dev stack in development, where a browser
+on this machine (loopback) may decode, since the Web UI cannot attach a key; in production
+(``FOLLOWTHROUGH_ENV=production``) every caller needs a key. The server itself never sees
+plaintext either way.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ async def _caller(request: Request, scope: str) -> Principal:
             raise HTTPException(403, f"the codec endpoint needs a key with the {scope!r} scope")
         return principal
     client = request.client.host if request.client else ""
-    if request.app.state.settings.embedded and client in _LOOPBACK | {"testclient"}:
+    settings = request.app.state.settings
+    if settings.embedded and not settings.production and client in _LOOPBACK | {"testclient"}:
         return OPERATOR
     raise HTTPException(401, "the codec endpoint needs Authorization: Bearer <key>")
 

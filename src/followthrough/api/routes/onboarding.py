@@ -4,12 +4,15 @@ which follows ``ENABLE_TEMPORAL`` / ``USE_TEMPORAL_ONBOARDING``: on, it starts t
 answers ``{workflowId}``; off, it runs the same steps inline ("direct database operations")
 and answers when they are done.
 
-The workflow id is ``onboarding-{hash of the email}``: the same email twice reaches the same
-execution (or re-runs idempotently), and no email appears in ids or search attributes.
+The workflow id is ``onboarding-{HMAC of the email}``, keyed by :func:`workflow_id_key`: the
+same email twice reaches the same execution (or re-runs idempotently), and no email appears in
+ids or search attributes, nor can one be found by hashing guesses without the key.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 from typing import Any
 
@@ -17,9 +20,11 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel
 from temporalio.exceptions import ApplicationError
 
-from followthrough.api.deps import WorkflowsDep
+from followthrough.activities.deployments import secrets_key
+from followthrough.api.deps import SettingsDep, WorkflowsDep
 from followthrough.api.flags import Feature, FlaggedRouteDep, InlineRun, inline_activity
 from followthrough.api.routes.workflows import StartResponse, start_response
+from followthrough.config import Settings
 from followthrough.domain.messaging import SendMessageInput
 from followthrough.domain.onboarding import (
     CreateStoreUserInput,
@@ -27,6 +32,7 @@ from followthrough.domain.onboarding import (
     OnboardingInput,
     OnboardingResult,
     PlanStoresInput,
+    onboarding_workflow_id,
     welcome_idempotency_key,
     welcome_text,
 )
@@ -39,17 +45,29 @@ router = APIRouter(tags=["onboarding"])
 WORKFLOW = "UserOnboardingWorkflow"
 
 
+def workflow_id_key(settings: Settings) -> bytes:
+    """The key of the onboarding ids: derived from the sealing key (``FOLLOWTHROUGH_SECRETS_KEY``,
+    or development's key file), so every API process agrees and no new secret is needed."""
+    return hmac.new(secrets_key(settings), b"followthrough/workflow-ids/v1", hashlib.sha256).digest()
+
+
+def workflow_id_for(settings: Settings, body: OnboardingInput) -> str:
+    return onboarding_workflow_id(body.email, workflow_id_key(settings))
+
+
 @router.post("/api/temporal/onboarding/execute")
-async def execute_onboarding(body: OnboardingInput, wf: WorkflowsDep) -> dict[str, Any]:
+async def execute_onboarding(body: OnboardingInput, wf: WorkflowsDep, settings: SettingsDep) -> dict[str, Any]:
     """Create the user in every store, welcome them, and answer with the outcome."""
-    outcome, result = await wf.execute(WORKFLOW, body, workflow_id=body.workflow_id)
+    outcome, result = await wf.execute(WORKFLOW, body, workflow_id=workflow_id_for(settings, body))
     return {"workflow_id": outcome.workflow_id, "result": result}
 
 
 @router.post("/api/onboarding", status_code=202, response_model=StartResponse)
-async def start_onboarding(body: OnboardingInput, response: Response, wf: WorkflowsDep) -> StartResponse:
+async def start_onboarding(
+    body: OnboardingInput, response: Response, wf: WorkflowsDep, settings: SettingsDep
+) -> StartResponse:
     """Start the onboarding and answer at once (poll /api/workflows/{id}/result)."""
-    return start_response(await wf.start(WORKFLOW, body, workflow_id=body.workflow_id), response)
+    return start_response(await wf.start(WORKFLOW, body, workflow_id=workflow_id_for(settings, body)), response)
 
 
 class _InlineStep(BaseModel):
@@ -60,24 +78,25 @@ class _InlineStep(BaseModel):
 async def create_user(body: OnboardingInput, route: FlaggedRouteDep) -> dict[str, Any]:
     """Nexpo's route: the onboarding saga (``{workflowId, …}``, 202), or with Temporal switched
     off the same steps inline, answered with their outcome (``status``) once done."""
+    workflow_id = workflow_id_for(route.settings, body)
     answer = await route.start(
         Feature.ONBOARDING,
         body,
-        workflow_id=body.workflow_id,
+        workflow_id=workflow_id,
         lead_id=None,
         inline_status=_InlineStep(step="starting"),
-        run_inline=lambda run: onboard_inline(route.services, body, run),
+        run_inline=lambda run: onboard_inline(route.services, body, workflow_id, run),
         wait_inline=True,
     )
     return {"workflowId": answer["workflow_id"], **answer}
 
 
-async def onboard_inline(services: Services, input: OnboardingInput, run: InlineRun) -> None:
+async def onboard_inline(services: Services, input: OnboardingInput, workflow_id: str, run: InlineRun) -> None:
     """UserOnboardingWorkflow's steps without Temporal: the same activities, in order; the first
     failure deletes the user again from the stores this run created it in, newest first. Best
     effort: nothing is retried (a store that is down fails the run) and a crash mid-way leaves
     what was written."""
-    user_id, owner = input.resolved_user_id, input.workflow_id
+    user_id, owner = input.user_id_under(workflow_id), workflow_id
     plan = await inline_activity(services, "user_stores.plan")(PlanStoresInput(requested=input.stores))
     result = OnboardingResult(success=True, user_id=user_id)
     for store in plan.stores:
@@ -104,7 +123,7 @@ async def onboard_inline(services: Services, input: OnboardingInput, run: Inline
         welcome = SendMessageInput(
             to=input.phone,
             text=welcome_text(input.name, input.language),
-            idempotency_key=welcome_idempotency_key(input.email),
+            idempotency_key=welcome_idempotency_key(workflow_id),
         )
         try:
             result.welcome_message_id = (await inline_activity(services, "messaging.send")(welcome)).message_id

@@ -3,7 +3,9 @@
 Only sandboxed payments answer here (a real Stripe session is paid on Stripe, and this page
 then says 404). Paying does what Stripe's ``checkout.session.completed`` webhook does: the
 ``PaymentWorkflow`` named in the session's metadata gets ``payment_completed``. Public like a
-checkout page is: no API key (the session id, unguessable, is the capability).
+checkout page is: no API key (the session id, random and unguessable, is the capability).
+In production (``FOLLOWTHROUGH_ENV=production``) these routes do not exist: 404, as for any
+unknown path, even where payments were explicitly sandboxed.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse
 
 from followthrough.api.deps import ServicesDep, WorkflowsDep
@@ -23,7 +25,14 @@ from followthrough.providers.payments import SandboxPayments, complete_sandbox_c
 from followthrough.temporal.operations import WorkflowNotFound
 
 PUBLIC = True
-router = APIRouter(prefix="/payments/sandbox", tags=["sandbox"])
+
+
+def _development_only(request: Request) -> None:
+    if request.app.state.settings.production:
+        raise HTTPException(404, "Not Found")
+
+
+router = APIRouter(prefix="/payments/sandbox", tags=["sandbox"], dependencies=[Depends(_development_only)])
 
 
 def _sandbox(services: ServicesDep) -> SandboxPayments:
