@@ -11,7 +11,7 @@ digits, ``+`` optional, spaces or dashes allowed). httpx and httpcore log each r
 URL at INFO, so they are held at WARNING.
 
 ``FOLLOWTHROUGH_LOG_FORMAT=json`` writes one JSON object per line: ``time``, ``level``,
-``logger``, ``message``, plus ``request_id`` (set by :func:`request_id_middleware` for the API's
+``logger``, ``message``, plus ``request_id`` (set by :class:`RequestIdMiddleware` for the API's
 requests) and ``workflow_id`` / ``activity_type`` / ``workflow_type`` (from the ``extra`` that
 Temporal's workflow and activity loggers attach), and ``exception`` when there is one.
 """
@@ -22,14 +22,12 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from starlette.requests import Request
-    from starlette.responses import Response
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _SECRET_NAMES = r"(?:api[_-]?key|access[_-]?token|token|secret|password|passwd|signing[_-]?secret|client[_-]?secret)"
 
@@ -91,7 +89,7 @@ class RedactingFormatter(logging.Formatter):
         return redact(super().formatStack(stack_info))
 
 
-#: The API request being served (set by :func:`request_id_middleware`).
+#: The API request being served (set by :class:`RequestIdMiddleware`).
 request_id_var: ContextVar[str | None] = ContextVar("followthrough_request_id", default=None)
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -159,15 +157,28 @@ def configure_logging(level: str, log_format: str = "text") -> None:
             handler.setFormatter(formatter)
 
 
-async def request_id_middleware(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+class RequestIdMiddleware:
     """Give each API request an id (the caller's ``X-Request-ID`` when well-formed), for its log
-    lines and its answer's ``X-Request-ID`` header."""
-    given = request.headers.get("x-request-id", "")
-    request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
-    token = request_id_var.set(request_id)
-    try:
-        response = await call_next(request)
-    finally:
-        request_id_var.reset(token)
-    response.headers["X-Request-ID"] = request_id
-    return response
+    lines and its answer's ``X-Request-ID`` header. Plain ASGI: it leaves the request's body
+    stream as it is (the body limit's 413 raised while reading passes through untouched)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), "")
+        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        token = request_id_var.set(request_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            request_id_var.reset(token)

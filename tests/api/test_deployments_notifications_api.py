@@ -215,7 +215,7 @@ async def test_a_notification_webhook_on_an_internal_address_is_refused(api: htt
         resp = await api.post("/api/temporal/notification/start", json=body)
         assert resp.status_code == 422, resp.text
         assert resp.json()["detail"][0]["loc"] == ["body", "recipient", "webhookUrl"]
-        assert resp.headers["x-request-id"]  # logs.request_id_middleware
+        assert resp.headers["x-request-id"]  # logs.RequestIdMiddleware
 
 
 async def test_a_bot_webhook_on_an_internal_address_is_refused(api: httpx.AsyncClient) -> None:

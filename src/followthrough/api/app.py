@@ -16,7 +16,7 @@ from followthrough.api.errors import install_error_handlers
 from followthrough.api.limits import install_limits
 from followthrough.api.rate_limits import limits_for
 from followthrough.config import Settings
-from followthrough.logs import request_id_middleware
+from followthrough.logs import RequestIdMiddleware
 from followthrough.registry import routers
 from followthrough.services import Services
 
@@ -57,7 +57,7 @@ def create_app(
     app.state.client_lock = asyncio.Lock()
     app.state.workflows = None
     install_error_handlers(app)
-    app.middleware("http")(request_id_middleware)  # X-Request-ID, and request_id in log lines
+    app.add_middleware(RequestIdMiddleware)  # X-Request-ID, and request_id in log lines
     # The Web UI (another origin) calls the codec endpoint from the browser.
     app.add_middleware(
         CORSMiddleware,
