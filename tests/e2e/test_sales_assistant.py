@@ -30,7 +30,7 @@ from temporalio.worker import Worker
 from followthrough.api import create_app
 from followthrough.api.routes.webhook_whatsapp import pending_tasks
 from followthrough.domain.campaign import LeadOutcome, LeadOutreachInput, LeadOutreachResult
-from followthrough.domain.inbound import InboundMessageResult
+from followthrough.domain.inbound import InboundMessageResult, inbound_workflow_id
 from followthrough.services import Services
 from followthrough.store.models import CampaignLead, Lead
 from followthrough.store.outbox import Outbox
@@ -219,5 +219,5 @@ async def _deliver(http: httpx.AsyncClient, client: Client, phone: str, text: st
     body = wa_body(phone, text, message_id=message_id)
     response = await http.post("/webhook/whatsapp", content=body, headers=wa_headers(body))
     assert response.json() == {"received": 1, "new": 1}
-    handle = client.get_workflow_handle(f"inbound-{message_id}", result_type=InboundMessageResult)
+    handle = client.get_workflow_handle(inbound_workflow_id(message_id), result_type=InboundMessageResult)
     return await asyncio.wait_for(handle.result(), 30)

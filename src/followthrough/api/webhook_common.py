@@ -1,30 +1,54 @@
-"""What the provider webhooks share: secrets, refusals, replay memory, signalling follow-ups.
+"""What the provider webhooks share: secrets, refusals, deliveries seen, signalling follow-ups.
 
 Kept outside ``api/routes/`` so route discovery does not take it for a routes module. Every
 webhook checks its provider's signature over the raw body instead of the API key: a missing
 signature is 401, a wrong or stale one 403, a body that is not the provider's JSON 400, an
 event this service does not use 200 ``{"ignored": …}``; never a 500.
+
+Providers deliver at least once, and every API process must answer alike, so what was accepted
+is recorded in the store (:class:`~followthrough.store.repositories.WebhookDeliveries`), not in
+memory:
+
+* :func:`refuse_replay` — the same signed delivery sent again (the signature covers a
+  timestamp: Stripe, Slack) is a replay by someone else: 403, as a forgery.
+* :func:`once` — an event handled before (same event id, a fresh valid signature: the
+  provider's redelivery) is answered 200 ``{"duplicate": true, …}`` and changes nothing. The
+  first delivery claims the id, handles it and marks it done; if handling fails the claim is
+  released, so the provider's next delivery handles it; a delivery arriving while another
+  process handles the same event is 503 with ``Retry-After``.
+
+When the store cannot be reached the answer is 503: the provider delivers again later.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import timedelta
 from typing import Any
 
 from fastapi import HTTPException, Request, status
 from pydantic import SecretStr
+from sqlalchemy.exc import SQLAlchemyError
 
 from followthrough.domain.followup import FOLLOWUP_TYPES, followup_workflow_id
-from followthrough.providers.signatures import InvalidSignature, ReplayCache
+from followthrough.providers.signatures import InvalidSignature
+from followthrough.store.repositories.webhooks import MAX_DELIVERY_ID, Claim, WebhookDeliveries
 from followthrough.temporal.operations import WorkflowNotFound, Workflows
 
 log = logging.getLogger(__name__)
 
 #: The prefix every webhook router uses (``/webhook/<provider>``).
 PREFIX = "/webhook"
+#: How long a handled event id is remembered: past every provider's retries (Stripe's: 3 days).
+EVENT_TTL = timedelta(days=7)
+#: How long an accepted signature is remembered: past it, its timestamp makes it stale anyway.
+SIGNATURE_TTL = timedelta(minutes=10)
+#: What a provider is asked to wait while another process handles the same event.
+RETRY_AFTER_SECONDS = 30
 
 
 def configured_secret(value: SecretStr | None, variable: str) -> str:
@@ -34,12 +58,78 @@ def configured_secret(value: SecretStr | None, variable: str) -> str:
     return value.get_secret_value()
 
 
-def replays(request: Request) -> ReplayCache:
-    """Deliveries already accepted by this process (Stripe event ids, Cal.com signatures)."""
-    cache: ReplayCache | None = getattr(request.app.state, "webhook_replays", None)
-    if cache is None:
-        cache = request.app.state.webhook_replays = ReplayCache()
-    return cache
+def deliveries(request: Request) -> WebhookDeliveries:
+    """The deliveries every API process accepted (one repository per app, for its clean-up pace)."""
+    repo: WebhookDeliveries | None = getattr(request.app.state, "webhook_deliveries", None)
+    if repo is None:
+        repo = request.app.state.webhook_deliveries = WebhookDeliveries(request.app.state.services.database)
+    return repo
+
+
+def digest(*parts: str | bytes) -> str:
+    """SHA-256 hex of the parts, each ended by a NUL (so no two splits of one text collide)."""
+    sha = hashlib.sha256()
+    for part in parts:
+        sha.update(part if isinstance(part, bytes) else part.encode())
+        sha.update(b"\0")
+    return sha.hexdigest()
+
+
+def delivery_key(*parts: str) -> str:
+    """A delivery id from its parts: joined with ``:`` when that fits the store, else a digest."""
+    joined = ":".join(parts)
+    return joined if 0 < len(joined) <= MAX_DELIVERY_ID else digest(*parts)
+
+
+async def _claim(request: Request, provider: str, delivery_id: str, ttl: timedelta, *, done: bool = False) -> Claim:
+    try:
+        return await deliveries(request).claim(provider, delivery_id, ttl, done=done)
+    except SQLAlchemyError:
+        log.exception("webhook %s: the store is unreachable; asking the provider to deliver again", provider)
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the store is unavailable; deliver again") from None
+
+
+async def refuse_replay(request: Request, provider: str, signed: str, header: str) -> None:
+    """403 when this very signed delivery (``signed``: a digest of what the signature covers)
+    was accepted before, by any API process."""
+    claim = await _claim(request, f"{provider}:signature", signed, SIGNATURE_TTL, done=True)
+    if not claim.new:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"{header} refused: this signed delivery was accepted before")
+
+
+async def once(
+    request: Request,
+    provider: str,
+    event_id: str,
+    handle: Callable[[], Awaitable[dict[str, Any]]],
+    duplicate: dict[str, Any],
+) -> dict[str, Any]:
+    """``handle()`` the event the first time ``event_id`` is delivered, by any API process; a
+    redelivery of a handled event answers ``{"duplicate": True, **duplicate}`` and does nothing."""
+    claim = await _claim(request, provider, event_id, EVENT_TTL)
+    if claim is Claim.DONE:
+        log.info("webhook %s: event already handled; redelivery acknowledged", provider)
+        return {"duplicate": True, **duplicate}
+    if claim is Claim.BUSY:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "this event is being handled by another delivery; deliver again later",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+    repo = deliveries(request)
+    try:
+        result = await handle()
+    except BaseException:
+        try:  # the provider's next delivery handles it (a failed release leaves it to the lease)
+            await repo.release(provider, event_id)
+        except SQLAlchemyError:
+            log.warning("webhook %s: could not release a failed claim", provider, exc_info=True)
+        raise
+    try:
+        await repo.complete(provider, event_id)
+    except SQLAlchemyError:  # handled: a redelivery within the lease is 503, then handled again
+        log.warning("webhook %s: handled, but not marked done", provider, exc_info=True)
+    return result
 
 
 def refuse(header: str, exc: InvalidSignature, given: str | None) -> HTTPException:

@@ -6,7 +6,7 @@
 * :class:`SandboxCalendar` — books every slot it is asked for (30 minutes), remembers bookings
   so cancelling an unknown one fails like Cal.com's 404, offers weekday half-hours 09–17 UTC.
 * :func:`verify_calcom_signature` — ``X-Cal-Signature-256`` (hex HMAC-SHA256 of the raw body),
-  stale when the payload's ``createdAt`` is older than the tolerance, replay by a seen cache.
+  stale when the payload's ``createdAt`` is older than the tolerance.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from followthrough.domain.calendar import (
 from followthrough.errors import ValidationError
 from followthrough.providers.http import error_for_status, send_json
 from followthrough.providers.sandbox import Sandbox, stable_id
-from followthrough.providers.signatures import InvalidSignature, ReplayCache, StaleSignature, hmac_sha256_hex, same
+from followthrough.providers.signatures import InvalidSignature, StaleSignature, hmac_sha256_hex, same
 
 BOOKINGS_API_VERSION = "2024-08-13"
 SLOTS_API_VERSION = "2024-09-04"
@@ -203,12 +203,12 @@ def verify_calcom_signature(
     *,
     tolerance: float = 300.0,
     now: datetime | None = None,
-    seen: ReplayCache | None = None,
 ) -> dict[str, Any]:
     """Check ``X-Cal-Signature-256`` and return the parsed payload.
 
-    Stale when the payload's ``createdAt`` is more than ``tolerance`` seconds away from now; a
-    replay when ``seen`` already holds this signature. Raises :class:`InvalidSignature` /
+    Stale when the payload's ``createdAt`` is more than ``tolerance`` seconds away from now.
+    Cal.com signs only the body, so a replay is indistinguishable from its redelivery: the
+    route deduplicates by the booking event instead. Raises :class:`InvalidSignature` /
     :class:`StaleSignature`.
     """
     if not header:
@@ -231,6 +231,4 @@ def verify_calcom_signature(
         age = ((now or datetime.now(UTC)) - created_at).total_seconds()
         if abs(age) > tolerance:
             raise StaleSignature(f"delivery created {age:.0f}s ago (tolerance {tolerance:.0f}s)")
-    if seen is not None:
-        seen.check_and_add(f"calcom:{digest.lower()}")
     return payload if isinstance(payload, dict) else {"payload": payload}

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 from collections.abc import Mapping
@@ -29,7 +28,6 @@ from followthrough.providers.http import graph_api_classifier, send_json
 from followthrough.providers.sandbox import Sandbox, stable_id
 from followthrough.providers.signatures import (
     InvalidSignature,
-    ReplayCache,
     StaleSignature,
     hmac_sha256_hex,
     same,
@@ -197,13 +195,13 @@ def verify_whatsapp_signature(
     *,
     max_age: float | None = None,
     now: datetime | None = None,
-    seen: ReplayCache | None = None,
 ) -> None:
     """Accept a webhook delivery only if ``X-Hub-Signature-256`` is ``sha256=<HMAC of body>``.
 
-    WhatsApp signs no timestamp; with ``max_age`` a delivery whose messages/statuses are older
-    than that many seconds is refused as stale, and with ``seen`` a body accepted before is a
-    replay. Raises :class:`InvalidSignature` / :class:`StaleSignature`.
+    WhatsApp signs no timestamp, so a replay is the very body Meta redelivers: the route
+    deduplicates by message id instead. With ``max_age`` a delivery whose messages/statuses are
+    older than that many seconds is refused as stale. Raises :class:`InvalidSignature` /
+    :class:`StaleSignature`.
     """
     if not header or not header.startswith("sha256="):
         raise InvalidSignature("missing or malformed X-Hub-Signature-256")
@@ -214,8 +212,6 @@ def verify_whatsapp_signature(
         current = (now or datetime.now(UTC)).timestamp()
         if oldest is not None and current - oldest > max_age:
             raise StaleSignature(f"delivery is {current - oldest:.0f}s old (limit {max_age:.0f}s)")
-    if seen is not None:
-        seen.check_and_add(hashlib.sha256(body).hexdigest())
 
 
 def _oldest_timestamp(body: bytes) -> float | None:

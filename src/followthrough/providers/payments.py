@@ -8,8 +8,9 @@
   reference; the same idempotency key still answers the same session) and a local URL; they
   stay ``open`` until :func:`complete_sandbox_checkout` (what the payments route calls when someone "pays" at
   that URL) or their expiry.
-* :func:`verify_stripe_signature` — ``Stripe-Signature: t=…,v1=…`` (HMAC-SHA256 of
-  ``"{t}.{body}"``), refused outside the tolerance or when the event id was seen.
+* :func:`verify_stripe_signature` — ``Stripe-Signature: t=…,v1=…`` checked by the SDK's
+  ``stripe.Webhook.construct_event``, refused outside the tolerance (the webhook route refuses
+  replays and answers redeliveries from the store).
 
 Completing a sandbox checkout (for the payments route)::
 
@@ -25,7 +26,6 @@ expired; completing twice returns the same event.
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 from datetime import UTC, datetime, timedelta
@@ -37,7 +37,7 @@ from followthrough.domain.payments import CheckoutSession, CreateCheckoutInput, 
 from followthrough.errors import FollowthroughError, RetryableError, ValidationError
 from followthrough.providers.http import error_for_status
 from followthrough.providers.sandbox import Sandbox, stable_id
-from followthrough.providers.signatures import InvalidSignature, ReplayCache, StaleSignature, hmac_sha256_hex, same
+from followthrough.providers.signatures import InvalidSignature, StaleSignature, hmac_sha256_hex
 
 #: A sandbox checkout's id: this, then 24 random bytes (URL-safe base64).
 SANDBOX_SESSION_PREFIX = "cs_sandbox_"
@@ -261,34 +261,30 @@ def verify_stripe_signature(
     header: str | None,
     secret: str,
     *,
-    tolerance: float = 300.0,
-    now: float | None = None,
-    seen: ReplayCache | None = None,
+    tolerance: int = 300,
 ) -> dict[str, Any]:
-    """Check ``Stripe-Signature`` as ``stripe.Webhook.construct_event`` does and return the event.
+    """Check ``Stripe-Signature`` with ``stripe.Webhook.construct_event`` and return the event.
 
     Any ``v1`` entry may match (Stripe sends one per active secret during rotation); the
-    timestamp must be within ``tolerance`` seconds; with ``seen`` an event id accepted before
-    is a replay. Raises :class:`InvalidSignature` / :class:`StaleSignature`.
+    timestamp must be within ``tolerance`` seconds of now, either way (the SDK looks only at the
+    past; a future one is a forged clock). Raises :class:`InvalidSignature` /
+    :class:`StaleSignature`.
     """
     if not header:
         raise InvalidSignature("missing Stripe-Signature")
-    pairs = [part.strip().partition("=") for part in header.split(",")]
-    stamps = [value for key, _, value in pairs if key == "t"]
-    signatures = [value for key, _, value in pairs if key == "v1"]
-    if len(stamps) != 1 or not stamps[0].isdigit() or not signatures:
-        raise InvalidSignature("malformed Stripe-Signature (expected t=…,v1=…)")
-    timestamp = int(stamps[0])
-    expected = hmac_sha256_hex(secret, f"{timestamp}.".encode() + payload)
-    if not any(same(expected, candidate) for candidate in signatures):
-        raise InvalidSignature("Stripe-Signature does not match the body")
-    age = (time.time() if now is None else now) - timestamp
-    if abs(age) > tolerance:
-        raise StaleSignature(f"Stripe-Signature timestamp is {age:.0f}s away (tolerance {tolerance:.0f}s)")
     try:
-        event = json.loads(payload)
-    except ValueError as exc:
-        raise InvalidSignature("the body is not JSON") from exc
-    if seen is not None and isinstance(event, dict) and event.get("id"):
-        seen.check_and_add(f"stripe:{event['id']}")
-    return event if isinstance(event, dict) else {"data": event}
+        event = stripe.Webhook.construct_event(payload, header, secret, tolerance=tolerance)
+    except stripe.SignatureVerificationError as exc:
+        if "tolerance" in str(exc):
+            raise StaleSignature(f"Stripe-Signature timestamp is older than {tolerance}s") from None
+        raise InvalidSignature(f"Stripe-Signature refused: {exc.user_message or exc}") from None
+    except (ValueError, TypeError, AttributeError):  # signed, but not JSON (nor UTF-8), or not an object
+        raise InvalidSignature("the body is not a Stripe event object") from None
+    if stripe_timestamp(header) > time.time() + tolerance:
+        raise StaleSignature(f"Stripe-Signature timestamp is more than {tolerance}s ahead")
+    return event.to_dict()
+
+
+def stripe_timestamp(header: str) -> int:
+    """The ``t=`` of a ``Stripe-Signature`` the SDK accepted, read as the SDK reads it."""
+    return int([item[1] for item in (part.split("=", 2) for part in header.split(",")) if item[0] == "t"][0])

@@ -28,7 +28,8 @@ Statuses, by table (the values the code writes):
 
 Revisions after the initial one: ``0002_lead_memory`` (``leads.memory_*``), ``0003_sync_state``
 (``sync_watermarks``, ``sync_quarantine``), ``0004_campaign_lead_lookups`` (indexes),
-``0005_api_keys`` (``api_keys``), each a branch of its own from ``0001_initial``.
+``0005_api_keys`` (``api_keys``), ``0006_webhook_deliveries`` (``webhook_deliveries``), each a
+branch of its own from ``0001_initial``.
 """
 
 from __future__ import annotations
@@ -371,6 +372,26 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+
+
+# --- webhook deliveries accepted (issue 18) -------------------------------------------------
+class WebhookDelivery(Base):
+    """A provider's delivery (an event id, a signature) accepted by one of the API processes.
+
+    The UNIQUE key is what makes every process refuse the same delivery: the first insert wins
+    (see :class:`followthrough.store.repositories.webhooks.WebhookDeliveries`). ``completed_at``
+    is empty while the winner processes it; rows past ``expires_at`` are deleted.
+    """
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (UniqueConstraint("provider", "delivery_id"),)
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    delivery_id: Mapped[str] = mapped_column(String(255))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    completed_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
 # --- every side effect ---------------------------------------------------------------------

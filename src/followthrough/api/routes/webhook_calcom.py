@@ -2,8 +2,13 @@
 
 The booking's metadata carries ``lead_id``; ``BOOKING_RESCHEDULED`` and ``BOOKING_CANCELLED``
 signal ``demo_changed`` to ``followup-{lead_id}-{pre_demo_24h|pre_demo_reminder|post_demo}``,
-inline (when Temporal is down the 503 makes Cal.com redeliver). Status codes as in
-:mod:`followthrough.api.webhook_common`.
+inline (when Temporal is down the 503 makes Cal.com redeliver).
+
+Cal.com signs only the body (no timestamp), so its redelivery and a replay are the same bytes:
+both are answered 200 ``{"duplicate": true, …}`` and change nothing, whichever API process
+took the first. A delivery is named by ``triggerEvent``, the booking's ``uid`` and the
+payload's ``createdAt`` (the raw body's digest when one is missing); a ``createdAt`` more than
+five minutes away is refused as stale. Status codes as in :mod:`followthrough.api.webhook_common`.
 """
 
 from __future__ import annotations
@@ -17,8 +22,9 @@ from followthrough.api.deps import SettingsDep, get_workflows
 from followthrough.api.webhook_common import (
     PREFIX,
     configured_secret,
+    digest,
+    once,
     refuse,
-    replays,
     signal_followups,
     temporal_client,
 )
@@ -44,9 +50,24 @@ async def calcom_event(request: Request, settings: SettingsDep) -> dict[str, Any
     signature = request.headers.get("X-Cal-Signature-256")
     secret = configured_secret(settings.calcom_webhook_secret, "CALCOM_WEBHOOK_SECRET")
     try:
-        event = verify_calcom_signature(body, signature, secret, seen=replays(request))
+        event = verify_calcom_signature(body, signature, secret)
     except InvalidSignature as exc:
         raise refuse("X-Cal-Signature-256", exc, signature) from None
+    key = calcom_delivery_id(event, body)
+    return await once(request, "calcom", key, lambda: _handle(request, event), {"delivery": key})
+
+
+def calcom_delivery_id(event: dict[str, Any], body: bytes) -> str:
+    """What names one Cal.com delivery: the event, the booking and the instant it was made."""
+    payload = event.get("payload")
+    uid = payload.get("uid") if isinstance(payload, dict) else None
+    kind, created = event.get("triggerEvent"), event.get("createdAt")
+    if all(isinstance(v, str) and v for v in (kind, uid, created)):
+        return digest(str(kind), str(uid), str(created))
+    return digest(body)
+
+
+async def _handle(request: Request, event: dict[str, Any]) -> dict[str, Any]:
     kind = event.get("triggerEvent")
     if kind not in ("BOOKING_RESCHEDULED", "BOOKING_CANCELLED"):
         return {"ignored": kind}

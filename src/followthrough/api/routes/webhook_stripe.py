@@ -3,8 +3,13 @@
 The checkout session's metadata carries ``workflow_id``; ``checkout.session.completed`` (paid)
 and ``checkout.session.async_payment_succeeded`` signal ``payment_completed``,
 ``checkout.session.expired`` signals ``payment_expired``. The signal is sent inline: it is one
-quick call, and when Temporal is down the 503 makes Stripe redeliver later. Status codes as in
-:mod:`followthrough.api.webhook_common`.
+quick call, and when Temporal is down the 503 makes Stripe redeliver later.
+
+The signature is checked by the SDK (``stripe.Webhook.construct_event``). Stripe signs each
+delivery attempt afresh, so the same ``Stripe-Signature`` again is a replay (403), while the
+same event id under a new signature is Stripe's redelivery: 200 ``{"duplicate": true,
+"event_id": …}``, nothing signalled twice, whichever API process took the first. Status codes
+as in :mod:`followthrough.api.webhook_common`.
 """
 
 from __future__ import annotations
@@ -15,9 +20,17 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from followthrough.api.deps import SettingsDep, get_workflows
-from followthrough.api.webhook_common import PREFIX, configured_secret, refuse, replays, temporal_client
+from followthrough.api.webhook_common import (
+    PREFIX,
+    configured_secret,
+    digest,
+    once,
+    refuse,
+    refuse_replay,
+    temporal_client,
+)
 from followthrough.domain.payment import PaymentCompletedSignal, PaymentExpiredSignal
-from followthrough.providers.payments import verify_stripe_signature
+from followthrough.providers.payments import stripe_timestamp, verify_stripe_signature
 from followthrough.providers.signatures import InvalidSignature
 from followthrough.temporal.operations import WorkflowNotFound
 
@@ -31,9 +44,18 @@ async def stripe_event(request: Request, settings: SettingsDep) -> dict[str, Any
     signature = request.headers.get("Stripe-Signature")
     secret = configured_secret(settings.stripe_webhook_secret, "STRIPE_WEBHOOK_SECRET")
     try:
-        event = verify_stripe_signature(body, signature, secret, seen=replays(request))
+        event = verify_stripe_signature(body, signature, secret)
     except InvalidSignature as exc:
         raise refuse("Stripe-Signature", exc, signature) from None
+    # What the signature covers: ``{t}.{body}``. A v1 list re-ordered still signs the same.
+    await refuse_replay(request, "stripe", digest(str(stripe_timestamp(signature or "")), body), "Stripe-Signature")
+    event_id = event.get("id")
+    if not isinstance(event_id, str) or not event_id:
+        return await _handle(request, event)
+    return await once(request, "stripe", event_id, lambda: _handle(request, event), {"event_id": event_id})
+
+
+async def _handle(request: Request, event: dict[str, Any]) -> dict[str, Any]:
     kind = event.get("type")
     if kind not in (
         "checkout.session.completed",

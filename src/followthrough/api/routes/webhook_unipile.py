@@ -13,7 +13,8 @@ URL) in campaigns whose sender account is the receiving Unipile account, and sig
 ``lead_replied`` to each lead's workflow (``campaign-{campaign}-lead-{lead}``, a deterministic
 id, so no visibility query is needed) before answering. A lead whose workflow is not running
 is skipped. If Temporal cannot take the signals the answer is 503, so the delivery can be
-made again; a second ``lead_replied`` changes nothing.
+made again. A message handled before (the same ``account_id`` and ``message_id``, by any API
+process) is answered 200 ``{"message_id": …, "duplicate": true}`` and signals nothing again.
 """
 
 from __future__ import annotations
@@ -25,7 +26,15 @@ from fastapi import APIRouter, HTTPException, Request, status
 from sqlalchemy import ColumnElement, and_, or_, select
 
 from followthrough.api.deps import ServicesDep, SettingsDep, get_workflows
-from followthrough.api.webhook_common import PREFIX, configured_secret, parse_json, refuse, temporal_client
+from followthrough.api.webhook_common import (
+    PREFIX,
+    configured_secret,
+    delivery_key,
+    once,
+    parse_json,
+    refuse,
+    temporal_client,
+)
 from followthrough.domain.campaign import LeadRepliedSignal
 from followthrough.domain.linkedin import linkedin_identifier
 from followthrough.domain.orchestration import lead_workflow_id
@@ -65,6 +74,19 @@ async def unipile_event(request: Request, settings: SettingsDep, services: Servi
     ids, url = sender_identities(sender)
     if not ids:
         return {"ignored": "the sender has no LinkedIn identity"}
+    message_id = body.get("message_id")
+
+    async def handle() -> dict[str, Any]:
+        return await _signal_replies(request, services, body, account_id, ids, url)
+
+    if not isinstance(message_id, str) or not message_id:
+        return await handle()
+    return await once(request, "unipile", delivery_key(account_id, message_id), handle, {"message_id": message_id})
+
+
+async def _signal_replies(
+    request: Request, services: Services, body: dict[str, Any], account_id: str, ids: set[str], url: str | None
+) -> dict[str, Any]:
     leads = await replying_leads(services, account_id, ids, url)
     if not leads:
         return {"message_id": body.get("message_id"), "leads": 0, "signalled": []}

@@ -23,6 +23,7 @@ from followthrough.store.repositories.leads import InboundResult, LeadData, Lead
 from followthrough.store.repositories.notifications import Notifications
 from followthrough.store.repositories.sales import Appointments, Payments
 from followthrough.store.repositories.senders import Reservation, SenderAccounts, SenderUsageCounters
+from followthrough.store.repositories.webhooks import Claim, WebhookDeliveries
 
 __all__ = [
     "SCOPES",
@@ -34,6 +35,7 @@ __all__ = [
     "CampaignExecutions",
     "CampaignLeads",
     "Campaigns",
+    "Claim",
     "ContentItems",
     "InboundResult",
     "IssuedKey",
@@ -46,6 +48,7 @@ __all__ = [
     "Reservation",
     "SenderAccounts",
     "SenderUsageCounters",
+    "WebhookDeliveries",
     "ensure_lead",
     "normalize_linkedin_url",
 ]
