@@ -18,6 +18,7 @@ from pydantic.alias_generators import to_camel
 from temporalio.client import WorkflowExecutionStatus
 
 from followthrough.activities.campaigns import start_problem
+from followthrough.domain.bounds import Text
 from followthrough.domain.campaign import parse_graph
 from followthrough.domain.orchestration import (
     MAX_CONCURRENT_LEADS,
@@ -59,16 +60,16 @@ class CreateCampaign(_Camel):
 class StartCampaign(_Camel):
     organization_id: str = Field(min_length=1, max_length=64)
     max_concurrent_leads: int | None = Field(default=None, ge=1, le=MAX_CONCURRENT_LEADS)
-    lead_processing_delay: float | None = Field(default=None, ge=0, le=86_400)
+    lead_processing_delay: float | None = Field(default=None, ge=0, le=86_400, allow_inf_nan=False)
 
 
 class StopCampaign(_Camel):
     complete_current_executions: bool = False
-    reason: str | None = None
+    reason: Text | None = None
 
 
 class PauseCampaign(_Camel):
-    reason: str | None = None
+    reason: Text | None = None
 
 
 # The seed's (Clento's) routes name the campaign in the body: ``POST /api/campaigns/start

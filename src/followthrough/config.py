@@ -107,6 +107,9 @@ class Settings(BaseSettings):
     followthrough_max_upload_bytes: PositiveInt = 20 << 20
     followthrough_max_webhook_bytes: PositiveInt = 1 << 20
     followthrough_max_csv_rows: PositiveInt = 100_000
+    # Input bounds (issue 18 item 2; see followthrough.domain.bounds): the largest amount a
+    # payment route accepts, in minor units; the store's BigInteger is the hard ceiling.
+    followthrough_max_payment_amount: int = Field(default=100_000_000, gt=0, le=2**63 - 1)
     followthrough_rate_limit: str = Field(default="600/minute", description="per API key; empty = none")
     followthrough_webhook_rate_limit: str = Field(default="6000/minute", description="per webhook and client IP")
     followthrough_rate_limit_prefix: str = Field(

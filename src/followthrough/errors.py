@@ -15,6 +15,13 @@ names. The hierarchy::
 Workflows and activities convert them to :class:`temporalio.exceptions.ApplicationError` with
 :func:`to_application_error`, so the type name survives serialisation and the non-retryable
 flag is set for permanent errors.
+
+Errors that are not ours but cannot succeed on a retry either — bad data met on the way
+(``OverflowError``, ``ValueError`` and its kin: pydantic's and JSON's decode errors,
+``UnicodeDecodeError``; SQLAlchemy's ``DataError``, and an ``IntegrityError`` that is not a
+duplicate key) — are classified by :func:`classify` as non-retryable ``ValidationError``s, once,
+for every activity (:func:`as_temporal_errors` and the worker's activity interceptor). A
+duplicate key stays retryable: the next attempt finds the row a concurrent one wrote.
 """
 
 from __future__ import annotations
@@ -109,10 +116,56 @@ def to_application_error(exc: FollowthroughError) -> ApplicationError:
     )
 
 
+#: Words in a database's message that say an IntegrityError is a duplicate key (PostgreSQL,
+#: MySQL, SQLite), which a retry may resolve.
+_DUPLICATE_WORDS = ("unique", "duplicate")
+
+
+def _is_db_error(exc: BaseException, name: str) -> bool:
+    return any(c.__name__ == name and c.__module__.startswith("sqlalchemy") for c in type(exc).__mro__)
+
+
+def permanent_cause(exc: BaseException) -> str | None:
+    """Why ``exc`` cannot succeed on retry, or None when a retry may help (or it is ours)."""
+    if isinstance(exc, FollowthroughError | ApplicationError):
+        return None
+    if _is_db_error(exc, "DataError"):
+        return "the store refused the value"
+    if _is_db_error(exc, "IntegrityError"):
+        text = str(getattr(exc, "orig", None) or exc).lower()
+        return None if any(w in text for w in _DUPLICATE_WORDS) else "the store refused the row"
+    if isinstance(exc, OverflowError):
+        return "a value is out of range"
+    if isinstance(exc, ValueError | UnicodeError):
+        return "the data is invalid"
+    return None
+
+
+def classify(exc: BaseException) -> ApplicationError | None:
+    """The Temporal form of ``exc`` when it is ours or permanent; None leaves it as it is
+    (Temporal retries it by the activity's policy)."""
+    if isinstance(exc, FollowthroughError):
+        return to_application_error(exc)
+    cause = permanent_cause(exc)
+    if cause is None:
+        return None
+    text = " ".join(str(exc).split())[:1000]
+    return ApplicationError(
+        f"{cause}: {type(exc).__name__}: {text}",
+        {"error": type(exc).__name__},
+        type=ValidationError.__name__,
+        non_retryable=True,
+    )
+
+
 @contextmanager
 def as_temporal_errors() -> Iterator[None]:
-    """Inside an activity: re-raise a :class:`FollowthroughError` as its ApplicationError."""
+    """Inside an activity: re-raise a :class:`FollowthroughError` as its ApplicationError, and
+    an error that cannot succeed on retry as a non-retryable ``ValidationError``."""
     try:
         yield
-    except FollowthroughError as exc:
-        raise to_application_error(exc) from exc
+    except Exception as exc:
+        converted = classify(exc)
+        if converted is None:
+            raise
+        raise converted from exc

@@ -18,6 +18,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, Field, field_validator
 
+from followthrough.domain.bounds import INT32_MAX, Instant
 from followthrough.domain.followup import FollowUpType
 from followthrough.domain.leads import Lead
 
@@ -42,10 +43,14 @@ class BookDemoInput(BaseModel):
     """Book ``lead`` a demo in the slot ``[start, end)`` (UTC instants)."""
 
     lead: Lead
-    start: AwareDatetime
-    end: AwareDatetime
-    event_type_id: int | None = Field(default=None, description="Cal.com event type; None = the configured one")
-    timezone: str = Field(default="UTC", description="the attendee's IANA time zone, for the calendar invite")
+    start: Instant
+    end: Instant
+    event_type_id: int | None = Field(
+        default=None, ge=1, le=INT32_MAX, description="Cal.com event type; None = the configured one"
+    )
+    timezone: str = Field(
+        default="UTC", min_length=1, max_length=64, description="the attendee's IANA time zone, for the calendar invite"
+    )
     notes: str | None = Field(default=None, max_length=2000)
     sync_integrations: bool = Field(
         default=True, description="once booked, push demo_scheduled to HubSpot, Meta and memory (IntegrationSync)"

@@ -37,6 +37,8 @@ from typing import Annotated, Any, Literal
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
+from followthrough.domain.bounds import INT32_MAX, MAX_ITEMS, Id, Name, Text
+
 # --- bounds -----------------------------------------------------------------------------------
 
 #: LinkedIn refuses invitation notes longer than this.
@@ -51,6 +53,9 @@ DELAY_HOURS_MAX = DELAY_DAYS_MAX * 24
 WITHIN_DAYS_RANGE = (1, 90)
 REPLIED_WITHIN_DAYS_RANGE = (0, 90)
 MAX_NODES = 200
+#: Most nodes or edges a graph may list: past MAX_NODES the graph is refused with every fault
+#: (``too_many_nodes``); past this it is not even read.
+MAX_GRAPH_ITEMS = 10 * MAX_NODES
 #: Lead fields a ``profile_has`` condition may test (what the lead record can hold).
 PROFILE_FIELDS: frozenset[str] = frozenset(
     {
@@ -89,8 +94,8 @@ class ActionType(StrEnum):
 
 
 class LikePostConfig(_Model):
-    number_of_posts: int = 1
-    recent_post_days: int = 7
+    number_of_posts: int = Field(default=1, ge=-INT32_MAX, le=INT32_MAX)
+    recent_post_days: int = Field(default=7, ge=-INT32_MAX, le=INT32_MAX)
 
 
 class SendInvitationConfig(_Model):
@@ -103,9 +108,9 @@ class SendMessageConfig(_Model):
 
 
 class WhatsAppTemplateRef(_Model):
-    name: str
-    language: str = "en"
-    parameters: list[str] = Field(default_factory=list)
+    name: str = Field(max_length=512)
+    language: str = Field(default="en", max_length=16)
+    parameters: list[Text] = Field(default_factory=list, max_length=MAX_ITEMS)
 
 
 class SendWhatsAppConfig(_Model):
@@ -123,8 +128,8 @@ class EmptyConfig(_Model):
 
 
 class _Node(_Model):
-    id: str
-    label: str | None = None
+    id: Id
+    label: Name | None = None
 
 
 class ProfileVisitNode(_Node):
@@ -181,7 +186,7 @@ class DelayNode(_Node):
     """Wait ``duration`` sending days (days the sender's window opens) or calendar time."""
 
     kind: Literal["delay"] = "delay"
-    duration: int
+    duration: int = Field(ge=-INT32_MAX, le=INT32_MAX)
     unit: Literal["sending_days", "calendar"] = "calendar"
     #: For ``calendar`` delays: what ``duration`` counts.
     calendar_unit: Literal["days", "hours", "minutes"] = "days"
@@ -192,7 +197,7 @@ class InvitationAcceptedNode(_Node):
 
     kind: Literal["condition"] = "condition"
     condition: Literal["invitation_accepted"] = "invitation_accepted"
-    within_days: int = 7
+    within_days: int = Field(default=7, ge=-INT32_MAX, le=INT32_MAX)
 
 
 class RepliedNode(_Node):
@@ -204,7 +209,7 @@ class RepliedNode(_Node):
 
     kind: Literal["condition"] = "condition"
     condition: Literal["replied"] = "replied"
-    within_days: int = 0
+    within_days: int = Field(default=0, ge=-INT32_MAX, le=INT32_MAX)
 
 
 class ProfileHasNode(_Node):
@@ -212,7 +217,7 @@ class ProfileHasNode(_Node):
 
     kind: Literal["condition"] = "condition"
     condition: Literal["profile_has"] = "profile_has"
-    field: str
+    field: Name
 
 
 ConditionNode = Annotated[
@@ -251,15 +256,15 @@ TERMINAL_KINDS = frozenset({"end", "goal"})
 
 
 class Edge(_Model):
-    source: str
-    target: str
+    source: Id
+    target: Id
     #: ``"true"``/``"false"`` on a condition's edges; absent elsewhere.
     branch: Literal["true", "false"] | None = None
 
 
 class CampaignGraph(_Model):
-    nodes: list[Node]
-    edges: list[Edge] = Field(default_factory=list)
+    nodes: list[Node] = Field(max_length=MAX_GRAPH_ITEMS)
+    edges: list[Edge] = Field(default_factory=list, max_length=MAX_GRAPH_ITEMS)
     #: A reply ends the lead's sequence with ``goal_reached`` (the usual goal of outreach).
     stop_on_reply: bool = True
 
@@ -596,16 +601,16 @@ class LeadOutcome(StrEnum):
 class LeadOutreachInput(BaseModel):
     """Ids only: the graph and the lead's data are loaded by activities, never passed in."""
 
-    campaign_id: str
-    organization_id: str
-    lead_id: str
-    sender_account_id: str
+    campaign_id: Id
+    organization_id: Id
+    lead_id: Id
+    sender_account_id: Id
     #: The orchestrator to signal ``lead_finished`` when done; None for a lead run on its own.
-    parent_workflow_id: str | None = None
+    parent_workflow_id: str | None = Field(default=None, max_length=400)
 
 
 class LeadFinishedSignal(BaseModel):
-    lead_id: str
+    lead_id: Id
     outcome: LeadOutcome
 
 
@@ -617,7 +622,7 @@ class StopSignal(BaseModel):
 
 
 class PauseSignal(BaseModel):
-    reason: str | None = None
+    reason: Text | None = None
 
 
 class ResumeSignal(BaseModel):
@@ -625,7 +630,7 @@ class ResumeSignal(BaseModel):
 
 
 class LeadRepliedSignal(BaseModel):
-    message_id: str | None = None
+    message_id: Id | None = None
     channel: Literal["linkedin", "whatsapp", "email", "other"] = "linkedin"
 
 

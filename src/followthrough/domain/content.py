@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from followthrough.domain.bounds import MAX_STORES, Hours, Id, Name
 from followthrough.domain.leads import E164_PATTERN
 
 Stage = Literal["generating", "reviewing", "pending_review", "publishing", "published", "rejected", "expired"]
@@ -24,7 +25,7 @@ class ContentBrief(BaseModel):
     tone: str = Field(default="", max_length=200)
     format: str = Field(default="article", max_length=100)
     length_words: int = Field(default=300, ge=20, le=5000)
-    keywords: list[str] = Field(default_factory=list, max_length=30)
+    keywords: list[Name] = Field(default_factory=list, max_length=30)
 
 
 class ContentPipelineInput(BaseModel):
@@ -37,12 +38,12 @@ class ContentPipelineInput(BaseModel):
     max_rounds: int = Field(default=3, ge=1, le=10)
     #: Human review: the reminder goes out after ``reminder_after_hours`` and the review
     #: expires at ``review_timeout_hours`` (both counted from when the draft is ready).
-    reminder_after_hours: float = Field(default=24, gt=0)
-    review_timeout_hours: float = Field(default=48, gt=0)
+    reminder_after_hours: Hours = 24
+    review_timeout_hours: Hours = 48
     reviewer_phone: str | None = Field(default=None, pattern=E164_PATTERN)
     subscribers: list[str] = Field(default_factory=list, max_length=1000)
     #: Store names to publish to; empty = CONTENT_PUBLISH_STORES.
-    publish_to: list[str] = Field(default_factory=list)
+    publish_to: list[Id] = Field(default_factory=list, max_length=MAX_STORES)
 
     @model_validator(mode="after")
     def _check(self) -> ContentPipelineInput:
@@ -106,7 +107,7 @@ class Rubric(BaseModel):
 
 
 class PlanPublishInput(BaseModel):
-    requested: list[str] = Field(default_factory=list)
+    requested: list[Id] = Field(default_factory=list, max_length=MAX_STORES)
 
 
 class PublishTargets(BaseModel):

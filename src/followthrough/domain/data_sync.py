@@ -18,7 +18,14 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+
+from followthrough.domain.bounds import INT64_MAX, MAX_ITEMS, MAX_STORES, Id, Name
+
+#: A column or table name: what a SQL identifier may be here.
+_COLUMN = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
+#: A running total carried across continue-as-new.
+_TOTAL = Field(default=0, ge=0, le=INT64_MAX)
 
 ColumnType = Literal["string", "integer", "number", "boolean", "datetime", "email"]
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -27,11 +34,21 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 class ColumnRule(BaseModel):
     """A schema rule for one column; a row that breaks one is quarantined with the reason."""
 
-    column: str
+    column: Name
     required: bool = False
     type: ColumnType | None = None
-    max_length: int | None = Field(default=None, gt=0)
-    pattern: str | None = None
+    max_length: int | None = Field(default=None, gt=0, le=2**31 - 1)
+    pattern: str | None = Field(default=None, max_length=500)
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"is not a regular expression: {exc}") from None
+        return value
 
 
 #: The rules for the users table the onboarding writes (USER_STORES_TABLE).
@@ -44,24 +61,24 @@ USER_TABLE_RULES: list[ColumnRule] = [
 
 
 class SyncTotals(BaseModel):
-    pages: int = 0
-    rows_seen: int = 0
-    rows_synced: int = 0
-    quarantined: int = 0
-    runs: int = 1
+    pages: int = _TOTAL
+    rows_seen: int = _TOTAL
+    rows_synced: int = _TOTAL
+    quarantined: int = _TOTAL
+    runs: int = Field(default=1, ge=0, le=INT64_MAX)
 
 
 class SyncPlan(BaseModel):
     """What one sync moves, resolved from the input and the settings once per execution chain."""
 
-    sync_name: str
-    source: str
-    targets: list[str]
-    table: str
-    key: str
-    cursor: str
-    batch_size: int
-    rules: list[ColumnRule] = Field(default_factory=list)
+    sync_name: Id
+    source: Id
+    targets: list[Id] = Field(max_length=MAX_STORES)
+    table: str = Field(pattern=_COLUMN)
+    key: Name
+    cursor: Name
+    batch_size: int = Field(gt=0, le=5000)
+    rules: list[ColumnRule] = Field(default_factory=list, max_length=MAX_ITEMS)
 
 
 class DataSyncInput(BaseModel):
@@ -69,14 +86,14 @@ class DataSyncInput(BaseModel):
     settings (DATA_SYNC_*). ``plan`` and ``totals`` are carried across continue-as-new."""
 
     sync_name: str = Field(default="data-sync", min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
-    source: str | None = None
-    targets: list[str] = Field(default_factory=list)
-    table: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-    key: str | None = None
-    cursor: str | None = None
+    source: Id | None = None
+    targets: list[Id] = Field(default_factory=list, max_length=MAX_STORES)
+    table: str | None = Field(default=None, pattern=_COLUMN)
+    key: Name | None = None
+    cursor: Name | None = None
     batch_size: int | None = Field(default=None, gt=0, le=5000)
     #: None = the users-table rules when the table is USER_STORES_TABLE, else no rules.
-    rules: list[ColumnRule] | None = None
+    rules: list[ColumnRule] | None = Field(default=None, max_length=MAX_ITEMS)
     #: Pages per execution before continuing as new (keeps each history small).
     pages_per_run: int = Field(default=20, gt=0, le=1000)
     plan: SyncPlan | None = None

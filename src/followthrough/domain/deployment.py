@@ -25,6 +25,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from followthrough.domain.bounds import MAX_ITEMS, Name, Text
 from followthrough.providers.urls import url_problem
 
 BotType = Literal["discord", "telegram", "slack", "whatsapp"]
@@ -155,11 +156,11 @@ class BotDeploymentInput(BaseModel):
 
     bot_name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     bot_type: BotType
-    config: dict[str, Any] = Field(default_factory=dict)
-    secrets: dict[str, SealedSecret] = Field(default_factory=dict)
+    config: dict[Name, Any] = Field(default_factory=dict, max_length=MAX_ITEMS)
+    secrets: dict[Name, SealedSecret] = Field(default_factory=dict, max_length=MAX_ITEMS)
     owner: str = Field(min_length=1, max_length=128)
-    health_timeout_seconds: float = Field(default=300.0, gt=0, le=24 * 3600)
-    health_poll_seconds: float = Field(default=10.0, gt=0, le=3600)
+    health_timeout_seconds: float = Field(default=300.0, gt=0, le=24 * 3600, allow_inf_nan=False)
+    health_poll_seconds: float = Field(default=10.0, gt=0, le=3600, allow_inf_nan=False)
 
     @field_validator("config")
     @classmethod
@@ -208,11 +209,11 @@ class BotDeploymentResult(BaseModel):
 
 
 class PauseSignal(BaseModel):
-    reason: str | None = None
+    reason: Text | None = None
 
 
 class ResumeSignal(BaseModel):
-    reason: str | None = None
+    reason: Text | None = None
 
 
 # --- activity inputs and results -------------------------------------------------------------

@@ -25,6 +25,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_validator
 
+from followthrough.domain.bounds import Id, Instant, Text
 from followthrough.domain.leads import Lead
 from followthrough.domain.messaging import SendMessageInput
 from followthrough.domain.templates import catalog_message, followup_message
@@ -68,9 +69,9 @@ def _utc(value: datetime | None) -> datetime | None:
 class FollowUpInput(BaseModel):
     lead: Lead
     type: FollowUpType
-    demo_start: AwareDatetime | None = Field(default=None, description="UTC; required by pre_demo_* types")
-    demo_end: AwareDatetime | None = Field(default=None, description="UTC; required by post_demo")
-    triggered_at: AwareDatetime | None = Field(
+    demo_start: Instant | None = Field(default=None, description="UTC; required by pre_demo_* types")
+    demo_end: Instant | None = Field(default=None, description="UTC; required by post_demo")
+    triggered_at: Instant | None = Field(
         default=None, description="when the lead said later / went cold; unset = when the workflow starts"
     )
 
@@ -113,24 +114,24 @@ class FollowUpStatus(BaseModel):
 
 # --- signals ------------------------------------------------------------------------------
 class LeadRepliedSignal(BaseModel):
-    message_id: str | None = None
-    received_at: AwareDatetime | None = None
+    message_id: Id | None = None
+    received_at: Instant | None = None
 
 
 class OptedOutSignal(BaseModel):
-    reason: str | None = None
+    reason: Text | None = None
 
 
 class DemoBookedSignal(BaseModel):
-    demo_start: AwareDatetime | None = None
-    booking_id: str | None = None
+    demo_start: Instant | None = None
+    booking_id: Id | None = None
 
 
 class DemoChangedSignal(BaseModel):
     """A reschedule (new start/end) or, with ``cancelled=True``, a cancellation."""
 
-    demo_start: AwareDatetime | None = None
-    demo_end: AwareDatetime | None = None
+    demo_start: Instant | None = None
+    demo_end: Instant | None = None
     cancelled: bool = False
 
     @field_validator("demo_start", "demo_end")

@@ -6,11 +6,13 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from followthrough.domain.bounds import MAX_ITEMS, Id
+
 
 class HealthCheckInput(BaseModel):
     """Which dependencies to check; empty means every one this deployment uses."""
 
-    dependencies: list[str] = Field(default_factory=list)
+    dependencies: list[Id] = Field(default_factory=list, max_length=MAX_ITEMS)
 
 
 class CheckDependencyInput(BaseModel):

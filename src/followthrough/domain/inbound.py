@@ -28,8 +28,9 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 
+from followthrough.domain.bounds import Instant
 from followthrough.domain.followup import FOLLOWUP_TYPES, followup_workflow_id
 from followthrough.domain.leads import Lead
 
@@ -57,7 +58,7 @@ class InboundMessageInput(BaseModel):
     message_id: str = Field(min_length=1, max_length=255, description="the provider's message id")
     lead: Lead
     intent: InboundIntent
-    received_at: AwareDatetime
+    received_at: Instant
     channel: Literal["whatsapp"] = "whatsapp"
     new_lead: bool = Field(default=False, description="this message created the lead's record")
     sync_integrations: bool = Field(

@@ -11,8 +11,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
+from followthrough.domain.bounds import INT64_MAX, Instant
 from followthrough.domain.conversions import SendEventInput, SendEventResult
 from followthrough.domain.crm import UpsertContactInput, UpsertContactResult
 from followthrough.domain.leads import ConversationMessage, Lead, LeadStage, SaveMemoryInput
@@ -47,11 +48,18 @@ class IntegrationSyncInput(BaseModel):
     lead: Lead
     event: LeadEvent
     event_id: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:-]+$", description="dedup key")
-    occurred_at: AwareDatetime
+    occurred_at: Instant
     company: str | None = Field(default=None, max_length=200)
-    value: int | None = Field(default=None, ge=0, description="minor units; Purchase events")
+    value: int | None = Field(
+        default=None,
+        ge=0,
+        le=INT64_MAX,
+        description="minor units; Purchase events; routes: ≤ FOLLOWTHROUGH_MAX_PAYMENT_AMOUNT",
+    )
     currency: str | None = Field(default=None, pattern=r"^[A-Za-z]{3}$")
-    targets: list[SyncTarget] = Field(default_factory=lambda: list(ALL_TARGETS), min_length=1)
+    targets: list[SyncTarget] = Field(
+        default_factory=lambda: list(ALL_TARGETS), min_length=1, max_length=len(ALL_TARGETS)
+    )
 
     @model_validator(mode="after")
     def _purchase_has_value(self) -> IntegrationSyncInput:

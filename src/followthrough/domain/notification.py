@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
+from followthrough.domain.bounds import MAX_URL
 from followthrough.domain.leads import E164_PATTERN
 
 Channel = Literal["whatsapp", "email", "webhook"]
@@ -34,6 +35,7 @@ class Recipient(BaseModel):
     webhook_url: str | None = Field(
         default=None,
         pattern=r"^https?://",
+        max_length=MAX_URL,
         validation_alias=AliasChoices("webhook_url", "webhookUrl"),
         description="unset = NOTIFICATION_WEBHOOK_URL",
     )
@@ -46,7 +48,7 @@ class SendNotificationInput(BaseModel):
     user_id: str = Field(min_length=1, max_length=128, validation_alias=AliasChoices("user_id", "userId"))
     message: str = Field(min_length=1, max_length=4096)
     type: str = Field(default="info", min_length=1, max_length=64)
-    channels: list[Channel] = Field(min_length=1)
+    channels: list[Channel] = Field(min_length=1, max_length=len(CHANNELS))
     recipient: Recipient = Field(default_factory=Recipient)
     subject: str | None = Field(default=None, max_length=200)
 

@@ -16,6 +16,7 @@ from typing import Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
+from followthrough.domain.bounds import MAX_STORES, Id
 from followthrough.domain.leads import E164_PATTERN
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -58,10 +59,10 @@ class OnboardingInput(BaseModel):
         default=None, min_length=1, max_length=64, validation_alias=AliasChoices("user_id", "userId")
     )
     #: E.164 phone for the WhatsApp welcome; without one no welcome message is sent.
-    phone: str | None = None
+    phone: str | None = Field(default=None, max_length=16)
     language: Literal["es", "en"] = "en"
     #: Store names to create the user in, in order; empty = every store in USER_STORES.
-    stores: list[str] = Field(default_factory=list)
+    stores: list[Id] = Field(default_factory=list, max_length=MAX_STORES)
 
     @field_validator("email")
     @classmethod
@@ -86,7 +87,7 @@ class OnboardingInput(BaseModel):
 class PlanStoresInput(BaseModel):
     """The stores an onboarding asks for (empty = all); the activity checks they exist."""
 
-    requested: list[str] = Field(default_factory=list)
+    requested: list[Id] = Field(default_factory=list, max_length=MAX_STORES)
 
 
 class StorePlan(BaseModel):

@@ -23,6 +23,8 @@ from typing import Literal
 from pydantic import BaseModel, Field
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
+from followthrough.domain.bounds import MAX_DURATION, Name, Seconds, Text
+
 #: What a campaign is doing. ``stopping`` drains (or stops) the leads in flight.
 CampaignState = Literal["running", "paused", "stopping", "stopped", "completed"]
 
@@ -92,19 +94,26 @@ class CampaignOrchestratorInput(BaseModel):
     organization_id: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:-]+$")
     sender_account_id: str = Field(min_length=1, max_length=200)
     max_concurrent_leads: int = Field(default=100, ge=1, le=MAX_CONCURRENT_LEADS)
-    lead_processing_delay_seconds: float = Field(default=0.0, ge=0, le=86_400, description="spacing of starts")
+    lead_processing_delay_seconds: float = Field(
+        default=0.0, ge=0, le=86_400, allow_inf_nan=False, description="spacing of starts"
+    )
     page_size: int = Field(default=200, ge=1, le=1000, description="leads read from the store per activity")
     continue_as_new_after: int = Field(
         default=1000, ge=1, le=5000, description="lead workflows started per run before continuing as new"
     )
     max_history_events: int = Field(default=10_000, ge=200, le=40_000)
-    stop_grace_seconds: float = Field(default=600, ge=0, description="wait for stopped leads before cancelling")
-    reconcile_every_seconds: float = Field(
+    stop_grace_seconds: float = Field(
+        default=600,
+        ge=0,
+        le=MAX_DURATION.total_seconds(),
+        allow_inf_nan=False,
+        description="wait for stopped leads before cancelling",
+    )
+    reconcile_every_seconds: Seconds = Field(
         default=3600,
-        gt=0,
         description="how often the leads in flight are described, to count any that closed without reporting",
     )
-    lead_task_queue: str | None = Field(default=None, description="default: the orchestrator's own")
+    lead_task_queue: Name | None = Field(default=None, description="default: the orchestrator's own")
     tag_leads: bool = Field(
         default=True,
         description="set CampaignId/OrganizationId/LeadId on lead workflows (off only where the server has no "
@@ -115,7 +124,7 @@ class CampaignOrchestratorInput(BaseModel):
 
 # --- signals ---------------------------------------------------------------------------------
 class PauseCampaignSignal(BaseModel):
-    reason: str | None = None
+    reason: Text | None = None
 
 
 class ResumeCampaignSignal(BaseModel):
@@ -124,7 +133,7 @@ class ResumeCampaignSignal(BaseModel):
 
 class StopCampaignSignal(BaseModel):
     complete_current_executions: bool = False
-    reason: str | None = None
+    reason: Text | None = None
 
 
 # --- status ----------------------------------------------------------------------------------

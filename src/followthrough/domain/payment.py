@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, Field, field_validator
 
+from followthrough.domain.bounds import Amount, Id, Instant
 from followthrough.domain.leads import Lead
 from followthrough.domain.messaging import SendMessageInput
 from followthrough.domain.payments import CheckoutSession, CreateCheckoutInput
@@ -26,7 +27,7 @@ PaymentState = Literal["creating_checkout", "awaiting_payment", "paid", "expired
 class PaymentInput(BaseModel):
     lead: Lead
     reference: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$", description="order/plan id")
-    amount: int = Field(gt=0, description="integer minor units (cents)")
+    amount: Amount = Field(description="integer minor units (cents); routes: ≤ FOLLOWTHROUGH_MAX_PAYMENT_AMOUNT")
     currency: str = Field(pattern=r"^[A-Za-z]{3}$", description="ISO 4217, e.g. mxn")
     description: str = Field(min_length=1, max_length=500)
     sync_integrations: bool = Field(
@@ -40,14 +41,14 @@ class PaymentInput(BaseModel):
 
 
 class PaymentCompletedSignal(BaseModel):
-    session_id: str
-    event_id: str
-    paid_at: AwareDatetime
+    session_id: Id
+    event_id: Id
+    paid_at: Instant
 
 
 class PaymentExpiredSignal(BaseModel):
-    session_id: str | None = None
-    event_id: str | None = None
+    session_id: Id | None = None
+    event_id: Id | None = None
 
 
 class PaymentStatus(BaseModel):
@@ -80,7 +81,7 @@ class RecordCheckoutInput(BaseModel):
     workflow_id: str
     session_id: str
     checkout_url: str
-    amount: int
+    amount: Amount
     currency: str
     description: str | None = None
     expires_at: AwareDatetime | None = None

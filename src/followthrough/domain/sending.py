@@ -26,11 +26,12 @@ import bisect
 import math
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from followthrough.domain.bounds import INT32_MAX, MAX_DURATION, Id
 from followthrough.domain.campaign import ActionType
 
 #: Daily caps when the account sets none. Invitations are derived from the weekly cap.
@@ -42,6 +43,8 @@ DEFAULT_DAILY_CAPS: dict[str, int | None] = {
     ActionType.SEND_WHATSAPP.value: None,
 }
 DEFAULT_WEEKLY_INVITATIONS = 100
+#: Longest spacing between two actions an account may ask for.
+MAX_SPACING = MAX_DURATION.total_seconds()
 #: Request keys are remembered this long, so a retried acquire gets the same slot back.
 REMEMBER_REQUESTS = timedelta(hours=6)
 _MAX_STEPS = 100_000
@@ -58,10 +61,10 @@ class SendingWindow(BaseModel):
     ``end`` of 00:00 means midnight at the end of the day, so 00:00–00:00 every day is "always".
     """
 
-    timezone: str = "UTC"
+    timezone: str = Field(default="UTC", max_length=64)
     start: time = time(9, 0)
     end: time = time(18, 0)
-    days: list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5])
+    days: list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5], max_length=7)
 
     @field_validator("timezone")
     @classmethod
@@ -136,11 +139,11 @@ class SenderLimits(BaseModel):
 
     window: SendingWindow = Field(default_factory=SendingWindow)
     #: Per action type per local day; a missing type takes :data:`DEFAULT_DAILY_CAPS`, None = no cap.
-    daily_caps: dict[str, int | None] = Field(default_factory=dict)
+    daily_caps: dict[str, Annotated[int, Field(le=INT32_MAX)] | None] = Field(default_factory=dict, max_length=20)
     #: Invitations per ISO week (local time), None = no weekly cap.
-    weekly_invitations: int | None = DEFAULT_WEEKLY_INVITATIONS
-    min_spacing_seconds: float = Field(default=60.0, ge=0)
-    max_spacing_seconds: float = Field(default=300.0, ge=0)
+    weekly_invitations: int | None = Field(default=DEFAULT_WEEKLY_INVITATIONS, le=INT32_MAX)
+    min_spacing_seconds: float = Field(default=60.0, ge=0, le=MAX_SPACING, allow_inf_nan=False)
+    max_spacing_seconds: float = Field(default=300.0, ge=0, le=MAX_SPACING, allow_inf_nan=False)
 
     @field_validator("daily_caps")
     @classmethod
@@ -401,11 +404,11 @@ def sender_workflow_id(account_id: str) -> str:
 class SenderInput(BaseModel):
     """Start (or continue) a sender's coordinator: the ledger is all a new run carries."""
 
-    account_id: str
+    account_id: Id
     ledger: SenderLedger = Field(default_factory=SenderLedger)
     limits: SenderLimits | None = None
     #: Continue as new after this many grants (and whenever Temporal suggests it).
-    grants_per_run: int = Field(default=500, ge=1)
+    grants_per_run: int = Field(default=500, ge=1, le=10_000)
 
 
 class AcquireSlotRequest(BaseModel):

@@ -1,8 +1,26 @@
 """Retry policies and timeouts the seeds use, in one place.
 
 Side effects retry with 1 s initial interval, ×2 backoff, 60 s cap; permanent errors (the
-type names in :data:`~followthrough.errors.NON_RETRYABLE_ERROR_TYPES`) are never retried.
-Compensations retry until they succeed: a saga that cannot undo must keep trying, not give up.
+type names in :data:`~followthrough.errors.NON_RETRYABLE_ERROR_TYPES`, and any ApplicationError
+raised non-retryable, see :func:`~followthrough.errors.classify`) are never retried.
+
+Every preset bounds how long an activity may retry, so no workflow spins forever: past the
+bound the activity fails with its last error, the workflow sees an ``ActivityError`` and either
+handles it (a saga compensates) or fails with it, visible in its status. With the backoff
+above, attempt *n* ≥ 7 waits the 60 s cap, so ``N`` attempts span about ``N - 6`` minutes plus
+the attempts' own time:
+
+* :data:`DEFAULT_RETRY` — a provider call (WhatsApp, Stripe, Cal.com, HubSpot…): 70 attempts,
+  about an hour and five minutes, so an hour's outage of a provider is ridden out.
+* :data:`STORE_RETRY` — a read or write of our own store: 30 attempts, about 25 minutes; long
+  enough for a failover or a restart of the database, short enough that a store that stays
+  down fails the workflow visibly instead of piling up work behind it.
+* :data:`COMPENSATION_RETRY` — an undo step: 1,500 attempts, about a day. A saga that cannot
+  undo must keep trying through a long outage, but not forever: after a day it fails and an
+  operator sees it.
+
+Workflows with a tighter need set their own bound on top (``schedule_to_close_timeout``, or a
+policy with fewer ``maximum_attempts``: a deployment step, a notification's delivery, a poll).
 """
 
 from __future__ import annotations
@@ -13,18 +31,35 @@ from temporalio.common import RetryPolicy
 
 from followthrough.errors import NON_RETRYABLE_ERROR_TYPES
 
+#: Attempts of each preset (see the module docstring for the time they span).
+PROVIDER_ATTEMPTS = 70
+STORE_ATTEMPTS = 30
+COMPENSATION_ATTEMPTS = 1500
+
 DEFAULT_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=60),
+    maximum_attempts=PROVIDER_ATTEMPTS,
     non_retryable_error_types=NON_RETRYABLE_ERROR_TYPES,
 )
 
-#: Undo steps: unlimited attempts, nothing is non-retryable.
+#: Store reads and writes: the same backoff, a shorter bound.
+STORE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=60),
+    maximum_attempts=STORE_ATTEMPTS,
+    non_retryable_error_types=NON_RETRYABLE_ERROR_TYPES,
+)
+
+#: Undo steps: about a day of attempts; no error type is listed as non-retryable (an error
+#: raised non-retryable, such as bad data, still stops them).
 COMPENSATION_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=60),
+    maximum_attempts=COMPENSATION_ATTEMPTS,
 )
 
 #: A provider call: how long one attempt may take.

@@ -10,12 +10,38 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import (
+    ActivityInboundInterceptor,
+    ExecuteActivityInput,
+    Interceptor,
+    Worker,
+)
 
 from followthrough.activities import build_activities
+from followthrough.errors import classify
 from followthrough.metrics import worker_interceptors
 from followthrough.registry import workflow_classes
 from followthrough.services import Services
+
+
+class _ClassifiedActivity(ActivityInboundInterceptor):
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        try:
+            return await super().execute_activity(input)
+        except Exception as exc:
+            converted = classify(exc)
+            if converted is None:
+                raise
+            raise converted from exc
+
+
+class ActivityErrors(Interceptor):
+    """Every activity's error classified once (:func:`followthrough.errors.classify`): ours by
+    their class, bad data (overflow, DataError, decode errors…) as non-retryable, so an activity
+    never retries what cannot succeed, whether or not its code wraps ``as_temporal_errors``."""
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _ClassifiedActivity(next)
 
 
 def build_worker(
@@ -34,7 +60,7 @@ def build_worker(
     settings = services.settings
     options: dict[str, Any] = {
         # Completions per workflow type and outcome, and durations, for GET /metrics.
-        "interceptors": worker_interceptors(),
+        "interceptors": [*worker_interceptors(), ActivityErrors()],
         "max_concurrent_activities": settings.temporal_max_concurrent_activities,
         "max_concurrent_workflow_tasks": settings.temporal_max_concurrent_workflows,
         "max_activities_per_second": settings.temporal_max_activities_per_second,

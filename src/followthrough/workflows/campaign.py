@@ -73,7 +73,7 @@ with workflow.unsafe.imports_passed_through():
         totals,
         window_room,
     )
-    from followthrough.temporal.policies import DEFAULT_RETRY, STORE_CALL_TIMEOUT
+    from followthrough.temporal.policies import STORE_CALL_TIMEOUT, STORE_RETRY
 
 #: Patch: leads start in batches through an activity, without blocking the loop
 #: (see :meth:`CampaignOrchestratorWorkflow._start_next`).
@@ -550,6 +550,6 @@ class CampaignOrchestratorWorkflow:
             name,
             arg,
             start_to_close_timeout=STORE_CALL_TIMEOUT,
-            retry_policy=DEFAULT_RETRY,
+            retry_policy=STORE_RETRY,
             result_type=result_type,
         )

@@ -35,7 +35,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from followthrough.domain.llm import CompleteInput, CompleteResult
     from followthrough.domain.messaging import SendMessageInput, SendMessageResult
-    from followthrough.temporal.policies import DEFAULT_RETRY, PROVIDER_CALL_TIMEOUT, STORE_CALL_TIMEOUT
+    from followthrough.temporal.policies import DEFAULT_RETRY, PROVIDER_CALL_TIMEOUT, STORE_CALL_TIMEOUT, STORE_RETRY
 
 #: An LLM call may take a while; retries for an hour before the pipeline fails.
 _LLM_TIMEOUT = timedelta(minutes=3)
@@ -96,7 +96,7 @@ class ContentPipelineWorkflow:
             PlanPublishInput(requested=input.publish_to),
             result_type=PublishTargets,
             start_to_close_timeout=STORE_CALL_TIMEOUT,
-            retry_policy=DEFAULT_RETRY,
+            retry_policy=STORE_RETRY,
         )
         draft: str | None = None
         notes: str | None = None
@@ -246,5 +246,5 @@ class ContentPipelineWorkflow:
                 workflow_id=workflow.info().workflow_id,
             ),
             start_to_close_timeout=STORE_CALL_TIMEOUT,
-            retry_policy=DEFAULT_RETRY,
+            retry_policy=STORE_RETRY,
         )

@@ -27,7 +27,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from followthrough.domain.leads import ContactState, ContactStateInput
     from followthrough.domain.messaging import SendMessageResult
-    from followthrough.temporal.policies import DEFAULT_RETRY, PROVIDER_CALL_TIMEOUT, STORE_CALL_TIMEOUT
+    from followthrough.temporal.policies import DEFAULT_RETRY, PROVIDER_CALL_TIMEOUT, STORE_CALL_TIMEOUT, STORE_RETRY
 
 
 @workflow.defn
@@ -85,7 +85,7 @@ class FollowUpWorkflow:
             ContactStateInput(lead_id=lead.id),
             result_type=ContactState,
             start_to_close_timeout=STORE_CALL_TIMEOUT,
-            retry_policy=DEFAULT_RETRY,
+            retry_policy=STORE_RETRY,
         )
         if contact.opted_out:
             self._stop("opted_out")

@@ -38,7 +38,7 @@ with workflow.unsafe.imports_passed_through():
         plan,
     )
     from followthrough.domain.integration import IntegrationSyncInput
-    from followthrough.temporal.policies import DEFAULT_RETRY, STORE_CALL_TIMEOUT
+    from followthrough.temporal.policies import STORE_CALL_TIMEOUT, STORE_RETRY
     from followthrough.workflows.children import start_abandoned
     from followthrough.workflows.integration_sync import start_sync
 
@@ -73,7 +73,7 @@ class InboundMessageWorkflow:
             InboundActivities.find_outreach,
             FindOutreachInput(lead_id=input.lead.id, phone=input.lead.phone),
             start_to_close_timeout=STORE_CALL_TIMEOUT,
-            retry_policy=DEFAULT_RETRY,
+            retry_policy=STORE_RETRY,
         )
         result.outreach_found = found.workflow_ids
         outreach_arg: Any = (

@@ -33,7 +33,7 @@ with workflow.unsafe.imports_passed_through():
         overall_status,
         subject_for,
     )
-    from followthrough.temporal.policies import DEFAULT_RETRY, PROVIDER_CALL_TIMEOUT, STORE_CALL_TIMEOUT
+    from followthrough.temporal.policies import DEFAULT_RETRY, PROVIDER_CALL_TIMEOUT, STORE_CALL_TIMEOUT, STORE_RETRY
 
 #: About four minutes of backoff per channel before it is reported failed.
 DELIVERY_RETRY = RetryPolicy(
@@ -128,6 +128,4 @@ class SendNotificationWorkflow:
 
     @staticmethod
     async def _store(name: str, arg: Any) -> None:
-        await workflow.execute_activity(
-            name, arg, start_to_close_timeout=STORE_CALL_TIMEOUT, retry_policy=DEFAULT_RETRY
-        )
+        await workflow.execute_activity(name, arg, start_to_close_timeout=STORE_CALL_TIMEOUT, retry_policy=STORE_RETRY)

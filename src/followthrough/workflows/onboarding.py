@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         DEFAULT_RETRY,
         PROVIDER_CALL_TIMEOUT,
         STORE_CALL_TIMEOUT,
+        STORE_RETRY,
     )
 
 #: How long a store may stay unreachable before the onboarding gives up on it and undoes.
@@ -66,7 +67,7 @@ class UserOnboardingWorkflow:
             PlanStoresInput(requested=input.stores),
             result_type=StorePlan,
             start_to_close_timeout=STORE_CALL_TIMEOUT,
-            retry_policy=DEFAULT_RETRY,
+            retry_policy=STORE_RETRY,
         )
         result = OnboardingResult(success=True, user_id=user_id)
         try:

@@ -36,7 +36,7 @@ with workflow.unsafe.imports_passed_through():
         record_checkout_request,
     )
     from followthrough.domain.payments import CheckoutSession, GetCheckoutInput
-    from followthrough.temporal.policies import DEFAULT_RETRY, PROVIDER_CALL_TIMEOUT, STORE_CALL_TIMEOUT
+    from followthrough.temporal.policies import DEFAULT_RETRY, PROVIDER_CALL_TIMEOUT, STORE_CALL_TIMEOUT, STORE_RETRY
     from followthrough.workflows.integration_sync import start_sync
 
 #: Patch: a completed payment starts the payment_completed integration sync.
@@ -174,7 +174,7 @@ class PaymentWorkflow:
             "leads.set_stage",
             SetStageInput(lead_id=self._input.lead.id, stage="customer"),
             start_to_close_timeout=STORE_CALL_TIMEOUT,
-            retry_policy=DEFAULT_RETRY,
+            retry_policy=STORE_RETRY,
         )
         await self._message("receipt")
         if workflow.patched(INTEGRATION_SYNC) and self._input.sync_integrations:
@@ -191,7 +191,7 @@ class PaymentWorkflow:
 
     async def _store(self, activity: str, arg: object) -> None:
         await workflow.execute_activity(
-            activity, arg, start_to_close_timeout=STORE_CALL_TIMEOUT, retry_policy=DEFAULT_RETRY
+            activity, arg, start_to_close_timeout=STORE_CALL_TIMEOUT, retry_policy=STORE_RETRY
         )
 
     async def _message(self, kind: str) -> None:

@@ -45,6 +45,7 @@ from followthrough.domain.booking import (
     followup_workflow_id,
     slot_problem,
 )
+from followthrough.domain.bounds import WithinHorizon
 from followthrough.domain.calendar import CancelBookingInput, CreateBookingInput
 from followthrough.domain.followup import FollowUpInput
 from followthrough.domain.leads import SetStageInput
@@ -57,9 +58,13 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/bookings", tags=["sales assistant"])
 
 
+class BookDemoRequest(WithinHorizon, BookDemoInput):
+    """The booking input; the slot within ten years of now."""
+
+
 @router.post("", status_code=202)
 async def book_demo(
-    body: BookDemoInput,
+    body: BookDemoRequest,
     response: Response,
     request: Request,
     settings: SettingsDep,

@@ -18,6 +18,7 @@ from temporalio.service import RPCError
 from followthrough.activities.deployments import secrets_key
 from followthrough.api.deps import SettingsDep, WorkflowsDep
 from followthrough.api.routes.workflows import StartResponse, start_response
+from followthrough.domain.bounds import MAX_ITEMS, Name
 from followthrough.domain.deployment import BotDeploymentInput, BotType, deployment_workflow_id, seal_config
 from followthrough.providers.urls import url_problem
 from followthrough.temporal.operations import WorkflowFailed
@@ -34,10 +35,12 @@ class DeploymentRequest(BaseModel):
 
     bot_name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     bot_type: BotType
-    config: dict[str, Any] = Field(default_factory=dict, description="secret keys (token…) are sealed on arrival")
+    config: dict[Name, Any] = Field(
+        default_factory=dict, max_length=MAX_ITEMS, description="secret keys (token…) are sealed on arrival"
+    )
     owner: str = Field(min_length=1, max_length=128)
-    health_timeout_seconds: float | None = Field(default=None, gt=0, le=24 * 3600)
-    health_poll_seconds: float | None = Field(default=None, gt=0, le=3600)
+    health_timeout_seconds: float | None = Field(default=None, gt=0, le=24 * 3600, allow_inf_nan=False)
+    health_poll_seconds: float | None = Field(default=None, gt=0, le=3600, allow_inf_nan=False)
 
 
 def _workflow_id(id: str) -> str:

@@ -15,6 +15,7 @@ from fastapi import APIRouter
 
 from followthrough.api.flags import Feature, FlaggedRouteDep, InlineRun, inline_activity
 from followthrough.domain import followup as rules
+from followthrough.domain.bounds import WithinHorizon
 from followthrough.domain.followup import FollowUpInput, FollowUpStatus
 from followthrough.domain.leads import ContactStateInput
 from followthrough.services import Services
@@ -22,8 +23,12 @@ from followthrough.services import Services
 router = APIRouter(prefix="/api/followups", tags=["sales assistant"])
 
 
+class FollowUpRequest(WithinHorizon, FollowUpInput):
+    """The follow-up input; its instants within ten years of now."""
+
+
 @router.post("", status_code=202)
-async def start_followup(body: FollowUpInput, route: FlaggedRouteDep) -> dict[str, Any]:
+async def start_followup(body: FollowUpRequest, route: FlaggedRouteDep) -> dict[str, Any]:
     """Start ``followup-{lead}-{type}``; a second call while it runs returns the running one."""
     now = datetime.now(UTC)
     input = body.model_copy(update={"triggered_at": body.triggered_at or now})

@@ -15,6 +15,8 @@ from typing import Any
 from fastapi import APIRouter
 
 from followthrough.api.flags import Feature, FlaggedRouteDep, InlineRun, inline_activity
+from followthrough.api.routes.payments import require_amount_within
+from followthrough.domain.bounds import WithinHorizon
 from followthrough.domain.integration import (
     IntegrationSyncInput,
     IntegrationSyncResult,
@@ -35,9 +37,14 @@ from followthrough.services import Services
 router = APIRouter(prefix="/api/integrations", tags=["sales assistant"])
 
 
+class IntegrationSyncRequest(WithinHorizon, IntegrationSyncInput):
+    """The sync input; ``occurred_at`` within ten years of now."""
+
+
 @router.post("/sync", status_code=202)
-async def start_sync(body: IntegrationSyncInput, route: FlaggedRouteDep) -> dict[str, Any]:
+async def start_sync(body: IntegrationSyncRequest, route: FlaggedRouteDep) -> dict[str, Any]:
     """Start ``integration-{lead}-{event}-{event_id}``; the same event again returns the same run."""
+    require_amount_within(body.value, route.settings.followthrough_max_payment_amount, ["body", "value"])
     return await route.start(
         Feature.INTEGRATIONS,
         body,

@@ -20,6 +20,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from followthrough.api.deps import ServicesDep, SettingsDep, WorkflowsDep
 from followthrough.domain.notification import (
+    CHANNELS,
     ID_PATTERN,
     Channel,
     Recipient,
@@ -40,7 +41,7 @@ class NotificationRequest(BaseModel):
     user_id: str = Field(min_length=1, max_length=128, validation_alias=AliasChoices("userId", "user_id"))
     message: str = Field(min_length=1, max_length=4096)
     type: str = Field(default="info", min_length=1, max_length=64)
-    channels: list[Channel] | None = None
+    channels: list[Channel] | None = Field(default=None, max_length=len(CHANNELS))
     recipient: Recipient = Field(default_factory=Recipient)
     subject: str | None = Field(default=None, max_length=200)
     notification_id: str | None = Field(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException, status
 
 from followthrough.api.flags import Feature, FlaggedRouteDep, InlineRun, inline_activity, integrations_on
 from followthrough.domain.leads import SetStageInput
@@ -29,9 +29,18 @@ from followthrough.services import Services
 router = APIRouter(prefix="/api/payments", tags=["sales assistant"])
 
 
+def require_amount_within(amount: int | None, limit: int, loc: list[str]) -> None:
+    """422 when ``amount`` (minor units) is over FOLLOWTHROUGH_MAX_PAYMENT_AMOUNT (``limit``)."""
+    if amount is not None and amount > limit:
+        msg = f"Input should be less than or equal to {limit} (FOLLOWTHROUGH_MAX_PAYMENT_AMOUNT)"
+        detail = [{"loc": loc, "msg": msg, "type": "less_than_equal", "ctx": {"le": limit}}]
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail)
+
+
 @router.post("", status_code=202)
 async def start_payment(body: PaymentInput, route: FlaggedRouteDep) -> dict[str, Any]:
     """Start ``payment-{lead}-{reference}``; a second call while it runs returns the running one."""
+    require_amount_within(body.amount, route.settings.followthrough_max_payment_amount, ["body", "amount"])
     # The payment's own integration sync follows USE_TEMPORAL_INTEGRATIONS like the sync route.
     body = body.model_copy(update={"sync_integrations": body.sync_integrations and integrations_on(route.settings)})
     return await route.start(

@@ -20,7 +20,9 @@ class StartRequest(BaseModel):
     input: dict[str, Any] = Field(default_factory=dict)
     workflow_id: str | None = Field(default=None, min_length=1, max_length=400)
     search_attributes: dict[str, str] | None = None
-    start_delay_seconds: float | None = Field(default=None, ge=0, description="start later (durably)")
+    start_delay_seconds: float | None = Field(
+        default=None, ge=0, le=366 * 86_400, allow_inf_nan=False, description="start later (durably), ≤ 366 days"
+    )
 
 
 class StartResponse(BaseModel):

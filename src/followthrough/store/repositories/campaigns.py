@@ -33,7 +33,7 @@ def normalize_linkedin_url(url: str | None) -> str | None:
 class NewCampaignLead(BaseModel):
     """A lead as it arrives in a list (CSV or JSON): a LinkedIn id or URL identifies it."""
 
-    id: str | None = None
+    id: str | None = Field(default=None, max_length=200)
     linkedin_id: str | None = Field(default=None, max_length=128)
     linkedin_url: str | None = Field(default=None, max_length=500)
     first_name: str | None = Field(default=None, max_length=100)
@@ -42,7 +42,7 @@ class NewCampaignLead(BaseModel):
     company: str | None = Field(default=None, max_length=200)
     email: str | None = Field(default=None, max_length=320)
     phone: str | None = Field(default=None, max_length=20)
-    data: dict[str, Any] = Field(default_factory=dict)
+    data: dict[str, Any] = Field(default_factory=dict, max_length=100, description="other columns, at most 100")
 
 
 @dataclass(frozen=True)
