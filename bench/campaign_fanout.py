@@ -259,7 +259,7 @@ async def run_worker(kind: str, address: str, task_queue: str) -> None:
 async def prepare_campaign(leads: int) -> tuple[str, str]:
     """A campaign with ``leads`` leads and a lifted sender, in the store the env names."""
     from followthrough.config import load_settings
-    from followthrough.domain.sending import lifted_account_columns
+    from followthrough.processes.campaigns.sending_window import lifted_account_columns
     from followthrough.services import Services
     from followthrough.store.migrate import upgrade
     from followthrough.store.repositories import CampaignLeads, Campaigns, NewCampaignLead, SenderAccounts
@@ -286,8 +286,8 @@ async def prepare_campaign(leads: int) -> tuple[str, str]:
 
 
 async def measure_ours(client: Client, args: argparse.Namespace, env: dict[str, str], task_queue: str) -> Figures:
-    from followthrough.domain.orchestration import CampaignOrchestratorInput
-    from followthrough.workflows.campaign import CampaignOrchestratorWorkflow
+    from followthrough.processes.campaigns.orchestrator import CampaignOrchestratorWorkflow
+    from followthrough.processes.campaigns.seats import CampaignOrchestratorInput
 
     campaign_id, account_id = await prepare_campaign(args.leads)
     worker = WorkerProcess("ours", args.address, task_queue, env)
@@ -347,7 +347,7 @@ async def report_progress(started: float, every: float, read: Callable[[], Await
 
 
 def orchestrator_progress(handle: Any) -> Callable[[], Awaitable[tuple[int, int, str]]]:
-    from followthrough.workflows.campaign import CampaignOrchestratorWorkflow
+    from followthrough.processes.campaigns.orchestrator import CampaignOrchestratorWorkflow
 
     async def read() -> tuple[int, int, str]:
         status = await handle.query(CampaignOrchestratorWorkflow.status)

@@ -42,13 +42,13 @@ from pydantic import SecretStr
 
 from followthrough.api import create_app
 from followthrough.config import load_settings
-from followthrough.domain.inbound import InboundMessageInput
-from followthrough.domain.leads import Lead
+from followthrough.leads.models import Lead
+from followthrough.processes.inbound.rules import InboundMessageInput
+from followthrough.processes.inbound.workflow import InboundMessageWorkflow
 from followthrough.services import Services
 from followthrough.store.migrate import upgrade
 from followthrough.temporal import DevServer, build_worker, connect
 from followthrough.temporal.devserver import free_port
-from followthrough.workflows.inbound import InboundMessageWorkflow
 
 BUDGET_SECONDS = 5.0
 SECRET = "bench-secret"

@@ -122,8 +122,8 @@ async def test_a_telegram_deployment_logs_no_token() -> None:
 
 
 async def test_a_failed_booking_logs_no_email_phone_or_text() -> None:
-    from followthrough.domain.calendar import CreateBookingInput
     from followthrough.providers.calendar import CalComClient
+    from followthrough.providers.contracts.calendar import CreateBookingInput
 
     attendee = {"email": "ana.garcia@example.com", "phoneNumber": "+34600123456", "notes": "call me after lunch"}
     with captured() as stream, respx.mock:

@@ -121,7 +121,7 @@ def test_missing_codec_and_secrets_keys_are_errors(make_settings: Callable[..., 
 
 
 def test_production_creates_no_key_file(make_settings: Callable[..., Settings]) -> None:
-    from followthrough.activities.deployments import secrets_key
+    from followthrough.processes.deployments.activities import secrets_key
     from followthrough.temporal.converter import codec_for
 
     settings = production(make_settings, followthrough_codec_keys=None, followthrough_secrets_key=None)

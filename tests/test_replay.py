@@ -14,7 +14,7 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from followthrough.registry import workflow_classes
+from followthrough.catalog import workflow_classes
 from tests.conftest import suite_converter
 
 HISTORIES = sorted((Path(__file__).parent / "histories").rglob("*.json"))

@@ -43,7 +43,7 @@ app.add_typer(workflow_app, name="workflow")
 
 
 def _add_command_groups() -> None:
-    from followthrough.registry import command_groups
+    from followthrough.catalog import command_groups
 
     for name, group in command_groups():
         app.add_typer(group, name=name)

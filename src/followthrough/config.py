@@ -107,7 +107,7 @@ class Settings(BaseSettings):
     followthrough_max_upload_bytes: PositiveInt = 20 << 20
     followthrough_max_webhook_bytes: PositiveInt = 1 << 20
     followthrough_max_csv_rows: PositiveInt = 100_000
-    # Input bounds (issue 18 item 2; see followthrough.domain.bounds): the largest amount a
+    # Input bounds (issue 18 item 2; see followthrough.bounds): the largest amount a
     # payment route accepts, in minor units; the store's BigInteger is the hard ceiling.
     followthrough_max_payment_amount: int = Field(default=100_000_000, gt=0, le=2**63 - 1)
     followthrough_rate_limit: str = Field(default="600/minute", description="per API key; empty = none")
@@ -158,7 +158,7 @@ class Settings(BaseSettings):
     # --- User stores, content publishing, data sync (issue 6, platform-workflows B) -------
     # USER_STORES names the external databases users live in, in creation order:
     # "primary=postgresql+asyncpg://…,analytics=mysql+asyncmy://…,local=sqlite+aiosqlite:///…".
-    # Empty = one store "local" on the app's own database. Parsed by followthrough.user_stores.
+    # Empty = one store "local" on the app's own database. Parsed by followthrough.providers.user_stores.
     user_stores: str = Field(default="", description="name=SQLAlchemy-async-URL pairs, comma-separated, in order")
     user_stores_table: str = Field(default="users", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
     #: Where approved content goes: store names; "app" is the app's own content_items table.
@@ -175,7 +175,7 @@ class Settings(BaseSettings):
     @field_validator("user_stores")
     @classmethod
     def _user_stores_parse(cls, value: str) -> str:
-        from followthrough.user_stores import parse_user_stores
+        from followthrough.providers.user_stores import parse_user_stores
 
         parse_user_stores(value)  # raises ValueError naming the bad entry
         return value

@@ -14,7 +14,7 @@ from followthrough.store import Database
 from followthrough.store.outbox import Outbox  # providers engineer
 
 if TYPE_CHECKING:
-    from followthrough.user_stores import UserStores
+    from followthrough.providers.user_stores import UserStores
 
 HealthCheck = Callable[[], Awaitable[str | None]]
 
@@ -51,7 +51,7 @@ class Services:
     def user_stores(self) -> UserStores:
         """The user stores (``USER_STORES``), opened on first use and closed with these services."""
         if self._user_stores is None:
-            from followthrough.user_stores import UserStores  # it imports the settings' parsers
+            from followthrough.providers.user_stores import UserStores  # it imports the settings' parsers
 
             self._user_stores = UserStores.from_settings(self.settings)
             self.on_close(self._user_stores.close)

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from followthrough.api import create_app
-from followthrough.domain.payments import CreateCheckoutInput, GetCheckoutInput
+from followthrough.providers.contracts.payments import CreateCheckoutInput, GetCheckoutInput
 from followthrough.services import Services
 
 PAYLOADS = {"payloads": [{"metadata": {"encoding": "anNvbi9wbGFpbg=="}, "data": "IjEi"}]}

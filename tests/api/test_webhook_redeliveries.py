@@ -28,7 +28,6 @@ from followthrough.api import create_app
 from followthrough.services import Services
 from followthrough.temporal.client import TemporalUnavailable
 from followthrough.temporal.operations import Workflows
-from tests.api.test_webhook_slack import SLACK_SECRET, event_body, slack_headers
 from tests.api.test_webhooks import (
     CAL_SECRET,
     STRIPE_SECRET,
@@ -38,6 +37,7 @@ from tests.api.test_webhooks import (
     stripe_event,
     stripe_headers,
 )
+from tests.processes.deployments.test_webhook_slack import SLACK_SECRET, event_body, slack_headers
 
 
 @workflow.defn(name="PaymentWorkflow", sandboxed=False)

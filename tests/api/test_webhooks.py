@@ -29,16 +29,16 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from followthrough.activities import activity_methods
-from followthrough.activities.inbound import InboundActivities
 from followthrough.api import create_app
-from followthrough.api.routes.webhook_whatsapp import parse_whatsapp, pending_tasks
-from followthrough.domain.inbound import InboundMessageResult, inbound_workflow_id
+from followthrough.catalog import activity_methods
+from followthrough.processes.inbound.activities import InboundActivities
+from followthrough.processes.inbound.rules import InboundMessageResult, inbound_workflow_id
+from followthrough.processes.inbound.webhook import parse_whatsapp, pending_tasks
+from followthrough.processes.inbound.workflow import InboundMessageWorkflow
 from followthrough.services import Services
 from followthrough.store.models import InboundMessage, Lead
 from followthrough.temporal.client import TemporalUnavailable
 from followthrough.temporal.operations import Workflows
-from followthrough.workflows.inbound import InboundMessageWorkflow
 from tests.conftest import register_search_attributes
 
 WA_SECRET, STRIPE_SECRET, CAL_SECRET, VERIFY = "wa-secret", "whsec_test", "cal-secret", "verify-me"

@@ -19,11 +19,11 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from followthrough.api import create_app
-from followthrough.api.routes.webhook_unipile import AUTH_HEADER, replying_leads
-from followthrough.domain.campaign import LeadOutcome, LeadOutreachResult
+from followthrough.processes.campaigns.graph import LeadOutcome, LeadOutreachResult
+from followthrough.processes.campaigns.webhook import AUTH_HEADER, replying_leads
 from followthrough.services import Services
 from tests.e2e.test_sales_assistant import WAIT_GRAPH, _start_outreach, eventually
-from tests.workflows.outreach_support import seed
+from tests.processes.campaigns.outreach_support import seed
 
 pytestmark = pytest.mark.devserver
 

@@ -28,16 +28,16 @@ from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSear
 from temporalio.worker import Worker
 
 from followthrough.api import create_app
-from followthrough.api.routes.webhook_whatsapp import pending_tasks
-from followthrough.domain.campaign import LeadOutcome, LeadOutreachInput, LeadOutreachResult
-from followthrough.domain.inbound import InboundMessageResult, inbound_workflow_id
+from followthrough.processes.campaigns.graph import LeadOutcome, LeadOutreachInput, LeadOutreachResult
+from followthrough.processes.campaigns.lead import LeadOutreachWorkflow
+from followthrough.processes.inbound.rules import InboundMessageResult, inbound_workflow_id
+from followthrough.processes.inbound.webhook import pending_tasks
 from followthrough.services import Services
 from followthrough.store.models import CampaignLead, Lead
 from followthrough.store.outbox import Outbox
 from followthrough.store.repositories import ApiKeys
-from followthrough.workflows.lead_outreach import LeadOutreachWorkflow
 from tests.api.test_webhooks import WA_SECRET, wa_body, wa_headers
-from tests.workflows.outreach_support import seed
+from tests.processes.campaigns.outreach_support import seed
 
 pytestmark = pytest.mark.devserver
 

@@ -8,9 +8,9 @@ import httpx
 import pytest
 import respx
 
-from followthrough.domain.bots import BotHealthInput, RegisterBotInput, SetWebhookInput, UnregisterBotInput
 from followthrough.errors import AuthenticationError, RetryableError, ValidationError
 from followthrough.providers.bots import BotPlatforms, DiscordBots, TelegramBots
+from followthrough.providers.contracts.bots import BotHealthInput, RegisterBotInput, SetWebhookInput, UnregisterBotInput
 
 DISCORD = "https://discord.fake/api/v10"
 TELEGRAM = "https://telegram.fake"

@@ -8,17 +8,17 @@ from collections.abc import Callable
 import pytest
 
 from followthrough.config import Settings
-from followthrough.domain.bots import (
+from followthrough.errors import AuthenticationError, RetryableError, ValidationError
+from followthrough.providers.bots import BotPlatforms, DiscordBots, SandboxBots, TelegramBots
+from followthrough.providers.bots_slack import SlackBots
+from followthrough.providers.bots_whatsapp import WhatsAppBots
+from followthrough.providers.contracts.bots import (
     BotAccount,
     BotHealthInput,
     RegisterBotInput,
     SetWebhookInput,
     UnregisterBotInput,
 )
-from followthrough.errors import AuthenticationError, RetryableError, ValidationError
-from followthrough.providers.bots import BotPlatforms, DiscordBots, SandboxBots, TelegramBots
-from followthrough.providers.bots_slack import SlackBots
-from followthrough.providers.bots_whatsapp import WhatsAppBots
 from followthrough.providers.factory import build_providers
 from followthrough.providers.sandbox import Sandbox
 from followthrough.providers.selection import parse_faults

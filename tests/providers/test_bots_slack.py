@@ -10,13 +10,6 @@ import httpx
 import pytest
 import respx
 
-from followthrough.domain.bots import (
-    BotAccount,
-    BotHealthInput,
-    RegisterBotInput,
-    SetWebhookInput,
-    UnregisterBotInput,
-)
 from followthrough.errors import (
     AccountSuspendedError,
     AuthenticationError,
@@ -27,6 +20,13 @@ from followthrough.errors import (
 )
 from followthrough.providers.bots import BotPlatforms
 from followthrough.providers.bots_slack import SlackBots
+from followthrough.providers.contracts.bots import (
+    BotAccount,
+    BotHealthInput,
+    RegisterBotInput,
+    SetWebhookInput,
+    UnregisterBotInput,
+)
 
 SLACK = "https://slack.fake/api"
 TOKEN = "xoxb-1111-2222-abcdefghijkl"

@@ -9,16 +9,16 @@ import httpx
 import pytest
 import respx
 
-from followthrough.domain.bots import (
+from followthrough.errors import AccountSuspendedError, AuthenticationError, RetryableError, ValidationError
+from followthrough.providers.bots import BotPlatforms
+from followthrough.providers.bots_whatsapp import PHONE_FIELDS, WhatsAppBots
+from followthrough.providers.contracts.bots import (
     BotAccount,
     BotHealthInput,
     RegisterBotInput,
     SetWebhookInput,
     UnregisterBotInput,
 )
-from followthrough.errors import AccountSuspendedError, AuthenticationError, RetryableError, ValidationError
-from followthrough.providers.bots import BotPlatforms
-from followthrough.providers.bots_whatsapp import PHONE_FIELDS, WhatsAppBots
 
 GRAPH = "https://graph.fake/v21.0"
 TOKEN = "EAAGownerToken"

@@ -9,9 +9,9 @@ import httpx
 import pytest
 import respx
 
-from followthrough.domain.calendar import CancelBookingInput, CreateBookingInput, ListSlotsInput
 from followthrough.errors import ValidationError
 from followthrough.providers.calendar import BOOKINGS_API_VERSION, SLOTS_API_VERSION, CalComClient
+from followthrough.providers.contracts.calendar import CancelBookingInput, CreateBookingInput, ListSlotsInput
 
 BASE = "https://cal.fake"
 START = datetime(2030, 3, 4, 15, 0, tzinfo=UTC)

@@ -14,16 +14,16 @@ import httpx
 import pytest
 import respx
 
-from followthrough.domain.bots import RegisterBotInput
-from followthrough.domain.calendar import CreateBookingInput
-from followthrough.domain.conversions import SendEventInput
-from followthrough.domain.crm import UpsertContactInput
-from followthrough.domain.linkedin import SendInvitationInput
-from followthrough.domain.messaging import SendMessageInput
-from followthrough.domain.payments import CreateCheckoutInput
 from followthrough.errors import AuthenticationError, RetryableError, ValidationError
 from followthrough.providers.bots import BotPlatforms, DiscordBots, TelegramBots
 from followthrough.providers.calendar import CalComClient
+from followthrough.providers.contracts.bots import RegisterBotInput
+from followthrough.providers.contracts.calendar import CreateBookingInput
+from followthrough.providers.contracts.conversions import SendEventInput
+from followthrough.providers.contracts.crm import UpsertContactInput
+from followthrough.providers.contracts.linkedin import SendInvitationInput
+from followthrough.providers.contracts.messaging import SendMessageInput
+from followthrough.providers.contracts.payments import CreateCheckoutInput
 from followthrough.providers.conversions import MetaConversionsClient
 from followthrough.providers.crm import HubSpotClient
 from followthrough.providers.linkedin import UnipileClient

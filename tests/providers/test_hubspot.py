@@ -7,7 +7,7 @@ import json
 import httpx
 import respx
 
-from followthrough.domain.crm import UpsertContactInput
+from followthrough.providers.contracts.crm import UpsertContactInput
 from followthrough.providers.crm import HubSpotClient
 
 BASE = "https://hubspot.fake"

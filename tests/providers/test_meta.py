@@ -10,7 +10,7 @@ import httpx
 import pytest
 import respx
 
-from followthrough.domain.conversions import SendEventInput, normalise_phone
+from followthrough.providers.contracts.conversions import SendEventInput, normalise_phone
 from followthrough.providers.conversions import MetaConversionsClient
 
 BASE = "https://graph.fake"

@@ -6,12 +6,12 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel
 
-from followthrough.domain.bots import RegisterBotInput
-from followthrough.domain.calendar import Booking, CreateBookingInput
-from followthrough.domain.conversions import SendEventInput
-from followthrough.domain.linkedin import SendInvitationInput
-from followthrough.domain.messaging import SendMessageInput, TemplateMessage
-from followthrough.domain.payments import CheckoutSession, CreateCheckoutInput
+from followthrough.providers.contracts.bots import RegisterBotInput
+from followthrough.providers.contracts.calendar import Booking, CreateBookingInput
+from followthrough.providers.contracts.conversions import SendEventInput
+from followthrough.providers.contracts.linkedin import SendInvitationInput
+from followthrough.providers.contracts.messaging import SendMessageInput, TemplateMessage
+from followthrough.providers.contracts.payments import CheckoutSession, CreateCheckoutInput
 from followthrough.temporal import data_converter
 
 NOW = datetime(2030, 1, 1, 12, tzinfo=UTC)

@@ -8,8 +8,8 @@ from collections.abc import Callable
 import httpx2
 import pytest
 
-from followthrough.domain.llm import CompleteInput
 from followthrough.errors import AuthenticationError, RetryableError, ValidationError
+from followthrough.providers.contracts.llm import CompleteInput
 from followthrough.providers.llm import OpenAIChat
 
 BASE = "http://llm.fake/v1"

@@ -9,16 +9,20 @@ from typing import Any
 import pytest
 
 from followthrough.config import ConfigError, Settings
-from followthrough.domain.bots import BotHealthInput, RegisterBotInput, SetWebhookInput, UnregisterBotInput
-from followthrough.domain.calendar import CancelBookingInput, CreateBookingInput, ListSlotsInput
-from followthrough.domain.crm import UpsertContactInput
-from followthrough.domain.linkedin import InvitationStatusInput, SendInvitationInput, WithdrawInvitationInput
-from followthrough.domain.messaging import SendMessageInput
-from followthrough.domain.payments import CreateCheckoutInput, GetCheckoutInput
 from followthrough.errors import AuthenticationError, RetryableError, ValidationError
 from followthrough.providers import sandbox as sandbox_module
 from followthrough.providers.bots import BotPlatforms, SandboxBots
 from followthrough.providers.calendar import SandboxCalendar
+from followthrough.providers.contracts.bots import BotHealthInput, RegisterBotInput, SetWebhookInput, UnregisterBotInput
+from followthrough.providers.contracts.calendar import CancelBookingInput, CreateBookingInput, ListSlotsInput
+from followthrough.providers.contracts.crm import UpsertContactInput
+from followthrough.providers.contracts.linkedin import (
+    InvitationStatusInput,
+    SendInvitationInput,
+    WithdrawInvitationInput,
+)
+from followthrough.providers.contracts.messaging import SendMessageInput
+from followthrough.providers.contracts.payments import CreateCheckoutInput, GetCheckoutInput
 from followthrough.providers.crm import SandboxCRM
 from followthrough.providers.factory import build_providers, provider_modes
 from followthrough.providers.linkedin import SandboxLinkedIn

@@ -7,17 +7,17 @@ from collections.abc import Callable
 
 import pytest
 
-from followthrough.activities.notifications import NotificationActivities
 from followthrough.config import ConfigError, Settings
-from followthrough.domain.bots import (
+from followthrough.errors import RetryableError
+from followthrough.processes.notifications.activities import NotificationActivities
+from followthrough.providers.bots import BotPlatforms, SandboxBots
+from followthrough.providers.contracts.bots import (
     BotAccount,
     BotHealthInput,
     RegisterBotInput,
     SetWebhookInput,
     UnregisterBotInput,
 )
-from followthrough.errors import RetryableError
-from followthrough.providers.bots import BotPlatforms, SandboxBots
 from followthrough.providers.email import EmailMessage, SandboxEmail
 from followthrough.providers.factory import build_providers
 from followthrough.providers.sandbox import Sandbox

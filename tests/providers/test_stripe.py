@@ -7,8 +7,8 @@ from urllib.parse import parse_qs
 import pytest
 import respx
 
-from followthrough.domain.payments import CreateCheckoutInput, GetCheckoutInput
 from followthrough.errors import ValidationError
+from followthrough.providers.contracts.payments import CreateCheckoutInput, GetCheckoutInput
 from followthrough.providers.payments import StripePayments
 
 BASE = "http://stripe.fake"

@@ -9,7 +9,8 @@ import httpx
 import pytest
 import respx
 
-from followthrough.domain.linkedin import (
+from followthrough.errors import AccountSuspendedError
+from followthrough.providers.contracts.linkedin import (
     InvitationStatusInput,
     LikePostsInput,
     SendInvitationInput,
@@ -18,7 +19,6 @@ from followthrough.domain.linkedin import (
     WithdrawInvitationInput,
     linkedin_identifier,
 )
-from followthrough.errors import AccountSuspendedError
 from followthrough.providers.linkedin import UnipileClient, unipile_base_url
 
 BASE = "https://api8.unipile.fake:13851/api/v1"

@@ -8,8 +8,8 @@ import httpx
 import pytest
 import respx
 
-from followthrough.domain.messaging import CatalogMessage, SendMessageInput, TemplateMessage
 from followthrough.errors import AuthenticationError
+from followthrough.providers.contracts.messaging import CatalogMessage, SendMessageInput, TemplateMessage
 from followthrough.providers.messaging import WhatsAppClient, parse_whatsapp_templates, with_approved_template
 
 BASE = "https://graph.fake"

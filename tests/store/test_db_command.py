@@ -7,8 +7,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from followthrough.catalog import command_groups
 from followthrough.commands.db import app
-from followthrough.registry import command_groups
 from followthrough.store.migrate import heads
 
 runner = CliRunner()

@@ -11,14 +11,14 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from followthrough.activities.campaign_executions import CampaignExecutionActivities
-from followthrough.domain.campaign import LeadOutcome, StepResult
-from followthrough.domain.outreach import BeginExecutionInput, FinishExecutionInput, RecordStepInput
+from followthrough.processes.campaigns.graph import LeadOutcome, StepResult
+from followthrough.processes.campaigns.records import CampaignExecutionActivities
+from followthrough.processes.campaigns.steps import BeginExecutionInput, FinishExecutionInput, RecordStepInput
 from followthrough.services import Services
 from followthrough.store import Database
 from followthrough.store.models import CampaignExecution
+from tests.processes.campaigns.outreach_support import execution_record
 from tests.store.test_campaign_repositories import new_campaign, uid
-from tests.workflows.outreach_support import execution_record
 
 T0 = datetime(2030, 1, 7, 9, 0, 0, 123456, tzinfo=UTC)
 

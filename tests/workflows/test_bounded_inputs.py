@@ -20,14 +20,14 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from followthrough.activities.payment_records import PaymentRecordActivities
-from followthrough.domain.bounds import INT64_MAX, MAX_DURATION
-from followthrough.domain.content import ContentPipelineInput
-from followthrough.domain.payment import PaymentInput, RecordCheckoutInput
+from followthrough.bounds import INT64_MAX, MAX_DURATION
+from followthrough.processes.content.rules import ContentPipelineInput
+from followthrough.processes.payments.records import PaymentRecordActivities
+from followthrough.processes.payments.rules import PaymentInput, RecordCheckoutInput
 from followthrough.services import Services
 from followthrough.temporal.worker import ActivityErrors
-from tests.workflows.test_content import FakeLLM, FakeMessaging, _input
-from tests.workflows.test_payment import INPUT, WORKFLOWS, Fakes, PaymentWorkflow
+from tests.processes.content.test_content import FakeLLM, FakeMessaging, _input
+from tests.processes.payments.test_payment import INPUT, WORKFLOWS, Fakes, PaymentWorkflow
 
 
 def _name(fn: Any) -> str:
@@ -108,9 +108,9 @@ async def test_a_review_timeout_at_the_bound_expires_instead_of_failing_its_task
 ) -> None:
     """Measured on main: review_timeout_hours 1e300 failed the workflow task forever. The
     largest accepted (366 days) waits, then expires normally."""
-    from followthrough.activities import activity_methods
-    from followthrough.activities.content import ContentActivities
-    from followthrough.workflows.content import ContentPipelineWorkflow
+    from followthrough.catalog import activity_methods
+    from followthrough.processes.content.activities import ContentActivities
+    from followthrough.processes.content.workflow import ContentPipelineWorkflow
 
     hours = MAX_DURATION / timedelta(hours=1)
     input: ContentPipelineInput = _input(review_timeout_hours=hours, reminder_after_hours=hours - 1)

@@ -19,19 +19,19 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from followthrough.activities import build_activities
-from followthrough.domain.followup import FollowUpInput, LeadRepliedSignal
-from followthrough.domain.leads import Lead
-from followthrough.domain.payment import PaymentCompletedSignal, PaymentInput
-from followthrough.domain.sending import SenderInput, SenderLimits
+from followthrough.catalog import build_activities
+from followthrough.leads.models import Lead
 from followthrough.metrics import SIGNALS_DROPPED, worker_interceptors
+from followthrough.processes.campaigns.sender import SenderWorkflow
+from followthrough.processes.campaigns.sending_window import SenderInput, SenderLimits
+from followthrough.processes.followups.rules import FollowUpInput, LeadRepliedSignal
+from followthrough.processes.followups.workflow import FollowUpWorkflow
+from followthrough.processes.integrations.workflow import IntegrationSyncWorkflow
+from followthrough.processes.payments.rules import PaymentCompletedSignal, PaymentInput
+from followthrough.processes.payments.workflow import PaymentWorkflow
 from followthrough.providers.payments import complete_sandbox_checkout
 from followthrough.services import Services
-from followthrough.workflows.followup import FollowUpWorkflow
-from followthrough.workflows.integration_sync import IntegrationSyncWorkflow
-from followthrough.workflows.payment import PaymentWorkflow
-from followthrough.workflows.sender import SenderWorkflow
-from tests.workflows.test_sender import ALWAYS, request
+from tests.processes.campaigns.test_sender import ALWAYS, request
 
 LEAD = Lead(id="lead-guard", phone="+5215500001111", name="Ana Ruiz", email="ana@example.com", language="en")
 T = TypeVar("T")

@@ -2,7 +2,7 @@
 
 Two workflows run outside the sandbox (``sandboxed=False``, see docs/CONVENTIONS.md), so a
 call to the wall clock or to ``random`` there would not be refused: it would make replays
-diverge. This test reads every module in ``followthrough/workflows`` and refuses the calls and
+diverge. This test reads the module of every workflow in the catalog and refuses the calls and
 imports that are non-deterministic or do I/O. It also fails on a planted violation, so it is
 known to look.
 """
@@ -10,14 +10,15 @@ known to look.
 from __future__ import annotations
 
 import ast
+import inspect
 from pathlib import Path
 
 import pytest
 
-import followthrough.workflows as workflows_package
+from followthrough.catalog import workflow_classes
+from followthrough.temporal.children import start_abandoned
 
-WORKFLOW_DIR = Path(workflows_package.__file__).parent
-MODULES = sorted(p for p in WORKFLOW_DIR.glob("*.py") if p.name != "__init__.py")
+MODULES = sorted({Path(inspect.getfile(cls)) for cls in workflow_classes()} | {Path(inspect.getfile(start_abandoned))})
 
 #: ``module.attribute`` calls that read the wall clock, draw randomness or block.
 FORBIDDEN_CALLS = {
@@ -81,7 +82,7 @@ def test_there_are_workflow_modules() -> None:
     assert len(MODULES) >= 10
 
 
-@pytest.mark.parametrize("path", MODULES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: f"{p.parent.name}.{p.stem}")
 def test_workflow_module_is_pure(path: Path) -> None:
     assert violations(path.read_text()) == []
 

@@ -15,9 +15,9 @@ from followthrough.api.auth import require_key
 from followthrough.api.errors import install_error_handlers
 from followthrough.api.limits import install_limits
 from followthrough.api.rate_limits import limits_for
+from followthrough.catalog import routers
 from followthrough.config import Settings
 from followthrough.logs import RequestIdMiddleware
-from followthrough.registry import routers
 from followthrough.services import Services
 
 

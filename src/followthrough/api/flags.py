@@ -113,7 +113,7 @@ def log_inline(settings: Settings, feature: Feature, what: str, **ids: str | Non
 # --- the activities, called directly ------------------------------------------------------
 @cache
 def _activity_classes() -> dict[str, tuple[type, str]]:
-    from followthrough.registry import activity_groups
+    from followthrough.catalog import activity_groups
 
     found: dict[str, tuple[type, str]] = {}
     for cls in activity_groups():
@@ -131,7 +131,7 @@ def inline_activity(services: Services, name: str) -> Callable[[Any], Awaitable[
     try:
         cls, attr_name = _activity_classes()[name]
     except KeyError:
-        raise LookupError(f"no activity named {name!r} in followthrough.activities") from None
+        raise LookupError(f"no activity named {name!r} in followthrough.catalog") from None
     method: Callable[[Any], Awaitable[Any]] = getattr(cls(services), attr_name)
 
     async def call(arg: Any) -> Any:

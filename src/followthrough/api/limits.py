@@ -11,7 +11,7 @@ Every input is bounded before it costs memory or CPU:
   ``Content-Length`` over the limit is answered 413 before a byte is read, and a body without
   one (chunked) is counted as it streams in and refused at the first chunk past the limit;
 * **leads per request**, ``FOLLOWTHROUGH_MAX_CSV_ROWS`` (100,000), set here for each request
-  (:data:`~followthrough.campaign_control.max_leads_per_request`) and enforced by the lead parser;
+  (:data:`~followthrough.processes.campaigns.control.max_leads_per_request`) and enforced by the lead parser;
 * **422 answers** name the field, the reason and at most a short excerpt of what was sent
   (:func:`input_excerpt`), and at most :data:`MAX_ERRORS` faults: FastAPI's own handler repeats
   the whole input, so a 2 MB body that failed validation came back as a 4 MB answer.
@@ -30,8 +30,8 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from followthrough.api.rate_limits import RateLimiter
-from followthrough.campaign_control import max_leads_per_request
 from followthrough.config import Settings
+from followthrough.processes.campaigns.control import max_leads_per_request
 
 Family = Literal["json", "upload", "webhook"]
 

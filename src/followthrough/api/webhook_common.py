@@ -34,7 +34,7 @@ from fastapi import HTTPException, Request, status
 from pydantic import SecretStr
 from sqlalchemy.exc import SQLAlchemyError
 
-from followthrough.domain.followup import FOLLOWUP_TYPES, followup_workflow_id
+from followthrough.processes.followups.rules import FOLLOWUP_TYPES, followup_workflow_id
 from followthrough.providers.signatures import InvalidSignature
 from followthrough.store.repositories.webhooks import MAX_DELIVERY_ID, Claim, WebhookDeliveries
 from followthrough.temporal.operations import WorkflowNotFound, Workflows

@@ -28,7 +28,10 @@ from typing import Any, Protocol
 import httpx
 
 from followthrough.config import Settings
-from followthrough.domain.bots import (
+from followthrough.errors import FollowthroughError, RetryableError, ValidationError
+from followthrough.providers.bots_slack import SlackBots
+from followthrough.providers.bots_whatsapp import WhatsAppBots, need_verify_token
+from followthrough.providers.contracts.bots import (
     BotAccount,
     BotHealth,
     BotHealthInput,
@@ -43,9 +46,6 @@ from followthrough.domain.bots import (
     slack_manifest_configurable,
     slack_manual_step,
 )
-from followthrough.errors import FollowthroughError, RetryableError, ValidationError
-from followthrough.providers.bots_slack import SlackBots
-from followthrough.providers.bots_whatsapp import WhatsAppBots, need_verify_token
 from followthrough.providers.http import error_for_status, send_json
 from followthrough.providers.sandbox import Sandbox, stable_id
 from followthrough.providers.selection import Mode

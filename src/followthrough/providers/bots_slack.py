@@ -26,7 +26,15 @@ from typing import Any
 
 import httpx
 
-from followthrough.domain.bots import (
+from followthrough.errors import (
+    AccountSuspendedError,
+    AuthenticationError,
+    FollowthroughError,
+    InvalidCredentialsError,
+    RetryableError,
+    ValidationError,
+)
+from followthrough.providers.contracts.bots import (
     BotAccount,
     BotHealth,
     BotIdentity,
@@ -35,14 +43,6 @@ from followthrough.domain.bots import (
     WebhookResult,
     slack_manifest_configurable,
     slack_manual_step,
-)
-from followthrough.errors import (
-    AccountSuspendedError,
-    AuthenticationError,
-    FollowthroughError,
-    InvalidCredentialsError,
-    RetryableError,
-    ValidationError,
 )
 from followthrough.providers.http import parse_body, parse_retry_after, send
 

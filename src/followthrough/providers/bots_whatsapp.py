@@ -26,7 +26,8 @@ from typing import Any
 
 import httpx
 
-from followthrough.domain.bots import (
+from followthrough.errors import ValidationError
+from followthrough.providers.contracts.bots import (
     BotAccount,
     BotHealth,
     BotIdentity,
@@ -35,7 +36,6 @@ from followthrough.domain.bots import (
     WebhookResult,
     missing_account_fields,
 )
-from followthrough.errors import ValidationError
 from followthrough.providers.http import graph_api_classifier, send_json
 
 PROVIDER = "whatsapp"

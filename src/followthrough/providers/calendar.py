@@ -17,7 +17,8 @@ from typing import Any, Protocol
 
 import httpx
 
-from followthrough.domain.calendar import (
+from followthrough.errors import ValidationError
+from followthrough.providers.contracts.calendar import (
     Booking,
     CancelBookingInput,
     CancelBookingResult,
@@ -25,7 +26,6 @@ from followthrough.domain.calendar import (
     ListSlotsInput,
     SlotsResult,
 )
-from followthrough.errors import ValidationError
 from followthrough.providers.http import error_for_status, send_json
 from followthrough.providers.sandbox import Sandbox, stable_id
 from followthrough.providers.signatures import InvalidSignature, StaleSignature, hmac_sha256_hex, same

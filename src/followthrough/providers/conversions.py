@@ -3,7 +3,7 @@
 * :class:`MetaConversionsClient` — ``POST {base}/{version}/{pixel_id}/events`` with one event:
   ``event_name``, ``event_time`` (unix), ``event_id`` (the idempotency key, which Meta uses to
   deduplicate), ``action_source`` and ``user_data`` hashed as Meta requires (SHA-256 of the
-  normalised email/phone, see :mod:`followthrough.domain.conversions`). The access token goes
+  normalised email/phone, see :mod:`followthrough.providers.contracts.conversions`). The access token goes
   in the body, as Meta documents.
 * :class:`SandboxConversions` — answers ``events_received: 1`` and records the event.
 """
@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from followthrough.domain.conversions import SendEventInput, SendEventResult, major_units
+from followthrough.providers.contracts.conversions import SendEventInput, SendEventResult, major_units
 from followthrough.providers.http import graph_api_classifier, send_json
 from followthrough.providers.sandbox import Sandbox, stable_id
 

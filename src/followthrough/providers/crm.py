@@ -13,8 +13,8 @@ from typing import Any, Protocol
 
 import httpx
 
-from followthrough.domain.crm import UpsertContactInput, UpsertContactResult
 from followthrough.errors import ValidationError
+from followthrough.providers.contracts.crm import UpsertContactInput, UpsertContactResult
 from followthrough.providers.http import send_json
 from followthrough.providers.sandbox import Sandbox, stable_id
 

@@ -18,7 +18,13 @@ from typing import Any, Protocol
 
 import httpx
 
-from followthrough.domain.linkedin import (
+from followthrough.errors import (
+    AccountSuspendedError,
+    FollowthroughError,
+    InvalidCredentialsError,
+    ValidationError,
+)
+from followthrough.providers.contracts.linkedin import (
     InvitationResult,
     InvitationStatusInput,
     InvitationStatusResult,
@@ -31,12 +37,6 @@ from followthrough.domain.linkedin import (
     VisitProfileInput,
     WithdrawInvitationInput,
     WithdrawInvitationResult,
-)
-from followthrough.errors import (
-    AccountSuspendedError,
-    FollowthroughError,
-    InvalidCredentialsError,
-    ValidationError,
 )
 from followthrough.providers.http import error_for_status, send_json
 from followthrough.providers.sandbox import Sandbox, stable_id

@@ -13,8 +13,8 @@ from typing import Any, Protocol
 
 import openai
 
-from followthrough.domain.llm import CompleteInput, CompleteResult
 from followthrough.errors import FollowthroughError, RetryableError, ValidationError
+from followthrough.providers.contracts.llm import CompleteInput, CompleteResult
 from followthrough.providers.http import error_for_status, parse_body, provider_message
 from followthrough.providers.sandbox import Sandbox
 

@@ -21,9 +21,9 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic import ValidationError as PydanticValidationError
 
-from followthrough.domain.messaging import SendMessageInput, SendMessageResult, TemplateMessage
-from followthrough.domain.templates import PLACEHOLDERS, TEMPLATES
 from followthrough.errors import ValidationError
+from followthrough.providers.contracts.messaging import SendMessageInput, SendMessageResult, TemplateMessage
+from followthrough.providers.contracts.templates import PLACEHOLDERS, TEMPLATES
 from followthrough.providers.http import graph_api_classifier, send_json
 from followthrough.providers.sandbox import Sandbox, stable_id
 from followthrough.providers.signatures import (

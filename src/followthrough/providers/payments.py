@@ -33,8 +33,13 @@ from typing import Any, Protocol
 
 import stripe
 
-from followthrough.domain.payments import CheckoutSession, CreateCheckoutInput, GetCheckoutInput, SandboxCheckoutEvent
 from followthrough.errors import FollowthroughError, RetryableError, ValidationError
+from followthrough.providers.contracts.payments import (
+    CheckoutSession,
+    CreateCheckoutInput,
+    GetCheckoutInput,
+    SandboxCheckoutEvent,
+)
 from followthrough.providers.http import error_for_status
 from followthrough.providers.sandbox import Sandbox, stable_id
 from followthrough.providers.signatures import InvalidSignature, StaleSignature, hmac_sha256_hex

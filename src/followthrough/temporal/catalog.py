@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel
 from temporalio import workflow
 
-from followthrough.registry import workflow_classes
+from followthrough.catalog import workflow_classes
 from followthrough.temporal.handlers import HandlerSpec, Kind, handlers_of
 
 
@@ -37,7 +37,9 @@ def _spec(cls: type) -> WorkflowSpec:
     input_model = hints.get(params[0].name) if params else None
     if not (inspect.isclass(input_model) and issubclass(input_model, BaseModel)):
         input_model = None
-    family = cls.__module__.rsplit(".", 1)[-1]
+    family = getattr(cls, "FAMILY", None)
+    if not isinstance(family, str):
+        raise TypeError(f"{cls.__name__} declares no FAMILY (its WorkflowFamily search attribute)")
     handlers = handlers_of(cls)
     return WorkflowSpec(
         name=defn.name or cls.__name__,

@@ -17,10 +17,9 @@ from temporalio.worker import (
     Worker,
 )
 
-from followthrough.activities import build_activities
+from followthrough.catalog import build_activities, workflow_classes
 from followthrough.errors import classify
 from followthrough.metrics import worker_interceptors
-from followthrough.registry import workflow_classes
 from followthrough.services import Services
 
 

@@ -1,3 +1,3 @@
-"""Routers of the API, discovered (:func:`followthrough.registry.routers`): each module has a
+"""Routers of the API, discovered (:func:`followthrough.catalog.routers`): each module has a
 ``router``; webhook modules set ``PUBLIC = True`` because they check the provider's own
 signature instead of the API key."""

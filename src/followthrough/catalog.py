@@ -1,0 +1,253 @@
+"""What the product does, in one place: every business process with its workflows, activity
+classes, routers and CLI groups, listed explicitly (nothing is discovered, so a reader and a tool
+can follow every arrow). A new process gets a package under ``followthrough/processes/`` and one
+entry here; the worker, the API and the CLI read these lists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from followthrough.services import Services
+
+
+@dataclass(frozen=True)
+class Process:
+    """One business process: what it registers on the worker, the API and the CLI."""
+
+    name: str
+    workflows: tuple[type, ...] = ()
+    activities: tuple[type, ...] = ()
+    #: (router, public): a public router checks the provider's signature instead of the API key.
+    routers: tuple[tuple[Any, bool], ...] = ()
+    #: (name, typer app): ``followthrough NAME ...``.
+    commands: tuple[tuple[str, Any], ...] = field(default=())
+
+
+@cache
+def processes() -> tuple[Process, ...]:
+    """Every process (imported on first use: the worker, the API and the CLI need them all)."""
+
+    import followthrough.api.routes.codec
+    import followthrough.api.routes.metrics
+    import followthrough.api.routes.workflows
+    import followthrough.commands.db
+    import followthrough.commands.keys
+    import followthrough.leads.activities
+    import followthrough.messaging.activities
+    import followthrough.processes.bookings.activities
+    import followthrough.processes.bookings.calendar_activities
+    import followthrough.processes.bookings.routes
+    import followthrough.processes.bookings.webhook
+    import followthrough.processes.bookings.workflow
+    import followthrough.processes.campaigns.activities
+    import followthrough.processes.campaigns.cli
+    import followthrough.processes.campaigns.lead
+    import followthrough.processes.campaigns.linkedin_activities
+    import followthrough.processes.campaigns.orchestrator
+    import followthrough.processes.campaigns.records
+    import followthrough.processes.campaigns.routes
+    import followthrough.processes.campaigns.sender
+    import followthrough.processes.campaigns.slots
+    import followthrough.processes.campaigns.webhook
+    import followthrough.processes.content.activities
+    import followthrough.processes.content.routes
+    import followthrough.processes.content.workflow
+    import followthrough.processes.data_sync.activities
+    import followthrough.processes.data_sync.cli
+    import followthrough.processes.data_sync.workflow
+    import followthrough.processes.deployments.activities
+    import followthrough.processes.deployments.bot_activities
+    import followthrough.processes.deployments.routes
+    import followthrough.processes.deployments.webhook
+    import followthrough.processes.deployments.workflow
+    import followthrough.processes.followups.routes
+    import followthrough.processes.followups.workflow
+    import followthrough.processes.health.activities
+    import followthrough.processes.health.routes
+    import followthrough.processes.health.workflow
+    import followthrough.processes.inbound.activities
+    import followthrough.processes.inbound.webhook
+    import followthrough.processes.inbound.workflow
+    import followthrough.processes.integrations.conversions
+    import followthrough.processes.integrations.crm
+    import followthrough.processes.integrations.memory
+    import followthrough.processes.integrations.routes
+    import followthrough.processes.integrations.workflow
+    import followthrough.processes.notifications.activities
+    import followthrough.processes.notifications.routes
+    import followthrough.processes.notifications.workflow
+    import followthrough.processes.onboarding.activities
+    import followthrough.processes.onboarding.partner_routes
+    import followthrough.processes.onboarding.routes
+    import followthrough.processes.onboarding.workflow
+    import followthrough.processes.payments.activities
+    import followthrough.processes.payments.records
+    import followthrough.processes.payments.routes
+    import followthrough.processes.payments.sandbox_routes
+    import followthrough.processes.payments.webhook
+    import followthrough.processes.payments.workflow
+
+    P = followthrough.processes
+    return (
+        Process(
+            "bookings",
+            workflows=(P.bookings.workflow.DemoBookingWorkflow,),
+            activities=(
+                P.bookings.activities.AppointmentActivities,
+                P.bookings.calendar_activities.CalendarActivities,
+            ),
+            routers=(
+                (P.bookings.routes.router, False),
+                (P.bookings.webhook.router, True),
+            ),
+        ),
+        Process(
+            "campaigns",
+            workflows=(
+                P.campaigns.orchestrator.CampaignOrchestratorWorkflow,
+                P.campaigns.lead.LeadOutreachWorkflow,
+                P.campaigns.sender.SenderWorkflow,
+            ),
+            activities=(
+                P.campaigns.records.CampaignExecutionActivities,
+                P.campaigns.activities.CampaignActivities,
+                P.campaigns.linkedin_activities.LinkedInActivities,
+                P.campaigns.slots.OutreachActivities,
+            ),
+            routers=(
+                (P.campaigns.routes.router, False),
+                (P.campaigns.webhook.router, True),
+            ),
+            commands=(("campaign", P.campaigns.cli.app),),
+        ),
+        Process(
+            "content",
+            workflows=(P.content.workflow.ContentPipelineWorkflow,),
+            activities=(P.content.activities.ContentActivities,),
+            routers=((P.content.routes.router, False),),
+        ),
+        Process(
+            "data_sync",
+            workflows=(P.data_sync.workflow.DataSyncWorkflow,),
+            activities=(P.data_sync.activities.DataSyncActivities,),
+            commands=(("schedule", P.data_sync.cli.app),),
+        ),
+        Process(
+            "deployments",
+            workflows=(P.deployments.workflow.BotDeploymentWorkflow,),
+            activities=(
+                P.deployments.activities.DeploymentActivities,
+                P.deployments.bot_activities.BotsActivities,
+            ),
+            routers=(
+                (P.deployments.routes.router, False),
+                (P.deployments.webhook.router, True),
+            ),
+        ),
+        Process(
+            "followups",
+            workflows=(P.followups.workflow.FollowUpWorkflow,),
+            routers=((P.followups.routes.router, False),),
+        ),
+        Process(
+            "health",
+            workflows=(P.health.workflow.HealthCheckWorkflow,),
+            activities=(P.health.activities.HealthActivities,),
+            routers=((P.health.routes.router, True),),
+        ),
+        Process(
+            "inbound",
+            workflows=(P.inbound.workflow.InboundMessageWorkflow,),
+            activities=(P.inbound.activities.InboundActivities,),
+            routers=((P.inbound.webhook.router, True),),
+        ),
+        Process(
+            "integrations",
+            workflows=(P.integrations.workflow.IntegrationSyncWorkflow,),
+            activities=(
+                P.integrations.conversions.ConversionsActivities,
+                P.integrations.crm.CRMActivities,
+                P.integrations.memory.LLMActivities,
+            ),
+            routers=((P.integrations.routes.router, False),),
+        ),
+        Process(
+            "notifications",
+            workflows=(P.notifications.workflow.SendNotificationWorkflow,),
+            activities=(P.notifications.activities.NotificationActivities,),
+            routers=((P.notifications.routes.router, False),),
+        ),
+        Process(
+            "onboarding",
+            workflows=(P.onboarding.workflow.UserOnboardingWorkflow,),
+            activities=(P.onboarding.activities.UserStoreActivities,),
+            routers=(
+                (P.onboarding.routes.router, False),
+                (P.onboarding.partner_routes.router, False),
+            ),
+        ),
+        Process(
+            "payments",
+            workflows=(P.payments.workflow.PaymentWorkflow,),
+            activities=(
+                P.payments.activities.PaymentsActivities,
+                P.payments.records.PaymentRecordActivities,
+            ),
+            routers=(
+                (P.payments.routes.router, False),
+                (P.payments.sandbox_routes.router, True),
+                (P.payments.webhook.router, True),
+            ),
+        ),
+        # Foundations every process leans on: leads and messaging serve several processes; the
+        # generic workflow routes, the codec and metrics; the store and key commands.
+        Process(
+            "platform",
+            activities=(
+                followthrough.leads.activities.LeadActivities,
+                followthrough.messaging.activities.MessagingActivities,
+            ),
+            routers=(
+                (followthrough.api.routes.workflows.router, False),
+                (followthrough.api.routes.codec.router, True),
+                (followthrough.api.routes.metrics.router, False),
+            ),
+            commands=(("db", followthrough.commands.db.app), ("keys", followthrough.commands.keys.app)),
+        ),
+    )
+
+
+def workflow_classes() -> tuple[type, ...]:
+    return tuple(cls for process in processes() for cls in process.workflows)
+
+
+def activity_groups() -> tuple[type, ...]:
+    """Classes whose ``@activity.defn`` methods the worker registers (constructed with Services)."""
+    return tuple(cls for process in processes() for cls in process.activities)
+
+
+def routers() -> tuple[tuple[Any, bool], ...]:
+    """(router, public) of every process."""
+    return tuple(router for process in processes() for router in process.routers)
+
+
+def command_groups() -> tuple[tuple[str, Any], ...]:
+    return tuple(command for process in processes() for command in process.commands)
+
+
+def activity_methods(instance: object) -> list[Callable[..., Any]]:
+    """The bound ``@activity.defn`` methods of one group instance."""
+    return [
+        getattr(instance, name)
+        for name, attr in sorted(vars(type(instance)).items())
+        if hasattr(attr, "__temporal_activity_definition")
+    ]
+
+
+def build_activities(services: Services) -> list[Callable[..., Any]]:
+    return [m for group in activity_groups() for m in activity_methods(group(services))]

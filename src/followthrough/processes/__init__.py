@@ -1,0 +1,1 @@
+"""One package per business process; `followthrough.catalog` lists them."""

@@ -1,0 +1,536 @@
+"""LeadOutreachWorkflow (``campaign-{campaign_id}-lead-{lead_id}``): one lead through a
+campaign's sequence graph.
+
+It loads the graph, the lead and the sender by activity (its input carries ids only), keeps
+the lead's ``campaign_executions`` record current, and walks the graph node by node. The
+bookkeeping calls (``outreach.open_lead`` — the plan and the record's start in one call, since
+the ``lead-merged-bookkeeping`` patch; ``outreach.acquire_slot``/``release_slot``;
+``campaign_executions.record_step``/``finish``) run as local activities (one marker event
+each, no matching on the server); the provider actions are regular activities with heartbeats.
+Since the ``lead-steps-at-rest`` patch the steps go to the record when the lead comes to rest
+(before a delay, a condition's wait, a wait for a slot, a pause) and with ``finish``, so actions
+that run back to back cost one store call between them all instead of one each.
+
+* **action** — asks the sender's coordinator for a slot (``outreach.acquire_slot``; not at
+  all when the sender's limits are lifted), sleeps until the granted instant, then runs the
+  provider activity (``linkedin.*`` or ``messaging.send``) with an idempotency key of
+  ``outreach:{campaign}:{lead}:{node}``. A slot not used in time (paused, worker outage) is
+  given back and a new one asked for, so nothing goes out outside the sender's window or over
+  its caps.
+* **delay** — a durable timer, in calendar time or in the sender's sending days.
+* **condition** — ``invitation_accepted`` polls ``linkedin.invitation_status`` once a day up to
+  N days; ``replied`` waits up to N days for ``lead_replied``; ``profile_has`` reads the lead.
+* **end** / **goal** — the outcome ``succeeded`` / ``goal_reached``.
+
+Signals: ``pause`` holds the lead before its next action (timers keep running), ``resume``
+lets it go on, ``stop`` ends it cleanly (``complete_current_executions`` lets an action under
+way finish instead of cancelling it), ``lead_replied`` ends it with ``goal_reached`` (unless
+the graph sets ``stop_on_reply`` false, then ``replied`` conditions see it). When done it
+signals ``lead_finished`` to ``parent_workflow_id``: from the closing local activity since the
+``lead-report-with-finish`` patch (runs recorded before it send a signal command and take one
+more workflow task to see it delivered).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import TimeoutError as ActivityTimeout
+from temporalio.workflow import ActivityCancellationType
+
+with workflow.unsafe.imports_passed_through():
+    from followthrough.processes.campaigns.graph import (
+        TERMINAL_KINDS,
+        AnyNode,
+        CampaignGraph,
+        DelayNode,
+        InvitationAcceptedNode,
+        LeadFinishedSignal,
+        LeadOutcome,
+        LeadOutreachInput,
+        LeadOutreachResult,
+        LeadOutreachStatus,
+        LeadRepliedSignal,
+        PauseSignal,
+        ProfileHasNode,
+        RepliedNode,
+        ResumeSignal,
+        StepResult,
+        StopSignal,
+        next_node_id,
+        start_node,
+        total_steps,
+    )
+    from followthrough.processes.campaigns.records import CampaignExecutionActivities
+    from followthrough.processes.campaigns.sending_window import SlotGrant
+    from followthrough.processes.campaigns.slots import OutreachActivities
+    from followthrough.processes.campaigns.steps import (
+        AcquireSlotInput,
+        BeginExecutionInput,
+        FinishExecutionInput,
+        LeadPlan,
+        LoadPlanInput,
+        OpenLeadInput,
+        RecordStepInput,
+        ReleaseSlotInput,
+        idempotency_key,
+        provider_call,
+    )
+    from followthrough.providers.contracts.linkedin import (
+        InvitationResult,
+        InvitationStatusInput,
+        InvitationStatusResult,
+    )
+    from followthrough.temporal.policies import DEFAULT_RETRY, PROVIDER_CALL_TIMEOUT, STORE_CALL_TIMEOUT
+
+#: Patch: ``outreach.open_lead`` replaces ``load_plan`` + ``campaign_executions.begin``, and the
+#: walk's last step goes to the store with ``campaign_executions.finish``: two local activities
+#: (an activation, a marker and a store session each) fewer per lead.
+MERGED_BOOKKEEPING = "lead-merged-bookkeeping"
+#: Patch: the lead tells its orchestrator from ``campaign_executions.finish`` (a signal sent by
+#: that local activity once the record is closed) instead of a signal command, whose
+#: confirmation took one more workflow task before the lead could close. It implies
+#: ``lead-merged-bookkeeping``: a new run records only this marker, since every patch id costs
+#: each execution a marker and a ``TemporalChangeVersion`` upsert (a visibility write).
+REPORT_WITH_FINISH = "lead-report-with-finish"
+#: Patch: the steps done since the lead last rested are recorded together, in one
+#: ``record_step`` call before the lead's next wait (or with ``finish``), instead of one call
+#: after each step. A lead that never waits writes its record twice (open, finish), not once a
+#: step; a waiting lead's record is as current as before. It implies both patches above.
+STEPS_AT_REST = "lead-steps-at-rest"
+#: How late a granted slot may still be used; later, it is given back and a new one asked for.
+GRANT_GRACE = timedelta(minutes=10)
+#: How long one action may keep retrying a passing fault before its slot is renewed.
+ACTION_DEADLINE = timedelta(minutes=10)
+#: Rounds of (slot, retries) before an action that keeps timing out fails the lead.
+ACTION_ROUNDS = 5
+INVITATION_POLL_EVERY = timedelta(days=1)
+_HEARTBEAT = timedelta(seconds=60)
+
+
+#: How long one slot request to the sender's coordinator may take.
+SLOT_CALL_TIMEOUT = timedelta(seconds=30)
+
+
+async def _local(method: Any, arg: Any, *, timeout: timedelta = STORE_CALL_TIMEOUT) -> Any:
+    """Run one of the short bookkeeping calls (store reads and writes of this family's records,
+    slot requests to the sender) as a *local* activity: one marker event in the history and no
+    task-queue round trip, instead of three events and a match on the server. Same functions,
+    same retry policy; the provider actions stay regular activities (heartbeats, cancellation)."""
+    return await workflow.execute_local_activity_method(
+        method, arg, start_to_close_timeout=timeout, retry_policy=DEFAULT_RETRY
+    )
+
+
+LeadState = Literal["loading", "running", "waiting", "paused", "finished"]
+
+
+class _Interrupted(Exception):
+    """The lead was stopped or replied while waiting; carries the outcome."""
+
+    def __init__(self, outcome: LeadOutcome) -> None:
+        super().__init__(outcome.value)
+        self.outcome = outcome
+
+
+#: Outside the sandbox (see docs/CONVENTIONS.md, "Sandbox"): one instance per lead, so the
+#: sandbox's per-instance module re-import was the worker's largest cost at 100,000 leads.
+@workflow.defn(sandboxed=False)
+class LeadOutreachWorkflow:
+    #: The ``WorkflowFamily`` search attribute of its executions (stored: never derive it from a file name).
+    FAMILY = "lead_outreach"
+    #: What a client may send through the generic API (the rule: followthrough/temporal/handlers.py).
+    PUBLIC_SIGNALS = frozenset({"pause", "resume", "stop", "lead_replied"})
+
+    @workflow.init
+    def __init__(self, input: LeadOutreachInput) -> None:
+        self._input = input
+        self._paused = False
+        self._stop: StopSignal | None = None
+        self._replied = False
+        self._stop_on_reply = True
+        self._state: LeadState = "loading"
+        self._node: str | None = None
+        self._step = 0
+        self._total = 0
+        self._outcome: LeadOutcome | None = None
+        self._steps: list[StepResult] = []
+        self._invitation_id: str | None = None
+        self._requests = 0
+        #: Since the ``lead-merged-bookkeeping`` patch: the plan and the record's start come in
+        #: one call, and the walk's last step is stored by the closing call.
+        self._merged = False
+        #: Steps done and not in the record yet (before ``lead-steps-at-rest``: the last only).
+        self._unrecorded: list[StepResult] = []
+        #: Since the ``lead-report-with-finish`` patch: ``lead_finished`` goes out with the
+        #: closing call.
+        self._reports_with_finish = False
+        #: Since the ``lead-steps-at-rest`` patch: steps are recorded when the lead rests.
+        self._at_rest = False
+
+    # --- signals and query --------------------------------------------------------------------
+    @workflow.signal
+    def pause(self, signal: PauseSignal) -> None:
+        self._paused = True
+
+    @workflow.signal
+    def resume(self, signal: ResumeSignal) -> None:
+        self._paused = False
+
+    @workflow.signal
+    def stop(self, signal: StopSignal) -> None:
+        # A second stop may make it harsher (cancel the action under way), never gentler.
+        if self._stop is None or not signal.complete_current_executions:
+            self._stop = signal
+
+    @workflow.signal
+    def lead_replied(self, signal: LeadRepliedSignal) -> None:
+        self._replied = True
+
+    @workflow.query
+    def status(self) -> LeadOutreachStatus:
+        state: LeadState = "paused" if self._paused and self._state in ("running", "waiting") else self._state
+        return LeadOutreachStatus(
+            state=state,
+            current_node=self._node,
+            current_step=self._step,
+            total_steps=self._total,
+            outcome=self._outcome,
+        )
+
+    # --- the walk -----------------------------------------------------------------------------
+    @workflow.run
+    async def run(self, input: LeadOutreachInput) -> LeadOutreachResult:
+        # Decided once, at the top: a run follows one path end to end. The newest patch first,
+        # so a new run takes its marker only.
+        self._at_rest = workflow.patched(STEPS_AT_REST)
+        self._reports_with_finish = self._at_rest or workflow.patched(REPORT_WITH_FINISH)
+        self._merged = self._reports_with_finish or workflow.patched(MERGED_BOOKKEEPING)
+        try:
+            if self._merged:  # the plan and the record's start in one call
+                plan: LeadPlan = await _local(
+                    OutreachActivities.open_lead,
+                    OpenLeadInput(
+                        campaign_id=input.campaign_id,
+                        lead_id=input.lead_id,
+                        sender_account_id=input.sender_account_id,
+                        workflow_id=workflow.info().workflow_id,
+                        started_at=workflow.now(),
+                    ),
+                )
+            else:
+                plan = await _local(
+                    OutreachActivities.load_plan,
+                    LoadPlanInput(
+                        campaign_id=input.campaign_id, lead_id=input.lead_id, sender_account_id=input.sender_account_id
+                    ),
+                )
+        except (ActivityError, ApplicationError) as err:
+            # A local activity's failure arrives as the ApplicationError itself (a regular
+            # activity's as an ActivityError around it); either way the plan cannot be loaded.
+            workflow.logger.warning("lead %s cannot run: %s", input.lead_id, err.cause or err)
+            return await self._close(LeadOutcome.FAILED, None, record=False)
+        self._stop_on_reply = plan.graph.stop_on_reply
+        self._total = total_steps(plan.graph)
+        if not self._merged:
+            await _local(
+                CampaignExecutionActivities.begin,
+                BeginExecutionInput(
+                    campaign_id=input.campaign_id,
+                    lead_id=input.lead_id,
+                    workflow_id=workflow.info().workflow_id,
+                    total_steps=self._total,
+                    started_at=workflow.now(),
+                ),
+            )
+        self._state = "running"
+        try:
+            outcome, end_node = await self._walk(plan)
+        except asyncio.CancelledError:
+            # Cancelled by the orchestrator: record it, then let the cancellation stand.
+            await self._record_close(LeadOutcome.STOPPED, self._node)
+            raise
+        return await self._close(outcome, end_node)
+
+    def _interrupt(self) -> LeadOutcome | None:
+        if self._stop is not None:
+            return LeadOutcome.STOPPED
+        if self._replied and self._stop_on_reply:
+            return LeadOutcome.GOAL_REACHED
+        return None
+
+    async def _walk(self, plan: LeadPlan) -> tuple[LeadOutcome, str]:
+        graph = plan.graph
+        node = start_node(graph)
+        while node.kind not in TERMINAL_KINDS:
+            self._node = node.id
+            try:
+                self._check()
+                result = await self._run_node(node, plan)
+            except _Interrupted as stop:
+                return stop.outcome, node.id
+            self._step += 1
+            result = result.model_copy(update={"step": self._step})
+            self._steps.append(result)
+            self._unrecorded.append(result)  # stored at the next rest or by campaign_executions.finish
+            if not self._at_rest and not (self._merged and self._last_step(graph, node, result)):
+                await self._record_steps()  # runs before the patch: every step at once
+            if result.status == "cancelled":
+                return self._interrupt() or LeadOutcome.STOPPED, node.id
+            if result.status == "failed":
+                return LeadOutcome.FAILED, node.id
+            if (outcome := self._interrupt()) is not None:
+                return outcome, node.id
+            following = next_node_id(graph, node.id, result.branch if node.kind == "condition" else None)
+            if following is None:  # a validated graph always has one; stay safe on old records
+                return LeadOutcome.SUCCEEDED, node.id
+            node = graph.node(following)
+        self._node = node.id
+        return (LeadOutcome.GOAL_REACHED if node.kind == "goal" else LeadOutcome.SUCCEEDED), node.id
+
+    def _last_step(self, graph: CampaignGraph, node: AnyNode, result: StepResult) -> bool:
+        """Whether the walk ends right after this step (the checks below return at once)."""
+        if result.status in ("cancelled", "failed") or self._interrupt() is not None:
+            return True
+        following = next_node_id(graph, node.id, result.branch if node.kind == "condition" else None)
+        return following is None or graph.node(following).kind in TERMINAL_KINDS
+
+    def _check(self) -> None:
+        if (outcome := self._interrupt()) is not None:
+            raise _Interrupted(outcome)
+
+    async def _record_steps(self) -> None:
+        """Store the steps not recorded yet, in one call. Called when the lead comes to rest, so
+        its record is current whenever it waits; runs recorded before ``lead-steps-at-rest``
+        call it after every step, and have nothing left here at their rests."""
+        if self._unrecorded:
+            steps = list(self._unrecorded)
+            await _local(
+                CampaignExecutionActivities.record_step,
+                RecordStepInput(campaign_id=self._input.campaign_id, lead_id=self._input.lead_id, steps=steps),
+            )
+            del self._unrecorded[: len(steps)]
+
+    async def _sleep_until(self, instant: datetime) -> None:
+        """A durable timer that a stop or a reply cuts short (raising :class:`_Interrupted`)."""
+        delay = instant - workflow.now()
+        if delay > timedelta(0):
+            await self._record_steps()
+            try:
+                await workflow.wait_condition(lambda: self._interrupt() is not None, timeout=delay)
+            except TimeoutError:
+                pass
+        self._check()
+
+    async def _run_node(self, node: AnyNode, plan: LeadPlan) -> StepResult:
+        base = StepResult(step=0, node_id=node.id, kind=node.kind)
+        match node:
+            case DelayNode():
+                self._state = "waiting"
+                now = workflow.now()
+                if node.unit == "sending_days":
+                    until = plan.sender.limits.window.add_sending_days(now, node.duration)
+                else:
+                    until = now + timedelta(**{node.calendar_unit: node.duration})
+                await self._sleep_until(until)
+                self._state = "running"
+                return base.model_copy(update={"detail": {"until": until.isoformat()}})
+            case InvitationAcceptedNode():
+                accepted = await self._invitation_accepted(node, plan)
+                return base.model_copy(update={"branch": accepted})
+            case RepliedNode():
+                if node.within_days > 0 and not self._replied:
+                    await self._record_steps()
+                    self._state = "waiting"
+                    try:
+                        await workflow.wait_condition(
+                            lambda: self._replied or self._interrupt() is not None,
+                            timeout=timedelta(days=node.within_days),
+                        )
+                    except TimeoutError:
+                        pass
+                    self._state = "running"
+                    self._check()
+                return base.model_copy(update={"branch": self._replied})
+            case ProfileHasNode():
+                return base.model_copy(update={"branch": plan.lead.has(node.field)})
+        return await self._act(node, plan, base)
+
+    # --- actions ------------------------------------------------------------------------------
+    async def _act(self, node: AnyNode, plan: LeadPlan, base: StepResult) -> StepResult:
+        key = idempotency_key(self._input.campaign_id, self._input.lead_id, node.id)
+        call = provider_call(node, lead=plan.lead, sender=plan.sender, key=key, invitation_id=self._invitation_id)
+        action = getattr(node, "action", None)
+        base = base.model_copy(update={"action": action})
+        if call.skip is not None:
+            return base.model_copy(update={"status": "skipped", "error": call.skip})
+        assert call.activity is not None
+        for round_ in range(1, ACTION_ROUNDS + 1):
+            grant = await self._slot(str(action), plan)
+            handle = workflow.start_activity(
+                call.activity,
+                call.arg,
+                result_type=call.result_type,
+                start_to_close_timeout=PROVIDER_CALL_TIMEOUT,
+                schedule_to_close_timeout=ACTION_DEADLINE,
+                heartbeat_timeout=_HEARTBEAT,
+                retry_policy=DEFAULT_RETRY,
+                # A stop waits for the call to say whether it was cancelled or went out anyway,
+                # so the step's record tells the truth.
+                cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+            )
+            await workflow.wait_condition(lambda h=handle: h.done() or self._must_cancel())  # type: ignore[misc]
+            if not handle.done():
+                handle.cancel()
+            try:
+                result = await handle
+            except (ActivityError, asyncio.CancelledError) as err:
+                if self._must_cancel():
+                    return base.model_copy(update={"status": "cancelled", "error": "stopped during the action"})
+                assert isinstance(err, ActivityError)
+                if isinstance(err.cause, ActivityTimeout) and round_ < ACTION_ROUNDS:
+                    continue  # kept failing for ACTION_DEADLINE: take a fresh slot, same idempotency key
+                return base.model_copy(update={"status": "failed", "error": _describe(err)})
+            if isinstance(result, InvitationResult):
+                self._invitation_id = result.invitation_id
+            detail = result.model_dump(mode="json") if hasattr(result, "model_dump") else {}
+            if grant is not None:
+                detail["slot"] = grant.at.isoformat()
+            return base.model_copy(update={"detail": detail})
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _must_cancel(self) -> bool:
+        return self._stop is not None and not self._stop.complete_current_executions
+
+    async def _slot(self, action: str, plan: LeadPlan) -> SlotGrant | None:
+        """Hold while paused, then get a slot from the sender and sleep until it. A slot that
+        cannot be used in time (a pause, an outage) is given back and a new one taken."""
+        if plan.sender.limits.unlimited:
+            await self._hold_while_paused()
+            return None
+        while True:
+            await self._hold_while_paused()
+            self._requests += 1
+            grant = await _local(
+                OutreachActivities.acquire_slot,
+                AcquireSlotInput(
+                    account_id=self._input.sender_account_id,
+                    request_key=f"{workflow.info().workflow_id}:{self._node}:{self._requests}",
+                    action=action,
+                    not_before=workflow.now(),
+                ),
+                timeout=SLOT_CALL_TIMEOUT,
+            )
+            self._state = "waiting"
+            try:
+                delay = grant.at - workflow.now()
+                if delay > timedelta(0):
+                    await self._record_steps()
+                    try:
+                        await workflow.wait_condition(
+                            lambda: self._paused or self._interrupt() is not None, timeout=delay
+                        )
+                    except TimeoutError:
+                        pass
+            finally:
+                self._state = "running"
+            if self._interrupt() is not None or self._paused or workflow.now() > grant.at + GRANT_GRACE:
+                await _local(
+                    OutreachActivities.release_slot,
+                    ReleaseSlotInput(account_id=self._input.sender_account_id, grant=grant),
+                )
+                self._check()
+                continue
+            return grant
+
+    async def _hold_while_paused(self) -> None:
+        if self._paused:
+            await self._record_steps()
+            await workflow.wait_condition(lambda: not self._paused or self._interrupt() is not None)
+        self._check()
+
+    async def _invitation_accepted(self, node: InvitationAcceptedNode, plan: LeadPlan) -> bool:
+        """Poll the invitation once a day for ``within_days`` days."""
+        if self._invitation_id is None or not plan.lead.identifier:
+            return False
+        deadline = workflow.now() + timedelta(days=node.within_days)
+        while True:
+            self._state = "waiting"
+            await self._sleep_until(min(workflow.now() + INVITATION_POLL_EVERY, deadline))
+            self._state = "running"
+            status = await workflow.execute_activity(
+                "linkedin.invitation_status",
+                InvitationStatusInput(
+                    account_id=plan.sender.acting_account,
+                    identifier=plan.lead.identifier,
+                    invitation_id=self._invitation_id,
+                ),
+                result_type=InvitationStatusResult,
+                start_to_close_timeout=PROVIDER_CALL_TIMEOUT,
+                retry_policy=_POLL_RETRY,
+            )
+            if status.status != "pending":
+                return status.status == "accepted"
+            if workflow.now() >= deadline:
+                return False
+
+    # --- closing ------------------------------------------------------------------------------
+    async def _record_close(self, outcome: LeadOutcome, end_node: str | None, *, report: bool = False) -> bool:
+        """Close the execution record; with ``report`` (and the patch) the same call tells the
+        orchestrator. Whether it did."""
+        self._outcome = outcome
+        self._state = "finished"
+        report_to = self._input.parent_workflow_id if report and self._reports_with_finish else None
+        await _local(
+            CampaignExecutionActivities.finish,
+            FinishExecutionInput(
+                campaign_id=self._input.campaign_id,
+                lead_id=self._input.lead_id,
+                outcome=outcome,
+                current_step=self._step,
+                finished_at=workflow.now(),
+                ended_at_node=end_node,
+                steps=list(self._unrecorded),
+                report_to=report_to,
+            ),
+        )
+        self._unrecorded.clear()
+        return report_to is not None
+
+    async def _close(self, outcome: LeadOutcome, end_node: str | None, *, record: bool = True) -> LeadOutreachResult:
+        reported = False
+        if record:
+            reported = await self._record_close(outcome, end_node, report=True)
+        else:
+            self._outcome, self._state = outcome, "finished"
+        if self._input.parent_workflow_id and not reported:
+            parent = workflow.get_external_workflow_handle(self._input.parent_workflow_id)
+            try:
+                await parent.signal("lead_finished", LeadFinishedSignal(lead_id=self._input.lead_id, outcome=outcome))
+            except ApplicationError as err:  # the orchestrator is gone: nobody to tell
+                workflow.logger.warning("could not signal %s: %s", self._input.parent_workflow_id, err)
+        return LeadOutreachResult(
+            lead_id=self._input.lead_id, outcome=outcome, steps=self._steps, ended_at_node=end_node
+        )
+
+
+#: A status read may fail for a while without failing the lead; it never changes anything.
+_POLL_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=5),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=10),
+    maximum_attempts=20,
+    non_retryable_error_types=DEFAULT_RETRY.non_retryable_error_types,
+)
+
+
+def _describe(err: ActivityError) -> str:
+    cause = err.cause
+    if isinstance(cause, ApplicationError):
+        return f"{cause.type or 'ApplicationError'}: {cause.message}"
+    return str(cause or err)

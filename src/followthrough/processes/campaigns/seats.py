@@ -1,0 +1,294 @@
+"""The campaign orchestrator's inputs, signals, status and its pure rules.
+
+The orchestrator (``CampaignOrchestratorWorkflow``, id ``campaign-{campaign_id}``) keeps a
+sliding window of lead workflows in flight and continues-as-new long before its history nears
+Temporal's limits (51,200 events, 2,000 pending children). What crosses a continue-as-new is
+:class:`CampaignProgress` only: the cursor (position of the last lead handed to a lead
+workflow), the counters, the state and the ids of the leads in flight (bounded by the window).
+Leads themselves are read from the store a page at a time, never passed in a payload.
+
+Why no lead is started twice or skipped: the cursor moves to a lead's position only once its
+lead workflow has been started (or found already there), and a continue-as-new happens only
+between starts, so the next run's first page begins right after the last started lead. A lead
+workflow id is ``campaign-{campaign}-lead-{lead}`` and started with REJECT_DUPLICATE, so even a
+second orchestrator over the same campaign cannot start a twin: the start fails, and that lead
+is counted from the existing execution instead.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+
+from followthrough.bounds import MAX_DURATION, Name, Seconds, Text
+
+#: What a campaign is doing. ``stopping`` drains (or stops) the leads in flight.
+CampaignState = Literal["running", "paused", "stopping", "stopped", "completed"]
+
+#: How one lead's workflow ended (LeadOutreachWorkflow's ``lead_finished`` signal).
+LeadOutcome = Literal["succeeded", "failed", "stopped", "goal_reached"]
+
+#: Temporal's limit is 2,000 pending children per execution; the window stays well below it.
+MAX_CONCURRENT_LEADS = 1000
+
+
+def orchestrator_workflow_id(campaign_id: str) -> str:
+    return f"campaign-{campaign_id}"
+
+
+#: The lead workflow's type, as the orchestrator and ``campaigns.start_leads`` start it.
+LEAD_WORKFLOW = "LeadOutreachWorkflow"
+#: How long one lead may run through its sequence (the seed's 30 days).
+LEAD_EXECUTION_TIMEOUT = timedelta(days=30)
+
+
+def lead_workflow_id(campaign_id: str, lead_id: str) -> str:
+    return f"campaign-{campaign_id}-lead-{lead_id}"
+
+
+def lead_search_attributes(campaign_id: str, organization_id: str, lead_id: str) -> TypedSearchAttributes:
+    """A lead workflow's search attributes: ids only, since search attributes are not encrypted."""
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(SearchAttributeKey.for_keyword("CampaignId"), campaign_id),
+            SearchAttributePair(SearchAttributeKey.for_keyword("OrganizationId"), organization_id),
+            SearchAttributePair(SearchAttributeKey.for_keyword("LeadId"), lead_id),
+            SearchAttributePair(SearchAttributeKey.for_keyword("WorkflowFamily"), "lead_outreach"),
+        ]
+    )
+
+
+# --- state carried across continue-as-new ---------------------------------------------------
+class CampaignCounters(BaseModel):
+    """Exact counts; every lead is counted once in ``started`` and once in one outcome."""
+
+    total: int = Field(default=0, ge=0, description="leads in the campaign (from the last page read)")
+    started: int = Field(default=0, ge=0, description="leads whose lead workflow was started or found")
+    succeeded: int = 0
+    goal_reached: int = 0
+    failed: int = 0
+    stopped: int = 0
+    already_started: int = Field(default=0, description="starts that found the lead workflow already there")
+
+
+class CampaignProgress(BaseModel):
+    """Everything one run hands to the next: bounded by the window, never by the lead count."""
+
+    cursor: int = Field(default=0, ge=0, description="position of the last lead handed to a lead workflow")
+    counters: CampaignCounters = Field(default_factory=CampaignCounters)
+    in_flight: list[str] = Field(default_factory=list, description="lead ids whose workflow has not reported")
+    state: CampaignState = "running"
+    stop_completes_current: bool = True
+    runs: int = Field(default=0, ge=0, description="how many times the orchestrator continued as new")
+    started_status_recorded: bool = False
+    reconcile_at: datetime | None = Field(
+        default=None, description="when the next check of the leads in flight is due (workflow time)"
+    )
+
+
+class CampaignOrchestratorInput(BaseModel):
+    campaign_id: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:-]+$")
+    organization_id: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:-]+$")
+    sender_account_id: str = Field(min_length=1, max_length=200)
+    max_concurrent_leads: int = Field(default=100, ge=1, le=MAX_CONCURRENT_LEADS)
+    lead_processing_delay_seconds: float = Field(
+        default=0.0, ge=0, le=86_400, allow_inf_nan=False, description="spacing of starts"
+    )
+    page_size: int = Field(default=200, ge=1, le=1000, description="leads read from the store per activity")
+    continue_as_new_after: int = Field(
+        default=1000, ge=1, le=5000, description="lead workflows started per run before continuing as new"
+    )
+    max_history_events: int = Field(default=10_000, ge=200, le=40_000)
+    stop_grace_seconds: float = Field(
+        default=600,
+        ge=0,
+        le=MAX_DURATION.total_seconds(),
+        allow_inf_nan=False,
+        description="wait for stopped leads before cancelling",
+    )
+    reconcile_every_seconds: Seconds = Field(
+        default=3600,
+        description="how often the leads in flight are described, to count any that closed without reporting",
+    )
+    lead_task_queue: Name | None = Field(default=None, description="default: the orchestrator's own")
+    tag_leads: bool = Field(
+        default=True,
+        description="set CampaignId/OrganizationId/LeadId on lead workflows (off only where the server has no "
+        "custom search attributes, like the time-skipping test server)",
+    )
+    progress: CampaignProgress | None = Field(default=None, description="set by continue-as-new only")
+
+
+# --- signals ---------------------------------------------------------------------------------
+class PauseCampaignSignal(BaseModel):
+    reason: Text | None = None
+
+
+class ResumeCampaignSignal(BaseModel):
+    pass
+
+
+class StopCampaignSignal(BaseModel):
+    complete_current_executions: bool = False
+    reason: Text | None = None
+
+
+# --- status ----------------------------------------------------------------------------------
+class CampaignTotals(BaseModel):
+    total: int
+    pending: int = Field(description="not started yet")
+    running: int = Field(description="lead workflows in flight")
+    succeeded: int = Field(description="finished, including goal_reached")
+    failed: int
+    stopped: int
+    goal_reached: int = 0
+
+
+class CampaignStatus(BaseModel):
+    campaign_id: str
+    state: CampaignState
+    totals: CampaignTotals
+    cursor: int
+    runs: int
+    history_length: int = 0
+
+
+class CampaignResult(BaseModel):
+    campaign_id: str
+    state: CampaignState
+    totals: CampaignTotals
+    runs: int
+
+
+# --- activities' inputs and results -------------------------------------------------------------
+class LoadLeadsInput(BaseModel):
+    campaign_id: str
+    after_position: int = Field(ge=0)
+    limit: int = Field(ge=1, le=1000)
+
+
+class LeadRef(BaseModel):
+    """A lead as the orchestrator needs it: an id and its place in the list, no personal data."""
+
+    lead_id: str
+    position: int
+
+
+class LeadPage(BaseModel):
+    leads: list[LeadRef]
+    total: int
+    has_more: bool
+
+
+class CheckStartInput(BaseModel):
+    campaign_id: str
+    organization_id: str
+    sender_account_id: str
+
+
+class SetCampaignStatusInput(BaseModel):
+    campaign_id: str
+    status: CampaignState
+
+
+class LeadExecutionsInput(BaseModel):
+    campaign_id: str
+    lead_ids: list[str] = Field(max_length=MAX_CONCURRENT_LEADS)
+
+
+class LeadExecution(BaseModel):
+    lead_id: str
+    running: bool
+    outcome: LeadOutcome | None = Field(default=None, description="set when the lead workflow has closed")
+
+
+class StartLeadsInput(BaseModel):
+    """A batch of lead workflows for ``campaigns.start_leads`` to start (ids only)."""
+
+    campaign_id: str
+    organization_id: str
+    sender_account_id: str
+    lead_ids: list[str] = Field(min_length=1, max_length=MAX_CONCURRENT_LEADS)
+    task_queue: str
+    parent_workflow_id: str = Field(description="the orchestrator, which each lead tells when it is done")
+    started_by: str = Field(description="this batch's key, kept in each lead's memo, so a retry knows its own")
+    tag_leads: bool = True
+
+
+class StartLeadsResult(BaseModel):
+    started: list[str] = Field(default_factory=list, description="started by this batch (any attempt)")
+    existing: list[LeadExecution] = Field(
+        default_factory=list, description="already there before this batch (an earlier campaign run)"
+    )
+
+
+# --- rules -------------------------------------------------------------------------------------
+def record_outcome(counters: CampaignCounters, outcome: str) -> None:
+    """Count a finished lead; an unknown outcome counts as failed (never lost)."""
+    if outcome == "succeeded":
+        counters.succeeded += 1
+    elif outcome == "goal_reached":
+        counters.goal_reached += 1
+    elif outcome == "stopped":
+        counters.stopped += 1
+    else:
+        counters.failed += 1
+
+
+def totals(counters: CampaignCounters, running: int) -> CampaignTotals:
+    return CampaignTotals(
+        total=counters.total,
+        pending=max(counters.total - counters.started, 0),
+        running=running,
+        succeeded=counters.succeeded + counters.goal_reached,
+        failed=counters.failed,
+        stopped=counters.stopped,
+        goal_reached=counters.goal_reached,
+    )
+
+
+def window_room(in_flight: int, max_concurrent: int) -> int:
+    """How many lead workflows may start now."""
+    return max(max_concurrent - in_flight, 0)
+
+
+#: With leads started back to back, a batch waits for this share of the window to be free.
+REFILL_SHARE = 10
+
+
+def refill_batch(max_concurrent: int, buffered: int, spaced: bool) -> int:
+    """How many seats must be free before the next batch of starts: a tenth of the window (so one
+    ``campaigns.start_leads`` call serves several finished leads, not one each), but never more
+    than the leads buffered to start, and one at a time when starts are spaced anyway."""
+    if spaced:
+        return 1
+    return max(1, min(max_concurrent // REFILL_SHARE, buffered))
+
+
+def should_continue_as_new(
+    *, started_this_run: int, threshold: int, history_length: int, max_events: int, suggested: bool
+) -> bool:
+    """Continue as new after a fixed number of starts, or when the history itself grows large."""
+    return started_this_run >= threshold or history_length >= max_events or suggested
+
+
+def outcome_from_close_status(status: str, result: object = None) -> LeadOutcome:
+    """The outcome of a lead workflow that closed without reporting (from visibility).
+
+    A completed execution's own result is trusted when it names an outcome (``outcome`` or
+    ``state``); otherwise completed means succeeded, cancelled or terminated means stopped, and
+    anything else (failed, timed out) means failed.
+    """
+    if status == "COMPLETED":
+        if isinstance(result, dict):
+            for key in ("outcome", "state"):
+                value = result.get(key)
+                if value in ("succeeded", "failed", "stopped", "goal_reached"):
+                    return value  # type: ignore[no-any-return]
+        return "succeeded"
+    if status in ("CANCELED", "CANCELLED", "TERMINATED"):
+        return "stopped"
+    return "failed"

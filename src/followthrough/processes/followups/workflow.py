@@ -1,0 +1,161 @@
+"""FollowUpWorkflow: messages at absolute instants, stopped by what the lead does.
+
+The schedule comes from :func:`followthrough.processes.followups.rules.plan`; the workflow sleeps until the
+next pending step, checks the lead's record (an opt-out recorded by the webhook holds even if
+no signal reached us), renders the template in the lead's language and sends it with the key
+``followup:{lead}:{type}:{step}``. Signals stop it (``lead_replied``, ``opted_out``,
+``demo_booked`` for re-engagement) or move its timers (``demo_changed``).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from followthrough.leads.models import ContactState, ContactStateInput
+    from followthrough.processes.followups import rules
+    from followthrough.processes.followups.rules import (
+        DemoBookedSignal,
+        DemoChangedSignal,
+        FollowUpInput,
+        FollowUpStatus,
+        FollowUpStep,
+        LeadRepliedSignal,
+        OptedOutSignal,
+    )
+    from followthrough.providers.contracts.messaging import SendMessageResult
+    from followthrough.temporal.policies import DEFAULT_RETRY, PROVIDER_CALL_TIMEOUT, STORE_CALL_TIMEOUT, STORE_RETRY
+
+
+@workflow.defn
+class FollowUpWorkflow:
+    #: The ``WorkflowFamily`` search attribute of its executions (stored: never derive it from a file name).
+    FAMILY = "followup"
+    #: What a client may send through the generic API (the rule: followthrough/temporal/handlers.py).
+    #: The customer's backend reports replies, opt-outs and demos it learns of itself.
+    PUBLIC_SIGNALS = frozenset({"lead_replied", "opted_out", "demo_booked", "demo_changed"})
+
+    @workflow.init
+    def __init__(self, input: FollowUpInput) -> None:
+        self._input = input
+        self._status = FollowUpStatus(
+            lead_id=input.lead.id, type=input.type, demo_start=input.demo_start, demo_end=input.demo_end
+        )
+        self._status.steps = rules.plan(
+            input.type,
+            demo_start=input.demo_start,
+            demo_end=input.demo_end,
+            triggered_at=input.triggered_at or workflow.now(),
+            now=workflow.now(),
+        )
+        self._wake = False  # a signal changed the plan: re-read it instead of sleeping on
+
+    @workflow.run
+    async def run(self, input: FollowUpInput) -> FollowUpStatus:
+        status = self._status
+        while status.state == "running" and (step := rules.next_pending(status.steps)) is not None:
+            if await self._sleep_until_due(step):
+                continue  # woken by a signal: the step may have moved or been cancelled
+            await self._deliver(step)
+        if status.state == "running":
+            status.state = "completed"
+        return status
+
+    async def _sleep_until_due(self, step: FollowUpStep) -> bool:
+        """Sleep until ``step`` is due; True when a signal woke us first."""
+        delay = step.due_at - workflow.now()
+        if delay <= timedelta(0):
+            return False
+        self._wake = False
+        try:
+            await workflow.wait_condition(lambda: self._wake, timeout=delay, timeout_summary=f"{step.name} due")
+        except TimeoutError:
+            return False
+        return True
+
+    async def _deliver(self, step: FollowUpStep) -> None:
+        lead = self._input.lead
+        now = workflow.now()
+        if rules.too_late(step, now):
+            self._update(step, state="skipped", reason=f"due {step.due_at.isoformat()}, reached {now.isoformat()}")
+            return
+        contact: ContactState = await workflow.execute_activity(
+            "leads.contact_state",
+            ContactStateInput(lead_id=lead.id),
+            result_type=ContactState,
+            start_to_close_timeout=STORE_CALL_TIMEOUT,
+            retry_policy=STORE_RETRY,
+        )
+        if contact.opted_out:
+            self._stop("opted_out")
+            return
+        current = self._current(step)
+        if self._status.state != "running" or current.state != "pending" or current.due_at != step.due_at:
+            return  # a signal stopped or moved it while we read the record
+        try:
+            sent: SendMessageResult = await workflow.execute_activity(
+                "messaging.send",
+                rules.send_request(lead, self._input.type, step, self._status.demo_start),
+                result_type=SendMessageResult,
+                start_to_close_timeout=PROVIDER_CALL_TIMEOUT,
+                # Retry while the message is still timely; past that it would arrive late.
+                schedule_to_close_timeout=rules.MAX_LATENESS,
+                retry_policy=DEFAULT_RETRY,
+            )
+        except ActivityError as err:
+            cause = err.cause
+            kind = cause.type if isinstance(cause, ApplicationError) else type(cause).__name__
+            self._update(step, state="skipped", reason=f"not sent: {kind}: {getattr(cause, 'message', cause)}")
+            return
+        self._update(step, state="sent", sent_at=workflow.now(), message_id=sent.message_id, reason=None)
+
+    def _current(self, step: FollowUpStep) -> FollowUpStep:
+        return next(s for s in self._status.steps if s.index == step.index)
+
+    def _update(self, step: FollowUpStep, **changes: object) -> None:
+        self._status.steps = rules.replace_step(self._status.steps, self._current(step).model_copy(update=changes))
+
+    def _stop(self, reason: str) -> None:
+        if self._status.state != "running":
+            return
+        self._status.state = "stopped"
+        self._status.stopped_by = reason
+        self._status.steps = rules.cancel_pending(self._status.steps, reason)
+        self._wake = True
+
+    # --- signals and query ----------------------------------------------------------------
+    @workflow.signal(name="lead_replied")
+    def lead_replied(self, signal: LeadRepliedSignal) -> None:
+        self._stop("lead_replied")
+
+    @workflow.signal(name="opted_out")
+    def opted_out(self, signal: OptedOutSignal) -> None:
+        self._stop("opted_out")
+
+    @workflow.signal(name="demo_booked")
+    def demo_booked(self, signal: DemoBookedSignal) -> None:
+        reason = rules.stop_reason(self._input.type, "demo_booked")
+        if reason is not None:
+            self._stop(reason)
+
+    @workflow.signal(name="demo_changed")
+    def demo_changed(self, signal: DemoChangedSignal) -> None:
+        status = self._status
+        if status.state != "running" or self._input.type not in rules.DEMO_TYPES:
+            return
+        if signal.cancelled:
+            self._stop("demo_cancelled")
+            return
+        start, end = rules.moved_demo(status.demo_start, status.demo_end, signal.demo_start, signal.demo_end)
+        status.demo_start, status.demo_end = start, end
+        status.steps = rules.reschedule(
+            self._input.type, status.steps, demo_start=start, demo_end=end, now=workflow.now()
+        )
+        self._wake = True
+
+    @workflow.query(name="status")
+    def status(self) -> FollowUpStatus:
+        return self._status

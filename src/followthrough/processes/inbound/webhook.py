@@ -1,0 +1,336 @@
+"""WhatsApp webhook: Meta's subscription handshake and inbound messages.
+
+Answers fast, always (Meta retries a webhook that takes more than a few seconds): the route
+checks the signature, records each message (idempotent on the WhatsApp message id; an opt-out
+is written in the same transaction), starts one ``InboundMessageWorkflow``
+(``inbound-{message id}``) per new message, and answers. What the message means for the lead's
+follow-ups and outreach campaigns runs durably in that workflow. If Temporal cannot take the
+start within :data:`DISPATCH_BUDGET_SECONDS` the answer is 503 and Meta redelivers; the
+redelivery finds the message recorded but no workflow for it, and starts it then. With
+``USE_TEMPORAL_FOLLOWUPS`` off, the old path stays: signals in a background task after the
+answer, best effort. Status codes as in :mod:`followthrough.api.webhook_common`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request, status
+from fastapi.responses import PlainTextResponse
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from followthrough.api.deps import SettingsDep, get_workflows
+from followthrough.api.flags import Feature, get_inline_runs, integrations_on, use_temporal
+from followthrough.api.webhook_common import (
+    PREFIX,
+    configured_secret,
+    parse_json,
+    refuse,
+    signal_followups,
+    temporal_client,
+)
+from followthrough.config import DEFAULT_ORGANIZATION
+from followthrough.leads.models import Lead as LeadModel
+from followthrough.processes.followups.rules import (
+    FollowUpInput,
+    LeadRepliedSignal,
+    OptedOutSignal,
+    followup_workflow_id,
+)
+from followthrough.processes.inbound.intents import Intent, classify
+from followthrough.processes.inbound.rules import InboundMessageInput, inbound_workflow_id
+from followthrough.providers.messaging import verify_whatsapp_signature, verify_whatsapp_subscription
+from followthrough.providers.signatures import InvalidSignature
+from followthrough.services import Services
+from followthrough.store.models import InboundMessage, Lead
+from followthrough.store.types import new_id
+from followthrough.temporal.operations import WorkflowNotFound, Workflows
+from followthrough.temporal.tenancy import lead_owner
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix=PREFIX, tags=["webhooks"])
+PUBLIC = True
+
+#: How long the WhatsApp webhook may spend starting workflows before it answers 503 (Meta
+#: gives a webhook about 5 s; the store write and one start take milliseconds when healthy).
+DISPATCH_BUDGET_SECONDS = 3.0
+#: A redelivered message whose workflow Temporal does not know is started if it is at most this
+#: old. Keep it within the namespace's retention (24 h or more), so a finished workflow of the
+#: message is still found and not run twice.
+REDISPATCH_WINDOW = timedelta(hours=24)
+
+
+@router.get("/whatsapp", response_class=PlainTextResponse)
+async def whatsapp_verify(request: Request, settings: SettingsDep) -> PlainTextResponse:
+    """Meta's subscription handshake: echo ``hub.challenge`` when ``hub.verify_token`` is ours."""
+    token = configured_secret(settings.whatsapp_verify_token, "WHATSAPP_VERIFY_TOKEN")
+    try:
+        return PlainTextResponse(verify_whatsapp_subscription(request.query_params, token))
+    except InvalidSignature as exc:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"verification failed: {exc}") from None
+
+
+@dataclass(frozen=True)
+class InboundText:
+    message_id: str
+    phone: str  # E.164
+    text: str
+    received_at: datetime
+    name: str | None = None
+
+
+#: Meta's ``from``: an E.164 number without its plus (others are skipped, never a 500).
+_E164_DIGITS = re.compile(r"[1-9]\d{7,14}")
+
+
+def parse_whatsapp(payload: Any) -> list[InboundText]:
+    """The messages of a WhatsApp Cloud API webhook (statuses and other changes are skipped)."""
+    found: list[InboundText] = []
+    if not isinstance(payload, dict):
+        raise ValueError("the body is not a JSON object")
+    for entry in payload.get("entry") or []:
+        for change in (entry or {}).get("changes") or []:
+            value = (change or {}).get("value") or {}
+            names = {c.get("wa_id"): (c.get("profile") or {}).get("name") for c in value.get("contacts") or []}
+            for msg in value.get("messages") or []:
+                sender = str(msg.get("from") or "")
+                if not msg.get("id") or not _E164_DIGITS.fullmatch(sender):
+                    continue
+                kind = msg.get("type")
+                if kind == "text":
+                    text = (msg.get("text") or {}).get("body") or ""
+                elif kind == "button":
+                    text = (msg.get("button") or {}).get("text") or ""
+                elif kind == "interactive":
+                    inter = msg.get("interactive") or {}
+                    text = (inter.get("button_reply") or inter.get("list_reply") or {}).get("title") or ""
+                else:
+                    text = ""
+                try:
+                    at = datetime.fromtimestamp(int(msg.get("timestamp")), UTC)
+                except (TypeError, ValueError):
+                    at = datetime.now(UTC)
+                found.append(InboundText(str(msg["id"]), f"+{sender}", text, at, names.get(sender)))
+    return found
+
+
+@router.post("/whatsapp")
+async def whatsapp_inbound(request: Request, settings: SettingsDep) -> dict[str, Any]:
+    body = await request.body()
+    signature = request.headers.get("X-Hub-Signature-256")
+    try:
+        verify_whatsapp_signature(
+            body, signature, configured_secret(settings.whatsapp_app_secret, "WHATSAPP_APP_SECRET")
+        )
+    except InvalidSignature as exc:
+        raise refuse("X-Hub-Signature-256", exc, signature) from None
+    try:
+        messages = parse_whatsapp(parse_json(body))
+    except (ValueError, TypeError, AttributeError) as exc:  # signed, but not the shape Meta sends
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"not a WhatsApp webhook body: {exc}") from None
+    services: Services = request.app.state.services
+    recorded = [await record_inbound(services, message) for message in messages]
+    fresh = [r for r in recorded if r.fresh]
+    inline = get_inline_runs(request)  # follow-ups running inline (USE_TEMPORAL_FOLLOWUPS off)
+    for r in fresh:
+        inline.cancel_for_lead(r.lead.id)
+    if use_temporal(settings, Feature.FOLLOWUPS):
+        await _dispatch(request, recorded)
+    elif fresh:
+        _background(request, _process_inbound(request, fresh))
+    return {"received": len(messages), "new": len(fresh)}
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """An inbound message as the store holds it: its lead, what it means, and whether this
+    delivery is the first (False: Meta redelivered a message recorded before)."""
+
+    message: InboundText
+    lead: LeadModel
+    intent: Intent
+    fresh: bool
+    #: This message created the lead's record.
+    new_lead: bool = False
+    #: The lead's organization, the owner of what the message starts (None: the operator's own).
+    organization: str | None = None
+
+
+async def record_inbound(services: Services, message: InboundText) -> Recorded:
+    """Store the message (and the lead, if new; the opt-out, if it is one) in one transaction."""
+    intent = classify(message.text)
+    for _ in range(2):  # a second try when a concurrent first message created the lead
+        try:
+            recorded, created, owner = await _insert_inbound(services, message, intent)
+            return Recorded(message, recorded, intent, fresh=True, new_lead=created, organization=owner)
+        except IntegrityError:
+            async with services.database.session() as session:
+                seen = await session.scalar(
+                    select(InboundMessage).where(InboundMessage.provider_message_id == message.message_id)
+                )
+                lead = await session.get(Lead, seen.lead_id) if seen is not None else None
+                # A redelivery of a lead's very first message still counts as its creation.
+                first = lead is not None and 1 == await session.scalar(
+                    select(func.count()).select_from(InboundMessage).where(InboundMessage.lead_id == lead.id)
+                )
+            if seen is not None and lead is not None:
+                return Recorded(
+                    message,
+                    _lead_model(lead, message.phone),
+                    intent,
+                    fresh=False,
+                    new_lead=first,
+                    organization=lead.organization_id,
+                )
+    raise RuntimeError(f"could not record inbound message {message.message_id}")
+
+
+async def _insert_inbound(
+    services: Services, message: InboundText, intent: Intent
+) -> tuple[LeadModel, bool, str | None]:
+    """The lead, whether this message created it, and the lead's organization."""
+    async with services.database.session() as session:
+        lead = await session.scalar(select(Lead).where(Lead.phone == message.phone))
+        created = lead is None
+        if lead is None:
+            lead = Lead(id=new_id(), phone=message.phone, name=message.name, stage="new")
+            session.add(lead)
+            await session.flush()
+        lead.last_inbound_at = message.received_at
+        if intent is Intent.OPT_OUT and not lead.opted_out:
+            # With the message, in the same transaction: a recorded STOP is always an opted-out
+            # lead, whatever happens to Temporal afterwards (follow-ups read it before each send).
+            lead.opted_out, lead.opted_out_at = True, message.received_at
+        session.add(
+            InboundMessage(
+                lead_id=lead.id,
+                provider_message_id=message.message_id,
+                text=message.text,
+                received_at=message.received_at,
+            )
+        )
+        await session.flush()
+        return _lead_model(lead, message.phone), created, lead.organization_id
+
+
+def _lead_model(lead: Lead, phone: str) -> LeadModel:
+    return LeadModel(
+        id=lead.id,
+        phone=lead.phone or phone,
+        name=lead.name,
+        email=lead.email,
+        language="en" if lead.language == "en" else "es",
+    )
+
+
+async def _dispatch(request: Request, recorded: list[Recorded]) -> None:
+    """Hand each recorded message to an ``InboundMessageWorkflow`` before answering.
+
+    When Temporal cannot take it in time the answer is 503, so Meta delivers again; the
+    redelivery finds the message recorded and no workflow for it, and hands it over then.
+    """
+    try:
+        async with asyncio.timeout(DISPATCH_BUDGET_SECONDS):
+            wf = await get_workflows(request, await temporal_client(request))
+            sync = integrations_on(request.app.state.settings)
+            for r in recorded:
+                await start_inbound(wf, r, sync_integrations=sync)
+    except Exception as exc:
+        log.exception("inbound messages recorded but not handed to Temporal; asking Meta to redeliver")
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, f"recorded, not yet processed ({type(exc).__name__}); redeliver"
+        ) from None
+
+
+async def start_inbound(wf: Workflows, recorded: Recorded, *, sync_integrations: bool = True) -> str | None:
+    """Start the message's workflow; returns its id, or None when there is nothing to start.
+
+    A redelivered message is started only if Temporal has no workflow for it (the first
+    delivery was recorded, then the process died or Temporal refused the start) and it is
+    recent enough that a closed workflow of it would still be known: within the namespace's
+    retention, ``describe`` finds a finished one, so nothing runs twice.
+    """
+    workflow_id = inbound_workflow_id(recorded.message.message_id)
+    if not recorded.fresh:
+        if datetime.now(UTC) - recorded.message.received_at > REDISPATCH_WINDOW:
+            return None
+        try:
+            await wf.describe(workflow_id)
+            return None  # an earlier delivery handed it over
+        except WorkflowNotFound:
+            pass
+    # A lead the store names no organization for belongs to whoever runs its processes.
+    owner = recorded.organization or await lead_owner(wf, recorded.lead.id) or DEFAULT_ORGANIZATION
+    await wf.start(
+        "InboundMessageWorkflow",
+        InboundMessageInput(
+            message_id=recorded.message.message_id,
+            lead=recorded.lead,
+            intent=recorded.intent.value,  # type: ignore[arg-type]
+            received_at=recorded.message.received_at,
+            new_lead=recorded.new_lead,
+            sync_integrations=sync_integrations,
+        ),
+        workflow_id=workflow_id,
+        search_attributes={"LeadId": recorded.lead.id, "OrganizationId": owner},
+    )
+    return workflow_id
+
+
+def _background(request: Request, coro: Any) -> None:
+    """Run ``coro`` after the answer, keeping a reference so it is not collected mid-way."""
+    tasks: set[asyncio.Task[Any]] | None = getattr(request.app.state, "webhook_tasks", None)
+    if tasks is None:
+        tasks = request.app.state.webhook_tasks = set()
+    task = asyncio.create_task(coro)
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+
+
+def pending_tasks(app: Any) -> set[asyncio.Task[Any]]:
+    """The webhook's background tasks still running (tests and shutdown await them)."""
+    return set(getattr(app.state, "webhook_tasks", None) or ())
+
+
+async def _process_inbound(request: Request, fresh: list[Recorded]) -> None:
+    """The inline path (``USE_TEMPORAL_FOLLOWUPS`` off): best effort, after the answer, lost
+    if the process dies; follow-ups already running in Temporal still hear of the message."""
+    try:
+        wf = await get_workflows(request, await temporal_client(request))
+    except Exception:
+        log.exception("inbound messages recorded but Temporal is unreachable; follow-ups not signalled")
+        return
+    for r in fresh:
+        try:
+            await handle_intent(wf, r)
+        except Exception:
+            log.exception("inbound message %s: follow-up handling failed", r.message.message_id)
+
+
+async def handle_intent(wf: Workflows, recorded: Recorded) -> Intent:
+    """What one new inbound message does to the lead's follow-ups (inline path; the opt-out
+    itself is already in the store, written with the message)."""
+    message, lead, intent = recorded.message, recorded.lead, recorded.intent
+    if intent is Intent.OPT_OUT:
+        await signal_followups(wf, lead.id, "opted_out", OptedOutSignal(reason=f"inbound: {message.text[:50]}"))
+        return intent
+    replied = LeadRepliedSignal(message_id=message.message_id, received_at=message.received_at)
+    if intent is Intent.SAID_LATER:
+        # The reply stops the other follow-ups; a said_later already running keeps its timer.
+        await signal_followups(wf, lead.id, "lead_replied", replied, skip={followup_workflow_id(lead.id, "said_later")})
+        await wf.start(
+            "FollowUpWorkflow",
+            FollowUpInput(lead=lead, type="said_later", triggered_at=message.received_at),
+            workflow_id=followup_workflow_id(lead.id, "said_later"),
+            search_attributes={"LeadId": lead.id, "OrganizationId": recorded.organization or DEFAULT_ORGANIZATION},
+        )
+        return intent
+    await signal_followups(wf, lead.id, "lead_replied", replied)
+    return intent

@@ -1,0 +1,205 @@
+"""Notification activities: the delivery records, and delivery by email and by webhook.
+
+WhatsApp delivery is the messaging capability's ``messaging.send``. Each send here goes through
+the outbox under ``notification:{id}:{channel}`` (a retried or replayed send returns the
+recorded receipt without calling the provider again) and passes the same key to the provider.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel
+from sqlalchemy import select
+from temporalio import activity
+
+from followthrough.errors import ValidationError, as_temporal_errors
+from followthrough.processes.notifications.rules import (
+    CreateNotificationInput,
+    DeliverInput,
+    DeliveryReceipt,
+    FinishNotificationInput,
+    RecordDeliveryInput,
+)
+from followthrough.providers.email import EmailMessage, EmailProvider, EmailReceipt, ResendEmail, SandboxEmail
+from followthrough.providers.factory import MissingCredentials
+from followthrough.providers.idempotency import idempotent
+from followthrough.providers.sandbox import Sandbox
+from followthrough.providers.urls import UrlGuard, operator_hosts
+from followthrough.providers.webhook_delivery import (
+    HttpWebhookDelivery,
+    SandboxWebhookDelivery,
+    WebhookDelivery,
+    WebhookDeliveryProvider,
+    WebhookReceipt,
+)
+from followthrough.services import Services
+from followthrough.store.models import Notification, NotificationDelivery
+from followthrough.store.outbox import Outbox
+from followthrough.store.types import utcnow
+
+R = TypeVar("R", bound=BaseModel)
+
+#: Opens the HTTP client the real email and webhook providers share (called only when one is real).
+HttpFactory = Callable[[], httpx.AsyncClient]
+
+
+def email_provider(services: Services, http: HttpFactory, sandbox: Sandbox) -> EmailProvider:
+    settings = services.settings
+    if services.providers.modes.get("email") == "real":
+        if settings.email_api_key is None:
+            raise MissingCredentials("configuration error: email is set to real but EMAIL_API_KEY is not set")
+        return ResendEmail(
+            http(),
+            api_key=settings.email_api_key.get_secret_value(),
+            sender=settings.email_from,
+            base_url=settings.email_api_base,
+        )
+    return SandboxEmail(sandbox)
+
+
+def webhook_provider(services: Services, http: HttpFactory, sandbox: Sandbox) -> WebhookDeliveryProvider:
+    settings = services.settings
+    if settings.webhook_delivery_provider == "http":
+        secret = settings.notification_webhook_secret
+        return HttpWebhookDelivery(
+            http(),
+            secret=secret.get_secret_value() if secret else None,
+            guard=UrlGuard(settings.allowed_callback_hosts | operator_hosts(settings.notification_webhook_url)),
+        )
+    return SandboxWebhookDelivery(sandbox)
+
+
+class NotificationActivities:
+    def __init__(self, services: Services) -> None:
+        self._services = services
+        self._outbox = Outbox(services.database)
+        #: Opened only for a real email or webhook provider, and closed with the services.
+        self._http: httpx.AsyncClient | None = None
+        sandbox = services.providers.sandbox  # honours FOLLOWTHROUGH_SANDBOX_FAULTS (email.send, webhook.deliver)
+        #: The providers; tests replace them.
+        self.email: EmailProvider = email_provider(services, self._client, sandbox)
+        self.webhooks: WebhookDeliveryProvider = webhook_provider(services, self._client, sandbox)
+
+    def _client(self) -> httpx.AsyncClient:
+        """The one HTTP client of the real providers: opened on first need, and closed by
+        ``Services.close()`` (the worker and the API close their services on the way out)."""
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=httpx.Timeout(20.0, connect=5.0))
+            self._services.on_close(self._http.aclose)
+        return self._http
+
+    @activity.defn(name="notifications.create")
+    async def create(self, input: CreateNotificationInput) -> None:
+        """The notification and one pending delivery row per channel (a retry finds them)."""
+        async with self._services.database.session() as session:
+            if await session.get(Notification, input.notification_id) is not None:
+                return
+            session.add(
+                Notification(
+                    id=input.notification_id,
+                    user_id=input.user_id,
+                    type=input.type,
+                    message=input.message,
+                    channels=list(input.channels),
+                    status="pending",
+                    workflow_id=input.workflow_id,
+                )
+            )
+            await session.flush()
+            session.add_all(
+                NotificationDelivery(notification_id=input.notification_id, channel=channel, status="pending")
+                for channel in input.channels
+            )
+
+    @activity.defn(name="notifications.send_email")
+    async def send_email(self, input: DeliverInput) -> DeliveryReceipt:
+        with as_temporal_errors():
+            if not input.to:
+                raise ValidationError("no email address for this user")
+            message = EmailMessage(
+                to=input.to, subject=input.subject, text=input.message, idempotency_key=input.idempotency_key
+            )
+            receipt = await self._deliver(
+                input, "email", "send", message, EmailReceipt, lambda: self.email.send(message)
+            )
+        return DeliveryReceipt(message_id=receipt.message_id)
+
+    @activity.defn(name="notifications.send_webhook")
+    async def send_webhook(self, input: DeliverInput) -> DeliveryReceipt:
+        with as_temporal_errors():
+            url = input.to or self._services.settings.notification_webhook_url
+            if not url:
+                raise ValidationError("no webhook URL for this user and NOTIFICATION_WEBHOOK_URL is not set")
+            payload: dict[str, Any] = {
+                "notification_id": input.notification_id,
+                "user_id": input.user_id,
+                "type": input.type,
+                "subject": input.subject,
+                "message": input.message,
+            }
+            delivery = WebhookDelivery(url=url, payload=payload, idempotency_key=input.idempotency_key)
+            receipt = await self._deliver(
+                input, "webhook", "deliver", delivery, WebhookReceipt, lambda: self.webhooks.deliver(delivery)
+            )
+        return DeliveryReceipt(message_id=receipt.delivery_id)
+
+    @activity.defn(name="notifications.record_delivery")
+    async def record_delivery(self, input: RecordDeliveryInput) -> None:
+        async with self._services.database.session() as session:
+            row = await self._delivery(session, input.notification_id, input.channel)
+            row.status = input.status
+            row.provider_message_id = input.message_id
+            row.error = input.error
+            if input.status == "delivered" and row.delivered_at is None:
+                row.delivered_at = utcnow()
+            if row.attempts == 0:
+                row.attempts = 1  # a channel delivered by another capability (messaging.send)
+
+    @activity.defn(name="notifications.finish")
+    async def finish(self, input: FinishNotificationInput) -> None:
+        async with self._services.database.session() as session:
+            notification = await session.get(Notification, input.notification_id)
+            if notification is not None:
+                notification.status = input.status
+
+    async def _deliver(
+        self,
+        input: DeliverInput,
+        provider: str,
+        operation: str,
+        request: BaseModel,
+        result_type: type[R],
+        call: Callable[[], Awaitable[R]],
+    ) -> R:
+        """Count the attempt on the delivery row, then make the call at most once per key."""
+        await self._attempt(input)
+        return await idempotent(
+            self._outbox,
+            provider=provider,
+            operation=operation,
+            key=input.idempotency_key,
+            request=request,
+            result_type=result_type,
+            call=call,
+        )
+
+    async def _attempt(self, input: DeliverInput) -> None:
+        """Count this attempt on the delivery row (the activity's own attempt number)."""
+        async with self._services.database.session() as session:
+            row = await self._delivery(session, input.notification_id, input.channel)
+            row.attempts = max(row.attempts, activity.info().attempt)
+
+    @staticmethod
+    async def _delivery(session: Any, notification_id: str, channel: str) -> NotificationDelivery:
+        row = await session.scalar(
+            select(NotificationDelivery).where(
+                NotificationDelivery.notification_id == notification_id, NotificationDelivery.channel == channel
+            )
+        )
+        if row is None:
+            row = NotificationDelivery(notification_id=notification_id, channel=channel, status="pending", attempts=0)
+            session.add(row)
+        return row  # type: ignore[no-any-return]

@@ -1,0 +1,230 @@
+"""PaymentWorkflow: Stripe Checkout, the link, reminders while unpaid, then paid or expired.
+
+Timeline from the start: checkout session (idempotency key ``payment:{lead}:{reference}``) →
+payment link → reminders at +12 h and +20 h unless paid → at +24 h, expired. ``payment_completed``
+(the Stripe webhook) ends the wait once the checkout, read back from Stripe, says it is paid:
+payment recorded paid, lead moved to ``customer``, receipt sent. A completion Stripe does not
+confirm (a forged or mistaken signal) is logged and counted in ``unconfirmed_completions``, and
+the wait goes on. Before each reminder and at the deadline the checkout is read back too, so a
+webhook that never arrived cannot make us nag a customer who paid or expire a paid order.
+Once paid (since the ``payment-integration-sync`` patch, and unless the input says
+``sync_integrations: false``), ``payment_completed`` with its amount goes to HubSpot, Meta and
+the lead's memory through an ``IntegrationSyncWorkflow`` child that outlives this one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from followthrough.leads.models import SetStageInput
+    from followthrough.processes.integrations.rules import IntegrationSyncInput
+    from followthrough.processes.integrations.workflow import start_sync
+    from followthrough.processes.payments.rules import (
+        PAYMENT_WINDOW,
+        REMINDER_OFFSETS,
+        MarkPaymentInput,
+        PaymentCompletedSignal,
+        PaymentExpiredSignal,
+        PaymentInput,
+        PaymentStatus,
+        checkout_request,
+        payment_message,
+        record_checkout_request,
+    )
+    from followthrough.providers.contracts.messaging import SendMessageResult
+    from followthrough.providers.contracts.payments import CheckoutSession, GetCheckoutInput
+    from followthrough.temporal.policies import DEFAULT_RETRY, PROVIDER_CALL_TIMEOUT, STORE_CALL_TIMEOUT, STORE_RETRY
+
+#: Patch: a completed payment starts the payment_completed integration sync.
+INTEGRATION_SYNC = "payment-integration-sync"
+#: A payment message that cannot go out within this long is reported, not retried for ever.
+MESSAGE_DEADLINE = timedelta(hours=1)
+
+
+@workflow.defn
+class PaymentWorkflow:
+    #: The ``WorkflowFamily`` search attribute of its executions (stored: never derive it from a file name).
+    FAMILY = "payment"
+    #: What a client may send through the generic API (the rule: followthrough/temporal/handlers.py).
+    #: Nothing: only the provider reports a payment, through its signed webhook.
+    PUBLIC_SIGNALS: frozenset[str] = frozenset()
+    INTERNAL = {
+        "payment_completed": "payment_completed is delivered only by the payment provider's webhook",
+        "payment_expired": "payment_expired is delivered only by the payment provider's webhook",
+    }
+
+    @workflow.init
+    def __init__(self, input: PaymentInput) -> None:
+        self._input = input
+        self._status = PaymentStatus(lead_id=input.lead.id, reference=input.reference)
+        self._completion: PaymentCompletedSignal | None = None
+        #: Completions signalled but not yet confirmed with the provider, oldest first.
+        self._claims: list[PaymentCompletedSignal] = []
+        self._expired = False
+
+    @workflow.run
+    async def run(self, input: PaymentInput) -> PaymentStatus:
+        status = self._status
+        started = workflow.now()
+        status.started_at, status.deadline = started, started + PAYMENT_WINDOW
+        checkout: CheckoutSession = await workflow.execute_activity(
+            "payments.create_checkout",
+            checkout_request(input, workflow.info().workflow_id),
+            result_type=CheckoutSession,
+            start_to_close_timeout=PROVIDER_CALL_TIMEOUT,
+            retry_policy=DEFAULT_RETRY,
+        )
+        status.session_id, status.checkout_url = checkout.session_id, checkout.url
+        await self._store(
+            "payment_records.record_checkout",
+            record_checkout_request(input, workflow.info().workflow_id, checkout),
+        )
+        status.state = "awaiting_payment"
+        await self._message("link")
+
+        for offset in REMINDER_OFFSETS:
+            if await self._settled_by(started + offset) or await self._paid_per_stripe():
+                break
+            await self._message(f"reminder-{int(offset.total_seconds() // 3600)}h")
+            status.reminders_sent.append(workflow.now())
+        else:
+            await self._settled_by(status.deadline)
+            if self._completion is None:
+                await self._paid_per_stripe()
+
+        if self._completion is not None:
+            await self._paid(self._completion)
+        else:
+            await self._store(
+                "payment_records.mark",
+                MarkPaymentInput(session_id=checkout.session_id, state="expired", at=workflow.now()),
+            )
+            status.state = "expired"
+        return status
+
+    def _settled(self) -> bool:
+        return self._completion is not None or self._expired
+
+    async def _settled_by(self, at: datetime) -> bool:
+        """Wait until ``at`` unless paid or expired first; True when settled. A signalled
+        completion counts only once the provider confirms it (:meth:`_confirm_claims`)."""
+        while not self._settled():
+            if not self._claims:
+                delay = at - workflow.now()
+                if delay <= timedelta(0):
+                    break
+                try:
+                    await workflow.wait_condition(
+                        lambda: bool(self._claims) or self._settled(), timeout=delay, timeout_summary="unpaid"
+                    )
+                except TimeoutError:
+                    break
+            await self._confirm_claims()
+        return self._settled()
+
+    async def _confirm_claims(self) -> None:
+        """Check each signalled completion against the checkout as the provider reports it."""
+        while self._claims and not self._settled():
+            claim = self._claims.pop(0)
+            if await self._read_checkout_paid():
+                self._completion = claim
+            else:
+                self._status.unconfirmed_completions += 1
+                workflow.logger.warning("payment_completed not confirmed by the provider; still waiting")
+        self._status.duplicate_completions += len(self._claims) if self._completion is not None else 0
+        if self._completion is not None:
+            self._claims.clear()
+
+    async def _read_checkout_paid(self) -> bool:
+        assert self._status.session_id is not None
+        session: CheckoutSession = await workflow.execute_activity(
+            "payments.get_checkout",
+            GetCheckoutInput(session_id=self._status.session_id),
+            result_type=CheckoutSession,
+            start_to_close_timeout=PROVIDER_CALL_TIMEOUT,
+            retry_policy=DEFAULT_RETRY,
+        )
+        return session.status == "complete" and session.payment_status in ("paid", "no_payment_required")
+
+    async def _paid_per_stripe(self) -> bool:
+        """Read the checkout back; a completed one counts as the (lost) webhook's completion."""
+        if self._claims:
+            await self._confirm_claims()
+        elif self._completion is None and await self._read_checkout_paid():
+            assert self._status.session_id is not None
+            self._completion = PaymentCompletedSignal(
+                session_id=self._status.session_id, event_id=f"poll:{self._status.session_id}", paid_at=workflow.now()
+            )
+        return self._settled()
+
+    async def _paid(self, completion: PaymentCompletedSignal) -> None:
+        status = self._status
+        status.state = "paid"
+        status.paid_at, status.completion_event_id = completion.paid_at, completion.event_id
+        assert status.session_id is not None
+        await self._store(
+            "payment_records.mark",
+            MarkPaymentInput(
+                session_id=status.session_id, state="paid", at=completion.paid_at, event_id=completion.event_id
+            ),
+        )
+        status.previous_stage = await workflow.execute_activity(
+            "leads.set_stage",
+            SetStageInput(lead_id=self._input.lead.id, stage="customer"),
+            start_to_close_timeout=STORE_CALL_TIMEOUT,
+            retry_policy=STORE_RETRY,
+        )
+        await self._message("receipt")
+        if workflow.patched(INTEGRATION_SYNC) and self._input.sync_integrations:
+            status.integration_sync = await start_sync(
+                IntegrationSyncInput(
+                    lead=self._input.lead,
+                    event="payment_completed",
+                    event_id=self._input.reference,
+                    occurred_at=completion.paid_at,
+                    value=self._input.amount,
+                    currency=self._input.currency,
+                )
+            )
+
+    async def _store(self, activity: str, arg: object) -> None:
+        await workflow.execute_activity(
+            activity, arg, start_to_close_timeout=STORE_CALL_TIMEOUT, retry_policy=STORE_RETRY
+        )
+
+    async def _message(self, kind: str) -> None:
+        try:
+            await workflow.execute_activity(
+                "messaging.send",
+                payment_message(self._input, kind, self._status.checkout_url),
+                result_type=SendMessageResult,
+                start_to_close_timeout=PROVIDER_CALL_TIMEOUT,
+                schedule_to_close_timeout=MESSAGE_DEADLINE,
+                retry_policy=DEFAULT_RETRY,
+            )
+        except ActivityError as err:
+            self._status.failed_messages.append(f"{kind}: {err.cause or err}")
+
+    # --- signals and query ----------------------------------------------------------------
+    @workflow.signal(name="payment_completed")
+    def payment_completed(self, signal: PaymentCompletedSignal) -> None:
+        if self._status.session_id is not None and signal.session_id != self._status.session_id:
+            workflow.logger.warning("completion for another checkout session ignored: %s", signal.session_id)
+            return
+        if self._completion is not None or self._status.state in ("paid", "expired"):
+            self._status.duplicate_completions += 1
+            return
+        self._claims.append(signal)  # confirmed with the provider before it counts
+
+    @workflow.signal(name="payment_expired")
+    def payment_expired(self, signal: PaymentExpiredSignal) -> None:
+        if signal.session_id is None or signal.session_id == self._status.session_id:
+            self._expired = True
+
+    @workflow.query(name="status")
+    def status(self) -> PaymentStatus:
+        return self._status

@@ -1,0 +1,170 @@
+"""The lead workflow's store activities: load_plan's refusals and the execution record's upserts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from followthrough.processes.campaigns.graph import LeadOutcome, StepResult
+from followthrough.processes.campaigns.records import CampaignExecutionActivities
+from followthrough.processes.campaigns.slots import OutreachActivities
+from followthrough.processes.campaigns.steps import (
+    BeginExecutionInput,
+    FinishExecutionInput,
+    LoadPlanInput,
+    OpenLeadInput,
+    RecordStepInput,
+)
+from followthrough.services import Services
+from followthrough.store.models import Campaign, SenderAccount
+from tests.processes.campaigns.outreach_support import execution_record, seed
+
+GRAPH = {
+    "nodes": [{"id": "a", "kind": "action", "action": "profile_visit"}, {"id": "z", "kind": "end"}],
+    "edges": [{"source": "a", "target": "z"}],
+}
+T0 = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)
+
+
+async def test_load_plan_reads_graph_lead_and_sender_limits(services: Services) -> None:
+    seeded = await seed(services, GRAPH, account={"timezone": "Europe/Madrid", "daily_limits": {"profile_visit": 80}})
+    plan = await ActivityEnvironment().run(
+        OutreachActivities(services).load_plan,
+        LoadPlanInput(campaign_id=seeded.campaign_id, lead_id=seeded.lead_ids[0], sender_account_id=seeded.account_id),
+    )
+    assert [n.id for n in plan.graph.nodes] == ["a", "z"]
+    assert plan.lead.first_name == "Ana" and plan.lead.identifier is not None
+    assert plan.sender.acting_account.startswith("unipile-")
+    assert plan.sender.limits.window.timezone == "Europe/Madrid"
+    assert plan.sender.limits.daily_cap("profile_visit") == 80
+    assert plan.sender.limits.weekly_cap("send_invitation") == 100
+
+
+async def test_load_plan_refuses_an_invalid_graph_permanently(services: Services) -> None:
+    seeded = await seed(services, GRAPH)
+    async with services.database.session() as session:
+        campaign = await session.get(Campaign, seeded.campaign_id)
+        assert campaign is not None
+        campaign.graph = {"nodes": [{"id": "a", "kind": "action", "action": "profile_visit"}], "edges": []}
+    with pytest.raises(ApplicationError) as info:
+        await ActivityEnvironment().run(
+            OutreachActivities(services).load_plan,
+            LoadPlanInput(
+                campaign_id=seeded.campaign_id, lead_id=seeded.lead_ids[0], sender_account_id=seeded.account_id
+            ),
+        )
+    assert info.value.type == "ValidationError" and info.value.non_retryable
+    assert "a: the action has no next node" in info.value.message
+
+
+async def test_load_plan_refuses_a_lead_of_another_campaign(services: Services) -> None:
+    one, other = await seed(services, GRAPH), await seed(services, GRAPH)
+    with pytest.raises(ApplicationError, match="is not in campaign"):
+        await ActivityEnvironment().run(
+            OutreachActivities(services).load_plan,
+            LoadPlanInput(campaign_id=one.campaign_id, lead_id=other.lead_ids[0], sender_account_id=one.account_id),
+        )
+
+
+async def test_invalid_account_limits_are_a_permanent_error(services: Services) -> None:
+    seeded = await seed(services, GRAPH)
+    async with services.database.session() as session:
+        account = await session.get(SenderAccount, seeded.account_id)
+        assert account is not None
+        account.timezone = "Mars/Olympus"
+    with pytest.raises(ApplicationError, match="invalid limits") as info:
+        await ActivityEnvironment().run(
+            OutreachActivities(services).load_plan,
+            LoadPlanInput(
+                campaign_id=seeded.campaign_id, lead_id=seeded.lead_ids[0], sender_account_id=seeded.account_id
+            ),
+        )
+    assert info.value.non_retryable
+
+
+async def test_the_execution_record_is_one_row_rewritten_by_retries(services: Services) -> None:
+    seeded = await seed(services, GRAPH)
+    acts = CampaignExecutionActivities(services)
+    env = ActivityEnvironment()
+    begin = BeginExecutionInput(
+        campaign_id=seeded.campaign_id, lead_id=seeded.lead_ids[0], workflow_id="wf-1", total_steps=1, started_at=T0
+    )
+    await env.run(acts.begin, begin)
+    await env.run(acts.begin, begin)  # a retried begin
+    step = StepResult(step=1, node_id="a", kind="action", action="profile_visit", detail={"provider_id": "p"})
+    record_input = RecordStepInput(campaign_id=seeded.campaign_id, lead_id=seeded.lead_ids[0], steps=[step])
+    await env.run(acts.record_step, record_input)
+    await env.run(acts.record_step, record_input)  # a retried write of the same step
+    await env.run(
+        acts.finish,
+        FinishExecutionInput(
+            campaign_id=seeded.campaign_id,
+            lead_id=seeded.lead_ids[0],
+            outcome=LeadOutcome.SUCCEEDED,
+            current_step=1,
+            finished_at=T0,
+            ended_at_node="z",
+        ),
+    )
+    record = await execution_record(services, seeded.campaign_id, seeded.lead_ids[0])
+    assert record is not None
+    assert (record.status, record.current_step, record.total_steps) == ("completed", 1, 1)
+    assert [s["node_id"] for s in record.execution_data["steps"]] == ["a"]
+    assert record.execution_data["ended_at_node"] == "z"
+    assert record.started_at == T0 and record.completed_at == T0
+
+
+async def test_open_lead_loads_the_plan_and_begins_the_record_and_finish_stores_the_last_step(
+    services: Services,
+) -> None:
+    """The merged calls (``lead-merged-bookkeeping``): a retried open is one row, and a step
+    sent with ``finish`` lands in the record like a ``record_step`` would have put it."""
+    seeded = await seed(services, GRAPH)
+    env = ActivityEnvironment()
+    opening = OpenLeadInput(
+        campaign_id=seeded.campaign_id,
+        lead_id=seeded.lead_ids[0],
+        sender_account_id=seeded.account_id,
+        workflow_id="wf-2",
+        started_at=T0,
+    )
+    plan = await env.run(OutreachActivities(services).open_lead, opening)
+    await env.run(OutreachActivities(services).open_lead, opening)  # a retried open
+    assert [n.id for n in plan.graph.nodes] == ["a", "z"] and plan.lead.first_name == "Ana"
+    opened = await execution_record(services, seeded.campaign_id, seeded.lead_ids[0])
+    assert opened is not None
+    assert (opened.status, opened.workflow_execution_id, opened.total_steps) == ("in_progress", "wf-2", 1)
+    assert opened.execution_data == {"steps": []} and opened.started_at == T0
+    step = StepResult(step=1, node_id="a", kind="action", action="profile_visit", detail={"provider_id": "p"})
+    finish = FinishExecutionInput(
+        campaign_id=seeded.campaign_id,
+        lead_id=seeded.lead_ids[0],
+        outcome=LeadOutcome.SUCCEEDED,
+        current_step=1,
+        finished_at=T0,
+        ended_at_node="z",
+        steps=[step],
+    )
+    await env.run(CampaignExecutionActivities(services).finish, finish)
+    await env.run(CampaignExecutionActivities(services).finish, finish)  # a retried finish
+    record = await execution_record(services, seeded.campaign_id, seeded.lead_ids[0])
+    assert record is not None
+    assert (record.status, record.current_step) == ("completed", 1)
+    assert record.execution_data["steps"] == [step.model_dump(mode="json")]
+
+
+async def test_open_lead_writes_no_record_when_the_plan_cannot_load(services: Services) -> None:
+    one, other = await seed(services, GRAPH), await seed(services, GRAPH)
+    opening = OpenLeadInput(
+        campaign_id=one.campaign_id,
+        lead_id=other.lead_ids[0],
+        sender_account_id=one.account_id,
+        workflow_id="wf-3",
+        started_at=T0,
+    )
+    with pytest.raises(ApplicationError, match="is not in campaign"):
+        await ActivityEnvironment().run(OutreachActivities(services).open_lead, opening)
+    assert await execution_record(services, one.campaign_id, other.lead_ids[0]) is None
