@@ -159,7 +159,9 @@ class Settings(BaseSettings):
     # USER_STORES names the external databases users live in, in creation order:
     # "primary=postgresql+asyncpg://…,analytics=mysql+asyncmy://…,local=sqlite+aiosqlite:///…".
     # Empty = one store "local" on the app's own database. Parsed by followthrough.providers.user_stores.
-    user_stores: str = Field(default="", description="name=SQLAlchemy-async-URL pairs, comma-separated, in order")
+    user_stores: str = Field(
+        default="", description="name=URL pairs (SQLAlchemy async or mongodb://), comma-separated, in order"
+    )
     user_stores_table: str = Field(default="users", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
     #: Where approved content goes: store names; "app" is the app's own content_items table.
     content_publish_stores: str = "app"

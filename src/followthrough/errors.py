@@ -10,6 +10,7 @@ names. The hierarchy::
         ├── InvalidCredentialsError  403, or credentials the provider refuses
         ├── AccountSuspendedError the provider says the account is suspended/restricted
         ├── ValidationError       400/404/422 and domain refusals, with the provider's message
+        ├── OutsideCustomerServiceWindow  free text to a WhatsApp lead silent for 24 h, no template
         └── UnsafeUrlError        a user's URL points at an internal address (type ``UnsafeUrl``)
 
 Workflows and activities convert them to :class:`temporalio.exceptions.ApplicationError` with
@@ -86,6 +87,11 @@ class ValidationError(PermanentError):
     pass
 
 
+class OutsideCustomerServiceWindow(PermanentError):
+    """WhatsApp refuses free-form text more than 24 hours after the lead's last message, and no
+    approved template is mapped to the message (``WHATSAPP_TEMPLATES``)."""
+
+
 class UnsafeUrlError(PermanentError):
     """A user-supplied URL would make the worker call an internal address (SSRF)."""
 
@@ -98,6 +104,7 @@ NON_RETRYABLE_ERROR_TYPES: list[str] = [
     "InvalidCredentialsError",
     "AccountSuspendedError",
     "ValidationError",
+    "OutsideCustomerServiceWindow",
     "UnsafeUrl",
 ]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -21,6 +21,14 @@ from followthrough.providers.contracts.messaging import SendMessageInput
 from followthrough.providers.factory import build_providers
 from followthrough.providers.messaging import EMPTY_PARAMETER
 from followthrough.services import Services
+from followthrough.store.models import Lead as LeadRecord
+
+
+async def lead_wrote(services: Services, lead_id: str, at: datetime | None) -> None:
+    """The store's record of the lead, whose last message came in ``at`` (None: never)."""
+    async with services.database.session() as session:
+        await session.merge(LeadRecord(id=lead_id, last_inbound_at=at))
+
 
 WA = "https://wa.fake/v21.0/106/messages"
 
@@ -151,15 +159,31 @@ async def test_a_mapped_payment_link_goes_out_as_its_approved_template(templated
     assert entry is not None and entry.request["template"]["name"] == "payment_link"  # what really went out
 
 
-async def test_an_unmapped_message_still_goes_out_as_text(templated_services: Services) -> None:
-    lead = Lead(id="lead-9", phone="+5215512345678", name=None, language="en")
+async def test_a_mapped_message_goes_out_as_text_while_the_window_is_open(templated_services: Services) -> None:
+    lead = Lead(id="lead-9", phone="+5215512345678", name="Ana", language="es")
+    await lead_wrote(templated_services, lead.id, datetime.now(UTC) - timedelta(hours=2))
     order = PaymentInput(lead=lead, reference="plan-pro", amount=150000, currency="MXN", description="Plan Pro")
-    send = payment_message(order, "receipt", None)  # payment/receipt is not mapped
+    send = payment_message(order, "link", "https://pay.fake/cs_1")  # mapped to payment_link
     with respx.mock:
         route = respx.post(WA).respond(200, json={"messages": [{"id": "wamid.T2"}]})
         await ActivityEnvironment().run(MessagingActivities(templated_services).send, send)
     body = json.loads(route.calls.last.request.content)
-    assert body["type"] == "text" and body["text"]["body"] == send.text
+    assert body["type"] == "text" and body["text"]["body"] == send.text and "template" not in body
+
+
+async def test_an_unmapped_message_outside_the_window_fails_before_any_request(templated_services: Services) -> None:
+    lead = Lead(id="lead-9", phone="+5215512345678", name=None, language="en")
+    await lead_wrote(templated_services, lead.id, datetime.now(UTC) - timedelta(days=3))
+    order = PaymentInput(lead=lead, reference="plan-pro", amount=150000, currency="MXN", description="Plan Pro")
+    send = payment_message(order, "receipt", None)  # payment/receipt is not mapped
+    with respx.mock:
+        route = respx.post(WA).respond(200, json={"messages": [{"id": "wamid.T2"}]})
+        with pytest.raises(ApplicationError) as info:
+            await ActivityEnvironment().run(MessagingActivities(templated_services).send, send)
+    assert route.call_count == 0
+    assert (info.value.type, info.value.non_retryable) == ("OutsideCustomerServiceWindow", True)
+    assert "'payment/receipt' in 'en'" in info.value.message and "WHATSAPP_TEMPLATES" in info.value.message
+    assert await templated_services.providers.outbox.get(send.idempotency_key) is None
 
 
 async def test_a_followup_maps_its_demo_time_and_an_empty_name(templated_services: Services) -> None:

@@ -1,34 +1,58 @@
-"""Messaging activities (WhatsApp): ``messaging.send``, once per idempotency key."""
+"""Messaging activities (WhatsApp): ``messaging.send``, once per idempotency key, under
+WhatsApp's 24-hour customer-service window."""
 
 from __future__ import annotations
 
 from temporalio import activity
 
-from followthrough.providers.calls import provider_call
+from followthrough.errors import OutsideCustomerServiceWindow
+from followthrough.providers.calls import attempt_time, provider_call
 from followthrough.providers.contracts.messaging import SendMessageInput, SendMessageResult
 from followthrough.providers.idempotency import idempotent
-from followthrough.providers.messaging import parse_whatsapp_templates, with_approved_template
+from followthrough.providers.messaging import (
+    SANDBOX_TEMPLATES,
+    SandboxMessaging,
+    for_customer_service_window,
+    parse_whatsapp_templates,
+)
 from followthrough.services import Services
+from followthrough.store.repositories import Leads
 
 
 class MessagingActivities:
     def __init__(self, services: Services) -> None:
         self._providers = services.providers
-        self._templates = parse_whatsapp_templates(services.settings.whatsapp_templates)
+        self._leads = Leads(services.database)
+        raw = services.settings.whatsapp_templates
+        sandboxed = isinstance(services.providers.messaging, SandboxMessaging)
+        # Unset on the sandbox: its own templates, so the default stack sends cold follow-ups.
+        self._templates = SANDBOX_TEMPLATES if sandboxed and not raw.strip() else parse_whatsapp_templates(raw)
 
     @activity.defn(name="messaging.send")
     async def send(self, input: SendMessageInput) -> SendMessageResult:
-        """Send once per key; a catalog text mapped in ``WHATSAPP_TEMPLATES`` goes out as its
-        approved template (the outbox records what was actually sent)."""
+        """Send once per key. A catalog text to a lead goes out as text inside the lead's 24-hour
+        window and as its approved template (``WHATSAPP_TEMPLATES``) outside it; with no template
+        it fails for good before anything is sent. The outbox records what actually went out."""
         provider = self._providers.messaging
-        input = with_approved_template(input, self._templates)
         with provider_call():
+            lead_id = input.catalog.lead_id if input.catalog is not None and input.template is None else None
+            last_inbound_at = await self._leads.last_inbound_at(lead_id) if lead_id is not None else None
+            try:
+                outgoing = for_customer_service_window(
+                    input, self._templates, last_inbound_at=last_inbound_at, now=attempt_time()
+                )
+            except OutsideCustomerServiceWindow:
+                # An earlier attempt may have sent it while the window was open: that stands.
+                earlier = await self._providers.outbox.get(input.idempotency_key)
+                if earlier is not None and earlier.status == "sent":
+                    return SendMessageResult.model_validate(earlier.response or {})
+                raise
             return await idempotent(
                 self._providers.outbox,
                 provider=provider.name,
                 operation="send",
-                key=input.idempotency_key,
-                request=input,
+                key=outgoing.idempotency_key,
+                request=outgoing,
                 result_type=SendMessageResult,
-                call=lambda: provider.send(input),
+                call=lambda: provider.send(outgoing),
             )

@@ -4,7 +4,10 @@
   token; text and template messages.
 * :class:`SandboxMessaging` — answers a ``wamid.`` id, records the message in the outbox.
 * :func:`with_approved_template` — a catalog text as the approved template ``WHATSAPP_TEMPLATES``
-  maps it to (WhatsApp refuses free text outside the 24-hour customer-service window).
+  maps it to; :func:`for_customer_service_window` — text while the lead's 24-hour
+  customer-service window is open, that template once it is closed, and
+  :class:`~followthrough.errors.OutsideCustomerServiceWindow` (before anything is sent) when
+  there is none; :data:`SANDBOX_TEMPLATES` — the map the sandbox uses when none is configured.
 * :func:`verify_whatsapp_signature` — the ``X-Hub-Signature-256`` HMAC of the raw body with the
   app secret; :func:`verify_whatsapp_subscription` — the GET ``hub.challenge`` handshake.
 """
@@ -13,16 +16,23 @@ from __future__ import annotations
 
 import json
 import secrets
+import string
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic import ValidationError as PydanticValidationError
 
-from followthrough.errors import ValidationError
-from followthrough.providers.contracts.messaging import SendMessageInput, SendMessageResult, TemplateMessage
+from followthrough.errors import OutsideCustomerServiceWindow, ValidationError
+from followthrough.providers.contracts.messaging import (
+    CUSTOMER_SERVICE_WINDOW,
+    SendMessageInput,
+    SendMessageResult,
+    TemplateMessage,
+    within_customer_service_window,
+)
 from followthrough.providers.contracts.templates import PLACEHOLDERS, TEMPLATES
 from followthrough.providers.http import graph_api_classifier, send_json
 from followthrough.providers.sandbox import Sandbox, stable_id
@@ -102,6 +112,70 @@ def with_approved_template(input: SendMessageInput, templates: Mapping[str, What
     return input.model_copy(update={"text": None, "template": template})
 
 
+def _sandbox_template(message: str) -> WhatsAppTemplate:
+    """``pre_demo_24h/24h_before`` → ``sandbox_pre_demo_24h_24h_before`` with the placeholders its
+    English text uses, in order (the sandbox approves whatever it is asked to send)."""
+    used = [field for _, field, _, _ in string.Formatter().parse(TEMPLATES[message]["en"]) if field]
+    return WhatsAppTemplate(
+        name="sandbox_" + message.replace("/", "_").replace("-", "_"), parameters=list(dict.fromkeys(used))
+    )
+
+
+#: The template map of the embedded sandbox when ``WHATSAPP_TEMPLATES`` is unset: every catalog
+#: message (each follow-up step and payment message) in every language, so the default stack
+#: still sends follow-ups to leads whose window has closed. A real account maps its own.
+SANDBOX_TEMPLATES: dict[str, WhatsAppTemplate] = {message: _sandbox_template(message) for message in TEMPLATES}
+
+
+def window_applies(input: SendMessageInput) -> bool:
+    """Whether the 24-hour rule decides this message: a catalog text addressed to a known lead
+    (a message given as a template is allowed at any time)."""
+    return input.template is None and input.catalog is not None and input.catalog.lead_id is not None
+
+
+def outside_window_error(input: SendMessageInput, now: datetime) -> OutsideCustomerServiceWindow:
+    catalog = input.catalog
+    message, language = (catalog.message, catalog.language) if catalog is not None else ("(free text)", "?")
+    last = input.last_inbound_at
+    since = "has never written" if last is None else f"last wrote {_hours(now - last)} ago"
+    return OutsideCustomerServiceWindow(
+        f"{message!r} in {language!r} cannot go out: the lead {since}, WhatsApp accepts free-form text only "
+        f"within {_hours(CUSTOMER_SERVICE_WINDOW)} of the lead's last message, and no approved template is "
+        f"mapped to it; add {message!r} to WHATSAPP_TEMPLATES",
+        provider="whatsapp",
+    )
+
+
+def _hours(delta: timedelta) -> str:
+    return f"{delta.total_seconds() / 3600:.1f} h"
+
+
+def for_customer_service_window(
+    input: SendMessageInput,
+    templates: Mapping[str, WhatsAppTemplate],
+    *,
+    last_inbound_at: datetime | None,
+    now: datetime,
+) -> SendMessageInput:
+    """The message as it goes out under WhatsApp's 24-hour rule.
+
+    A catalog text to a lead who wrote less than 24 hours before ``now`` goes out as text; after
+    that (or if they never wrote) as the approved template its message is mapped to, its
+    parameters filled in; with no template it raises
+    :class:`~followthrough.errors.OutsideCustomerServiceWindow` — before anything is sent.
+    Anything else (a template, a text to no lead) goes out as given.
+    """
+    if not window_applies(input):
+        return with_approved_template(input, templates)
+    input = input.model_copy(update={"last_inbound_at": last_inbound_at})
+    if within_customer_service_window(last_inbound_at, now):
+        return input
+    templated = with_approved_template(input, templates)
+    if templated.template is None:
+        raise outside_window_error(input, now)
+    return templated
+
+
 class MessagingProvider(Protocol):
     name: str
 
@@ -175,12 +249,20 @@ class WhatsAppClient:
 
 
 class SandboxMessaging:
+    """Answers like the Cloud API, including its 24-hour rule: free-form text to a lead whose
+    window is closed (``last_inbound_at`` older than 24 hours, or never) is refused, as Meta
+    refuses it (error 131047), and nothing is recorded as sent."""
+
     name = "whatsapp"
 
     def __init__(self, sandbox: Sandbox) -> None:
         self._sandbox = sandbox
 
     async def send(self, input: SendMessageInput) -> SendMessageResult:
+        now = self._sandbox.now()
+        if window_applies(input) and not within_customer_service_window(input.last_inbound_at, now):
+            raise outside_window_error(input, now)
+
         async def respond() -> SendMessageResult:
             wamid = "wamid.SANDBOX" + stable_id("whatsapp", input.idempotency_key, length=32).upper()
             return SendMessageResult(message_id=wamid, to=input.to)

@@ -1,10 +1,14 @@
 """The user stores: the external databases a user is created in (Nexpo's multi-database
-onboarding), named in ``USER_STORES`` and reached with SQLAlchemy's async engines.
+onboarding), named in ``USER_STORES`` and reached with SQLAlchemy's async engines — or, for a
+``mongodb://`` / ``mongodb+srv://`` URL (MongoDB, Cosmos DB's API for MongoDB), with the official
+async driver (:mod:`followthrough.providers.user_stores_mongodb`), behind the same create/find/delete.
 
-``USER_STORES="primary=postgresql+asyncpg://…,analytics=mysql+asyncmy://…,local=sqlite+aiosqlite:///…"``
+``USER_STORES="primary=postgresql+asyncpg://…,docs=mongodb://…/app,local=sqlite+aiosqlite:///…"``
 lists them in creation order (an empty value means one store, ``local``, on the app's own
-database). Each store gets the same ``users`` table (``USER_STORES_TABLE``), created on first
-use if it is missing (``CREATE TABLE IF NOT EXISTS``: an existing table is used as it is).
+database; Supabase is a PostgreSQL URL). Each SQL store gets the same ``users`` table
+(``USER_STORES_TABLE``), created on first use if it is missing (``CREATE TABLE IF NOT EXISTS``:
+an existing table is used as it is); a MongoDB store a collection of that name. Content
+publishing and data syncs run SQL statements, so they take SQL stores only.
 
 Engines use no connection pool (:class:`~sqlalchemy.pool.NullPool`): onboarding and syncs
 touch a store a few times per run, a store that was down is reconnected on the next attempt
@@ -34,6 +38,7 @@ from sqlalchemy.pool import NullPool
 
 from followthrough.config import Settings
 from followthrough.errors import AuthenticationError, FollowthroughError, RetryableError, ValidationError
+from followthrough.providers.user_stores_mongodb import MongoUserStore, check_mongodb_url, is_mongodb_url
 from followthrough.store.types import UTCDateTime, utcnow
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
@@ -55,6 +60,13 @@ def parse_user_stores(spec: str) -> dict[str, str]:
             raise ValueError(f"store name {name!r} must be letters, digits, _ or - (starting with a letter)")
         if name in stores:
             raise ValueError(f"store {name!r} is named twice")
+        if is_mongodb_url(url):
+            try:
+                check_mongodb_url(url)
+            except ValueError as error:
+                raise ValueError(f"store {name!r}: {error}") from None
+            stores[name] = url
+            continue
         try:
             make_url(url)
         except exc.ArgumentError:
@@ -144,6 +156,11 @@ class UserStores:
         self.table_name = table
         self._engines: dict[str, AsyncEngine] = {}
         self._ready: set[str] = set()
+        self._mongo = {
+            store: MongoUserStore(store, url, collection=table)
+            for store, url in self.urls.items()
+            if is_mongodb_url(url)
+        }
 
     @classmethod
     def from_settings(cls, settings: Settings) -> UserStores:
@@ -157,11 +174,15 @@ class UserStores:
         if store not in self.urls:
             known = ", ".join(self.urls) or "none"
             raise ValidationError(f"unknown store {store!r}; configured: {known}")
+        if store in self._mongo:
+            raise ValidationError(f"store {store!r} is a MongoDB store; this step needs a SQL store", provider=store)
         if store not in self._engines:
             self._engines[store] = _engine(self.urls[store])
         return self._engines[store]
 
     def dialect(self, store: str) -> str:
+        if store in self._mongo:
+            return "mongodb"
         return make_url(self.urls[store]).get_backend_name()
 
     async def ensure_users_table(self, store: str) -> Table:
@@ -179,6 +200,10 @@ class UserStores:
         finds the row and reports it without writing twice. An email that belongs to another
         user id is a permanent refusal.
         """
+        if store in self._mongo:
+            return await self._mongo[store].create_user(
+                user_id=user_id, email=email, name=name, onboarding_id=onboarding_id
+            )
         with db_errors(store):
             table = await self.ensure_users_table(store)
             for _ in range(2):  # a concurrent insert of the same user loses the race once, then reads
@@ -201,6 +226,8 @@ class UserStores:
 
     async def delete_user(self, store: str, *, user_id: str, onboarding_id: str) -> bool:
         """Delete the user if this onboarding created it; True when a row went away."""
+        if store in self._mongo:
+            return await self._mongo[store].delete_user(user_id=user_id, onboarding_id=onboarding_id)
         with db_errors(store):
             table = await self.ensure_users_table(store)
             async with self.engine(store).begin() as conn:
@@ -210,6 +237,8 @@ class UserStores:
                 return bool(result.rowcount)
 
     async def get_user(self, store: str, *, email: str) -> dict[str, Any] | None:
+        if store in self._mongo:
+            return await self._mongo[store].get_user(email=email)
         with db_errors(store):
             table = await self.ensure_users_table(store)
             async with self.engine(store).connect() as conn:
@@ -219,6 +248,11 @@ class UserStores:
     async def find_user(self, user_id: str) -> dict[str, Any] | None:
         """The user with this id in the first store (in creation order) that has it, or None."""
         for store in self.names:
+            if store in self._mongo:
+                found = await self._mongo[store].find_user(user_id)
+                if found is not None:
+                    return found
+                continue
             with db_errors(store):
                 table = await self.ensure_users_table(store)
                 async with self.engine(store).connect() as conn:

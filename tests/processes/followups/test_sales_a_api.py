@@ -26,6 +26,11 @@ from tests.conftest import API_KEY
 pytestmark = pytest.mark.devserver
 
 
+async def _lead_wrote_an_hour_ago(services: Services, lead: dict[str, Any]) -> None:
+    async with services.database.session() as session:
+        session.add(LeadRow(id=lead["id"], phone=lead["phone"], last_inbound_at=datetime.now(UTC) - timedelta(hours=1)))
+
+
 def _lead(language: str = "es") -> dict[str, Any]:
     suffix = uuid.uuid4().hex[:8]
     return {
@@ -138,6 +143,7 @@ async def test_followup_inline_when_the_flag_is_off(
     inline_api: httpx.AsyncClient, services: Services, caplog: pytest.LogCaptureFixture
 ) -> None:
     lead = _lead("en")
+    await _lead_wrote_an_hour_ago(services, lead)  # inside WhatsApp's 24-hour window: text goes out
     demo = datetime.now(UTC) + timedelta(minutes=30, seconds=0.5)  # the reminder is due in half a second
     with caplog.at_level(logging.WARNING, logger="followthrough.flags"):
         first = await inline_api.post(
@@ -177,6 +183,7 @@ async def test_payment_through_the_sandbox_checkout(
     api: httpx.AsyncClient, dev_worker: Worker, services: Services
 ) -> None:
     lead = _lead()
+    await _lead_wrote_an_hour_ago(services, lead)  # inside WhatsApp's 24-hour window: texts go out
     body = {"lead": lead, "reference": "plan-pro", "amount": 149900, "currency": "MXN", "description": "Plan Pro"}
     answer = await api.post("/api/payments", json=body)
     assert answer.status_code == 202, answer.text

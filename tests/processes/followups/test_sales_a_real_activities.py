@@ -68,7 +68,46 @@ async def test_reengagement_sends_through_the_sandbox_and_stops_at_a_stored_opt_
         "followup:lead-real:cold_lead_reengagement:60h",
     ]
     assert all(e.status == "sent" for e in sent)
-    assert sent[0].request["text"].startswith("Hi Eva, still interested?")
+    # Eva never wrote to us: WhatsApp's 24-hour window is closed, the sandbox's template goes out.
+    assert sent[0].request["text"] is None
+    assert sent[0].request["template"] == {
+        "name": "sandbox_cold_lead_reengagement_24h",
+        "language": "en",
+        "parameters": ["Eva"],
+    }
+
+
+async def test_a_followup_goes_out_as_text_inside_the_window_and_as_a_template_outside(
+    ts_env: WorkflowEnvironment, services: Services, task_queue: str
+) -> None:
+    now = await ts_env.get_current_time()
+    due = now + timedelta(hours=12)  # said_later's one step
+    recent = LEAD.model_copy(update={"id": "lead-wrote-2h-before", "phone": "+5215577770001"})
+    silent = LEAD.model_copy(update={"id": "lead-wrote-3d-before", "phone": "+5215577770002"})
+    async with services.database.session() as session:
+        session.add(LeadRow(id=recent.id, phone=recent.phone, last_inbound_at=due - timedelta(hours=2)))
+        session.add(LeadRow(id=silent.id, phone=silent.phone, last_inbound_at=due - timedelta(days=3)))
+    async with _worker(ts_env, services, task_queue):
+        handles = [
+            await ts_env.client.start_workflow(
+                FollowUpWorkflow.run,
+                FollowUpInput(lead=lead, type="said_later", triggered_at=now),
+                id=f"followup-{lead.id}-said_later-{uuid.uuid4()}",
+                task_queue=task_queue,
+            )
+            for lead in (recent, silent)
+        ]
+        results = [await handle.result() for handle in handles]
+    assert [[s.state for s in r.steps] for r in results] == [["sent"], ["sent"]]
+    sent = {e.idempotency_key.split(":")[1]: e.request for e in await services.providers.outbox.entries("whatsapp")}
+    assert sent[recent.id]["template"] is None
+    assert sent[recent.id]["text"].startswith("Hi Eva, did you get a chance to look?")
+    assert sent[silent.id]["text"] is None
+    assert sent[silent.id]["template"] == {
+        "name": "sandbox_said_later_12h_after",
+        "language": "en",
+        "parameters": ["Eva"],
+    }
 
 
 async def test_payment_never_paid_expires_with_records_in_the_store(

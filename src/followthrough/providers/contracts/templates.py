@@ -98,9 +98,13 @@ def render(message: str, lead: Lead, *, demo_start: datetime | None = None, **va
 
 def catalog_message(message: str, lead: Lead, *, demo_start: datetime | None = None, **values: str) -> CatalogMessage:
     """Which catalog message a text is, with its values: a deployment that maps it to an approved
-    WhatsApp template (``WHATSAPP_TEMPLATES``) sends that template instead of the text."""
+    WhatsApp template (``WHATSAPP_TEMPLATES``) sends that template once the lead's 24-hour
+    customer-service window has closed."""
     return CatalogMessage(
-        message=message, language=lead.language, fields=message_fields(lead, demo_start=demo_start, **values)
+        message=message,
+        language=lead.language,
+        fields=message_fields(lead, demo_start=demo_start, **values),
+        lead_id=lead.id,
     )
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from pydantic import BaseModel
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -50,9 +50,18 @@ async def ensure_lead(session: AsyncSession, data: LeadData) -> Lead:
     return lead
 
 
+#: Read before every catalog message (the 24-hour window): one column, built once.
+_LAST_INBOUND = select(Lead.last_inbound_at).where(Lead.id == bindparam("b_id"))
+
+
 class Leads(Repository):
     async def get(self, lead_id: str) -> Lead | None:
         return await self._get(Lead, lead_id)
+
+    async def last_inbound_at(self, lead_id: str) -> datetime | None:
+        """When the lead last wrote to us (None: never, or no record of the lead)."""
+        async with self.database.transaction() as conn:
+            return (await conn.execute(_LAST_INBOUND, {"b_id": lead_id})).scalar()
 
     async def get_by_phone(self, phone: str) -> Lead | None:
         async with self.database.session() as session:
