@@ -12,15 +12,13 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
-from temporalio.client import WorkflowQueryFailedError
-from temporalio.service import RPCError
 
 from followthrough.activities.deployments import secrets_key
 from followthrough.api.deps import SettingsDep, WorkflowsDep
 from followthrough.api.routes.workflows import StartResponse, start_response
 from followthrough.domain.deployment import BotDeploymentInput, BotType, deployment_workflow_id, seal_config
 from followthrough.providers.urls import url_problem
-from followthrough.temporal.operations import WorkflowFailed
+from followthrough.temporal.operations import QueryFailed, QueryNotAnswered, WorkflowFailed, WorkflowTaskFailing
 
 router = APIRouter(prefix="/api/deployments", tags=["deployments"])
 
@@ -72,7 +70,7 @@ async def describe(id: str, wf: WorkflowsDep) -> dict[str, Any]:
     answer: dict[str, Any] = info.as_dict()
     try:
         deployment = await wf.query(workflow_id, "status", internal=True)
-    except (RPCError, WorkflowQueryFailedError) as exc:  # e.g. no worker has picked it up yet
+    except (QueryNotAnswered, QueryFailed, WorkflowTaskFailing) as exc:  # e.g. no worker has picked it up yet
         answer["deployment"], answer["query_error"] = None, str(exc)
     else:
         answer["deployment"] = deployment.model_dump(mode="json") if isinstance(deployment, BaseModel) else deployment
