@@ -45,6 +45,8 @@ class CampaignProblem(Exception):
     def __init__(self, status: int, detail: Any) -> None:
         super().__init__(detail if isinstance(detail, str) else str(detail))
         self.status = status
+        if isinstance(detail, list):  # a 422's items have FastAPI's shape: loc, msg and type
+            detail = [{"type": "value_error", **d} if isinstance(d, dict) else d for d in detail]
         self.detail = detail
 
 

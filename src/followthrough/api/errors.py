@@ -96,7 +96,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _overflow(_: Request, exc: OverflowError) -> JSONResponse:
         # A number or date past what Python or Temporal holds (1e300 seconds, a date near 9999-12-31
         # plus an offset) is the input's fault: where no field names it, the message says it.
-        return JSONResponse({"detail": [{"loc": ["body"], "msg": f"value out of range: {exc}"}]}, status_code=422)
+        error = {"loc": ["body"], "msg": f"value out of range: {exc}", "type": "value_error"}
+        return JSONResponse({"detail": [error]}, status_code=422)
 
     @app.exception_handler(ForeignOrganization)
     async def _foreign(_: Request, exc: ForeignOrganization) -> JSONResponse:
@@ -108,7 +109,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(UnsafeQuery)
     async def _unsafe_query(_: Request, exc: UnsafeQuery) -> JSONResponse:
-        return JSONResponse({"detail": [{"loc": ["query", "query"], "msg": str(exc)}]}, status_code=422)
+        error = {"loc": ["query", "query"], "msg": str(exc), "type": "value_error"}
+        return JSONResponse({"detail": [error]}, status_code=422)
 
     @app.exception_handler(TemporalUnavailable)
     async def _unavailable(_: Request, exc: TemporalUnavailable) -> JSONResponse:
