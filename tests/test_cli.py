@@ -89,6 +89,19 @@ async def test_errors_are_one_line_without_traceback(dev_server: DevServer, task
     assert code == 1 and "input.dependencies" in err
 
 
+async def test_server_reported_errors_are_one_line_and_exit_1(dev_server: DevServer, task_queue: str) -> None:
+    wid = f"health-cli-{uuid.uuid4()}"
+    await cli(dev_server, task_queue, "workflow", "start", "HealthCheckWorkflow", "--id", wid)  # no worker: it runs
+    code, _, err = await cli(dev_server, task_queue, "workflow", "query", wid, "nope")
+    assert code == 1 and err.startswith("error: unknown query 'nope'"), err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    code, _, err = await cli(dev_server, task_queue, "workflow", "describe", "missing")
+    assert (code, err.strip()) == (1, "error: no workflow with id 'missing'")
+    code, _, err = await cli(dev_server, task_queue, "workflow", "list", "--page-token", "null")
+    assert code == 1 and err.startswith("error: page_token:") and len(err.strip().splitlines()) == 1
+    await cli(dev_server, task_queue, "workflow", "terminate", wid)
+
+
 async def test_unreachable_temporal_names_the_address(task_queue: str) -> None:
     from followthrough.temporal.devserver import free_port
 

@@ -11,7 +11,6 @@ non-zero exit status when something is wrong (bad setting, unknown type, Tempora
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import logging
 import os
@@ -21,6 +20,8 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from temporalio.exceptions import TemporalError
+from temporalio.service import RPCError
 
 from followthrough.config import ConfigError, Settings, load_settings
 from followthrough.logs import configure_logging
@@ -28,6 +29,8 @@ from followthrough.temporal.client import TemporalUnavailable, connect
 from followthrough.temporal.operations import (
     HandlerNotPublic,
     InvalidInput,
+    QueryFailed,
+    QueryNotAnswered,
     StillRunning,
     UnknownHandler,
     UnknownWorkflowType,
@@ -35,6 +38,9 @@ from followthrough.temporal.operations import (
     WorkflowFailed,
     WorkflowNotFound,
     Workflows,
+    WorkflowTaskFailing,
+    decode_page_token,
+    encode_page_token,
 )
 
 app = typer.Typer(help="Durable business workflows on Temporal.", no_args_is_help=True, add_completion=False)
@@ -62,7 +68,11 @@ _USER_ERRORS = (
     InvalidInput,
     StillRunning,
     WorkflowFailed,
+    WorkflowTaskFailing,
+    QueryNotAnswered,
+    QueryFailed,
     ValueError,
+    OverflowError,
 )
 
 
@@ -87,7 +97,18 @@ def run(coro: Awaitable[T]) -> T:
     except ConfigError as exc:
         raise fail(str(exc), 2) from None
     except _USER_ERRORS as exc:
-        raise fail(f"error: {exc}") from None
+        raise fail(f"error: {_first_line(exc)}") from None
+    except RPCError as exc:  # an answer of Temporal's we have no better words for
+        raise fail(
+            f"error: Temporal answered {exc.status.name if exc.status else 'an error'}: {_first_line(exc)}"
+        ) from None
+    except TemporalError as exc:
+        raise fail(f"error: {type(exc).__name__}: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def emit(data: Any) -> None:
@@ -253,12 +274,15 @@ def wf_list(
     page_token: Annotated[str | None, typer.Option(help="next_page_token of the previous page")] = None,
 ) -> None:
     """List executions matching a visibility query, one page at a time."""
-    token = base64.urlsafe_b64decode(page_token) if page_token else None
+    try:
+        token = decode_page_token(page_token) if page_token else None
+    except ValueError as exc:
+        raise fail(f"error: {exc}") from None
     items, next_token = with_workflows(lambda wf: wf.list(query, page_size=page_size, page_token=token))
     emit(
         {
             "executions": [i.as_dict() for i in items],
-            "next_page_token": base64.urlsafe_b64encode(next_token).decode() if next_token else None,
+            "next_page_token": encode_page_token(next_token) if next_token else None,
         }
     )
 

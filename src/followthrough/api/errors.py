@@ -11,12 +11,16 @@ from followthrough.temporal.client import TemporalUnavailable
 from followthrough.temporal.operations import (
     HandlerNotPublic,
     InvalidInput,
+    InvalidPageToken,
+    QueryFailed,
+    QueryNotAnswered,
     StillRunning,
     UnknownHandler,
     UnknownWorkflowType,
     UpdateRejected,
     WorkflowFailed,
     WorkflowNotFound,
+    WorkflowTaskFailing,
 )
 from followthrough.temporal.tenancy import ForeignOrganization, IdTaken, UnsafeQuery
 
@@ -59,14 +63,41 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _failed(_: Request, exc: WorkflowFailed) -> JSONResponse:
         return JSONResponse(
             {
-                "detail": f"workflow {exc.workflow_id!r} closed without a result",
+                "detail": f"workflow {exc.workflow_id!r} closed without a result: {str(exc).split(': ', 1)[-1]}",
                 "workflow_id": exc.workflow_id,
                 "status": exc.status,
-                "error": str(exc),
+                "error": exc.args[0],
                 "error_type": exc.error_type,
+                "causes": [c.as_dict() for c in exc.causes],
             },
             status_code=409,
         )
+
+    @app.exception_handler(WorkflowTaskFailing)
+    async def _task_failing(_: Request, exc: WorkflowTaskFailing) -> JSONResponse:
+        cause = exc.cause.as_dict() if exc.cause is not None else None
+        body = {"detail": str(exc), "workflow_id": exc.workflow_id, "attempt": exc.attempt, "cause": cause}
+        return JSONResponse(body, status_code=409)
+
+    @app.exception_handler(QueryFailed)
+    async def _query_failed(_: Request, exc: QueryFailed) -> JSONResponse:
+        return JSONResponse({"detail": str(exc), "query": exc.name, "reason": exc.reason}, status_code=409)
+
+    @app.exception_handler(QueryNotAnswered)
+    async def _query_unanswered(_: Request, exc: QueryNotAnswered) -> JSONResponse:
+        return JSONResponse({"detail": str(exc), "query": exc.name}, status_code=503)
+
+    @app.exception_handler(InvalidPageToken)
+    async def _bad_token(_: Request, exc: InvalidPageToken) -> JSONResponse:
+        error = {"loc": ["query", "page_token"], "msg": exc.reason, "type": "value_error"}
+        return JSONResponse({"detail": [error]}, status_code=422)
+
+    @app.exception_handler(OverflowError)
+    async def _overflow(_: Request, exc: OverflowError) -> JSONResponse:
+        # A number or date past what Python or Temporal holds (1e300 seconds, a date near 9999-12-31
+        # plus an offset) is the input's fault: where no field names it, the message says it.
+        error = {"loc": ["body"], "msg": f"value out of range: {exc}", "type": "value_error"}
+        return JSONResponse({"detail": [error]}, status_code=422)
 
     @app.exception_handler(ForeignOrganization)
     async def _foreign(_: Request, exc: ForeignOrganization) -> JSONResponse:
@@ -78,7 +109,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(UnsafeQuery)
     async def _unsafe_query(_: Request, exc: UnsafeQuery) -> JSONResponse:
-        return JSONResponse({"detail": [{"loc": ["query", "query"], "msg": str(exc)}]}, status_code=422)
+        error = {"loc": ["query", "query"], "msg": str(exc), "type": "value_error"}
+        return JSONResponse({"detail": [error]}, status_code=422)
 
     @app.exception_handler(TemporalUnavailable)
     async def _unavailable(_: Request, exc: TemporalUnavailable) -> JSONResponse:

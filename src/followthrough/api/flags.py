@@ -32,22 +32,24 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Request, Response, status
 from pydantic import BaseModel
-from temporalio.service import RPCError
 from temporalio.testing import ActivityEnvironment
 
 from followthrough.api.auth import principal_of
 from followthrough.api.deps import ServicesDep, SettingsDep, workflows_for
 from followthrough.config import Settings
 from followthrough.services import Services
-from followthrough.temporal.operations import WorkflowFailed, Workflows
+from followthrough.temporal.operations import (
+    QueryFailed,
+    QueryNotAnswered,
+    WorkflowFailed,
+    Workflows,
+    WorkflowTaskFailing,
+)
 from followthrough.temporal.tenancy import IdTaken
 
 log = logging.getLogger("followthrough.flags")
 
 Mode = Literal["temporal", "inline"]
-
-#: How long a ``GET`` waits for a workflow's ``status`` query (it needs a polling worker).
-STATUS_QUERY_TIMEOUT = 5.0
 
 
 class Feature(StrEnum):
@@ -253,8 +255,9 @@ InlineRunsDep = Annotated[InlineRuns, Depends(get_inline_runs)]
 # --- the GET side of the business routes --------------------------------------------------
 async def workflow_status(wf: Workflows, workflow_id: str, *, query: str | None = "status") -> dict[str, Any]:
     """``describe`` plus the workflow's own view: its result once completed, otherwise its
-    ``query`` (None when the workflow has none). A query that cannot be answered (no worker
-    polling) is reported in ``status_error`` rather than failing the request."""
+    ``query`` (None when the workflow has none). A query that cannot be answered within
+    :attr:`Workflows.query_timeout` (no worker polling, the workflow's task failing) is reported
+    in ``status_error``, with its cause, rather than failing the request."""
     info = await wf.describe(workflow_id)
     answer: dict[str, Any] = {"workflow_id": workflow_id, "mode": "temporal", "execution": info.as_dict()}
     status: Any = None
@@ -262,8 +265,8 @@ async def workflow_status(wf: Workflows, workflow_id: str, *, query: str | None 
         if info.status == "COMPLETED":
             status = await wf.result(workflow_id)
         elif query is not None:
-            status = await asyncio.wait_for(wf.query(workflow_id, query, internal=True), timeout=STATUS_QUERY_TIMEOUT)
-    except (TimeoutError, WorkflowFailed, RPCError) as exc:
+            status = await wf.query(workflow_id, query, internal=True)
+    except (WorkflowFailed, WorkflowTaskFailing, QueryNotAnswered, QueryFailed) as exc:
         answer["status_error"] = f"{type(exc).__name__}: {exc}"
     answer["status"] = status.model_dump(mode="json") if hasattr(status, "model_dump") else status
     return answer

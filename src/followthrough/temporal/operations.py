@@ -2,7 +2,15 @@
 update, cancel, terminate and list, shared by the HTTP API, the CLI and every business route.
 
 Errors come out as the exceptions below, never as gRPC tracebacks; the API maps them to
-403/404/409/422/503 and the CLI to one line on stderr.
+403/404/409/422/503 and the CLI to one line on stderr. Every call is bounded: an RPC gets
+:attr:`Workflows.rpc_timeout` seconds in all (the SDK's own retries included) and a query
+:attr:`Workflows.query_timeout`, so Temporal down is a quick :class:`TemporalUnavailable`, and a
+query nobody answers is a quick :class:`WorkflowTaskFailing` (the workflow's task fails, with
+its cause) or :class:`QueryNotAnswered` (no worker), never a half-minute wait.
+
+A failure is reported by its root cause: the innermost ``cause`` of the SDK's chain
+(``WorkflowFailureError`` → ``ActivityError`` → ``ApplicationError`` …), message and type,
+not the outer "Activity task failed".
 
 A signal, query or update is checked against the workflow's catalog entry before anything is
 sent: the name must be a handler of the type (:class:`UnknownHandler`), a signal or update must
@@ -13,24 +21,33 @@ sends typed models it built itself, passes ``internal=True`` and skips the check
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import binascii
+import hashlib
+import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import pydantic
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryReverseRequest
 from temporalio.client import (
     Client,
     WorkflowExecutionDescription,
     WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowQueryRejectedError,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.exceptions import FailureError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from followthrough.config import DEFAULT_ORGANIZATION, SEARCH_ATTRIBUTES
@@ -38,8 +55,14 @@ from followthrough.temporal.catalog import WorkflowSpec, catalog
 from followthrough.temporal.client import TemporalUnavailable
 from followthrough.temporal.handlers import HandlerSpec, Kind
 
+T = TypeVar("T")
+
 #: Temporal's own limit is 30 days for the seeds' longest processes (campaigns).
 DEFAULT_EXECUTION_TIMEOUT = timedelta(days=30)
+#: Seconds an RPC (describe, list, count, start, signal, cancel …) may take, retries included.
+RPC_TIMEOUT = 5.0
+#: Seconds a query may wait for a worker to answer it.
+QUERY_TIMEOUT = 5.0
 
 
 class UnknownWorkflowType(LookupError):
@@ -103,14 +126,126 @@ class StillRunning(RuntimeError):
         self.workflow_id = workflow_id
 
 
-class WorkflowFailed(RuntimeError):
-    """The workflow closed without a result (failed, cancelled, terminated, timed out)."""
+@dataclass(frozen=True)
+class Cause:
+    """One failure of a chain: its message and type (an ``ApplicationError``'s ``type``, else
+    the class's name: ``ActivityError``, ``TimeoutError`` …)."""
 
-    def __init__(self, workflow_id: str, status: str, message: str, error_type: str | None) -> None:
+    message: str
+    type: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"message": self.message, "type": self.type}
+
+
+def failure_chain(exc: BaseException) -> list[Cause]:
+    """``exc`` and its causes, outermost first, as the SDK chains them (``__cause__``)."""
+    chain: list[Cause] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen and len(chain) < 20:
+        seen.add(id(current))
+        message = current.message if isinstance(current, FailureError) else str(current)
+        error_type = getattr(current, "type", None)
+        if not isinstance(error_type, str) or not error_type:
+            error_type = type(current).__name__
+        chain.append(Cause(message or type(current).__name__, error_type))
+        current = current.__cause__
+    return chain
+
+
+class WorkflowFailed(RuntimeError):
+    """The workflow closed without a result (failed, cancelled, terminated, timed out); the
+    message and ``error_type`` are its root cause's, ``causes`` the whole chain."""
+
+    def __init__(
+        self,
+        workflow_id: str,
+        status: str,
+        message: str,
+        error_type: str | None,
+        causes: list[Cause] | None = None,
+    ) -> None:
         super().__init__(message)
         self.workflow_id = workflow_id
         self.status = status
         self.error_type = error_type
+        self.causes = causes or []
+
+    @classmethod
+    def of(cls, workflow_id: str, status: str, exc: BaseException) -> WorkflowFailed:
+        chain = failure_chain(exc.cause if isinstance(exc, WorkflowFailureError) else exc)
+        root = chain[-1]
+        return cls(workflow_id, status, root.message, root.type, chain)
+
+    def __str__(self) -> str:
+        kind = f" ({self.error_type})" if self.error_type else ""
+        return f"workflow {self.workflow_id!r} {self.status.lower()}: {self.args[0]}{kind}"
+
+
+class WorkflowTaskFailing(RuntimeError):
+    """The workflow cannot make progress nor answer a query: its task fails on the worker (a
+    bug in the workflow code, a non-determinism); ``cause`` is the task's last failure."""
+
+    def __init__(self, workflow_id: str, attempt: int, cause: Cause | None) -> None:
+        reason = f"{cause.message} ({cause.type})" if cause is not None else "see the worker's log"
+        super().__init__(f"the workflow's task is failing (attempt {attempt}): {reason}")
+        self.workflow_id = workflow_id
+        self.attempt = attempt
+        self.cause = cause
+
+
+class QueryNotAnswered(RuntimeError):
+    """No worker answered a query in time (none polls the task queue, or all are busy)."""
+
+    def __init__(self, workflow_id: str, name: str, seconds: float, task_queue: str | None) -> None:
+        where = f" on task queue {task_queue!r}" if task_queue else ""
+        super().__init__(f"no worker answered the query {name!r} within {seconds:g} s{where}")
+        self.workflow_id = workflow_id
+        self.name = name
+        self.seconds = seconds
+
+
+class QueryFailed(RuntimeError):
+    """The workflow's query handler raised (or rejected the query): its message."""
+
+    def __init__(self, workflow_id: str, name: str, message: str) -> None:
+        super().__init__(f"query {name!r} of {workflow_id!r} failed: {message}")
+        self.workflow_id = workflow_id
+        self.name = name
+        self.reason = message
+
+
+class InvalidPageToken(ValueError):
+    """A ``page_token`` that is not one this API returned (or that the server refused)."""
+
+    def __init__(self, reason: str = "not a page token this API returned") -> None:
+        super().__init__(f"page_token: {reason}")
+        self.reason = reason
+
+
+# --- page tokens --------------------------------------------------------------------------
+# The server's token is opaque and, given garbage, the server answers UNKNOWN ("something went
+# wrong") after its client retried for seconds. Ours carries a version and a checksum, so text
+# that is not a token we handed out is refused at once.
+_TOKEN_VERSION = b"\x01"
+
+
+def encode_page_token(raw: bytes) -> str:
+    digest = hashlib.sha256(raw).digest()[:4]
+    return base64.urlsafe_b64encode(_TOKEN_VERSION + digest + raw).decode().rstrip("=")
+
+
+def decode_page_token(text: str) -> bytes:
+    """The server's token inside ``text``; :class:`InvalidPageToken` when it is not one of ours."""
+    try:
+        data = base64.urlsafe_b64decode(text.encode("ascii") + b"=" * (-len(text) % 4))
+    except (binascii.Error, ValueError, UnicodeEncodeError):
+        raise InvalidPageToken() from None
+    version, digest, raw = data[:1], data[1:5], data[5:]
+    if version != _TOKEN_VERSION or not raw or hashlib.sha256(raw).digest()[:4] != digest:
+        raise InvalidPageToken()
+    return raw
 
 
 @dataclass(frozen=True)
@@ -149,11 +284,15 @@ class ExecutionInfo:
 def _translate(exc: RPCError, workflow_id: str | None, address: str) -> Exception:
     if exc.status == RPCStatusCode.NOT_FOUND and workflow_id is not None:
         return WorkflowNotFound(workflow_id)
-    if exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+    if exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
         return TemporalUnavailable(address, exc.message)
     if exc.status == RPCStatusCode.INVALID_ARGUMENT:
         return ValueError(exc.message)
     return exc
+
+
+_CONNECT_FAILED = "Failed client connect"
+_GROUP_BY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class Workflows:
@@ -172,6 +311,28 @@ class Workflows:
         self.specs: dict[str, WorkflowSpec] = catalog() if specs is None else specs
         #: The owner stamped on what this starts when the caller names none (``OrganizationId``).
         self.organization: str | None = organization
+        self.rpc_timeout = RPC_TIMEOUT
+        self.query_timeout = QUERY_TIMEOUT
+
+    async def _rpc(self, call: Awaitable[T], workflow_id: str | None = None, *, seconds: float | None = None) -> T:
+        """``call`` bounded in all (the SDK retries UNAVAILABLE for ~10 s, past any RPC
+        deadline), its errors translated."""
+        limit = self.rpc_timeout if seconds is None else seconds
+        try:
+            async with asyncio.timeout(limit):
+                return await call
+        except TimeoutError:
+            raise TemporalUnavailable(self.address, f"no answer within {limit:g} s") from None
+        except RPCError as exc:
+            raise _translate(exc, workflow_id, self.address) from None
+        except RuntimeError as exc:  # a lazy client's first connection: the core's message
+            if not str(exc).startswith(_CONNECT_FAILED):
+                raise
+            raise TemporalUnavailable(self.address, str(exc).splitlines()[0]) from None
+
+    @property
+    def _deadline(self) -> timedelta:
+        return timedelta(seconds=self.rpc_timeout)
 
     @property
     def address(self) -> str:
@@ -235,29 +396,29 @@ class Workflows:
         attrs = self.search_attributes(spec.family, search_attributes)
         workflow_id = workflow_id or f"{spec.family}-{uuid.uuid4()}"
         try:
-            handle: WorkflowHandle[Any, Any] = await self.client.start_workflow(
-                spec.name,
-                arg,
-                id=workflow_id,
-                task_queue=self.task_queue,
-                search_attributes=attrs,
-                start_delay=start_delay,
-                execution_timeout=execution_timeout,
+            handle: WorkflowHandle[Any, Any] = await self._rpc(
+                self.client.start_workflow(
+                    spec.name,
+                    arg,
+                    id=workflow_id,
+                    task_queue=self.task_queue,
+                    search_attributes=attrs,
+                    start_delay=start_delay,
+                    execution_timeout=execution_timeout,
+                    rpc_timeout=self._deadline,
+                )
             )
             return StartOutcome(workflow_id, handle.result_run_id or "", created=True)
         except WorkflowAlreadyStartedError:
             desc = await self.describe(workflow_id)
             return StartOutcome(workflow_id, desc.run_id, created=False)
-        except RPCError as exc:
-            raise _translate(exc, None, self.address) from None
 
     async def describe(self, workflow_id: str, run_id: str | None = None) -> ExecutionInfo:
+        return _info(await self._describe(workflow_id, run_id))
+
+    async def _describe(self, workflow_id: str, run_id: str | None = None) -> WorkflowExecutionDescription:
         handle = self.client.get_workflow_handle(workflow_id, run_id=run_id)
-        try:
-            desc: WorkflowExecutionDescription = await handle.describe()
-        except RPCError as exc:
-            raise _translate(exc, workflow_id, self.address) from None
-        return _info(desc)
+        return await self._rpc(handle.describe(rpc_timeout=self._deadline), workflow_id)
 
     async def result(self, workflow_id: str, *, wait: bool = False) -> Any:
         """The result; raises :class:`StillRunning` unless ``wait``."""
@@ -267,16 +428,12 @@ class Workflows:
                 raise StillRunning(workflow_id)
         handle = self.client.get_workflow_handle(workflow_id)
         try:
+            if not wait:  # closed: one read of its close event
+                return await self._rpc(handle.result(rpc_timeout=self._deadline), workflow_id)
             return await handle.result()
         except WorkflowFailureError as exc:
             info = await self.describe(workflow_id)
-            cause = exc.cause
-            raise WorkflowFailed(
-                workflow_id,
-                info.status,
-                str(getattr(cause, "message", None) or cause or exc),
-                getattr(cause, "type", None),
-            ) from None
+            raise WorkflowFailed.of(workflow_id, info.status, exc) from None
         except RPCError as exc:
             raise _translate(exc, workflow_id, self.address) from None
 
@@ -312,13 +469,8 @@ class Workflows:
         if not internal:
             arg = await self.checked_arg("signal", workflow_id, name, arg, workflow_type)
         handle = self.client.get_workflow_handle(workflow_id)
-        try:
-            if arg is None:
-                await handle.signal(name)
-            else:
-                await handle.signal(name, arg)
-        except RPCError as exc:
-            raise _translate(exc, workflow_id, self.address) from None
+        args = [] if arg is None else [arg]
+        await self._rpc(handle.signal(name, *args, rpc_timeout=self._deadline), workflow_id)
 
     async def query(
         self,
@@ -329,15 +481,62 @@ class Workflows:
         workflow_type: str | None = None,
         internal: bool = False,
     ) -> Any:
+        """The query's answer within :attr:`query_timeout` seconds; unanswered, the reason:
+        :class:`WorkflowTaskFailing` (409) or :class:`QueryNotAnswered` (503)."""
+        # One describe first: 404 for a missing id, an instant 409 for a task that fails already.
+        desc = await self._check_task(workflow_id)
         if not internal:
-            arg = await self.checked_arg("query", workflow_id, name, arg, workflow_type)
+            arg = await self.checked_arg("query", workflow_id, name, arg, workflow_type or desc.workflow_type)
         handle = self.client.get_workflow_handle(workflow_id)
+        args = [] if arg is None else [arg]
+        limit = self.query_timeout
         try:
-            if arg is None:
-                return await handle.query(name)
-            return await handle.query(name, arg)
-        except RPCError as exc:
-            raise _translate(exc, workflow_id, self.address) from None
+            # the outer bound is a little longer, so the server's own deadline answers first
+            return await self._rpc(
+                handle.query(name, *args, rpc_timeout=timedelta(seconds=limit)), workflow_id, seconds=limit + 0.5
+            )
+        except TemporalUnavailable:
+            pass
+        except WorkflowQueryRejectedError as exc:
+            state = exc.status.name if exc.status else "closed"
+            raise QueryFailed(workflow_id, name, f"rejected: the workflow is {state}") from None
+        except WorkflowQueryFailedError as exc:
+            await self._check_task(workflow_id)
+            raise QueryFailed(workflow_id, name, exc.message) from None
+        desc = await self._check_task(workflow_id)  # why was it not answered? (503 if Temporal is down)
+        raise QueryNotAnswered(workflow_id, name, limit, desc.task_queue)
+
+    async def _check_task(self, workflow_id: str) -> WorkflowExecutionDescription:
+        """The description, unless the workflow's task is failing: then :class:`WorkflowTaskFailing`
+        with the last failure recorded in its history."""
+        desc = await self._describe(workflow_id)
+        pending = desc.raw_description.pending_workflow_task
+        if desc.raw_description.HasField("pending_workflow_task") and pending.attempt > 1:
+            raise WorkflowTaskFailing(workflow_id, pending.attempt, await self._last_task_failure(workflow_id))
+        return desc
+
+    async def _last_task_failure(self, workflow_id: str) -> Cause | None:
+        """The root cause of the newest ``WorkflowTaskFailed`` event (decoded: failures are
+        encrypted), looked for among the history's last 50 events."""
+        request = GetWorkflowExecutionHistoryReverseRequest(namespace=self.client.namespace, maximum_page_size=50)
+        request.execution.workflow_id = workflow_id
+        try:
+            response = await self._rpc(
+                self.client.workflow_service.get_workflow_execution_history_reverse(
+                    request, retry=True, timeout=self._deadline
+                ),
+                workflow_id,
+            )
+        except (TemporalUnavailable, RPCError):
+            return None
+        for event in response.history.events:
+            if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+                failure = event.workflow_task_failed_event_attributes.failure
+                try:
+                    return failure_chain(await self.client.data_converter.decode_failure(failure))[-1]
+                except Exception:  # noqa: BLE001 - an undecodable failure still has a message
+                    return Cause(failure.message or "unknown failure", None)
+        return None
 
     async def update(
         self,
@@ -366,41 +565,47 @@ class Workflows:
             raise _translate(exc, workflow_id, self.address) from None
 
     async def cancel(self, workflow_id: str) -> None:
-        try:
-            await self.client.get_workflow_handle(workflow_id).cancel()
-        except RPCError as exc:
-            raise _translate(exc, workflow_id, self.address) from None
+        handle = self.client.get_workflow_handle(workflow_id)
+        await self._rpc(handle.cancel(rpc_timeout=self._deadline), workflow_id)
 
     async def terminate(self, workflow_id: str, reason: str | None = None) -> None:
-        try:
-            await self.client.get_workflow_handle(workflow_id).terminate(reason=reason)
-        except RPCError as exc:
-            raise _translate(exc, workflow_id, self.address) from None
+        handle = self.client.get_workflow_handle(workflow_id)
+        await self._rpc(handle.terminate(reason=reason, rpc_timeout=self._deadline), workflow_id)
 
     async def history_json(self, workflow_id: str, run_id: str | None = None) -> str:
         """The execution's full event history as JSON (what replay tests and the Web UI read)."""
-        try:
-            history = await self.client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
-        except RPCError as exc:
-            raise _translate(exc, workflow_id, self.address) from None
+        handle = self.client.get_workflow_handle(workflow_id, run_id=run_id)
+        history = await self._rpc(handle.fetch_history(rpc_timeout=self._deadline), workflow_id, seconds=60)
         return history.to_json()
 
-    async def count(self, query: str) -> Any:
-        """How many executions match a visibility query (``GROUP BY`` allowed: the groups)."""
-        try:
-            return await self.client.count_workflows(query)
-        except RPCError as exc:
-            raise _translate(exc, None, self.address) from None
+    async def count(self, query: str, *, group_by: str | None = None) -> Any:
+        """How many executions match a visibility query; with ``group_by`` (an attribute's name)
+        the counts of its values, in ``groups``."""
+        if group_by is not None:
+            if not _GROUP_BY.fullmatch(group_by):
+                raise ValueError(f"group_by: not an attribute name: {group_by!r}")
+            query = f"{query} GROUP BY {group_by}"
+        return await self._rpc(self.client.count_workflows(query, rpc_timeout=self._deadline))
 
     async def list(
         self, query: str | None = None, *, page_size: int = 50, page_token: bytes | None = None
     ) -> tuple[list[ExecutionInfo], bytes | None]:
-        """One page of executions matching a visibility query, and the next page's token."""
-        iterator = self.client.list_workflows(query or None, page_size=page_size, next_page_token=page_token)
+        """One page of executions matching a visibility query, and the next page's token
+        (:func:`encode_page_token` makes it text; :class:`InvalidPageToken` if the server refuses
+        the one given)."""
+        iterator = self.client.list_workflows(
+            query or None, page_size=page_size, next_page_token=page_token, rpc_timeout=self._deadline
+        )
         try:
-            await iterator.fetch_next_page()
-        except RPCError as exc:
-            raise _translate(exc, None, self.address) from None
+            await self._rpc(iterator.fetch_next_page())
+        except ValueError as exc:  # INVALID_ARGUMENT: the query's fault, unless a token was given
+            if page_token is not None and "token" in str(exc).lower():
+                raise InvalidPageToken(f"refused by Temporal: {exc}") from None
+            raise
+        except RPCError as exc:  # a token the server cannot read: UNKNOWN, "something went wrong"
+            if page_token is not None and exc.status == RPCStatusCode.UNKNOWN:
+                raise InvalidPageToken("Temporal could not read it") from None
+            raise
         return [_info(e) for e in iterator.current_page or []], iterator.next_page_token or None
 
 

@@ -223,5 +223,5 @@ class OrganizationWorkflows(Workflows):
     ) -> tuple[list[ExecutionInfo], bytes | None]:
         return await super().list(scoped_query(query, self.organization), page_size=page_size, page_token=page_token)
 
-    async def count(self, query: str) -> Any:
-        return await super().count(scoped_query(query, self.organization))
+    async def count(self, query: str, *, group_by: str | None = None) -> Any:
+        return await super().count(scoped_query(query, self.organization), group_by=group_by)

@@ -80,7 +80,9 @@ async def test_create_validates_and_deduplicates_leads(api: httpx.AsyncClient, s
     csv_text = "linkedin_url,first_name,title\nhttps://www.linkedin.com/in/bob,Bob,CTO\n,Nobody,\n"
     bad = await api.post("/api/campaigns", json=body(await sender(services), leads=leads, leadsCsv=csv_text))
     assert bad.status_code == 422
-    assert bad.json()["detail"] == [{"loc": ["csv line 3"], "msg": "a lead needs linkedin_url or linkedin_id"}]
+    assert bad.json()["detail"] == [
+        {"type": "value_error", "loc": ["csv line 3"], "msg": "a lead needs linkedin_url or linkedin_id"}
+    ]
 
     csv_text = "linkedin_url,first_name,title\nhttps://www.linkedin.com/in/bob,Bob,CTO\n"
     resp = await api.post("/api/campaigns", json=body(await sender(services), leads=leads, leadsCsv=csv_text))
@@ -135,7 +137,7 @@ async def test_malformed_csv_upload_is_422_naming_the_row_and_field(api: httpx.A
     resp = await api.post(url, files={"file": ("bad.csv", bad, "text/csv")})
     assert resp.status_code == 422, resp.text
     detail = resp.json()["detail"]
-    assert {"loc": ["csv line 3"], "msg": "a lead needs linkedin_url or linkedin_id"} in detail
+    assert {"type": "value_error", "loc": ["csv line 3"], "msg": "a lead needs linkedin_url or linkedin_id"} in detail
     assert any(e["loc"] == ["csv line 4", "email"] for e in detail), detail
     assert len(detail) == 2  # line 2 is fine; nothing was added
     assert await CampaignLeads(services.database).count(campaign_id) == 0

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import timedelta
 from typing import Any
 
-from fastapi import APIRouter, Body, HTTPException, Query, Response, status
+from fastapi import APIRouter, Body, Query, Response, status
 from pydantic import BaseModel, Field
 
 from followthrough.api.deps import WorkflowsDep
-from followthrough.temporal.operations import StartOutcome
+from followthrough.temporal.operations import (
+    InvalidInput,
+    InvalidPageToken,
+    StartOutcome,
+    decode_page_token,
+    encode_page_token,
+)
 
 router = APIRouter(prefix="/api/workflows", tags=["workflows"])
 
@@ -46,8 +50,19 @@ def _start_kwargs(body: StartRequest) -> dict[str, Any]:
     return {
         "workflow_id": body.workflow_id,
         "search_attributes": body.search_attributes,
-        "start_delay": timedelta(seconds=body.start_delay_seconds) if body.start_delay_seconds else None,
+        "start_delay": _delay(body.start_delay_seconds),
     }
+
+
+def _delay(seconds: float | None) -> timedelta | None:
+    """The start delay; past what a ``timedelta`` holds (1e300 s) it is the field's 422."""
+    if not seconds:
+        return None
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError:
+        loc = ["body", "start_delay_seconds"]
+        raise InvalidInput([{"loc": loc, "msg": "too large a delay", "type": "less_than_equal"}]) from None
 
 
 @router.post("/{workflow_type}/start", status_code=202, response_model=StartResponse)
@@ -69,16 +84,14 @@ async def list_workflows(
     page_size: int = Query(default=50, ge=1, le=1000),
     page_token: str | None = Query(default=None, description="next_page_token of the previous page"),
 ) -> dict[str, Any]:
-    token = None
-    if page_token:
-        try:
-            token = base64.urlsafe_b64decode(page_token.encode())
-        except (binascii.Error, ValueError):
-            raise HTTPException(422, "page_token is not a token this API returned") from None
+    """One page of executions; a ``page_token`` this API did not return is 422."""
+    token = decode_page_token(page_token) if page_token else None
+    if page_token is not None and not page_token:
+        raise InvalidPageToken("empty")
     items, next_token = await wf.list(query, page_size=page_size, page_token=token)
     return {
         "executions": [i.as_dict() for i in items],
-        "next_page_token": base64.urlsafe_b64encode(next_token).decode() if next_token else None,
+        "next_page_token": encode_page_token(next_token) if next_token else None,
     }
 
 

@@ -30,7 +30,14 @@ from followthrough.processes.campaigns.seats import (
 )
 from followthrough.services import Services
 from followthrough.store.repositories import CampaignLeads, Campaigns, NewCampaignLead, SenderAccounts
-from followthrough.temporal.operations import StartOutcome, WorkflowNotFound, Workflows
+from followthrough.temporal.operations import (
+    QueryFailed,
+    QueryNotAnswered,
+    StartOutcome,
+    WorkflowNotFound,
+    Workflows,
+    WorkflowTaskFailing,
+)
 
 
 class CampaignProblem(Exception):
@@ -39,6 +46,8 @@ class CampaignProblem(Exception):
     def __init__(self, status: int, detail: Any) -> None:
         super().__init__(detail if isinstance(detail, str) else str(detail))
         self.status = status
+        if isinstance(detail, list):  # a 422's items have FastAPI's shape: loc, msg and type
+            detail = [{"type": "value_error", **d} if isinstance(d, dict) else d for d in detail]
         self.detail = detail
 
 
@@ -315,8 +324,8 @@ class CampaignControl:
             orchestrator = answer.model_dump(mode="json") if hasattr(answer, "model_dump") else answer
         except WorkflowNotFound:
             pass
-        except Exception as exc:  # noqa: BLE001 - a closed run with no worker cannot answer; say so
-            orchestrator = {"error": str(exc).splitlines()[0] if str(exc) else type(exc).__name__}
+        except (WorkflowTaskFailing, QueryNotAnswered, QueryFailed) as exc:  # e.g. a closed run, no worker
+            orchestrator = {"error": str(exc)}
         return {
             "campaignId": campaign_id,
             "name": campaign.name,
@@ -329,9 +338,10 @@ class CampaignControl:
         }
 
     async def lead_workflow_counts(self, campaign_id: str) -> dict[str, int]:
-        """Lead workflows of the campaign by execution status, counted by visibility."""
+        """Lead workflows of the campaign by execution status, counted by visibility (through
+        :class:`Workflows`: bounded in time, Temporal down is a 503)."""
         query = f'CampaignId = "{campaign_id}" AND WorkflowType = "LeadOutreachWorkflow"'
-        counts = await self.workflows.client.count_workflows(f"{query} GROUP BY ExecutionStatus")
+        counts = await self.workflows.count(query, group_by="ExecutionStatus")
         result: dict[str, int] = {}
         for group in counts.groups:
             value = group.group_values[0] if group.group_values else "Unknown"

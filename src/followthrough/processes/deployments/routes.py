@@ -12,8 +12,6 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
-from temporalio.client import WorkflowQueryFailedError
-from temporalio.service import RPCError
 
 from followthrough.api.deps import SettingsDep, WorkflowsDep
 from followthrough.api.routes.workflows import StartResponse, start_response
@@ -21,7 +19,7 @@ from followthrough.bounds import MAX_ITEMS, Name
 from followthrough.processes.deployments.activities import secrets_key
 from followthrough.processes.deployments.rules import BotDeploymentInput, BotType, deployment_workflow_id, seal_config
 from followthrough.providers.urls import url_problem
-from followthrough.temporal.operations import WorkflowFailed
+from followthrough.temporal.operations import QueryFailed, QueryNotAnswered, WorkflowFailed, WorkflowTaskFailing
 
 router = APIRouter(prefix="/api/deployments", tags=["deployments"])
 
@@ -75,7 +73,7 @@ async def describe(id: str, wf: WorkflowsDep) -> dict[str, Any]:
     answer: dict[str, Any] = info.as_dict()
     try:
         deployment = await wf.query(workflow_id, "status", internal=True)
-    except (RPCError, WorkflowQueryFailedError) as exc:  # e.g. no worker has picked it up yet
+    except (QueryNotAnswered, QueryFailed, WorkflowTaskFailing) as exc:  # e.g. no worker has picked it up yet
         answer["deployment"], answer["query_error"] = None, str(exc)
     else:
         answer["deployment"] = deployment.model_dump(mode="json") if isinstance(deployment, BaseModel) else deployment
