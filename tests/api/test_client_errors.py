@@ -32,6 +32,8 @@ from tests.conftest import API_KEY, suite_converter
 
 @workflow.defn(name="BrokenTaskWorkflow")
 class BrokenTaskWorkflow:
+    FAMILY = "test"
+
     @workflow.run
     async def run(self, _: Any = None) -> None:
         raise RuntimeError("the ledger is missing")
@@ -48,6 +50,8 @@ async def charge(_: Any = None) -> None:
 
 @workflow.defn(name="DeclinedChargeWorkflow")
 class DeclinedChargeWorkflow:
+    FAMILY = "test"
+
     @workflow.run
     async def run(self, _: Any = None) -> None:
         try:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import re
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -53,17 +54,22 @@ _EXTERN = "followthrough_record_signal_dropped"
 _SDK_LOGGER = "temporalio.worker._workflow_instance"
 _SDK_DROP = re.compile(r"^Failed deserializing signal input for (?P<signal>.+?) on workflow (?P<type>\S+) with ID ")
 
-#: (workflow type, kind, handler name) → its spec; None for a dynamic or unknown handler.
-_specs: dict[tuple[str, str, str], HandlerSpec | None] = {}
+#: workflow class → (kind, handler name) → its spec; None for a dynamic or unknown handler. Keyed by
+#: the class itself, not the type name (two classes may register one name: a test's fake), and
+#: weakly, so classes re-created by the sandbox are not kept.
+_specs: weakref.WeakKeyDictionary[type, dict[tuple[str, str], HandlerSpec | None]] = weakref.WeakKeyDictionary()
 
 
 def _spec(kind: str, name: str) -> HandlerSpec | None:
-    key = (workflow.info().workflow_type, kind, name)
-    if key not in _specs:
-        defn = workflow._Definition.must_from_class(type(workflow.instance()))
+    cls = type(workflow.instance())
+    specs = _specs.setdefault(cls, {})
+    if (kind, name) not in specs:
+        defn = workflow._Definition.must_from_class(cls)
         handler = (defn.signals if kind == "signal" else defn.updates).get(name)
-        _specs[key] = handler_spec(name, handler.fn, public=True) if handler is not None and handler.name else None
-    return _specs[key]
+        specs[kind, name] = (
+            handler_spec(name, handler.fn, public=True) if handler is not None and handler.name else None
+        )
+    return specs[kind, name]
 
 
 class _GuardInbound(WorkflowInboundInterceptor):
