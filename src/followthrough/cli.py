@@ -10,38 +10,25 @@ non-zero exit status when something is wrong (bad setting, unknown type, Tempora
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
 import typer
-from temporalio.exceptions import TemporalError
-from temporalio.service import RPCError
 
-from followthrough.config import ConfigError, Settings, load_settings
-from followthrough.logs import configure_logging
-from followthrough.temporal.client import TemporalUnavailable, connect
+from followthrough.config import Settings
+from followthrough.console import emit, fail, parse_json, run, settings_or_exit
+from followthrough.temporal.client import connect
 from followthrough.temporal.operations import (
-    HandlerNotPublic,
-    InvalidInput,
-    QueryFailed,
-    QueryNotAnswered,
-    StillRunning,
-    UnknownHandler,
-    UnknownWorkflowType,
-    UpdateRejected,
-    WorkflowFailed,
-    WorkflowNotFound,
     Workflows,
-    WorkflowTaskFailing,
     decode_page_token,
     encode_page_token,
 )
+
+T = TypeVar("T")
 
 app = typer.Typer(help="Durable business workflows on Temporal.", no_args_is_help=True, add_completion=False)
 workflow_app = typer.Typer(help="Start, inspect and steer workflows (JSON in and out).", no_args_is_help=True)
@@ -53,75 +40,6 @@ def _add_command_groups() -> None:
 
     for name, group in command_groups():
         app.add_typer(group, name=name)
-
-
-T = TypeVar("T")
-
-#: Errors that end a command with one line on stderr and exit status 1 (2 for configuration).
-_USER_ERRORS = (
-    TemporalUnavailable,
-    UnknownWorkflowType,
-    WorkflowNotFound,
-    UnknownHandler,
-    HandlerNotPublic,
-    UpdateRejected,
-    InvalidInput,
-    StillRunning,
-    WorkflowFailed,
-    WorkflowTaskFailing,
-    QueryNotAnswered,
-    QueryFailed,
-    ValueError,
-    OverflowError,
-)
-
-
-def fail(message: str, code: int = 1) -> typer.Exit:
-    typer.echo(message, err=True)
-    return typer.Exit(code)
-
-
-def settings_or_exit() -> Settings:
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        raise fail(str(exc), 2) from None
-    configure_logging(settings.log_level, settings.followthrough_log_format)
-    return settings
-
-
-def run(coro: Awaitable[T]) -> T:
-    """Run a coroutine, turning expected failures into one line on stderr."""
-    try:
-        return asyncio.run(coro)  # type: ignore[arg-type]
-    except ConfigError as exc:
-        raise fail(str(exc), 2) from None
-    except _USER_ERRORS as exc:
-        raise fail(f"error: {_first_line(exc)}") from None
-    except RPCError as exc:  # an answer of Temporal's we have no better words for
-        raise fail(
-            f"error: Temporal answered {exc.status.name if exc.status else 'an error'}: {_first_line(exc)}"
-        ) from None
-    except TemporalError as exc:
-        raise fail(f"error: {type(exc).__name__}: {_first_line(exc)}") from None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-def emit(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, default=str))
-
-
-def parse_json(value: str | None, what: str) -> Any:
-    if value is None:
-        return None
-    try:
-        return json.loads(value)
-    except json.JSONDecodeError as exc:
-        raise fail(f"error: {what} is not valid JSON: {exc}") from None
 
 
 # --- processes --------------------------------------------------------------------------

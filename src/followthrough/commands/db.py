@@ -28,7 +28,7 @@ def _shown(url: str) -> str:
 
 def _run_store(url: str, coro: Awaitable[T]) -> T:
     """Run a store operation; an unreachable or misnamed database is one line on stderr."""
-    from followthrough.cli import fail, run
+    from followthrough.console import fail, run
 
     try:
         return run(coro)
@@ -40,7 +40,7 @@ def _run_store(url: str, coro: Awaitable[T]) -> T:
 @app.command()
 def upgrade() -> None:
     """Migrate the store to the newest schema (every head); safe to run any number of times."""
-    from followthrough.cli import emit, settings_or_exit
+    from followthrough.console import emit, settings_or_exit
     from followthrough.store.migrate import current, heads
     from followthrough.store.migrate import upgrade as upgrade_store
 
@@ -57,7 +57,7 @@ def upgrade() -> None:
 @app.command("current")
 def current_revision() -> None:
     """Show the revisions the store is at, and whether it is up to date."""
-    from followthrough.cli import emit, settings_or_exit
+    from followthrough.console import emit, settings_or_exit
     from followthrough.store.migrate import current, heads
 
     url = settings_or_exit().effective_database_url

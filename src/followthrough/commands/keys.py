@@ -21,8 +21,8 @@ from typing import Annotated, TypeVar
 import typer
 from sqlalchemy import inspect
 
-from followthrough.cli import emit, fail, settings_or_exit
 from followthrough.commands.db import _run_store, _shown
+from followthrough.console import emit, fail, settings_or_exit
 from followthrough.store.database import Database
 from followthrough.store.repositories.api_keys import MAX_LIFETIME, SCOPES, ApiKeys, IssuedKey
 from followthrough.store.repositories.base import RecordNotFound

@@ -21,7 +21,7 @@ from typing import Annotated, Any, TypeVar
 import pydantic
 import typer
 
-from followthrough.cli import emit, fail, run, settings_or_exit
+from followthrough.console import emit, fail, run, settings_or_exit
 from followthrough.processes.campaigns.control import (
     CampaignControl,
     CampaignProblem,

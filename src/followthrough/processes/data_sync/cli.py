@@ -32,7 +32,7 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from followthrough.cli import emit, parse_json, run, settings_or_exit
+from followthrough.console import emit, parse_json, run, settings_or_exit
 from followthrough.store.repositories.api_keys import ORGANIZATION_PATTERN
 from followthrough.temporal.client import connect
 from followthrough.temporal.operations import Workflows
