@@ -47,14 +47,6 @@ class Principal:
         """Whether a record or execution owned by ``organization`` exists for this caller."""
         return self.operator or organization == self.organization
 
-    def check_named(self, organization: str | None) -> None:
-        """A body that names another organization than the key's: 403 naming both."""
-        if organization is not None and not self.operator and organization != self.organization:
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN,
-                f"the body names organization {organization!r}, but this key belongs to {self.organization!r}",
-            )
-
 
 OPERATOR = Principal(key_id="operator", organization=None, scopes=frozenset(SCOPES))
 
