@@ -1,14 +1,23 @@
 """LinkedIn activities (Unipile): visit, like, invite, message, invitation status, withdraw.
 
-Every write is once per idempotency key; liking several posts heartbeats while it goes."""
+Every write is once per idempotency key; liking several posts heartbeats while it goes.
+
+A write made for a campaign's lead workflow (``campaign-{campaign}-lead-{lead}``) first reads
+the campaign's status in the store, and refuses (non-retryable ``CampaignPaused``) while it is
+``paused``. The control stores ``paused`` before it signals anyone, so once a pause is
+acknowledged no action of the campaign goes out, whether the lead has heard of the pause or not
+(its start still in flight, its pause signal not delivered yet); the lead then holds until
+``resume``. An action past this check when the pause lands is under way, not after it."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from pydantic import BaseModel
+from sqlalchemy import Table, bindparam, select
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from followthrough.providers.calls import heartbeating, provider_call
 from followthrough.providers.contracts.linkedin import (
@@ -27,17 +36,43 @@ from followthrough.providers.contracts.linkedin import (
 )
 from followthrough.providers.idempotency import idempotent
 from followthrough.services import Services
+from followthrough.store.models import Campaign
 
 R = TypeVar("R", bound=BaseModel)
+
+#: The error type of an action refused because its campaign is paused (the lead holds on it).
+CAMPAIGN_PAUSED = "CampaignPaused"
+_CAMPAIGNS = cast(Table, Campaign.__table__)
+_STATUS = select(_CAMPAIGNS.c.status).where(_CAMPAIGNS.c.id == bindparam("b_campaign"))
+_LEAD_PREFIX, _LEAD_INFIX = "campaign-", "-lead-"
+
+
+def campaign_of_lead(workflow_id: str) -> str | None:
+    """The campaign of a lead workflow id (``campaign-{campaign}-lead-{lead}``), else None."""
+    if not workflow_id.startswith(_LEAD_PREFIX) or _LEAD_INFIX not in workflow_id:
+        return None
+    return workflow_id[len(_LEAD_PREFIX) :].rsplit(_LEAD_INFIX, 1)[0]
 
 
 class LinkedInActivities:
     def __init__(self, services: Services) -> None:
         self._providers = services.providers
+        self._database = services.database
+
+    async def _refuse_if_paused(self) -> None:
+        info = activity.info()
+        campaign_id = campaign_of_lead(info.workflow_id or "")
+        if campaign_id is None:
+            return
+        async with self._database.transaction() as conn:
+            status = (await conn.execute(_STATUS, {"b_campaign": campaign_id})).scalar()
+        if status == "paused":
+            raise ApplicationError(f"campaign {campaign_id} is paused", type=CAMPAIGN_PAUSED, non_retryable=True)
 
     async def _once(
         self, operation: str, key: str, request: BaseModel, result_type: type[R], call: Callable[[], Awaitable[R]]
     ) -> R:
+        await self._refuse_if_paused()
         with provider_call():
             return await idempotent(
                 self._providers.outbox,
