@@ -45,6 +45,7 @@ from followthrough.processes.campaigns.seats import (
     LeadExecutionsInput,
     LeadPage,
     LeadRef,
+    LeadsAddedSignal,
     LoadLeadsInput,
     PauseCampaignSignal,
     ResumeCampaignSignal,
@@ -80,6 +81,8 @@ class Harness:
     steps_of: dict[str, int] = field(default_factory=dict)
     #: Page reads and lead starts, in the order they happened.
     log: list[str] = field(default_factory=list)
+    #: When set, ``campaigns.start_leads`` holds every batch until the test sets it.
+    start_gate: asyncio.Event | None = None
 
     def activities(self, *, lookups: bool = True) -> list[Callable[..., Any]]:
         @activity.defn(name="campaigns.load_leads")
@@ -134,6 +137,8 @@ class Harness:
         @activity.defn(name="campaigns.start_leads")
         async def start_leads(input: StartLeadsInput) -> StartLeadsResult:
             self.batches.append(input.lead_ids)
+            if self.start_gate is not None:
+                await self.start_gate.wait()
             return await starter(input)
 
         fakes = [load_leads, check_start, set_status, lead_started, lead_ended, start_leads]
@@ -360,6 +365,42 @@ async def test_pause_holds_new_and_running_leads_and_resume_continues(env: Workf
     assert result.totals.succeeded == 6
     assert sorted(harness.started_ids()) == harness.leads
     assert harness.statuses == ["running", "completed"]
+
+
+async def test_a_pause_while_a_start_batch_is_in_flight_holds_the_leads_it_starts(
+    env: WorkflowEnvironment,
+) -> None:
+    """The batch is held inside ``campaigns.start_leads`` while the pause is acknowledged; its
+    leads, tracked only after the pause, are told it as the batch resolves: none finishes its
+    three one-hour steps in three days, and all complete after ``resume``."""
+    gate = asyncio.Event()
+    harness = Harness(leads=leads(4), start_gate=gate)
+    async with campaign(env, harness, max_concurrent_leads=4) as handle:
+        for _ in range(400):  # the batch is in the activity
+            if harness.batches:
+                break
+            await asyncio.sleep(0.025)
+        await handle.signal(CampaignOrchestratorWorkflow.pause, PauseCampaignSignal())
+        await until(handle, lambda s: s.state == "paused")
+        gate.set()
+        await until(handle, lambda s: s.totals.running == 4)
+        await env.sleep(timedelta(days=3))
+        assert not harness.ended, [e.lead_id for e in harness.ended]
+        await handle.signal(CampaignOrchestratorWorkflow.resume, ResumeCampaignSignal())
+        result = await handle.result()
+    assert result.state == "completed" and result.totals.succeeded == 4
+
+
+async def test_leads_added_to_a_running_campaign_are_run_and_counted(env: WorkflowEnvironment) -> None:
+    harness = Harness(leads=leads(4), steps=1)
+    async with campaign(env, harness, max_concurrent_leads=2) as handle:
+        await until(handle, lambda s: s.totals.running == 2)
+        harness.leads.append("lead-005")
+        await handle.signal("leads_added", LeadsAddedSignal())
+        await until(handle, lambda s: s.totals.total == 5)
+        result = await handle.result()
+    assert result.totals.total == 5 and result.totals.succeeded == 5
+    assert sorted(harness.started_ids()) == leads(5)
 
 
 async def test_stop_without_completing_stops_the_leads_in_flight(env: WorkflowEnvironment) -> None:

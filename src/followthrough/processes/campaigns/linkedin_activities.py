@@ -43,15 +43,18 @@ R = TypeVar("R", bound=BaseModel)
 #: The error type of an action refused because its campaign is paused (the lead holds on it).
 CAMPAIGN_PAUSED = "CampaignPaused"
 _CAMPAIGNS = cast(Table, Campaign.__table__)
-_STATUS = select(_CAMPAIGNS.c.status).where(_CAMPAIGNS.c.id == bindparam("b_campaign"))
+_STATUS = select(_CAMPAIGNS.c.status).where(_CAMPAIGNS.c.id.in_(bindparam("b_campaigns", expanding=True)))
 _LEAD_PREFIX, _LEAD_INFIX = "campaign-", "-lead-"
 
 
-def campaign_of_lead(workflow_id: str) -> str | None:
-    """The campaign of a lead workflow id (``campaign-{campaign}-lead-{lead}``), else None."""
-    if not workflow_id.startswith(_LEAD_PREFIX) or _LEAD_INFIX not in workflow_id:
-        return None
-    return workflow_id[len(_LEAD_PREFIX) :].rsplit(_LEAD_INFIX, 1)[0]
+def campaigns_of_lead(workflow_id: str) -> list[str]:
+    """The campaign ids a lead workflow id (``campaign-{campaign}-lead-{lead}``) may spell: one
+    per ``-lead-`` in it, since either id may contain that too (none for another workflow)."""
+    if not workflow_id.startswith(_LEAD_PREFIX):
+        return []
+    rest = workflow_id[len(_LEAD_PREFIX) :]
+    parts = rest.split(_LEAD_INFIX)
+    return [_LEAD_INFIX.join(parts[:i]) for i in range(1, len(parts))]
 
 
 class LinkedInActivities:
@@ -61,13 +64,13 @@ class LinkedInActivities:
 
     async def _refuse_if_paused(self) -> None:
         info = activity.info()
-        campaign_id = campaign_of_lead(info.workflow_id or "")
-        if campaign_id is None:
+        candidates = campaigns_of_lead(info.workflow_id or "")
+        if not candidates:
             return
         async with self._database.transaction() as conn:
-            status = (await conn.execute(_STATUS, {"b_campaign": campaign_id})).scalar()
-        if status == "paused":
-            raise ApplicationError(f"campaign {campaign_id} is paused", type=CAMPAIGN_PAUSED, non_retryable=True)
+            statuses = (await conn.execute(_STATUS, {"b_campaigns": candidates})).scalars().all()
+        if "paused" in statuses:
+            raise ApplicationError("the campaign is paused", type=CAMPAIGN_PAUSED, non_retryable=True)
 
     async def _once(
         self, operation: str, key: str, request: BaseModel, result_type: type[R], call: Callable[[], Awaitable[R]]
