@@ -13,7 +13,6 @@ from followthrough.processes.campaigns.seats import (
     orchestrator_workflow_id,
     outcome_from_close_status,
     record_outcome,
-    refill_batch,
     should_continue_as_new,
     totals,
     window_room,
@@ -49,14 +48,6 @@ def test_window_room_is_what_is_left_of_the_window() -> None:
     assert window_room(0, 100) == 100
     assert window_room(97, 100) == 3
     assert window_room(101, 100) == 0
-
-
-def test_a_refill_waits_for_a_tenth_of_the_window_but_never_for_leads_that_are_not_there() -> None:
-    assert refill_batch(100, buffered=500, spaced=False) == 10
-    assert refill_batch(100, buffered=3, spaced=False) == 3  # the last leads start as seats free up
-    assert refill_batch(9, buffered=500, spaced=False) == 1  # a small window refills seat by seat
-    assert refill_batch(100, buffered=0, spaced=False) == 1
-    assert refill_batch(100, buffered=500, spaced=True) == 1  # spaced starts go one at a time anyway
 
 
 @pytest.mark.parametrize(

@@ -168,3 +168,47 @@ async def test_open_lead_writes_no_record_when_the_plan_cannot_load(services: Se
     with pytest.raises(ApplicationError, match="is not in campaign"):
         await ActivityEnvironment().run(OutreachActivities(services).open_lead, opening)
     assert await execution_record(services, one.campaign_id, other.lead_ids[0]) is None
+
+
+async def test_a_closed_record_keeps_its_first_outcome(services: Services) -> None:
+    """``finish`` is first-writer-wins: a lead whose closing task ran again with a stop (the
+    race of a stop with its last task) cannot turn ``completed`` into ``stopped``."""
+    seeded = await seed(services, GRAPH)
+    acts = CampaignExecutionActivities(services)
+    env = ActivityEnvironment()
+    lead = seeded.lead_ids[0]
+    await env.run(
+        acts.begin,
+        BeginExecutionInput(
+            campaign_id=seeded.campaign_id, lead_id=lead, workflow_id="wf", total_steps=1, started_at=T0
+        ),
+    )
+    for outcome in (LeadOutcome.SUCCEEDED, LeadOutcome.STOPPED):
+        finish = FinishExecutionInput(
+            campaign_id=seeded.campaign_id, lead_id=lead, outcome=outcome, current_step=1, finished_at=T0
+        )
+        await env.run(acts.finish, finish)
+    record = await execution_record(services, seeded.campaign_id, lead)
+    assert record is not None and record.status == "completed"
+    assert record.execution_data["outcome"] == "succeeded"
+
+
+async def test_a_linkedin_action_of_a_paused_campaign_is_refused_before_it_goes_out(services: Services) -> None:
+    import dataclasses
+
+    from temporalio.testing import ActivityEnvironment as Env
+
+    from followthrough.processes.campaigns.linkedin_activities import CAMPAIGN_PAUSED, LinkedInActivities
+    from followthrough.providers.contracts.linkedin import VisitProfileInput
+
+    seeded = await seed(services, GRAPH)
+    async with services.database.session() as session:
+        campaign = await session.get(Campaign, seeded.campaign_id)
+        assert campaign is not None
+        campaign.status = "paused"
+    env = Env()
+    env.info = dataclasses.replace(env.info, workflow_id=f"campaign-{seeded.campaign_id}-lead-{seeded.lead_ids[0]}")
+    visit = VisitProfileInput(account_id="acct", identifier="someone", idempotency_key="k-paused")
+    with pytest.raises(ApplicationError) as refused:
+        await env.run(LinkedInActivities(services).visit_profile, visit)
+    assert refused.value.type == CAMPAIGN_PAUSED

@@ -86,7 +86,10 @@ class CampaignActivities:
             campaign = await session.get(Campaign, input.campaign_id)
             if campaign is None:
                 return  # deleted meanwhile: nothing to record
-            campaign.status = input.status
+            if input.status != "running" or campaign.status != "paused":
+                # "running" is the orchestrator's start: a pause the control stored meanwhile
+                # (it writes the store before signalling) stands.
+                campaign.status = input.status
             if input.status == "running" and campaign.started_at is None:
                 campaign.started_at = utcnow()
                 campaign.workflow_id = orchestrator_workflow_id(input.campaign_id)

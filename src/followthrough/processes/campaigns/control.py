@@ -7,6 +7,7 @@ One implementation behind both the HTTP routes (``api/routes/campaigns.py``) and
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from contextvars import ContextVar
@@ -23,6 +24,7 @@ from followthrough.processes.campaigns.graph import parse_graph
 from followthrough.processes.campaigns.seats import (
     MAX_CONCURRENT_LEADS,
     CampaignOrchestratorInput,
+    LeadsAddedSignal,
     PauseCampaignSignal,
     ResumeCampaignSignal,
     StopCampaignSignal,
@@ -30,6 +32,7 @@ from followthrough.processes.campaigns.seats import (
 )
 from followthrough.services import Services
 from followthrough.store.repositories import CampaignLeads, Campaigns, NewCampaignLead, SenderAccounts
+from followthrough.temporal.client import TemporalUnavailable
 from followthrough.temporal.operations import (
     QueryFailed,
     QueryNotAnswered,
@@ -38,6 +41,9 @@ from followthrough.temporal.operations import (
     Workflows,
     WorkflowTaskFailing,
 )
+
+#: How long the status route waits for the orchestrator's own answer (the route answers in 2 s).
+STATUS_QUERY_TIMEOUT = 1.5
 
 
 class CampaignProblem(Exception):
@@ -255,8 +261,18 @@ class CampaignControl:
         return CreatedCampaign(campaign_id=campaign.id, leads_added=added.added, duplicates=added.duplicates)
 
     async def add_leads(self, campaign_id: str, leads: list[NewCampaignLead]) -> CreatedCampaign:
+        """Append leads. A running campaign picks them up: they take the next positions, after
+        its cursor, and the orchestrator is told to read again (``leads_added``), so its total
+        counts them at once and it runs them before it completes."""
         await self._campaign(campaign_id)
         added = await self.leads.add(campaign_id, leads)
+        if added.added and self._workflows is not None:
+            workflow_id = orchestrator_workflow_id(campaign_id)
+            try:
+                if await self._running(workflow_id):
+                    await self.workflows.signal(workflow_id, "leads_added", LeadsAddedSignal(), internal=True)
+            except (WorkflowNotFound, TemporalUnavailable):  # closed meanwhile, or Temporal down:
+                pass  # its final read before completing still finds them if it runs
         return CreatedCampaign(campaign_id=campaign_id, leads_added=added.added, duplicates=added.duplicates)
 
     async def start(self, campaign_id: str, request: StartCampaign, **tuning: Any) -> StartOutcome:
@@ -272,6 +288,8 @@ class CampaignControl:
         workflow_id = orchestrator_workflow_id(campaign_id)
         if await self._running(workflow_id):
             raise CampaignProblem(409, f"campaign {campaign_id} is already running ({workflow_id})")
+        if campaign.status == "paused":  # left by a run that is gone (terminated): its pause ended with it,
+            await self.campaigns.update(campaign_id, status="stopped")  # and would hold every action
         arg = CampaignOrchestratorInput(
             campaign_id=campaign_id,
             organization_id=request.organization_id,
@@ -299,9 +317,17 @@ class CampaignControl:
         return outcome
 
     async def pause(self, campaign_id: str, reason: str | None = None) -> None:
+        """Pause: the store's status first, then the orchestrator. Every lead's LinkedIn action
+        checks that status as it runs (``linkedin_activities``), so once this returns no action of
+        the campaign goes out, whatever state a lead's start is in; the signal then holds the
+        leads themselves (and the orchestrator's starts) until ``resume``."""
+        await self._check_running(campaign_id)
+        await self.campaigns.update(campaign_id, status="paused")
         await self._signal(campaign_id, "pause", PauseCampaignSignal(reason=reason))
 
     async def resume(self, campaign_id: str) -> None:
+        await self._check_running(campaign_id)
+        await self.campaigns.update(campaign_id, status="running")
         await self._signal(campaign_id, "resume", ResumeCampaignSignal())
 
     async def stop(self, campaign_id: str, request: StopCampaign) -> None:
@@ -320,12 +346,21 @@ class CampaignControl:
         try:
             info = await self.workflows.describe(workflow_id)
             state = info.status
-            answer = await self.workflows.query(workflow_id, "status", internal=True)
+            # Bounded well below the generic query's limit: with no worker the route still
+            # answers from the store and visibility within 2 s.
+            answer = await asyncio.wait_for(
+                self.workflows.query(workflow_id, "status", internal=True), STATUS_QUERY_TIMEOUT
+            )
             orchestrator = answer.model_dump(mode="json") if hasattr(answer, "model_dump") else answer
         except WorkflowNotFound:
             pass
+        except TimeoutError:
+            orchestrator = {
+                "error": f"the orchestrator's live status is unavailable: no answer within "
+                f"{STATUS_QUERY_TIMEOUT} s (no worker?)"
+            }
         except (WorkflowTaskFailing, QueryNotAnswered, QueryFailed) as exc:  # e.g. a closed run, no worker
-            orchestrator = {"error": str(exc)}
+            orchestrator = {"error": f"the orchestrator's live status is unavailable: {exc}"}
         return {
             "campaignId": campaign_id,
             "name": campaign.name,
@@ -361,9 +396,11 @@ class CampaignControl:
         except WorkflowNotFound:
             return False
 
-    async def _signal(self, campaign_id: str, name: str, arg: BaseModel) -> None:
+    async def _check_running(self, campaign_id: str) -> None:
         await self._campaign(campaign_id)
-        workflow_id = orchestrator_workflow_id(campaign_id)
-        if not await self._running(workflow_id):
+        if not await self._running(orchestrator_workflow_id(campaign_id)):
             raise CampaignProblem(409, f"campaign {campaign_id} is not running")
-        await self.workflows.signal(workflow_id, name, arg, internal=True)
+
+    async def _signal(self, campaign_id: str, name: str, arg: BaseModel) -> None:
+        await self._check_running(campaign_id)
+        await self.workflows.signal(orchestrator_workflow_id(campaign_id), name, arg, internal=True)

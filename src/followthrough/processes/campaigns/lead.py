@@ -66,6 +66,7 @@ with workflow.unsafe.imports_passed_through():
         start_node,
         total_steps,
     )
+    from followthrough.processes.campaigns.linkedin_activities import CAMPAIGN_PAUSED
     from followthrough.processes.campaigns.records import CampaignExecutionActivities
     from followthrough.processes.campaigns.sending_window import SlotGrant
     from followthrough.processes.campaigns.slots import OutreachActivities
@@ -103,6 +104,8 @@ REPORT_WITH_FINISH = "lead-report-with-finish"
 #: after each step. A lead that never waits writes its record twice (open, finish), not once a
 #: step; a waiting lead's record is as current as before. It implies both patches above.
 STEPS_AT_REST = "lead-steps-at-rest"
+#: How often a lead held only by the store's "paused" status tries its action again.
+STORE_PAUSE_RECHECK = timedelta(hours=1)
 #: How late a granted slot may still be used; later, it is given back and a new one asked for.
 GRANT_GRACE = timedelta(minutes=10)
 #: How long one action may keep retrying a passing fault before its slot is renewed.
@@ -151,6 +154,11 @@ class LeadOutreachWorkflow:
     def __init__(self, input: LeadOutreachInput) -> None:
         self._input = input
         self._paused = False
+        #: The pause came from the store's campaign status (an action refused with
+        #: ``CampaignPaused``), not from a signal: the lead looks again now and then.
+        self._held_by_store = False
+        #: Resumes received: an action refused before the latest one does not pause the lead.
+        self._resumes = 0
         self._stop: StopSignal | None = None
         self._replied = False
         self._stop_on_reply = True
@@ -181,6 +189,8 @@ class LeadOutreachWorkflow:
     @workflow.signal
     def resume(self, signal: ResumeSignal) -> None:
         self._paused = False
+        self._held_by_store = False
+        self._resumes += 1
 
     @workflow.signal
     def stop(self, signal: StopSignal) -> None:
@@ -284,18 +294,23 @@ class LeadOutreachWorkflow:
                 return self._interrupt() or LeadOutcome.STOPPED, node.id
             if result.status == "failed":
                 return LeadOutcome.FAILED, node.id
-            if (outcome := self._interrupt()) is not None:
-                return outcome, node.id
             following = next_node_id(graph, node.id, result.branch if node.kind == "condition" else None)
             if following is None:  # a validated graph always has one; stay safe on old records
                 return LeadOutcome.SUCCEEDED, node.id
-            node = graph.node(following)
+            done, node = node, graph.node(following)
+            if node.kind in TERMINAL_KINDS:
+                # Its last action is done: the lead has succeeded, even if a stop (or a reply)
+                # arrived meanwhile. Decided from the history alone, so a closing task that runs
+                # again (a stop arriving during it) decides the same: the outcome never changes.
+                break
+            if (outcome := self._interrupt()) is not None:
+                return outcome, done.id
         self._node = node.id
         return (LeadOutcome.GOAL_REACHED if node.kind == "goal" else LeadOutcome.SUCCEEDED), node.id
 
     def _last_step(self, graph: CampaignGraph, node: AnyNode, result: StepResult) -> bool:
         """Whether the walk ends right after this step (the checks below return at once)."""
-        if result.status in ("cancelled", "failed") or self._interrupt() is not None:
+        if result.status in ("cancelled", "failed"):
             return True
         following = next_node_id(graph, node.id, result.branch if node.kind == "condition" else None)
         return following is None or graph.node(following).kind in TERMINAL_KINDS
@@ -370,8 +385,11 @@ class LeadOutreachWorkflow:
         if call.skip is not None:
             return base.model_copy(update={"status": "skipped", "error": call.skip})
         assert call.activity is not None
-        for round_ in range(1, ACTION_ROUNDS + 1):
+        round_ = 0
+        while round_ < ACTION_ROUNDS:
+            round_ += 1
             grant = await self._slot(str(action), plan)
+            resumes = self._resumes
             handle = workflow.start_activity(
                 call.activity,
                 call.arg,
@@ -393,6 +411,13 @@ class LeadOutreachWorkflow:
                 if self._must_cancel():
                     return base.model_copy(update={"status": "cancelled", "error": "stopped during the action"})
                 assert isinstance(err, ActivityError)
+                if isinstance(err.cause, ApplicationError) and err.cause.type == CAMPAIGN_PAUSED:
+                    # The campaign was paused before the call went out: hold until resumed
+                    # (unless a resume came meanwhile), then take a fresh slot; not a round.
+                    if self._resumes == resumes:
+                        self._paused = self._held_by_store = True
+                    round_ -= 1
+                    continue
                 if isinstance(err.cause, ActivityTimeout) and round_ < ACTION_ROUNDS:
                     continue  # kept failing for ACTION_DEADLINE: take a fresh slot, same idempotency key
                 return base.model_copy(update={"status": "failed", "error": _describe(err)})
@@ -449,9 +474,17 @@ class LeadOutreachWorkflow:
             return grant
 
     async def _hold_while_paused(self) -> None:
+        """Hold while paused. Held by the store's status alone (no pause signal came), the lead
+        tries again every :data:`STORE_PAUSE_RECHECK` in case the resume never reached it."""
         if self._paused:
             await self._record_steps()
-            await workflow.wait_condition(lambda: not self._paused or self._interrupt() is not None)
+            try:
+                await workflow.wait_condition(
+                    lambda: not self._paused or self._interrupt() is not None,
+                    timeout=STORE_PAUSE_RECHECK if self._held_by_store else None,
+                )
+            except TimeoutError:
+                self._paused = self._held_by_store = False  # the action's check decides again
         self._check()
 
     async def _invitation_accepted(self, node: InvitationAcceptedNode, plan: LeadPlan) -> bool:

@@ -1,14 +1,23 @@
 """LinkedIn activities (Unipile): visit, like, invite, message, invitation status, withdraw.
 
-Every write is once per idempotency key; liking several posts heartbeats while it goes."""
+Every write is once per idempotency key; liking several posts heartbeats while it goes.
+
+A write made for a campaign's lead workflow (``campaign-{campaign}-lead-{lead}``) first reads
+the campaign's status in the store, and refuses (non-retryable ``CampaignPaused``) while it is
+``paused``. The control stores ``paused`` before it signals anyone, so once a pause is
+acknowledged no action of the campaign goes out, whether the lead has heard of the pause or not
+(its start still in flight, its pause signal not delivered yet); the lead then holds until
+``resume``. An action past this check when the pause lands is under way, not after it."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from pydantic import BaseModel
+from sqlalchemy import Table, bindparam, select
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from followthrough.providers.calls import heartbeating, provider_call
 from followthrough.providers.contracts.linkedin import (
@@ -27,17 +36,46 @@ from followthrough.providers.contracts.linkedin import (
 )
 from followthrough.providers.idempotency import idempotent
 from followthrough.services import Services
+from followthrough.store.models import Campaign
 
 R = TypeVar("R", bound=BaseModel)
+
+#: The error type of an action refused because its campaign is paused (the lead holds on it).
+CAMPAIGN_PAUSED = "CampaignPaused"
+_CAMPAIGNS = cast(Table, Campaign.__table__)
+_STATUS = select(_CAMPAIGNS.c.status).where(_CAMPAIGNS.c.id.in_(bindparam("b_campaigns", expanding=True)))
+_LEAD_PREFIX, _LEAD_INFIX = "campaign-", "-lead-"
+
+
+def campaigns_of_lead(workflow_id: str) -> list[str]:
+    """The campaign ids a lead workflow id (``campaign-{campaign}-lead-{lead}``) may spell: one
+    per ``-lead-`` in it, since either id may contain that too (none for another workflow)."""
+    if not workflow_id.startswith(_LEAD_PREFIX):
+        return []
+    rest = workflow_id[len(_LEAD_PREFIX) :]
+    parts = rest.split(_LEAD_INFIX)
+    return [_LEAD_INFIX.join(parts[:i]) for i in range(1, len(parts))]
 
 
 class LinkedInActivities:
     def __init__(self, services: Services) -> None:
         self._providers = services.providers
+        self._database = services.database
+
+    async def _refuse_if_paused(self) -> None:
+        info = activity.info()
+        candidates = campaigns_of_lead(info.workflow_id or "")
+        if not candidates:
+            return
+        async with self._database.transaction() as conn:
+            statuses = (await conn.execute(_STATUS, {"b_campaigns": candidates})).scalars().all()
+        if "paused" in statuses:
+            raise ApplicationError("the campaign is paused", type=CAMPAIGN_PAUSED, non_retryable=True)
 
     async def _once(
         self, operation: str, key: str, request: BaseModel, result_type: type[R], call: Callable[[], Awaitable[R]]
     ) -> R:
+        await self._refuse_if_paused()
         with provider_call():
             return await idempotent(
                 self._providers.outbox,

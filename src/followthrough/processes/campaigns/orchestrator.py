@@ -57,6 +57,7 @@ with workflow.unsafe.imports_passed_through():
         LeadExecutionsInput,
         LeadPage,
         LeadRef,
+        LeadsAddedSignal,
         LoadLeadsInput,
         PauseCampaignSignal,
         ResumeCampaignSignal,
@@ -68,7 +69,6 @@ with workflow.unsafe.imports_passed_through():
         lead_workflow_id,
         orchestrator_workflow_id,
         record_outcome,
-        refill_batch,
         should_continue_as_new,
         totals,
         window_room,
@@ -81,9 +81,6 @@ BATCHED_STARTS = "orchestrator-batched-lead-starts"
 #: Patch: the reconcile pass runs on a clock carried across continue-as-new
 #: (see :meth:`CampaignOrchestratorWorkflow._wait_for_leads`).
 RECONCILE_CLOCK = "orchestrator-reconcile-clock"
-#: Patch: with no spacing, a batch of starts waits for a tenth of the window to be free
-#: (see :func:`~followthrough.processes.campaigns.seats.refill_batch`).
-REFILL_BATCHES = "orchestrator-refill-batches"
 #: Patch: the next page is read while a window's worth of leads is still buffered, so starts
 #: never wait for the store (see :meth:`CampaignOrchestratorWorkflow._prefetch`).
 PREFETCH_PAGES = "orchestrator-prefetch-pages"
@@ -98,7 +95,10 @@ class CampaignOrchestratorWorkflow:
     FAMILY = "campaign"
     #: What a client may send through the generic API (the rule: followthrough/temporal/handlers.py).
     PUBLIC_SIGNALS = frozenset({"pause", "resume", "stop"})
-    INTERNAL = {"lead_finished": "lead_finished is sent only by the campaign's own lead workflows"}
+    INTERNAL = {
+        "lead_finished": "lead_finished is sent only by the campaign's own lead workflows",
+        "leads_added": "leads_added is sent only by the campaign control, after it stored the leads",
+    }
 
     @workflow.init
     def __init__(self, input: CampaignOrchestratorInput) -> None:
@@ -128,6 +128,12 @@ class CampaignOrchestratorWorkflow:
         self._early: dict[str, str] = {}
         #: Signals to pass on to the leads in flight (pause/resume), in arrival order.
         self._to_forward: list[str] = []
+        #: Counts pause/resume: a start batch that resolves after one tells its leads the state.
+        self._control_epoch = 0
+        #: ``leads_added`` arrived: read after the last lead read, even if the list had ended.
+        self._leads_added = False
+        #: The store was read once more after the list ended, just before completing.
+        self._rechecked = False
 
     # --- signals and query ------------------------------------------------------------------
     @workflow.signal
@@ -138,13 +144,19 @@ class CampaignOrchestratorWorkflow:
     def pause(self, signal: PauseCampaignSignal) -> None:
         if self._state == "running":
             self._state = "paused"
+            self._control_epoch += 1
             self._to_forward.append("pause")
 
     @workflow.signal
     def resume(self, signal: ResumeCampaignSignal) -> None:
         if self._state == "paused":
             self._state = "running"
+            self._control_epoch += 1
             self._to_forward.append("resume")
+
+    @workflow.signal
+    def leads_added(self, signal: LeadsAddedSignal) -> None:
+        self._leads_added = True
 
     @workflow.signal
     def stop(self, signal: StopCampaignSignal) -> None:
@@ -197,6 +209,8 @@ class CampaignOrchestratorWorkflow:
         while True:
             if self._start_error is not None:
                 raise self._start_error
+            if self._leads_added and self._loading is None:
+                self._leads_added, self._exhausted, self._rechecked = False, False, False
             await self._forward_signals()
             if self._state == "stopping":
                 return await self._finish_stopping()
@@ -217,20 +231,22 @@ class CampaignOrchestratorWorkflow:
                 await self._load_page()
                 continue
             if not self._buffer:
+                if not self._in_flight and not self._starting and not self._rechecked:
+                    self._rechecked = True  # leads appended since the last read run before completing
+                    await self._load_page()
+                    continue
                 if not self._in_flight and not self._starting:
                     await self._set_status("completed")
                     self._state = "completed"
                     return self._result()
                 await self._wait_for_leads(lambda: not self._in_flight and not self._starting)
                 continue
+            # Start as soon as one seat is free: the window stays full while leads are pending
+            # (waiting for a tenth of it to free up left it 37 of 50 full on average).
             window = self._input.max_concurrent_leads
             room = window_room(self._occupied(), window)
-            need = 1
-            if workflow.patched(REFILL_BATCHES):
-                need = refill_batch(window, len(self._buffer), bool(self._input.lead_processing_delay_seconds))
-            if room < need:
-                limit = window - need
-                await self._wait_for_leads(lambda: self._occupied() <= limit)  # noqa: B023 - awaited here
+            if room < 1:
+                await self._wait_for_leads(lambda: self._occupied() < window)  # noqa: B023 - awaited here
                 continue
             await self._start_next(room)
 
@@ -292,7 +308,13 @@ class CampaignOrchestratorWorkflow:
             timeout = self._reconcile_at - now
         try:
             await workflow.wait_condition(
-                lambda: done() or self._state != state or bool(self._to_forward) or self._start_error is not None,
+                lambda: (
+                    done()
+                    or self._state != state
+                    or bool(self._to_forward)
+                    or self._start_error is not None
+                    or self._leads_added
+                ),
                 timeout=timeout,
             )
         except TimeoutError:
@@ -320,6 +342,7 @@ class CampaignOrchestratorWorkflow:
         self._buffer.extend(page.leads)
         if page.leads:
             self._read_to = max(self._read_to, page.leads[-1].position)
+            self._rechecked = False
         self._exhausted = not page.has_more or not page.leads
 
     def _prefetch(self) -> None:
@@ -371,6 +394,10 @@ class CampaignOrchestratorWorkflow:
                 pass
 
     async def _start_batch(self, batch: list[LeadRef], started_by: str) -> None:
+        """Run one batch through ``campaigns.start_leads`` and track its leads. A pause or resume
+        that came while the batch was in flight never reached its leads (they were not tracked
+        yet): they are told the campaign's state here, before the batch gives its seats back."""
+        epoch = self._control_epoch
         try:
             result: StartLeadsResult = await self._activity(
                 "campaigns.start_leads",
@@ -388,20 +415,29 @@ class CampaignOrchestratorWorkflow:
             )
         except Exception as err:  # raised again by the loop, as an awaited start would have been
             self._start_error = self._start_error or err
+            self._starting -= len(batch)
             return
+        try:
+            tracked: list[str] = []
+            for lead_id in result.started:
+                self._counters.started += 1
+                self._started_this_run += 1
+                tracked.append(lead_id)
+            for execution in result.existing:  # an earlier campaign run's: count it, never twin it
+                self._counters.started += 1
+                self._counters.already_started += 1
+                if execution.running:
+                    tracked.append(execution.lead_id)
+                else:
+                    record_outcome(self._counters, execution.outcome or "succeeded")
+            for lead_id in tracked:
+                self._track(lead_id)
+            if self._control_epoch != epoch:
+                name = "pause" if self._state == "paused" else "resume"
+                arg = PauseSignal() if name == "pause" else ResumeSignal()
+                await self._signal_leads(name, arg, [lead for lead in tracked if lead in self._in_flight])
         finally:
             self._starting -= len(batch)
-        for lead_id in result.started:
-            self._counters.started += 1
-            self._started_this_run += 1
-            self._track(lead_id)
-        for execution in result.existing:  # an earlier campaign run's: count it, never twin it
-            self._counters.started += 1
-            self._counters.already_started += 1
-            if execution.running:
-                self._track(execution.lead_id)
-            else:
-                record_outcome(self._counters, execution.outcome or "succeeded")
 
     def _track(self, lead_id: str) -> None:
         """A lead workflow now runs for us; it may already have reported (``_early``)."""
@@ -458,6 +494,9 @@ class CampaignOrchestratorWorkflow:
             record_outcome(self._counters, execution.outcome or "succeeded")
 
     def _finish(self, lead_id: str, outcome: str) -> None:
+        """Count a lead's outcome once: a second report of a lead no longer in flight (a retried
+        report, a reconcile after its report) changes nothing. Leads report the outcome the
+        store recorded first (``campaign_executions.finish`` is first-writer-wins)."""
         if lead_id in self._in_flight:
             self._in_flight.discard(lead_id)
             record_outcome(self._counters, outcome)
@@ -502,7 +541,7 @@ class CampaignOrchestratorWorkflow:
             name = self._to_forward.pop(0)
             await self._signal_leads(name, PauseSignal() if name == "pause" else ResumeSignal())
 
-    async def _signal_leads(self, name: str, arg: Any) -> None:
+    async def _signal_leads(self, name: str, arg: Any, lead_ids: list[str] | None = None) -> None:
         async def one(lead_id: str) -> None:
             handle = workflow.get_external_workflow_handle(lead_workflow_id(self._input.campaign_id, lead_id))
             try:
@@ -510,7 +549,8 @@ class CampaignOrchestratorWorkflow:
             except Exception:  # noqa: BLE001 - it closed meanwhile; its report (or reconcile) counts it
                 workflow.logger.debug("lead %s did not take %s", lead_id, name)
 
-        await asyncio.gather(*(one(lead_id) for lead_id in sorted(self._in_flight)))
+        targets = sorted(self._in_flight) if lead_ids is None else lead_ids
+        await asyncio.gather(*(one(lead_id) for lead_id in targets))
 
     async def _finish_stopping(self) -> CampaignResult:
         if self._starting or self._loading is not None:  # every issued start resolves first, so

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from temporalio import activity
 from temporalio.service import RPCError, RPCStatusCode
 
-from followthrough.processes.campaigns.graph import LeadFinishedSignal, StepResult
+from followthrough.processes.campaigns.graph import LeadFinishedSignal, LeadOutcome, StepResult
 from followthrough.processes.campaigns.steps import (
     EXECUTION_STATUS,
     BeginExecutionInput,
@@ -29,12 +29,14 @@ from followthrough.store.models import CampaignExecution
 #: The columns' defaults still apply (``id``, ``created_at``; ``updated_at`` on every update).
 _T = cast(Table, CampaignExecution.__table__)
 _THIS = (_T.c.campaign_id == bindparam("b_campaign"), _T.c.lead_id == bindparam("b_lead"))
-_READ = select(_T.c.current_step, _T.c.execution_data, _T.c.started_at).where(*_THIS)
+_READ = select(_T.c.current_step, _T.c.execution_data, _T.c.started_at, _T.c.status).where(*_THIS)
+#: Statuses a record ends in: once one is written, it is the record's for good.
+_FINAL = frozenset(EXECUTION_STATUS.values())
 _INSERT = _T.insert()  # the columns come from each call's parameters
 _UPDATE = _T.update().where(*_THIS)  # the SET clause too
 
 
-async def _find(conn: AsyncConnection, campaign_id: str, lead_id: str) -> Row[Any, Any, Any] | None:
+async def _find(conn: AsyncConnection, campaign_id: str, lead_id: str) -> Row[Any, Any, Any, Any] | None:
     return (await conn.execute(_READ, {"b_campaign": campaign_id, "b_lead": lead_id})).first()
 
 
@@ -115,16 +117,24 @@ class CampaignExecutionActivities:
     async def finish(self, input: FinishExecutionInput) -> None:
         """Close the record with the outcome, storing the steps not recorded yet when they come
         along (``steps``: one call instead of a ``record_step`` and this one), then tell
-        ``report_to`` (the orchestrator) that the lead finished, when one is given."""
-        await self._close_record(input)
-        if input.report_to:
-            await _report_finished(input.report_to, LeadFinishedSignal(lead_id=input.lead_id, outcome=input.outcome))
+        ``report_to`` (the orchestrator) that the lead finished, when one is given.
 
-    async def _close_record(self, input: FinishExecutionInput) -> None:
+        First writer wins: a record already closed keeps its outcome, and the report carries
+        that recorded outcome, so a lead whose closing task ran twice (a stop arriving during
+        it) reports the same outcome twice, which the orchestrator counts once."""
+        outcome = await self._close_record(input)
+        if input.report_to:
+            await _report_finished(input.report_to, LeadFinishedSignal(lead_id=input.lead_id, outcome=outcome))
+
+    async def _close_record(self, input: FinishExecutionInput) -> LeadOutcome:
+        """Close the record unless it is closed already; the outcome it holds."""
         async with self._services.database.transaction() as conn:
             row = await _find(conn, input.campaign_id, input.lead_id)
             if row is None:
-                return
+                return input.outcome
+            if row.status in _FINAL:
+                recorded = (row.execution_data or {}).get("outcome")
+                return LeadOutcome(recorded) if recorded in _OUTCOMES else input.outcome
             data: dict[str, Any] = dict(row.execution_data or {})
             if input.steps:
                 data, _ = _put_steps(data, row.current_step, input.steps)
@@ -139,6 +149,10 @@ class CampaignExecutionActivities:
                 completed_at=input.finished_at,
                 execution_data=data,
             )
+        return input.outcome
+
+
+_OUTCOMES = frozenset(outcome.value for outcome in LeadOutcome)
 
 
 async def _report_finished(workflow_id: str, signal: LeadFinishedSignal) -> None:

@@ -131,6 +131,10 @@ class ResumeCampaignSignal(BaseModel):
     pass
 
 
+class LeadsAddedSignal(BaseModel):
+    """Sent by the control after it appended leads to a running campaign: read again."""
+
+
 class StopCampaignSignal(BaseModel):
     complete_current_executions: bool = False
     reason: Text | None = None
@@ -253,19 +257,6 @@ def totals(counters: CampaignCounters, running: int) -> CampaignTotals:
 def window_room(in_flight: int, max_concurrent: int) -> int:
     """How many lead workflows may start now."""
     return max(max_concurrent - in_flight, 0)
-
-
-#: With leads started back to back, a batch waits for this share of the window to be free.
-REFILL_SHARE = 10
-
-
-def refill_batch(max_concurrent: int, buffered: int, spaced: bool) -> int:
-    """How many seats must be free before the next batch of starts: a tenth of the window (so one
-    ``campaigns.start_leads`` call serves several finished leads, not one each), but never more
-    than the leads buffered to start, and one at a time when starts are spaced anyway."""
-    if spaced:
-        return 1
-    return max(1, min(max_concurrent // REFILL_SHARE, buffered))
 
 
 def should_continue_as_new(
