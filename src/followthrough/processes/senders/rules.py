@@ -173,7 +173,7 @@ class ConnectSender(_Camel):
 def account_limits(account: SenderAccount, patch: dict[str, Any] | None = None) -> SenderLimits:
     """The account's limits (with ``patch``'s columns over its own): a ``ValueError`` (pydantic's)
     when they do not hold together, such as a maximum spacing below the minimum."""
-    columns = {
+    columns: dict[str, Any] = {
         "timezone": account.timezone,
         "working_hours": account.working_hours,
         "working_days": account.working_days,
