@@ -91,6 +91,9 @@ def processes() -> tuple[Process, ...]:
     import followthrough.processes.payments.sandbox_routes
     import followthrough.processes.payments.webhook
     import followthrough.processes.payments.workflow
+    import followthrough.processes.senders.cli
+    import followthrough.processes.senders.routes
+    import followthrough.processes.senders.webhook
 
     P = followthrough.processes
     return (
@@ -203,6 +206,14 @@ def processes() -> tuple[Process, ...]:
                 (P.payments.sandbox_routes.router, True),
                 (P.payments.webhook.router, True),
             ),
+        ),
+        Process(
+            "senders",
+            routers=(
+                (P.senders.routes.router, False),
+                (P.senders.webhook.router, True),
+            ),
+            commands=(("sender", P.senders.cli.app),),
         ),
         # Foundations every process leans on: leads and messaging serve several processes; the
         # generic workflow routes, the codec and metrics; the store and key commands.

@@ -89,12 +89,17 @@ RESOURCE_ROUTES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/campaigns/resume"): {"json": {"campaignId": "{campaign_id}"}},
     ("POST", "/api/campaigns/stop"): {"json": {"campaignId": "{campaign_id}"}},
     ("GET", "/api/campaigns/status"): {"params": {"campaignId": "{campaign_id}"}},
+    ("GET", "/api/sender-accounts/{sender_account_id}"): {},
+    ("PATCH", "/api/sender-accounts/{sender_account_id}"): {"json": {"timezone": "UTC"}},
+    ("DELETE", "/api/sender-accounts/{sender_account_id}"): {},
 }
 # Routes that name no existing resource: starts (the caller's organization becomes the owner),
 # lists (narrowed, tested below) and the operator's metrics.
 NO_RESOURCE_ROUTES = {
     ("POST", "/api/bookings"),
     ("POST", "/api/campaigns"),
+    ("POST", "/api/sender-accounts"),
+    ("GET", "/api/sender-accounts"),
     ("POST", "/api/content"),
     ("POST", "/api/deployments"),
     ("POST", "/api/followups"),
@@ -191,6 +196,7 @@ async def _owned_by_a(a: httpx.AsyncClient, services: Services, dev_client: Clie
     )
     assert created.status_code == 201, created.text
     values["campaign_id"] = created.json()["campaign_id"]
+    values["sender_account_id"] = account.id
     return values
 
 
@@ -201,6 +207,7 @@ def _missing() -> dict[str, str]:
         "id": f"deployment-tenancy-{tag}",
         "content_id": f"tenancy-{tag}",
         "campaign_id": f"missing-{tag}",
+        "sender_account_id": f"missing-sender-{tag}",
     }
 
 
@@ -228,7 +235,7 @@ async def _call(
 
 def _normalized(response: httpx.Response, values: dict[str, str]) -> tuple[int, str]:
     text = response.text
-    for key in ("workflow_id", "id", "content_id", "campaign_id"):
+    for key in ("workflow_id", "id", "content_id", "campaign_id", "sender_account_id"):
         text = text.replace(values[key], f"<{key}>")
     text = text.replace("content-<content_id>", "<content>")
     return response.status_code, text

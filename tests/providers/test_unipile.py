@@ -144,3 +144,30 @@ async def test_restricted_account_is_suspended(http: httpx.AsyncClient) -> None:
             await client(http).visit_profile(
                 VisitProfileInput(account_id="a", identifier="jane-doe", idempotency_key="v")
             )
+
+
+async def test_get_account_reads_the_worst_source_status(http: httpx.AsyncClient) -> None:
+    account = {
+        "object": "Account",
+        "type": "LINKEDIN",
+        "id": "acc 1",
+        "name": "Ana Lopez",
+        "sources": [{"id": "acc_MESSAGING", "status": "OK"}, {"id": "acc_SEARCH", "status": "CREDENTIALS"}],
+    }
+    with respx.mock:
+        route = respx.get(f"{BASE}/accounts/acc%201").respond(200, json=account)
+        found = await client(http).get_account("acc 1")
+    assert (found.account_id, found.type, found.name, found.status) == ("acc 1", "LINKEDIN", "Ana Lopez", "CREDENTIALS")
+    request = route.calls.last.request
+    assert request.url.raw_path == b"/api/v1/accounts/acc%201"
+    assert request.headers["X-API-KEY"] == "unipile-key"
+
+
+async def test_get_account_of_an_unknown_id_is_a_404_validation_error(http: httpx.AsyncClient) -> None:
+    from followthrough.errors import ValidationError
+
+    with respx.mock:
+        respx.get(f"{BASE}/accounts/nope").respond(404, json={"status": 404, "type": "errors/resource_not_found"})
+        with pytest.raises(ValidationError) as raised:
+            await client(http).get_account("nope")
+    assert raised.value.status == 404

@@ -4,17 +4,20 @@
   posts (``GET /users/{id}/posts`` then ``POST /posts/reaction``), invitation
   (``POST /users/invite``), message (``POST /chats``, multipart), invitation status (the
   profile's relation, then ``GET /users/invite/sent``) and withdrawal
-  (``DELETE /users/invite/sent/{invitation_id}``). Unipile takes no idempotency key: the
-  outbox covers it.
+  (``DELETE /users/invite/sent/{invitation_id}``) and the connected account itself
+  (``GET /accounts/{account_id}``). Unipile takes no idempotency key: the outbox covers it.
 * :class:`SandboxLinkedIn` — stable ids; an invitation is accepted once
   ``FOLLOWTHROUGH_SANDBOX_INVITATION_ACCEPT_SECONDS`` have passed on the sandbox clock, except
   for identifiers containing ``never-accepts`` (which stay pending, for tests of timeouts).
+  Its accounts are ``OK`` unless the id says otherwise: one containing ``credentials``,
+  ``stopped``, ``error`` or ``connecting`` has that status, one containing ``missing`` is a 404.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
+from urllib.parse import quote
 
 import httpx
 
@@ -34,6 +37,7 @@ from followthrough.providers.contracts.linkedin import (
     Profile,
     SendInvitationInput,
     SendLinkedInMessageInput,
+    UnipileAccount,
     VisitProfileInput,
     WithdrawInvitationInput,
     WithdrawInvitationResult,
@@ -56,6 +60,8 @@ class LinkedInProvider(Protocol):
     async def invitation_status(self, input: InvitationStatusInput) -> InvitationStatusResult: ...
 
     async def withdraw_invitation(self, input: WithdrawInvitationInput) -> WithdrawInvitationResult: ...
+
+    async def get_account(self, account_id: str) -> UnipileAccount: ...
 
 
 def unipile_base_url(dsn: str) -> str:
@@ -82,6 +88,22 @@ def _profile(data: dict[str, Any]) -> Profile:
         public_identifier=data.get("public_identifier"),
         name=name,
         connected=connected,
+    )
+
+
+#: How bad each source status is: an account is as healthy as its sickest source.
+_SEVERITY = {"OK": 0, "CONNECTING": 1, "ERROR": 2, "STOPPED": 2, "PERMISSIONS": 3, "CREDENTIALS": 3}
+
+
+def _account(data: dict[str, Any], account_id: str) -> UnipileAccount:
+    statuses = [str(s.get("status") or "") for s in data.get("sources") or [] if isinstance(s, dict)]
+    statuses = [s for s in statuses if s] or [str(data.get("status") or "OK")]
+    worst = max(statuses, key=lambda s: _SEVERITY.get(s.upper(), 2))
+    return UnipileAccount(
+        account_id=str(data.get("id") or account_id),
+        type=str(data.get("type") or ""),
+        name=data.get("name") if isinstance(data.get("name"), str) else None,
+        status=worst.upper(),
     )
 
 
@@ -189,6 +211,10 @@ class UnipileClient:
             raise
         return WithdrawInvitationResult(invitation_id=input.invitation_id, withdrawn=True)
 
+    async def get_account(self, account_id: str) -> UnipileAccount:
+        """The account and the worst status of its sources (404: a ``ValidationError``)."""
+        return _account(await self._call("GET", f"/accounts/{quote(account_id, safe='')}"), account_id)
+
     async def health(self) -> str:
         data = await self._call("GET", "/accounts", params={"limit": 1})
         return f"unipile, {len(data.get('items') or [])}+ accounts"
@@ -278,3 +304,13 @@ class SandboxLinkedIn:
             return WithdrawInvitationResult(invitation_id=input.invitation_id, withdrawn=True)
 
         return await self._sandbox.side_effect(self.name, "withdraw_invitation", input.idempotency_key, input, respond)
+
+    async def get_account(self, account_id: str) -> UnipileAccount:
+        self._sandbox.enter(self.name, "get_account", None, {"account_id": account_id})
+        lowered = account_id.lower()
+        if "missing" in lowered:
+            raise error_for_status(self.name, 404, f"account {account_id} not found")
+        status = next((s for s in ("credentials", "stopped", "error", "connecting") if s in lowered), "ok")
+        return UnipileAccount(
+            account_id=account_id, type="LINKEDIN", name=f"Sandbox {account_id}", status=status.upper()
+        )

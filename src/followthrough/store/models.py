@@ -18,7 +18,7 @@ Statuses, by table (the values the code writes):
 * campaigns.status: ``draft`` | ``running`` | ``paused`` | ``stopped`` | ``completed``
 * campaign_executions.status: ``pending`` | ``in_progress`` | ``completed`` | ``failed`` |
   ``stopped`` | ``goal_reached``
-* sender_accounts.status: ``connected`` | ``disconnected`` | ``suspended``
+* sender_accounts.status: ``connected`` | ``credentials_invalid`` | ``suspended`` | ``disconnected``
 * bot_deployments.status: ``pending`` | ``deploying`` | ``active`` | ``failed`` | ``rolled_back``
 * content_items.status: ``generating`` | ``pending_review`` | ``approved`` | ``rejected`` |
   ``published`` | ``expired``
@@ -28,8 +28,8 @@ Statuses, by table (the values the code writes):
 
 Revisions after the initial one: ``0002_lead_memory`` (``leads.memory_*``), ``0003_sync_state``
 (``sync_watermarks``, ``sync_quarantine``), ``0004_campaign_lead_lookups`` (indexes),
-``0005_api_keys`` (``api_keys``), ``0006_webhook_deliveries`` (``webhook_deliveries``), each a
-branch of its own from ``0001_initial``.
+``0005_api_keys`` (``api_keys``), ``0006_webhook_deliveries`` (``webhook_deliveries``),
+``0007_sender_pauses`` (``sender_pauses``), each a branch of its own from ``0001_initial``.
 """
 
 from __future__ import annotations
@@ -189,6 +189,21 @@ class SenderUsage(Base):
     action: Mapped[str] = mapped_column(String(32))
     period: Mapped[str] = mapped_column(String(10))
     count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SenderPause(Base):
+    """A campaign Followthrough paused because its sender account lost its connection.
+
+    Only these are resumed when the account reconnects: a campaign an operator paused by hand
+    stays paused. The row goes when the campaign is resumed (or with the campaign or account).
+    """
+
+    __tablename__ = "sender_pauses"
+
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True)
+    sender_account_id: Mapped[str] = mapped_column(ForeignKey("sender_accounts.id", ondelete="CASCADE"), index=True)
+    reason: Mapped[str] = mapped_column(String(200))
+    paused_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Campaign(Timestamps, Base):

@@ -93,3 +93,15 @@ class WithdrawInvitationInput(BaseModel):
 class WithdrawInvitationResult(BaseModel):
     invitation_id: str
     withdrawn: bool
+
+
+class UnipileAccount(BaseModel):
+    """An account connected to Unipile, as ``GET /api/v1/accounts/{id}`` describes it."""
+
+    account_id: str
+    #: ``LINKEDIN``, ``WHATSAPP``, ``GOOGLE_OAUTH`` …
+    type: str
+    name: str | None = None
+    #: The worst status of its sources: ``OK``, ``CONNECTING``, ``CREDENTIALS``, ``PERMISSIONS``,
+    #: ``ERROR``, ``STOPPED`` (Unipile may add more; callers map the ones they know).
+    status: str

@@ -22,7 +22,7 @@ from followthrough.store.repositories.content import ContentItems
 from followthrough.store.repositories.leads import InboundResult, LeadData, Leads, ensure_lead
 from followthrough.store.repositories.notifications import Notifications
 from followthrough.store.repositories.sales import Appointments, Payments
-from followthrough.store.repositories.senders import Reservation, SenderAccounts, SenderUsageCounters
+from followthrough.store.repositories.senders import Reservation, SenderAccounts, SenderPauses, SenderUsageCounters
 from followthrough.store.repositories.webhooks import Claim, WebhookDeliveries
 
 __all__ = [
@@ -47,6 +47,7 @@ __all__ = [
     "RecordNotFound",
     "Reservation",
     "SenderAccounts",
+    "SenderPauses",
     "SenderUsageCounters",
     "WebhookDeliveries",
     "ensure_lead",

@@ -8,12 +8,15 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
-from followthrough.store.models import SenderAccount, SenderUsage
+from followthrough.store.models import Campaign, SenderAccount, SenderPause, SenderUsage
 from followthrough.store.repositories.base import Repository, insert_if_absent, retrying
+from followthrough.store.types import utcnow
 
-SENDER_STATUSES = frozenset({"connected", "disconnected", "suspended"})
+SENDER_STATUSES = frozenset({"connected", "credentials_invalid", "suspended", "disconnected"})
+#: Campaign statuses during which a sender account is in use (it cannot be removed then).
+ACTIVE_CAMPAIGN_STATUSES = ("running", "paused")
 
 
 def day_period(instant: datetime, timezone: str) -> str:
@@ -51,6 +54,64 @@ class SenderAccounts(Repository):
             query = query.where(SenderAccount.status == status)
         async with self.database.session() as session:
             return list((await session.scalars(query.order_by(SenderAccount.created_at))).all())
+
+    async def owned_by(self, organization_id: str | None = None, limit: int = 500) -> list[SenderAccount]:
+        """Every account (or one organization's), oldest first."""
+        query = select(SenderAccount)
+        if organization_id is not None:
+            query = query.where(SenderAccount.organization_id == organization_id)
+        async with self.database.session() as session:
+            rows = await session.scalars(query.order_by(SenderAccount.created_at, SenderAccount.id).limit(limit))
+            return list(rows.all())
+
+    async def acting_as(self, provider_account_id: str) -> list[SenderAccount]:
+        """The accounts that act as this provider account (Unipile's ``account_id``)."""
+        query = select(SenderAccount).where(SenderAccount.provider_account_id == provider_account_id)
+        async with self.database.session() as session:
+            return list((await session.scalars(query.order_by(SenderAccount.created_at))).all())
+
+    async def campaigns_using(self, sender_account_id: str, statuses: Sequence[str]) -> list[Campaign]:
+        query = select(Campaign).where(
+            Campaign.sender_account_id == sender_account_id, Campaign.status.in_(list(statuses))
+        )
+        async with self.database.session() as session:
+            return list((await session.scalars(query.order_by(Campaign.created_at, Campaign.id))).all())
+
+    async def delete(self, sender_account_id: str) -> None:
+        """Remove the account, its counters and pauses; its campaigns keep their records, sender
+        unset (done here, not left to the foreign keys: SQLite enforces none unless told)."""
+        async with self.database.session() as session:
+            await session.execute(
+                update(Campaign).where(Campaign.sender_account_id == sender_account_id).values(sender_account_id=None)
+            )
+            await session.execute(delete(SenderPause).where(SenderPause.sender_account_id == sender_account_id))
+            await session.execute(delete(SenderUsage).where(SenderUsage.sender_account_id == sender_account_id))
+            await session.execute(delete(SenderAccount).where(SenderAccount.id == sender_account_id))
+
+
+class SenderPauses(Repository):
+    """Campaigns paused because their sender account lost its connection (see the model)."""
+
+    async def record(self, campaign_id: str, sender_account_id: str, reason: str) -> None:
+        async with self.database.session() as session:
+            found = await session.get(SenderPause, campaign_id)
+            if found is None:
+                session.add(
+                    SenderPause(
+                        campaign_id=campaign_id, sender_account_id=sender_account_id, reason=reason, paused_at=utcnow()
+                    )
+                )
+            else:
+                found.sender_account_id, found.reason = sender_account_id, reason
+
+    async def for_sender(self, sender_account_id: str) -> list[SenderPause]:
+        query = select(SenderPause).where(SenderPause.sender_account_id == sender_account_id)
+        async with self.database.session() as session:
+            return list((await session.scalars(query.order_by(SenderPause.paused_at))).all())
+
+    async def forget(self, campaign_id: str) -> None:
+        async with self.database.session() as session:
+            await session.execute(delete(SenderPause).where(SenderPause.campaign_id == campaign_id))
 
 
 @dataclass(frozen=True)

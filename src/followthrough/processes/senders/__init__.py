@@ -1,0 +1,1 @@
+"""Sender accounts: the LinkedIn accounts (through Unipile) that campaigns act as."""

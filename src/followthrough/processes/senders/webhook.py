@@ -1,0 +1,56 @@
+"""Unipile's account status webhook: ``POST /webhook/unipile/accounts``.
+
+Unipile posts ``{"AccountStatus": {"account_id", "account_type", "message"}}`` when an account's
+connection changes (``message``: ``OK``, ``CREDENTIALS``, ``ERROR``, ``STOPPED``, ``CONNECTING``
+…; the map to our statuses is in :mod:`followthrough.processes.senders.rules`). It is
+authenticated like the message webhook: Unipile signs nothing, so create the webhook
+(``source: "account_status"``) with ``headers: [{"key": "Unipile-Auth", "value":
+<UNIPILE_WEBHOOK_SECRET>}]``; a missing header is 401, a wrong one 403, an unset secret 403.
+
+The sender accounts acting as that Unipile account take the status; their running campaigns pause
+on a disconnect and resume on a reconnect (see :mod:`followthrough.processes.senders.accounts`).
+A redelivery changes nothing more; if Temporal cannot take the signals the answer is 503, so
+Unipile delivers again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request, status
+
+from followthrough.api.deps import ServicesDep, SettingsDep, get_workflows
+from followthrough.api.webhook_common import PREFIX, configured_secret, parse_json, refuse, temporal_client
+from followthrough.processes.senders.accounts import SenderControl
+from followthrough.providers.signatures import InvalidSignature, verify_shared_secret
+from followthrough.temporal.operations import Workflows
+
+router = APIRouter(prefix=PREFIX, tags=["webhooks"])
+PUBLIC = True
+
+AUTH_HEADER = "Unipile-Auth"
+
+
+@router.post("/unipile/accounts")
+async def unipile_account_status(request: Request, settings: SettingsDep, services: ServicesDep) -> dict[str, Any]:
+    secret = configured_secret(settings.unipile_webhook_secret, "UNIPILE_WEBHOOK_SECRET")
+    given = request.headers.get(AUTH_HEADER)
+    try:
+        verify_shared_secret(given, secret)
+    except InvalidSignature as exc:
+        raise refuse(AUTH_HEADER, exc, given) from None
+    body = parse_json(await request.body())
+    event = body.get("AccountStatus") if isinstance(body, dict) else None
+    if not isinstance(event, dict):
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "the body is not a Unipile AccountStatus event")
+    account_id, message = event.get("account_id"), event.get("message")
+    if not isinstance(account_id, str) or not account_id or len(account_id) > 128 or not isinstance(message, str):
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "an AccountStatus event needs account_id and message")
+    account_type = event.get("account_type")
+    if isinstance(account_type, str) and account_type.upper() != "LINKEDIN":
+        return {"ignored": f"{account_type} account"}
+
+    async def workflows() -> Workflows:
+        return await get_workflows(request, await temporal_client(request))
+
+    return await SenderControl(services, workflows=workflows).unipile_status(account_id, message[:64])
