@@ -22,7 +22,7 @@ from typing import Annotated, Any, TypeVar
 import pydantic
 import typer
 
-from followthrough.cli import emit, fail, run, settings_or_exit
+from followthrough.console import emit, fail, run, settings_or_exit
 from followthrough.processes.senders.accounts import SenderControl, SenderProblem
 from followthrough.processes.senders.rules import ConnectSender, LimitsPatch, view
 from followthrough.services import Services
