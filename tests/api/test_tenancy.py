@@ -113,6 +113,15 @@ NO_RESOURCE_ROUTES = {
     ("POST", "/api/workflows/{workflow_type}/start"),
     ("GET", "/api/workflows"),
     ("GET", "/metrics"),
+    # the business list routes: narrowed by organization like the generic list
+    ("GET", "/api/bookings"),
+    ("GET", "/api/content"),
+    ("GET", "/api/deployments"),
+    ("GET", "/api/followups"),
+    ("GET", "/api/integrations/sync"),
+    ("GET", "/api/onboarding"),
+    ("GET", "/api/payments"),
+    ("GET", "/api/temporal/notification"),
 }
 
 

@@ -18,6 +18,7 @@ from followthrough.temporal.operations import (
     UnknownHandler,
     UnknownWorkflowType,
     UpdateRejected,
+    WorkflowClosed,
     WorkflowFailed,
     WorkflowNotFound,
     WorkflowTaskFailing,
@@ -35,6 +36,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(WorkflowNotFound)
     async def _not_found(_: Request, exc: WorkflowNotFound) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(WorkflowClosed)
+    async def _closed(_: Request, exc: WorkflowClosed) -> JSONResponse:
+        return JSONResponse({"detail": str(exc), "workflow_id": exc.workflow_id, "status": exc.status}, status_code=409)
 
     @app.exception_handler(UnknownHandler)
     async def _unknown_handler(_: Request, exc: UnknownHandler) -> JSONResponse:

@@ -36,6 +36,7 @@ from temporalio.testing import ActivityEnvironment
 
 from followthrough.api.auth import principal_of
 from followthrough.api.deps import ServicesDep, SettingsDep, workflows_for
+from followthrough.api.routes.workflows import closed_outcome
 from followthrough.config import Settings
 from followthrough.services import Services
 from followthrough.temporal.operations import (
@@ -321,9 +322,10 @@ class FlaggedRoute:
         run_inline: Callable[[InlineRun], Coroutine[Any, Any, None]],
         wait_inline: bool = False,
     ) -> dict[str, Any]:
-        """Start ``feature.workflow`` as ``workflow_id`` (the running one again on a second
-        start: 200 instead of 202), or with the flag off ``run_inline`` in the background,
-        starting from ``inline_status`` (awaited first with ``wait_inline``)."""
+        """Start ``feature.workflow`` as ``workflow_id`` (on a second start the execution
+        already there, running or closed with its result: 200 instead of 202), or with the flag
+        off ``run_inline`` in the background, starting from ``inline_status`` (awaited first with
+        ``wait_inline``)."""
         if not use_temporal(self.settings, feature):
             log_inline(self.settings, feature, feature.what, workflow_id=workflow_id, lead_id=lead_id)
             run, created = self.inline.start(
@@ -351,6 +353,7 @@ class FlaggedRoute:
             "run_id": outcome.run_id,
             "created": outcome.created,
             "mode": "temporal",
+            **await closed_outcome(wf, outcome),
         }
 
     async def status(self, workflow_id: str) -> dict[str, Any]:

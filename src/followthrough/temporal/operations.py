@@ -46,7 +46,12 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
-from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.common import (
+    SearchAttributeKey,
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDReusePolicy,
+)
 from temporalio.exceptions import FailureError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -118,6 +123,18 @@ class UpdateRejected(RuntimeError):
         self.name = name
         self.reason = message
         self.error_type = error_type
+
+
+class WorkflowClosed(WorkflowNotFound):
+    """A signal, update, cancel or terminate sent to an execution that has closed (the API's
+    409, naming its status): the id exists, so it is not a 404, but no running execution takes
+    the request. A :class:`WorkflowNotFound` still, so callers for whom "nothing running to tell"
+    is one case (a webhook telling a lead's follow-ups) keep catching both alike."""
+
+    def __init__(self, workflow_id: str, status: str) -> None:
+        super().__init__(workflow_id)
+        self.args = (f"workflow {workflow_id!r} is closed ({status}); it takes no more signals or requests",)
+        self.status = status
 
 
 class StillRunning(RuntimeError):
@@ -250,9 +267,17 @@ def decode_page_token(text: str) -> bytes:
 
 @dataclass(frozen=True)
 class StartOutcome:
+    """What a start did: ``created`` False returns the execution already under the id, running
+    or closed (``status``: ``RUNNING``, ``COMPLETED``, ``FAILED`` …)."""
+
     workflow_id: str
     run_id: str
     created: bool
+    status: str = "RUNNING"
+
+    @property
+    def closed(self) -> bool:
+        return self.status != "RUNNING"
 
 
 @dataclass(frozen=True)
@@ -290,6 +315,10 @@ def _translate(exc: RPCError, workflow_id: str | None, address: str) -> Exceptio
         return ValueError(exc.message)
     return exc
 
+
+#: Types whose id names something that may run again once closed (a campaign started again
+#: after it finished): a start of a closed id runs anew instead of returning the closed run.
+RERUNNABLE_TYPES = frozenset({"CampaignOrchestratorWorkflow"})
 
 _CONNECT_FAILED = "Failed client connect"
 _GROUP_BY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -389,9 +418,16 @@ class Workflows:
         search_attributes: Mapping[str, str] | None = None,
         start_delay: timedelta | None = None,
         execution_timeout: timedelta | None = DEFAULT_EXECUTION_TIMEOUT,
+        rerun_closed: bool | None = None,
     ) -> StartOutcome:
-        """Start a workflow, or return the running one with the same id (no twin)."""
+        """Start a workflow, or return the execution already under the id: running, or closed
+        (a completed booking posted again is that booking, not a second one: no twin, no side
+        effect sent twice). ``rerun_closed`` runs a closed id anew (default: only the
+        :data:`RERUNNABLE_TYPES`); a running one is always returned, never twinned."""
         spec = self.spec(workflow_type)
+        if rerun_closed is None:
+            rerun_closed = spec.name in RERUNNABLE_TYPES
+        reuse = WorkflowIDReusePolicy.ALLOW_DUPLICATE if rerun_closed else WorkflowIDReusePolicy.REJECT_DUPLICATE
         arg = self.validate_input(spec, input)
         attrs = self.search_attributes(spec.family, search_attributes)
         workflow_id = workflow_id or f"{spec.family}-{uuid.uuid4()}"
@@ -405,13 +441,30 @@ class Workflows:
                     search_attributes=attrs,
                     start_delay=start_delay,
                     execution_timeout=execution_timeout,
+                    id_reuse_policy=reuse,
                     rpc_timeout=self._deadline,
                 )
             )
             return StartOutcome(workflow_id, handle.result_run_id or "", created=True)
         except WorkflowAlreadyStartedError:
             desc = await self.describe(workflow_id)
-            return StartOutcome(workflow_id, desc.run_id, created=False)
+            return StartOutcome(workflow_id, desc.run_id, created=False, status=desc.status)
+
+    async def _closed_or_missing(self, workflow_id: str) -> WorkflowClosed | WorkflowNotFound:
+        """Why Temporal answered NOT_FOUND for an id: it does for a missing id and for a closed
+        run alike ("workflow execution already completed"); a describe tells them apart."""
+        info = await self.describe(workflow_id)  # WorkflowNotFound when it truly is missing
+        if info.status != "RUNNING":
+            return WorkflowClosed(workflow_id, info.status)
+        return WorkflowNotFound(workflow_id)
+
+    async def require_running(self, workflow_id: str) -> ExecutionInfo:
+        """The execution, or :class:`WorkflowClosed` when it has closed (cancel and terminate
+        ask first: Temporal accepts a cancel request for a closed run and does nothing)."""
+        info = await self.describe(workflow_id)
+        if info.status != "RUNNING":
+            raise WorkflowClosed(workflow_id, info.status)
+        return info
 
     async def describe(self, workflow_id: str, run_id: str | None = None) -> ExecutionInfo:
         return _info(await self._describe(workflow_id, run_id))
@@ -470,7 +523,10 @@ class Workflows:
             arg = await self.checked_arg("signal", workflow_id, name, arg, workflow_type)
         handle = self.client.get_workflow_handle(workflow_id)
         args = [] if arg is None else [arg]
-        await self._rpc(handle.signal(name, *args, rpc_timeout=self._deadline), workflow_id)
+        try:
+            await self._rpc(handle.signal(name, *args, rpc_timeout=self._deadline), workflow_id)
+        except WorkflowNotFound:
+            raise await self._closed_or_missing(workflow_id) from None
 
     async def query(
         self,
@@ -562,15 +618,28 @@ class Workflows:
         except WorkflowUpdateRPCTimeoutOrCancelledError:
             raise TemporalUnavailable(self.address, f"update {name!r} was not answered in time") from None
         except RPCError as exc:
-            raise _translate(exc, workflow_id, self.address) from None
+            error = _translate(exc, workflow_id, self.address)
+            if isinstance(error, WorkflowNotFound):
+                error = await self._closed_or_missing(workflow_id)
+            raise error from None
 
     async def cancel(self, workflow_id: str) -> None:
+        """Ask the workflow to cancel; :class:`WorkflowClosed` once it has closed."""
+        await self.require_running(workflow_id)
         handle = self.client.get_workflow_handle(workflow_id)
-        await self._rpc(handle.cancel(rpc_timeout=self._deadline), workflow_id)
+        try:
+            await self._rpc(handle.cancel(rpc_timeout=self._deadline), workflow_id)
+        except WorkflowNotFound:  # it closed between the describe and the request
+            raise await self._closed_or_missing(workflow_id) from None
 
     async def terminate(self, workflow_id: str, reason: str | None = None) -> None:
+        """End the workflow now; :class:`WorkflowClosed` once it has closed."""
+        await self.require_running(workflow_id)
         handle = self.client.get_workflow_handle(workflow_id)
-        await self._rpc(handle.terminate(reason=reason, rpc_timeout=self._deadline), workflow_id)
+        try:
+            await self._rpc(handle.terminate(reason=reason, rpc_timeout=self._deadline), workflow_id)
+        except WorkflowNotFound:
+            raise await self._closed_or_missing(workflow_id) from None
 
     async def history_json(self, workflow_id: str, run_id: str | None = None) -> str:
         """The execution's full event history as JSON (what replay tests and the Web UI read)."""

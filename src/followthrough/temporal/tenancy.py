@@ -165,6 +165,7 @@ class OrganizationWorkflows(Workflows):
         search_attributes: Mapping[str, str] | None = None,
         start_delay: timedelta | None = None,
         execution_timeout: timedelta | None = DEFAULT_EXECUTION_TIMEOUT,
+        rerun_closed: bool | None = None,
     ) -> StartOutcome:
         named = (search_attributes or {}).get(OWNER)
         if named is not None and named != self.organization:
@@ -177,6 +178,7 @@ class OrganizationWorkflows(Workflows):
                 search_attributes={**(search_attributes or {}), OWNER: self.organization},
                 start_delay=start_delay,
                 execution_timeout=execution_timeout,
+                rerun_closed=rerun_closed,
             )
         except WorkflowNotFound:  # the id runs under another owner: the base start described it
             raise IdTaken(workflow_id or "") from None

@@ -97,3 +97,11 @@ async def test_inline_failure_undoes_the_earlier_steps(inline_api: httpx.AsyncCl
     ops = [op for op in ops if op[0] in ("create_booking", "cancel_booking")]
     key = f"booking:lead-api-1:{start:%Y%m%dT%H%M%SZ}"
     assert ops == [("create_booking", key), ("cancel_booking", f"{key}:cancel")]
+
+
+async def test_a_time_zone_outside_the_iana_database_is_422_naming_it(inline_api: httpx.AsyncClient) -> None:
+    start = datetime.now(UTC) + timedelta(days=2)
+    response = await inline_api.post("/api/bookings", json=body(start, timezone="Mars/Olympus"))
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "timezone"] and "Mars/Olympus" in error["msg"]

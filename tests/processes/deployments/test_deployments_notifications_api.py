@@ -229,3 +229,24 @@ async def test_a_bot_webhook_on_an_internal_address_is_refused(api: httpx.AsyncC
     assert resp.status_code == 422, resp.text
     assert resp.json()["detail"][0]["loc"] == ["body", "config", "webhook_url"]
     assert TOKEN not in resp.text
+
+
+async def test_a_bot_without_its_platforms_required_config_is_422_and_nothing_starts(api: httpx.AsyncClient) -> None:
+    name = f"tg-{uuid.uuid4().hex[:8]}"
+    cases = [
+        ({"bot_type": "telegram", "config": {"token": TOKEN}}, "webhook_url"),
+        ({"bot_type": "discord", "config": {}}, "token"),
+        (
+            {"bot_type": "slack", "config": {"token": "xoxb-1234567890abc", "webhook_url": "https://h.example.com/s"}},
+            "signing_secret",
+        ),
+        (
+            {"bot_type": "whatsapp", "config": {"token": "t", "webhook_url": "https://h.example.com/w"}},
+            "phone_number_id",
+        ),
+    ]
+    for case, field in cases:
+        resp = await api.post("/api/deployments", json={"bot_name": name, "owner": "o", **case})
+        assert resp.status_code == 422, (case, resp.text)
+        assert ["body", "config", field] in [e["loc"] for e in resp.json()["detail"]], resp.text
+    assert (await api.get(f"/api/deployments/{name}")).status_code == 404

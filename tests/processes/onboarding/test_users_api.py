@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -98,3 +99,21 @@ async def test_with_temporal_on_the_route_starts_the_onboarding_saga(
     assert result["success"] is True and result["user_id"] == "u-3"
     store = services.user_stores().names[0]
     assert (await services.user_stores().get_user(store, email="carla@example.com") or {}).get("id") == "u-3"
+
+
+async def test_the_seeds_workflow_id_is_the_executions_id(api: httpx.AsyncClient) -> None:
+    workflow_id = f"nexpo-user-{uuid.uuid4().hex[:8]}"
+    resp = await api.post("/api/users", json={"workflowId": workflow_id, "email": "dora@example.com"})
+    assert resp.status_code == 202, resp.text
+    assert resp.json()["workflowId"] == resp.json()["workflow_id"] == workflow_id
+    described = await api.get(f"/api/workflows/{workflow_id}")
+    assert described.status_code == 200 and described.json()["type"] == "UserOnboardingWorkflow"
+    again = await api.post("/api/users", json={"workflowId": workflow_id, "email": "dora@example.com"})
+    assert again.status_code == 200 and again.json()["created"] is False
+
+
+@pytest.mark.parametrize("bad", ["", "dora@example.com", "has space", "x" * 201])
+async def test_a_workflow_id_outside_our_ids_charset_is_422_naming_it(api: httpx.AsyncClient, bad: str) -> None:
+    resp = await api.post("/api/users", json={"workflowId": bad, "email": "eve@example.com"})
+    assert resp.status_code == 422, resp.text
+    assert ["body", "workflowId"] in [e["loc"] for e in resp.json()["detail"]]

@@ -13,6 +13,8 @@ from followthrough.temporal.operations import (
     InvalidInput,
     InvalidPageToken,
     StartOutcome,
+    WorkflowFailed,
+    Workflows,
     decode_page_token,
     encode_page_token,
 )
@@ -33,6 +35,9 @@ class StartResponse(BaseModel):
     workflow_id: str
     run_id: str
     created: bool
+    status: str = Field(default="RUNNING", description="the execution's status; a closed one is not run again")
+    result: Any = Field(default=None, description="a completed execution's result")
+    error: dict[str, Any] | None = Field(default=None, description="why a closed execution has no result")
 
 
 class ExecuteResponse(BaseModel):
@@ -40,10 +45,30 @@ class ExecuteResponse(BaseModel):
     result: Any
 
 
-def start_response(outcome: StartOutcome, response: Response) -> StartResponse:
-    """202 for a new execution, 200 for the one already running under that id."""
+async def closed_outcome(wf: Workflows, outcome: StartOutcome) -> dict[str, Any]:
+    """What a start that found the id closed answers besides the ids: ``status``, and the
+    execution's ``result`` (completed) or ``error`` (failed, cancelled, terminated, timed out)."""
+    if not outcome.closed:
+        return {"status": outcome.status}
+    try:
+        result = await wf.result(outcome.workflow_id)
+    except WorkflowFailed as exc:
+        error = {"message": exc.args[0], "type": exc.error_type}
+        return {"status": outcome.status, "result": None, "error": error}
+    dumped = result.model_dump(mode="json") if isinstance(result, BaseModel) else result
+    return {"status": outcome.status, "result": dumped}
+
+
+async def start_response(wf: Workflows, outcome: StartOutcome, response: Response) -> StartResponse:
+    """202 for a new execution; 200 for the one already under that id: running, or closed
+    with its result (a start never runs a closed id again)."""
     response.status_code = status.HTTP_202_ACCEPTED if outcome.created else status.HTTP_200_OK
-    return StartResponse(workflow_id=outcome.workflow_id, run_id=outcome.run_id, created=outcome.created)
+    return StartResponse(
+        workflow_id=outcome.workflow_id,
+        run_id=outcome.run_id,
+        created=outcome.created,
+        **await closed_outcome(wf, outcome),
+    )
 
 
 def _start_kwargs(body: StartRequest) -> dict[str, Any]:
@@ -68,7 +93,7 @@ def _delay(seconds: float | None) -> timedelta | None:
 @router.post("/{workflow_type}/start", status_code=202, response_model=StartResponse)
 async def start(workflow_type: str, body: StartRequest, response: Response, wf: WorkflowsDep) -> StartResponse:
     outcome = await wf.start(workflow_type, body.input, **_start_kwargs(body))
-    return start_response(outcome, response)
+    return await start_response(wf, outcome, response)
 
 
 @router.post("/{workflow_type}/execute", response_model=ExecuteResponse)

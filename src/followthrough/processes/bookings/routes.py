@@ -28,6 +28,8 @@ from followthrough.api.flags import (
     log_inline,
     use_temporal,
 )
+from followthrough.api.listing import ListPageDep
+from followthrough.api.routes.workflows import closed_outcome
 from followthrough.bounds import WithinHorizon
 from followthrough.leads.models import SetStageInput
 from followthrough.processes.bookings.rules import (
@@ -70,7 +72,8 @@ async def book_demo(
     settings: SettingsDep,
     services: ServicesDep,
 ) -> dict[str, Any]:
-    """Start ``booking-{lead}-{slot}``; the same lead and slot again returns the running one.
+    """Start ``booking-{lead}-{slot}``; the same lead and slot again returns that booking,
+    running or done (with its result): a booking is never made, nor synced, twice.
 
     Temporal is reached only when a flag needs it, so the inline path works with Temporal down.
     """
@@ -100,7 +103,14 @@ async def book_demo(
         "run_id": outcome.run_id,
         "created": outcome.created,
         "mode": "temporal",
+        **await closed_outcome(wf, outcome),
     }
+
+
+@router.get("")
+async def list_bookings(page: ListPageDep, request: Request) -> dict[str, Any]:
+    """The bookings the key sees, newest first; ``lead_id``, ``status``, paginated."""
+    return await page.list(await workflows_for(request), "DemoBookingWorkflow")
 
 
 @router.get("/{workflow_id}")
@@ -182,6 +192,7 @@ async def run_saga_inline(
                     ),
                     workflow_id=followup_workflow_id(input.lead.id, followup_type),
                     search_attributes={"LeadId": input.lead.id},
+                    rerun_closed=True,  # a new demo's reminders, though an earlier demo's are done
                 )
                 result.followups.append(outcome.workflow_id)
         result.completed.append(step)

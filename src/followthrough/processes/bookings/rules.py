@@ -18,7 +18,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, Field, field_validator
 
-from followthrough.bounds import INT32_MAX, Instant
+from followthrough.bounds import INT32_MAX, Instant, is_time_zone
 from followthrough.leads.models import Lead
 from followthrough.processes.followups.rules import FollowUpType
 
@@ -60,6 +60,13 @@ class BookDemoInput(BaseModel):
     @classmethod
     def _to_utc(cls, value: datetime) -> datetime:
         return value.astimezone(UTC)
+
+    @field_validator("timezone")
+    @classmethod
+    def _iana(cls, value: str) -> str:
+        if not is_time_zone(value):
+            raise ValueError(f"{value!r} is not an IANA time zone (e.g. America/Mexico_City, Europe/Madrid, UTC)")
+        return value
 
 
 class BookDemoResult(BaseModel):

@@ -12,11 +12,12 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Response, status
 from pydantic import BaseModel, Field
-from temporalio.client import WorkflowUpdateFailedError
-from temporalio.service import RPCError, RPCStatusCode
 
 from followthrough.api.deps import WorkflowsDep
+from followthrough.api.listing import ListPageDep
+from followthrough.api.routes.workflows import closed_outcome
 from followthrough.processes.content.rules import ContentPipelineInput, ReviewDecision, content_workflow_id
+from followthrough.temporal.operations import UpdateRejected
 
 router = APIRouter(prefix="/api/content", tags=["content"])
 
@@ -36,6 +37,9 @@ class ContentStarted(BaseModel):
     workflow_id: str
     run_id: str
     created: bool
+    status: str = "RUNNING"
+    result: Any = None
+    error: dict[str, Any] | None = None
 
 
 @router.post("", status_code=202, response_model=ContentStarted)
@@ -44,8 +48,18 @@ async def create_content(body: CreateContentRequest, response: Response, wf: Wor
     outcome = await wf.start(WORKFLOW, input, workflow_id=input.workflow_id)
     response.status_code = status.HTTP_202_ACCEPTED if outcome.created else status.HTTP_200_OK
     return ContentStarted(
-        content_id=input.content_id, workflow_id=outcome.workflow_id, run_id=outcome.run_id, created=outcome.created
+        content_id=input.content_id,
+        workflow_id=outcome.workflow_id,
+        run_id=outcome.run_id,
+        created=outcome.created,
+        **await closed_outcome(wf, outcome),
     )
+
+
+@router.get("")
+async def list_content(page: ListPageDep, wf: WorkflowsDep) -> dict[str, Any]:
+    """The content pipelines the key sees, newest first; ``status``, paginated."""
+    return await page.list(wf, "ContentPipelineWorkflow")
 
 
 @router.get("/{content_id}")
@@ -60,18 +74,9 @@ async def get_content(content_id: str, wf: WorkflowsDep) -> dict[str, Any]:
 @router.post("/{content_id}/review")
 async def review_content(content_id: str, body: ReviewDecision, wf: WorkflowsDep) -> dict[str, Any]:
     workflow_id = content_workflow_id(content_id)
-    await wf.describe(workflow_id)  # 404 for content that is not there, or not the caller's
-    handle = wf.client.get_workflow_handle(workflow_id)
     try:
-        outcome = await handle.execute_update("review", body)
-    except WorkflowUpdateFailedError as exc:
-        reason = getattr(exc.cause, "message", None) or str(exc.cause or exc)
-        raise HTTPException(status.HTTP_409_CONFLICT, reason) from None
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            info = await wf.describe(workflow_id)  # 404 when there is no such content
-            raise HTTPException(
-                status.HTTP_409_CONFLICT, f"the pipeline is closed ({info.status}); no review is pending"
-            ) from None
-        raise
+        outcome = await wf.update(workflow_id, "review", body, internal=True)
+    except UpdateRejected as exc:  # not pending: already decided, expired, or still drafting
+        raise HTTPException(status.HTTP_409_CONFLICT, exc.reason) from None
+    # a closed pipeline is WorkflowClosed: 409 naming its status; one not there (or not the caller's) 404
     return {"workflow_id": workflow_id, "decision": outcome}

@@ -14,11 +14,18 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from followthrough.api.deps import SettingsDep, WorkflowsDep
+from followthrough.api.listing import ListPageDep
 from followthrough.api.routes.workflows import StartResponse, start_response
 from followthrough.bounds import MAX_ITEMS, Name
 from followthrough.processes.deployments.activities import secrets_key
-from followthrough.processes.deployments.rules import BotDeploymentInput, BotType, deployment_workflow_id, seal_config
-from followthrough.providers.urls import url_problem
+from followthrough.processes.deployments.rules import (
+    BotDeploymentInput,
+    BotType,
+    config_errors,
+    deployment_workflow_id,
+    is_secret_key,
+    seal_config,
+)
 from followthrough.temporal.operations import QueryFailed, QueryNotAnswered, WorkflowFailed, WorkflowTaskFailing
 
 router = APIRouter(prefix="/api/deployments", tags=["deployments"])
@@ -47,10 +54,15 @@ def _workflow_id(id: str) -> str:
 
 @router.post("", status_code=202, response_model=StartResponse)
 async def deploy(body: DeploymentRequest, response: Response, wf: WorkflowsDep, settings: SettingsDep) -> StartResponse:
-    url = body.config.get("webhook_url")
-    if url and (unsafe := url_problem(str(url), settings.allowed_callback_hosts)):
-        loc = ["body", "config", "webhook_url"]
-        raise HTTPException(422, [{"loc": loc, "msg": f"webhook_url {unsafe}", "type": "value_error"}])
+    clear = {k: str(v) for k, v in body.config.items() if is_secret_key(k)}
+    problems = config_errors(body.bot_type, body.config, clear, settings.allowed_callback_hosts)
+    if body.bot_type == "whatsapp" and not (clear.get("webhook_secret") or clear.get("verify_token")):
+        if settings.whatsapp_verify_token is None:
+            problems.append(("verify_token", "secret 'verify_token' is required for a whatsapp bot"))
+    if problems:  # what the workflow's first step would refuse, refused before anything starts
+        raise HTTPException(
+            422, [{"loc": ["body", "config", key], "msg": msg, "type": "value_error"} for key, msg in problems]
+        )
     public, secrets = seal_config(body.config, secrets_key(settings), context=body.bot_name)
     input = BotDeploymentInput(
         bot_name=body.bot_name,
@@ -62,7 +74,13 @@ async def deploy(body: DeploymentRequest, response: Response, wf: WorkflowsDep, 
         health_poll_seconds=body.health_poll_seconds or settings.deployment_health_poll_seconds,
     )
     outcome = await wf.start(WORKFLOW, input, workflow_id=deployment_workflow_id(body.bot_name))
-    return start_response(outcome, response)
+    return await start_response(wf, outcome, response)
+
+
+@router.get("")
+async def list_deployments(page: ListPageDep, wf: WorkflowsDep) -> dict[str, Any]:
+    """The bot deployments the key sees, newest first; ``status``, paginated."""
+    return await page.list(wf, "BotDeploymentWorkflow")
 
 
 @router.get("/{id}")

@@ -269,16 +269,27 @@ def config_problems(
 ) -> list[str]:
     """Why a bot's config cannot be deployed (empty when it can). ``secrets`` in clear;
     ``allowed_hosts`` = FOLLOWTHROUGH_ALLOWED_CALLBACK_HOSTS (internal webhook hosts let through)."""
+    return [problem for _, problem in config_errors(bot_type, config, secrets, allowed_hosts)]
+
+
+def config_errors(
+    bot_type: str, config: Mapping[str, Any], secrets: Mapping[str, str], allowed_hosts: Iterable[str] = ()
+) -> list[tuple[str, str]]:
+    """:func:`config_problems` with the config key each is about, so the API's 422 names it."""
     needed_secrets, needed_config = REQUIREMENTS[bot_type]
-    problems = [f"secret {name!r} is required for a {bot_type} bot" for name in needed_secrets if not secrets.get(name)]
-    problems += [f"config {name!r} is required for a {bot_type} bot" for name in needed_config if not config.get(name)]
+    errors = [
+        (name, f"secret {name!r} is required for a {bot_type} bot") for name in needed_secrets if not secrets.get(name)
+    ]
+    errors += [
+        (name, f"config {name!r} is required for a {bot_type} bot") for name in needed_config if not config.get(name)
+    ]
     url = config.get("webhook_url")
     if url and not str(url).startswith("https://"):
-        problems.append("config 'webhook_url' must be an https:// URL")
+        errors.append(("webhook_url", "config 'webhook_url' must be an https:// URL"))
     elif url and (unsafe := url_problem(str(url), allowed_hosts)):
-        problems.append(f"config 'webhook_url' {unsafe}")
+        errors.append(("webhook_url", f"config 'webhook_url' {unsafe}"))
     shape = _TOKEN_SHAPES.get(bot_type)
     token = secrets.get("token")
     if shape is not None and token and not shape.match(token):
-        problems.append(f"secret 'token' does not look like a {bot_type} token")
-    return problems
+        errors.append(("token", f"secret 'token' does not look like a {bot_type} token"))
+    return errors

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from followthrough.api.flags import Feature, FlaggedRouteDep, InlineRun, inline_activity
+from followthrough.api.listing import ListPageDep
 from followthrough.bounds import WithinHorizon
 from followthrough.leads.models import ContactStateInput
 from followthrough.processes.followups import rules
@@ -56,6 +57,12 @@ async def start_followup(body: FollowUpRequest, route: FlaggedRouteDep) -> dict[
     if answer["mode"] == "temporal":
         answer["steps"] = [s.model_dump(mode="json") for s in steps] if answer["created"] else None
     return answer
+
+
+@router.get("")
+async def list_followups(page: ListPageDep, route: FlaggedRouteDep) -> dict[str, Any]:
+    """The follow-ups the key sees, newest first; ``lead_id``, ``status``, paginated."""
+    return await page.list(await route.workflows(), "FollowUpWorkflow")
 
 
 @router.get("/{workflow_id}")

@@ -330,6 +330,7 @@ async def handle_intent(wf: Workflows, recorded: Recorded) -> Intent:
             FollowUpInput(lead=lead, type="said_later", triggered_at=message.received_at),
             workflow_id=followup_workflow_id(lead.id, "said_later"),
             search_attributes={"LeadId": lead.id, "OrganizationId": recorded.organization or DEFAULT_ORGANIZATION},
+            rerun_closed=True,  # a new "later" after the last one's reminder is a new reminder
         )
         return intent
     await signal_followups(wf, lead.id, "lead_replied", replied)

@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from followthrough.api.flags import Feature, FlaggedRouteDep, InlineRun, inline_activity
+from followthrough.api.listing import ListPageDep
 from followthrough.bounds import WithinHorizon
 from followthrough.leads.models import RecentConversationInput
 from followthrough.processes.integrations.rules import (
@@ -53,6 +54,12 @@ async def start_sync(body: IntegrationSyncRequest, route: FlaggedRouteDep) -> di
         inline_status=IntegrationSyncResult(lead_id=body.lead.id, event=body.event, pending=body.targets),
         run_inline=lambda run: _run_inline(route.services, body, run),
     )
+
+
+@router.get("/sync")
+async def list_syncs(page: ListPageDep, route: FlaggedRouteDep) -> dict[str, Any]:
+    """The integration syncs the key sees, newest first; ``lead_id``, ``status``, paginated."""
+    return await page.list(await route.workflows(), "IntegrationSyncWorkflow")
 
 
 @router.get("/sync/{workflow_id}")

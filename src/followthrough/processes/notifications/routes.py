@@ -19,6 +19,8 @@ from fastapi import APIRouter, HTTPException, Response, status
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from followthrough.api.deps import ServicesDep, SettingsDep, WorkflowsDep
+from followthrough.api.listing import ListPageDep
+from followthrough.api.routes.workflows import closed_outcome
 from followthrough.errors import FollowthroughError
 from followthrough.processes.notifications.rules import (
     CHANNELS,
@@ -56,6 +58,9 @@ class NotificationStarted(BaseModel):
     created: bool
     notification_id: str
     channels: list[Channel]
+    status: str = "RUNNING"
+    result: Any = None
+    error: dict[str, Any] | None = None
 
 
 @router.post("/notification/start", status_code=202, response_model=NotificationStarted)
@@ -104,7 +109,14 @@ async def start_notification(
         created=outcome.created,
         notification_id=notification_id,
         channels=channels,
+        **await closed_outcome(wf, outcome),
     )
+
+
+@router.get("/notification")
+async def list_notifications(page: ListPageDep, wf: WorkflowsDep) -> dict[str, Any]:
+    """The notifications the key sees, newest first; ``status``, paginated."""
+    return await page.list(wf, "SendNotificationWorkflow")
 
 
 async def _known_addresses(recipient: Recipient, user_id: str, services: Services) -> Recipient:

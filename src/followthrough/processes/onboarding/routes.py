@@ -17,11 +17,12 @@ import logging
 from typing import Any
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel
+from pydantic import AliasChoices, BaseModel, Field
 from temporalio.exceptions import ApplicationError
 
 from followthrough.api.deps import SettingsDep, WorkflowsDep
 from followthrough.api.flags import Feature, FlaggedRouteDep, InlineRun, inline_activity
+from followthrough.api.listing import ListPageDep
 from followthrough.api.routes.workflows import StartResponse, start_response
 from followthrough.config import Settings
 from followthrough.processes.deployments.activities import secrets_key
@@ -67,25 +68,47 @@ async def start_onboarding(
     body: OnboardingInput, response: Response, wf: WorkflowsDep, settings: SettingsDep
 ) -> StartResponse:
     """Start the onboarding and answer at once (poll /api/workflows/{id}/result)."""
-    return start_response(await wf.start(WORKFLOW, body, workflow_id=workflow_id_for(settings, body)), response)
+    outcome = await wf.start(WORKFLOW, body, workflow_id=workflow_id_for(settings, body))
+    return await start_response(wf, outcome, response)
+
+
+@router.get("/api/onboarding")
+async def list_onboardings(page: ListPageDep, wf: WorkflowsDep) -> dict[str, Any]:
+    """The onboardings the key sees, newest first; ``status``, paginated."""
+    return await page.list(wf, "UserOnboardingWorkflow")
 
 
 class _InlineStep(BaseModel):
     step: str
 
 
+class CreateUserRequest(OnboardingInput):
+    """Nexpo's body: the onboarding input and the seed's ``workflowId``, the id to run it under
+    (our own ids' charset: no email or phone fits in it); without one, ``onboarding-{HMAC}``."""
+
+    workflow_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$",
+        validation_alias=AliasChoices("workflowId", "workflow_id"),
+    )
+
+
 @router.post("/api/users", status_code=202)
-async def create_user(body: OnboardingInput, route: FlaggedRouteDep) -> dict[str, Any]:
+async def create_user(body: CreateUserRequest, route: FlaggedRouteDep) -> dict[str, Any]:
     """Nexpo's route: the onboarding saga (``{workflowId, …}``, 202), or with Temporal switched
-    off the same steps inline, answered with their outcome (``status``) once done."""
-    workflow_id = workflow_id_for(route.settings, body)
+    off the same steps inline, answered with their outcome (``status``) once done. The seed's
+    ``workflowId``, when given, is the execution's id (a second post of it finds the first)."""
+    input = OnboardingInput.model_validate(body.model_dump(exclude={"workflow_id"}))
+    workflow_id = body.workflow_id or workflow_id_for(route.settings, input)
     answer = await route.start(
         Feature.ONBOARDING,
-        body,
+        input,
         workflow_id=workflow_id,
         lead_id=None,
         inline_status=_InlineStep(step="starting"),
-        run_inline=lambda run: onboard_inline(route.services, body, workflow_id, run),
+        run_inline=lambda run: onboard_inline(route.services, input, workflow_id, run),
         wait_inline=True,
     )
     return {"workflowId": answer["workflow_id"], **answer}

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, status
 
 from followthrough.api.flags import Feature, FlaggedRouteDep, InlineRun, inline_activity, integrations_on
+from followthrough.api.listing import ListPageDep
 from followthrough.leads.models import SetStageInput
 from followthrough.processes.payments.rules import (
     MarkPaymentInput,
@@ -52,6 +53,12 @@ async def start_payment(body: PaymentInput, route: FlaggedRouteDep) -> dict[str,
         run_inline=lambda run: _run_inline(route.services, body, run),
         wait_inline=True,  # checkout + link take seconds: answer with the link
     )
+
+
+@router.get("")
+async def list_payments(page: ListPageDep, route: FlaggedRouteDep) -> dict[str, Any]:
+    """The payments the key sees, newest first; ``lead_id``, ``status``, paginated."""
+    return await page.list(await route.workflows(), "PaymentWorkflow")
 
 
 @router.get("/{workflow_id}")
