@@ -197,6 +197,7 @@ async def test_sandbox_checkout_completes_through_the_helper(sandbox: Sandbox) -
     assert (await complete_sandbox_checkout(payments, session.session_id)).event_id == event.event_id
     current = await payments.get_checkout(GetCheckoutInput(session_id=session.session_id))
     assert (current.status, current.payment_status) == ("complete", "paid")
+    assert current.paid_at == event.created_at  # the pay time, however much later it is read
     with pytest.raises(ValidationError, match="complete, not open"):
         await expire_sandbox_checkout(payments, session.session_id)
 
