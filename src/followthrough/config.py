@@ -165,9 +165,11 @@ class Settings(BaseSettings):
     user_stores_table: str = Field(default="users", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
     #: Where approved content goes: store names; "app" is the app's own content_items table.
     content_publish_stores: str = "app"
-    #: DataSyncWorkflow defaults (its input may override each): source store, target stores
-    #: (empty = every other user store), table, primary key and change-cursor columns.
-    data_sync_source: str = "primary"
+    #: DataSyncWorkflow defaults (its input may override each): source store (empty = the first
+    #: user store: ``local`` on the embedded defaults), target stores (empty = every other user
+    #: store; with USER_STORES unset, ``replica``: a SQLite file under FOLLOWTHROUGH_HOME, so
+    #: ``schedule create data-sync`` works on a fresh stack), table, primary key and cursor columns.
+    data_sync_source: str = ""
     data_sync_targets: str = ""
     data_sync_table: str = Field(default="users", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
     data_sync_key: str = "id"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,11 +22,13 @@ from followthrough.providers.contracts.linkedin import (
     SendInvitationInput,
     WithdrawInvitationInput,
 )
+from followthrough.providers.contracts.llm import CompleteInput
 from followthrough.providers.contracts.messaging import SendMessageInput
 from followthrough.providers.contracts.payments import CreateCheckoutInput, GetCheckoutInput
 from followthrough.providers.crm import SandboxCRM
 from followthrough.providers.factory import build_providers, provider_modes
 from followthrough.providers.linkedin import SandboxLinkedIn
+from followthrough.providers.llm import SANDBOX_REJECT_MARKER, SandboxLLM
 from followthrough.providers.messaging import SandboxMessaging, WhatsAppClient
 from followthrough.providers.payments import SandboxPayments, complete_sandbox_checkout, expire_sandbox_checkout
 from followthrough.providers.sandbox import Sandbox, using_time
@@ -197,6 +200,7 @@ async def test_sandbox_checkout_completes_through_the_helper(sandbox: Sandbox) -
     assert (await complete_sandbox_checkout(payments, session.session_id)).event_id == event.event_id
     current = await payments.get_checkout(GetCheckoutInput(session_id=session.session_id))
     assert (current.status, current.payment_status) == ("complete", "paid")
+    assert current.paid_at == event.created_at  # the pay time, however much later it is read
     with pytest.raises(ValidationError, match="complete, not open"):
         await expire_sandbox_checkout(payments, session.session_id)
 
@@ -297,3 +301,29 @@ async def test_sandbox_bots(sandbox: Sandbox) -> None:
     assert (await bots.health(BotHealthInput(platform="telegram", token="123:abc"))).webhook_url is None
     with pytest.raises(AuthenticationError):
         await bots.register(RegisterBotInput(platform="telegram", token="invalid-token", idempotency_key="r2"))
+
+
+# --- llm --------------------------------------------------------------------------------------
+GRADER = 'Score it 0-100. Answer with JSON only: {"score": <int>, "notes": "<what to improve>"}.'
+GOOD_DRAFT = "# Follow-ups that finish\nEvery lead gets its follow-up, even when a server restarts mid-way."
+
+
+async def test_sandbox_llm_grades_deterministically_by_the_brief(sandbox: Sandbox) -> None:
+    llm = SandboxLLM(sandbox)
+
+    async def grade(brief: str, draft: str) -> dict[str, Any]:
+        answer = await llm.complete(CompleteInput(system=GRADER, prompt=f"Brief: {brief}\n\nDraft:\n{draft}"))
+        return json.loads(answer.text)
+
+    good = await grade('{"topic": "durable follow-ups"}', GOOD_DRAFT)
+    assert 80 <= good["score"] <= 99 and good == await grade('{"topic": "durable follow-ups"}', GOOD_DRAFT)
+    marked = await grade(f'{{"topic": "durable follow-ups {SANDBOX_REJECT_MARKER}"}}', GOOD_DRAFT)
+    assert 20 <= marked["score"] <= 39 and SANDBOX_REJECT_MARKER in marked["notes"]
+    for stub in ("", "# Title\nToo short."):
+        short = await grade('{"topic": "durable follow-ups"}', stub)
+        assert 20 <= short["score"] <= 39 and "fewer than 8" in short["notes"]
+
+
+async def test_sandbox_llm_writes_text_when_not_asked_for_a_score(sandbox: Sandbox) -> None:
+    answer = await SandboxLLM(sandbox).complete(CompleteInput(system="You write.", prompt="Topic: durable follow-ups"))
+    assert answer.text == "[sandbox completion] Topic: durable follow-ups"

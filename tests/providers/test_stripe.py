@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from urllib.parse import parse_qs
 
 import pytest
@@ -69,6 +70,23 @@ async def test_get_checkout_request() -> None:
         session = await client().get_checkout(GetCheckoutInput(session_id="cs_test_1"))
     assert (session.status, session.payment_status) == ("complete", "paid")
     assert route.calls.last.request.headers["Authorization"] == "Bearer sk_test_abc"
+    assert route.calls.last.request.url.params["expand[0]"] == "payment_intent.latest_charge"
+    assert session.paid_at is None  # no payment intent in the answer: the provider does not say
+
+
+async def test_get_checkout_reads_paid_at_from_the_latest_charge() -> None:
+    intent = {"id": "pi_1", "object": "payment_intent", "created": 1800000000}
+    charge = {"id": "ch_1", "object": "charge", "created": 1800000300}
+    paid = {**SESSION, "status": "complete", "payment_status": "paid"}
+    with respx.mock:
+        route = respx.get(f"{BASE}/v1/checkout/sessions/cs_test_1")
+        read = GetCheckoutInput(session_id="cs_test_1")
+        route.respond(200, json={**paid, "payment_intent": {**intent, "latest_charge": charge}})
+        assert (await client().get_checkout(read)).paid_at == datetime.fromtimestamp(1800000300, UTC)
+        route.respond(200, json={**paid, "payment_intent": {**intent, "latest_charge": "ch_1"}})  # not expanded
+        assert (await client().get_checkout(read)).paid_at == datetime.fromtimestamp(1800000000, UTC)
+        route.respond(200, json={**SESSION, "payment_intent": {**intent, "latest_charge": charge}})  # unpaid
+        assert (await client().get_checkout(read)).paid_at is None
 
 
 async def test_stripe_error_message_reaches_the_validation_error() -> None:

@@ -4,11 +4,26 @@
   URL is configurable (``OPENAI_BASE_URL``: OpenAI, Azure-compatible gateways, a local vLLM or
   Ollama server). The SDK's retries are off (Temporal retries); its errors are mapped by status.
   Tests inject ``http_client=`` (the SDK's ``httpx2.AsyncClient`` with a mock transport).
-* :class:`SandboxLLM` — a deterministic, clearly-marked text built from the prompt.
+* :class:`SandboxLLM` — a deterministic, clearly-marked text built from the prompt; asked for a
+  JSON ``score`` (a grader's system prompt, as the content pipeline's rubric is), a deterministic
+  grade instead (:func:`sandbox_grade`), so automatic review approves and rejects on the sandbox.
+
+The sandbox grader's rule, all it looks at: the text graded is what follows the prompt's first
+line ``Draft:`` (the whole prompt without one), the brief is what precedes it.
+
+* **bad** (score 20–39): the prompt contains :data:`SANDBOX_REJECT_MARKER` (``sandbox:reject``,
+  e.g. in a content brief's topic), or the graded text has fewer than
+  :data:`SANDBOX_MIN_WORDS` words (empty or a stub);
+* **good** (score 80–99) otherwise.
+
+The score within its band comes from a hash of the brief, so the same brief always gets the
+same score (the default content threshold, 70, approves every good draft and no bad one).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any, Protocol
 
 import openai
@@ -92,6 +107,31 @@ class OpenAIChat:
         await self._client.close()
 
 
+#: A prompt carrying this (any case) is graded bad by the sandbox grader.
+SANDBOX_REJECT_MARKER = "sandbox:reject"
+#: A graded text of fewer words than this is graded bad by the sandbox grader.
+SANDBOX_MIN_WORDS = 8
+
+
+def asks_for_a_score(system: str) -> bool:
+    """A grader's request: its system prompt asks for a JSON answer with a ``score``."""
+    return '"score"' in system and "json" in system.lower()
+
+
+def sandbox_grade(prompt: str) -> tuple[int, str]:
+    """(score 0–100, notes) for a grading prompt: see the module docstring for the rule."""
+    brief, found, graded = prompt.partition("\nDraft:\n")
+    if not found:
+        brief, graded = prompt, prompt
+    band = int.from_bytes(hashlib.sha256(brief.encode()).digest()[:4], "big") % 20
+    if SANDBOX_REJECT_MARKER in prompt.lower():
+        return 20 + band, f"[sandbox rubric] rejected: the brief carries {SANDBOX_REJECT_MARKER!r}"
+    words = len(graded.split())
+    if words < SANDBOX_MIN_WORDS:
+        return 20 + band, f"[sandbox rubric] rejected: {words} words, fewer than {SANDBOX_MIN_WORDS}"
+    return 80 + band, "[sandbox rubric] fits the brief"
+
+
 class SandboxLLM:
     name = "openai"
 
@@ -101,11 +141,21 @@ class SandboxLLM:
 
     async def complete(self, input: CompleteInput) -> CompleteResult:
         self._sandbox.enter(self.name, "complete", input.idempotency_key, input.model_dump(mode="json"))
+        prompt_tokens = len((input.system + " " + input.prompt).split())
+        if asks_for_a_score(input.system):
+            score, notes = sandbox_grade(input.prompt)
+            text = json.dumps({"score": score, "notes": notes})
+            return CompleteResult(
+                text=text,
+                model=input.model or self._model,
+                prompt_tokens=prompt_tokens,
+                completion_tokens=len(text.split()),
+            )
         words = input.prompt.split()
         summary = " ".join(words[:40]) + (" …" if len(words) > 40 else "")
         return CompleteResult(
             text=f"[sandbox completion] {summary}",
             model=input.model or self._model,
-            prompt_tokens=len((input.system + " " + input.prompt).split()),
+            prompt_tokens=prompt_tokens,
             completion_tokens=min(len(words), 40) + 2,
         )

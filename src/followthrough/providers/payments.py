@@ -1,8 +1,10 @@
 """Payments: Stripe Checkout through the official ``stripe`` SDK.
 
 * :class:`StripePayments` — ``checkout.sessions.create`` with the activity's idempotency key as
-  Stripe's ``Idempotency-Key``, and ``retrieve``; the SDK's own retries are off (Temporal
-  retries) and its errors are mapped by status like every other provider.
+  Stripe's ``Idempotency-Key``, and ``retrieve`` (expanding ``payment_intent.latest_charge``:
+  a Checkout Session has no paid-at of its own, so :func:`paid_at` reads the charge's
+  ``created``); the SDK's own retries are off (Temporal retries) and its errors are mapped by
+  status like every other provider.
 * :class:`SandboxPayments` — sessions with random ``cs_sandbox_`` ids (the id is the only
   capability the public checkout page asks for, so it is never derived from the lead or the
   reference; the same idempotency key still answers the same session) and a local URL; they
@@ -94,6 +96,27 @@ def stripe_error(exc: stripe.StripeError) -> FollowthroughError:
     return error_for_status("stripe", exc.http_status, message, headers, exc.json_body)
 
 
+#: What ``retrieve`` expands so the session carries the time of its payment.
+CHECKOUT_EXPAND = ["payment_intent.latest_charge"]
+
+
+def paid_at(session: dict[str, Any]) -> datetime | None:
+    """When a paid Checkout Session was paid: its payment intent's latest charge's ``created``,
+    else the payment intent's ``created`` (Checkout creates the intent when the customer
+    submits the payment), else None. The session's own ``created`` is when the checkout was
+    opened, not paid, so it is never used: the workflow then takes the time it read the
+    session back (the webhook path has the event's ``created`` instead)."""
+    if session.get("payment_status") not in ("paid", "no_payment_required"):
+        return None
+    intent = session.get("payment_intent")
+    if not isinstance(intent, dict):
+        return None
+    charge = intent.get("latest_charge")
+    created = charge.get("created") if isinstance(charge, dict) else None
+    created = created or intent.get("created")
+    return datetime.fromtimestamp(int(created), UTC) if isinstance(created, int) and created > 0 else None
+
+
 def _session(obj: Any) -> CheckoutSession:
     return CheckoutSession(
         session_id=obj["id"],
@@ -104,6 +127,7 @@ def _session(obj: Any) -> CheckoutSession:
         currency=obj.get("currency"),
         expires_at=datetime.fromtimestamp(obj["expires_at"], UTC),
         metadata=dict(obj.get("metadata") or {}),
+        paid_at=paid_at(obj),
     )
 
 
@@ -147,7 +171,9 @@ class StripePayments:
 
     async def get_checkout(self, input: GetCheckoutInput) -> CheckoutSession:
         try:
-            session = await self._client.v1.checkout.sessions.retrieve_async(input.session_id)
+            session = await self._client.v1.checkout.sessions.retrieve_async(
+                input.session_id, params={"expand": CHECKOUT_EXPAND}
+            )
         except stripe.StripeError as exc:
             raise stripe_error(exc) from exc
         return _session(session.to_dict())
@@ -209,8 +235,10 @@ class SandboxPayments:
         if stored is None:
             raise error_for_status(self.name, 404, f"No such checkout.session: '{session_id}'")
         session = CheckoutSession.model_validate(stored)
-        if await self._sandbox.get_state(self.name, "completed", session_id) is not None:
-            return session.model_copy(update={"status": "complete", "payment_status": "paid"})
+        completed = await self._sandbox.get_state(self.name, "completed", session_id)
+        if completed is not None:  # paid at the time the checkout page was "paid"
+            paid = datetime.fromisoformat(completed["at"])
+            return session.model_copy(update={"status": "complete", "payment_status": "paid", "paid_at": paid})
         if await self._sandbox.get_state(self.name, "expired", session_id) is not None:
             return session.model_copy(update={"status": "expired"})
         if self._sandbox.now() >= session.expires_at:

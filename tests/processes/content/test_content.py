@@ -28,8 +28,10 @@ from followthrough.processes.content.rules import (
     ReviewDecision,
 )
 from followthrough.processes.content.workflow import ContentPipelineWorkflow
+from followthrough.processes.integrations.memory import LLMActivities
 from followthrough.providers.contracts.llm import CompleteInput, CompleteResult
 from followthrough.providers.contracts.messaging import SendMessageInput, SendMessageResult
+from followthrough.providers.llm import SANDBOX_REJECT_MARKER, SandboxLLM
 from followthrough.services import Services
 from followthrough.store.models import ContentItem
 
@@ -144,6 +146,42 @@ async def test_auto_review_below_the_threshold_regenerates_until_the_rounds_run_
     assert messaging.sent == []
     item = await stored(services, input.content_id)
     assert item is not None and item.status == "rejected"
+
+
+async def _with_the_sandbox_llm(
+    env: WorkflowEnvironment, services: Services, messaging: FakeMessaging, input: ContentPipelineInput
+) -> ContentStatus:
+    """The pipeline with the real ``llm.complete`` over the embedded default, the sandbox LLM."""
+    assert isinstance(services.providers.llm, SandboxLLM)
+    tq = f"tq-{uuid.uuid4()}"
+    acts = [*activity_methods(ContentActivities(services)), *activity_methods(LLMActivities(services)), messaging.send]
+    async with Worker(env.client, task_queue=tq, workflows=[ContentPipelineWorkflow], activities=acts):
+        return await env.client.execute_workflow(
+            ContentPipelineWorkflow.run, input, id=input.workflow_id, task_queue=tq
+        )
+
+
+async def test_auto_review_on_the_sandbox_llm_approves_a_good_brief(
+    ts_env: WorkflowEnvironment, services: Services
+) -> None:
+    messaging = FakeMessaging()
+    result = await _with_the_sandbox_llm(ts_env, services, messaging, _input(review_mode="auto"))
+
+    assert result.stage == "published" and result.round == 1 and result.published_to == ["app"]
+    assert result.score is not None and result.score >= 80 and result.reviews[0].reviewer == "auto"
+    assert result.body and result.body.startswith("[sandbox completion]") and result.notified == 1
+
+
+async def test_auto_review_on_the_sandbox_llm_rejects_a_brief_marked_bad(
+    ts_env: WorkflowEnvironment, services: Services
+) -> None:
+    brief = ContentBrief(topic=f"Durable workflows for sales teams {SANDBOX_REJECT_MARKER}")
+    input = _input(review_mode="auto", brief=brief, max_rounds=2)
+    result = await _with_the_sandbox_llm(ts_env, services, FakeMessaging(), input)
+
+    assert result.stage == "rejected" and result.round == 2 and result.published_to == []
+    assert [r.approved for r in result.reviews] == [False, False]
+    assert all(r.score is not None and r.score < 40 and SANDBOX_REJECT_MARKER in r.notes for r in result.reviews)
 
 
 async def test_human_approval_publishes(ts_env: WorkflowEnvironment, services: Services) -> None:

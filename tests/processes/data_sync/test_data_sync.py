@@ -204,6 +204,23 @@ async def test_an_unknown_target_store_fails_fast_with_a_clear_error(
     assert "unknown store 'nowhere'" in str(failed.value.cause.cause)
 
 
+async def test_the_default_settings_sync_the_app_database_into_the_replica(
+    ts_env: WorkflowEnvironment, services: Services
+) -> None:
+    """USER_STORES and DATA_SYNC_* unset (the embedded stack): ``local`` → ``replica``, the
+    users table created where missing."""
+    settings = services.settings
+    local = Stores({"local": settings.effective_database_url}, settings.user_stores_table)
+    await local.create()
+    await local.write(*(_user(n) for n in range(1, 4)))
+
+    result = await _run(ts_env, activity_methods(DataSyncActivities(services)), DataSyncInput())
+
+    assert (result.source, result.targets, result.totals.rows_synced) == ("local", ["replica"], 3)
+    replica = f"sqlite+aiosqlite:///{settings.home / 'replica.db'}"
+    assert await Stores({"replica": replica}, local.table).rows("replica") == await local.rows("local")
+
+
 async def test_record_history_for_replay(
     ts_env: WorkflowEnvironment, services: Services, make_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:

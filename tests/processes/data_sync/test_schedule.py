@@ -118,3 +118,35 @@ async def test_data_sync_schedule_exists_triggers_a_sync_and_is_deleted(
 
     await _cli(env, "delete", schedule_id)
     assert not await _listed(env, schedule_id, expected=False)
+
+
+async def test_the_readme_command_creates_a_data_sync_schedule_whose_run_succeeds_on_the_defaults(
+    dev_server: DevServer, dev_client: Client, services: Services, task_queue: str
+) -> None:
+    """`followthrough schedule create data-sync --every 5m`, exactly as the README gives it, on
+    settings left at their defaults (USER_STORES, DATA_SYNC_* unset): the run syncs ``local``
+    into ``replica`` instead of failing on a store that does not exist."""
+    env = {"TEMPORAL_ADDRESS": dev_server.address, "TEMPORAL_TASK_QUEUE": task_queue}
+    created = await _cli(env, "create", "data-sync", "--every", "5m")
+    try:
+        assert created["workflow"] == "DataSyncWorkflow" and created["every_seconds"] == 300
+        worker = build_worker(
+            dev_client,
+            services,
+            task_queue=task_queue,
+            workflows=[DataSyncWorkflow],
+            activities=activity_methods(DataSyncActivities(services)),
+        )
+        async with worker:
+            await _cli(env, "trigger", "data-sync")
+            handle = dev_client.get_schedule_handle("data-sync")
+            for _ in range(100):
+                desc = await handle.describe()
+                if desc.info.recent_actions:
+                    break
+                await asyncio.sleep(0.1)
+            run_id = desc.info.recent_actions[0].action.workflow_id  # type: ignore[attr-defined]
+            result = await dev_client.get_workflow_handle(run_id, result_type=DataSyncResult).result()
+        assert (result.source, result.targets) == ("local", ["replica"])
+    finally:
+        await _cli(env, "delete", "data-sync")

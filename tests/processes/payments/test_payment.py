@@ -39,6 +39,8 @@ INPUT = PaymentInput(lead=LEAD, reference="plan-pro-2025", amount=149900, curren
 class Fakes:
     calls: list[tuple[str, datetime, Any]] = field(default_factory=list)
     stripe_status: str = "open"
+    #: What the provider reports as the time of payment once complete (None: it does not say).
+    stripe_paid_at: datetime | None = None
     #: When set, ``payment_records.mark`` waits for it: keeps the workflow open for a second signal.
     gate: asyncio.Event | None = None
 
@@ -69,6 +71,7 @@ class Fakes:
                 status=self.stripe_status,  # type: ignore[arg-type]
                 payment_status="paid" if self.stripe_status == "complete" else "unpaid",
                 expires_at=datetime.now(UTC),
+                paid_at=self.stripe_paid_at if self.stripe_status == "complete" else None,
             )
 
         @activity.defn(name="messaging.send")
@@ -240,7 +243,7 @@ async def test_duplicate_completion_is_handled_once(
 ) -> None:
     fakes.gate = asyncio.Event()
     handle, _ = await _start(ts_env, task_queue)
-    await ts_env.sleep(timedelta(hours=1))
+    await ts_env.sleep(timedelta(hours=2))  # between read-backs: the signals, not a read-back, report it
     fakes.stripe_status = "complete"  # the provider confirms the completion
     await handle.signal(PaymentWorkflow.payment_completed, _paid("evt_1"))
     await handle.signal(PaymentWorkflow.payment_completed, _paid("evt_1_redelivered"))
@@ -269,7 +272,8 @@ async def test_a_completion_the_provider_does_not_confirm_leaves_it_unpaid(
     ts_env: WorkflowEnvironment, worker: Worker, fakes: Fakes, task_queue: str
 ) -> None:
     handle, _ = await _start(ts_env, task_queue)
-    await ts_env.sleep(timedelta(hours=1))
+    await ts_env.sleep(timedelta(hours=2))  # past the read-backs at +15 min and +1 h
+    read_backs = len(fakes.named("get_checkout"))
     await handle.signal(PaymentWorkflow.payment_completed, _paid("evt_forged"))  # Stripe: still open
     status = await _status_when(handle, lambda s: s.unconfirmed_completions > 0)
     assert status.state == "awaiting_payment" and status.unconfirmed_completions == 1
@@ -277,7 +281,9 @@ async def test_a_completion_the_provider_does_not_confirm_leaves_it_unpaid(
     await handle.signal(PaymentWorkflow.payment_completed, _paid("evt_real"))
     result = await handle.result()
     assert result.state == "paid" and result.completion_event_id == "evt_real"
-    assert [m.state for _, m in fakes.named("mark")] == ["paid"] and len(fakes.named("get_checkout")) == 2
+    assert result.paid_at == _paid().paid_at  # the webhook event's time, not the check's
+    assert [m.state for _, m in fakes.named("mark")] == ["paid"]
+    assert len(fakes.named("get_checkout")) == read_backs + 2  # one read per signalled completion
 
 
 async def test_a_lost_webhook_is_caught_by_reading_the_checkout_back(
@@ -290,6 +296,45 @@ async def test_a_lost_webhook_is_caught_by_reading_the_checkout_back(
     assert result.state == "paid" and result.reminders_sent == []
     assert result.completion_event_id == "poll:cs_test_1"
     assert fakes.message_kinds() == ["link", "receipt"]
+
+
+async def test_a_lost_webhook_is_noticed_at_15_minutes_with_the_providers_pay_time(
+    ts_env: WorkflowEnvironment, worker: Worker, fakes: Fakes, task_queue: str
+) -> None:
+    handle, started = await _start(ts_env, task_queue)
+    await ts_env.sleep(timedelta(minutes=5))
+    fakes.stripe_status = "complete"  # paid at Stripe at +5 min; the webhook never came
+    fakes.stripe_paid_at = started + timedelta(minutes=5)
+    result = await handle.result()
+    assert result.state == "paid" and result.paid_at == started + timedelta(minutes=5)
+    assert result.completion_event_id == "poll:cs_test_1" and result.reminders_sent == []
+    [(marked_at, mark)] = fakes.named("mark")
+    assert mark.state == "paid" and mark.at == started + timedelta(minutes=5)
+    assert fakes.message_kinds() == ["link", "receipt"]
+    assert fakes.named("send")[1][0] == started + timedelta(minutes=15)  # the receipt, at the read-back
+    assert [at for at, _ in fakes.named("get_checkout")] == [started + timedelta(minutes=15)]
+
+
+async def test_read_backs_run_at_15_minutes_and_1_hour_then_with_each_reminder(
+    ts_env: WorkflowEnvironment, worker: Worker, fakes: Fakes, task_queue: str
+) -> None:
+    handle, started = await _start(ts_env, task_queue)
+    result = await handle.result()
+    assert result.state == "expired"
+    assert [at for at, _ in fakes.named("get_checkout")] == [
+        started + offset
+        for offset in (timedelta(minutes=15), timedelta(hours=1), timedelta(hours=12), timedelta(hours=20))
+    ] + [started + timedelta(hours=24)]
+
+
+async def test_a_read_back_without_a_provider_pay_time_records_the_read_back(
+    ts_env: WorkflowEnvironment, worker: Worker, fakes: Fakes, task_queue: str
+) -> None:
+    handle, started = await _start(ts_env, task_queue)
+    await ts_env.sleep(timedelta(minutes=20))
+    fakes.stripe_status = "complete"  # paid; the provider reports no time for it
+    result = await handle.result()
+    assert result.paid_at is not None and result.paid_at.replace(microsecond=0) == started + timedelta(hours=1)
 
 
 async def test_status_query_shows_the_wait(
@@ -306,8 +351,8 @@ async def test_status_query_shows_the_wait(
 
 
 async def test_record_history_for_replay(ts_env: WorkflowEnvironment, fakes: Fakes, task_queue: str) -> None:
-    """tests/histories/payment/paid_after_reminder_with_sync.json (re-recorded when a signalled
-    completion started to be confirmed with the provider)."""
+    """tests/histories/payment/paid_after_reminder_with_sync.json (re-recorded when the checkout
+    started to be read back at +15 min and +1 h)."""
     from tests.record import HISTORIES, save_history
 
     path = HISTORIES / "payment" / "paid_after_reminder_with_sync.json"
@@ -324,4 +369,22 @@ async def test_record_history_for_replay(ts_env: WorkflowEnvironment, fakes: Fak
         await handle.result()
         if os.environ.get("RECORD_HISTORIES") == "1" or not path.exists():
             await save_history(handle, "payment", "paid_after_reminder_with_sync")
+    assert path.exists()
+
+
+async def test_record_lost_webhook_history_for_replay(
+    ts_env: WorkflowEnvironment, fakes: Fakes, task_queue: str
+) -> None:
+    """tests/histories/payment/lost_webhook_read_back.json: paid at +5 min, no webhook, found
+    by the +15 min read-back with the provider's pay time."""
+    from tests.record import HISTORIES, save_history
+
+    path = HISTORIES / "payment" / "lost_webhook_read_back.json"
+    async with Worker(ts_env.client, task_queue=task_queue, workflows=WORKFLOWS, activities=fakes.activities()):
+        handle, started = await _start(ts_env, task_queue)
+        await ts_env.sleep(timedelta(minutes=5))
+        fakes.stripe_status, fakes.stripe_paid_at = "complete", started + timedelta(minutes=5)
+        await handle.result()
+        if os.environ.get("RECORD_HISTORIES") == "1" or not path.exists():
+            await save_history(handle, "payment", "lost_webhook_read_back")
     assert path.exists()

@@ -6,6 +6,12 @@ DUPLICATE KEY UPDATE`` on MariaDB/MySQL), so syncing a page twice — after a cr
 upsert and the watermark — rewrites the same rows instead of adding copies. The watermark and
 the quarantine live in the app's own database (``sync_watermarks``, ``sync_quarantine``: store
 models, created by the store's migrations).
+
+The stores are the user stores (``USER_STORES``); on the embedded defaults (``USER_STORES``
+unset: one store, ``local``, the app's own database) a sync also has :data:`REPLICA_STORE`, a
+SQLite file under ``FOLLOWTHROUGH_HOME``, as its default target, so the defaults sync something
+instead of failing for want of a second store. The users table (``USER_STORES_TABLE``) is
+created where it is missing, as onboarding does; any other table must exist.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from temporalio import activity
 
+from followthrough.config import Settings
 from followthrough.errors import ValidationError, as_temporal_errors
 from followthrough.processes.data_sync.rules import (
     USER_TABLE_RULES,
@@ -37,7 +44,13 @@ from followthrough.processes.data_sync.rules import (
     batch_checksum,
     canonical_row,
 )
-from followthrough.providers.user_stores import APP_STORE, UserStores, configured_stores, db_errors
+from followthrough.providers.user_stores import (
+    APP_STORE,
+    UserStores,
+    configured_stores,
+    db_errors,
+    parse_user_stores,
+)
 from followthrough.services import Services
 from followthrough.store.models import Base, SyncQuarantine, SyncWatermark
 from followthrough.store.types import utcnow
@@ -45,6 +58,17 @@ from followthrough.store.types import utcnow
 #: The sync's own records in the app's database (``store.models``; revision ``0003_sync_state``).
 WATERMARKS: Table = Base.metadata.tables[SyncWatermark.__tablename__]
 QUARANTINE: Table = Base.metadata.tables[SyncQuarantine.__tablename__]
+#: The default target on the embedded defaults (see the module docstring).
+REPLICA_STORE = "replica"
+
+
+def sync_stores(settings: Settings) -> dict[str, str]:
+    """The stores a sync may read and write, in order: the user stores, and on the embedded
+    defaults (``USER_STORES`` unset) :data:`REPLICA_STORE` after ``local``."""
+    stores = configured_stores(settings)
+    if not parse_user_stores(settings.user_stores):
+        stores[REPLICA_STORE] = f"sqlite+aiosqlite:///{settings.home / 'replica.db'}"
+    return stores
 
 
 def _upsert(dialect: str, table: Table, key: str, rows: list[dict[str, Any]]) -> Any:
@@ -89,7 +113,7 @@ def _to_column(column: Column[Any], value: Any, dialect: str) -> Any:
 class DataSyncActivities:
     def __init__(self, services: Services) -> None:
         self._services = services
-        self.stores = UserStores.from_settings(services.settings)
+        self.stores = UserStores(sync_stores(services.settings), table=services.settings.user_stores_table)
         self._tables: dict[tuple[str, str], Table] = {}
 
     # --- plumbing --------------------------------------------------------------------------
@@ -108,13 +132,13 @@ class DataSyncActivities:
         """Resolve the input against the settings and check the stores and columns exist."""
         settings = self._services.settings
         with as_temporal_errors():
-            known = list(configured_stores(settings))
-            source = input.source or settings.data_sync_source
+            known = list(self.stores.urls)
+            source = input.source or settings.data_sync_source or known[0]
             default_targets = [t.strip() for t in settings.data_sync_targets.split(",") if t.strip()]
             targets = input.targets or default_targets or [name for name in known if name != source]
             for name in [source, *targets]:
                 if name not in known:
-                    raise ValidationError(f"unknown store {name!r}; USER_STORES has: {', '.join(known)}")
+                    raise ValidationError(f"unknown store {name!r}; the sync's stores are: {', '.join(known)}")
             if source in targets:
                 raise ValidationError(f"store {source!r} cannot be both the source and a target")
             if not targets:
@@ -133,8 +157,12 @@ class DataSyncActivities:
                 batch_size=input.batch_size or settings.data_sync_batch_size,
                 rules=rules,
             )
+            if REPLICA_STORE in targets and REPLICA_STORE not in configured_stores(settings):
+                settings.home.mkdir(parents=True, exist_ok=True)  # where its SQLite file goes
             for store in [source, *targets]:
                 with db_errors(store):
+                    if table == settings.user_stores_table:
+                        await self.stores.ensure_users_table(store)
                     columns = (await self._table(store, table)).c
                 missing = [c for c in (plan.key, plan.cursor) if c not in columns]
                 if missing:

@@ -2,7 +2,9 @@
 
 The workflow creates a Stripe Checkout Session, sends its link, and waits up to
 :data:`PAYMENT_WINDOW` for ``payment_completed`` (the Stripe webhook), reminding the lead at
-each of :data:`REMINDER_OFFSETS` while it is still unpaid.
+each of :data:`REMINDER_OFFSETS` while it is still unpaid. It also reads the checkout back at
+each of :data:`CHECK_OFFSETS` (and before each reminder), so a webhook that never arrives costs
+minutes, not the 12 hours until the first reminder: :func:`checkpoints` is the whole timeline.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from followthrough.providers.contracts.templates import catalog_message, format_
 
 PAYMENT_WINDOW = timedelta(hours=24)
 REMINDER_OFFSETS: tuple[timedelta, ...] = (timedelta(hours=12), timedelta(hours=20))
+#: Read-backs of the checkout with no message: most customers pay within minutes of the link,
+#: and a lost webhook should not hold their receipt until the first reminder.
+CHECK_OFFSETS: tuple[timedelta, ...] = (timedelta(minutes=15), timedelta(hours=1))
 
 PaymentState = Literal["creating_checkout", "awaiting_payment", "paid", "expired"]
 
@@ -109,6 +114,26 @@ def message_key(lead_id: str, reference: str, kind: str) -> str:
 
 def reminder_instants(started_at: datetime) -> list[datetime]:
     return [started_at + offset for offset in REMINDER_OFFSETS]
+
+
+def reminder_kind(offset: timedelta) -> str:
+    return f"reminder-{int(offset.total_seconds() // 3600)}h"
+
+
+def checkpoints() -> list[tuple[timedelta, str | None]]:
+    """Offsets from the start at which the checkout is read back, in order, each with the
+    reminder to send there while still unpaid (None: a read-back only)."""
+    points: dict[timedelta, str | None] = dict.fromkeys(CHECK_OFFSETS)
+    points.update((offset, reminder_kind(offset)) for offset in REMINDER_OFFSETS)
+    return sorted(points.items(), key=lambda point: point[0])
+
+
+def read_back_paid_at(reported: datetime | None, started: datetime, now: datetime) -> datetime:
+    """``paid_at`` for a payment a read-back found: the provider's time, kept between the
+    workflow's start and the read-back (a clock that disagrees cannot put it outside the
+    order's life, nor outside what the signal's ``Instant`` accepts); the read-back's own time
+    when the provider does not say."""
+    return now if reported is None else max(started, min(reported, now))
 
 
 def checkout_request(input: PaymentInput, workflow_id: str) -> CreateCheckoutInput:

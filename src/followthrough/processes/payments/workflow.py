@@ -1,12 +1,16 @@
 """PaymentWorkflow: Stripe Checkout, the link, reminders while unpaid, then paid or expired.
 
 Timeline from the start: checkout session (idempotency key ``payment:{lead}:{reference}``) →
-payment link → reminders at +12 h and +20 h unless paid → at +24 h, expired. ``payment_completed``
+payment link → read-backs at +15 min and +1 h → reminders at +12 h and +20 h unless paid → at
++24 h, expired (``rules.checkpoints``). ``payment_completed``
 (the Stripe webhook) ends the wait once the checkout, read back from Stripe, says it is paid:
 payment recorded paid, lead moved to ``customer``, receipt sent. A completion Stripe does not
 confirm (a forged or mistaken signal) is logged and counted in ``unconfirmed_completions``, and
-the wait goes on. Before each reminder and at the deadline the checkout is read back too, so a
-webhook that never arrived cannot make us nag a customer who paid or expire a paid order.
+the wait goes on. At each read-back, before each reminder and at the deadline the checkout is
+read back too, so a webhook that never arrived is noticed within minutes and cannot make us nag
+a customer who paid or expire a paid order. ``paid_at`` is the provider's: the webhook event's
+``created``, or the paid checkout's ``paid_at`` when a read-back finds it (the time of the
+read-back only when the provider does not say).
 Once paid (since the ``payment-integration-sync`` patch, and unless the input says
 ``sync_integrations: false``), ``payment_completed`` with its amount goes to HubSpot, Meta and
 the lead's memory through an ``IntegrationSyncWorkflow`` child that outlives this one.
@@ -25,14 +29,15 @@ with workflow.unsafe.imports_passed_through():
     from followthrough.processes.integrations.workflow import start_sync
     from followthrough.processes.payments.rules import (
         PAYMENT_WINDOW,
-        REMINDER_OFFSETS,
         MarkPaymentInput,
         PaymentCompletedSignal,
         PaymentExpiredSignal,
         PaymentInput,
         PaymentStatus,
         checkout_request,
+        checkpoints,
         payment_message,
+        read_back_paid_at,
         record_checkout_request,
     )
     from followthrough.providers.contracts.messaging import SendMessageResult
@@ -86,11 +91,12 @@ class PaymentWorkflow:
         status.state = "awaiting_payment"
         await self._message("link")
 
-        for offset in REMINDER_OFFSETS:
+        for offset, reminder in checkpoints():
             if await self._settled_by(started + offset) or await self._paid_per_stripe():
                 break
-            await self._message(f"reminder-{int(offset.total_seconds() // 3600)}h")
-            status.reminders_sent.append(workflow.now())
+            if reminder is not None:
+                await self._message(reminder)
+                status.reminders_sent.append(workflow.now())
         else:
             await self._settled_by(status.deadline)
             if self._completion is None:
@@ -130,7 +136,7 @@ class PaymentWorkflow:
         """Check each signalled completion against the checkout as the provider reports it."""
         while self._claims and not self._settled():
             claim = self._claims.pop(0)
-            if await self._read_checkout_paid():
+            if await self._read_paid_checkout() is not None:
                 self._completion = claim
             else:
                 self._status.unconfirmed_completions += 1
@@ -139,7 +145,8 @@ class PaymentWorkflow:
         if self._completion is not None:
             self._claims.clear()
 
-    async def _read_checkout_paid(self) -> bool:
+    async def _read_paid_checkout(self) -> CheckoutSession | None:
+        """The checkout as the provider reports it, when paid; None while it is not."""
         assert self._status.session_id is not None
         session: CheckoutSession = await workflow.execute_activity(
             "payments.get_checkout",
@@ -148,16 +155,19 @@ class PaymentWorkflow:
             start_to_close_timeout=PROVIDER_CALL_TIMEOUT,
             retry_policy=DEFAULT_RETRY,
         )
-        return session.status == "complete" and session.payment_status in ("paid", "no_payment_required")
+        paid = session.status == "complete" and session.payment_status in ("paid", "no_payment_required")
+        return session if paid else None
 
     async def _paid_per_stripe(self) -> bool:
         """Read the checkout back; a completed one counts as the (lost) webhook's completion."""
         if self._claims:
             await self._confirm_claims()
-        elif self._completion is None and await self._read_checkout_paid():
-            assert self._status.session_id is not None
+        elif self._completion is None and (session := await self._read_paid_checkout()) is not None:
+            assert self._status.session_id is not None and self._status.started_at is not None
             self._completion = PaymentCompletedSignal(
-                session_id=self._status.session_id, event_id=f"poll:{self._status.session_id}", paid_at=workflow.now()
+                session_id=self._status.session_id,
+                event_id=f"poll:{self._status.session_id}",
+                paid_at=read_back_paid_at(session.paid_at, self._status.started_at, workflow.now()),
             )
         return self._settled()
 

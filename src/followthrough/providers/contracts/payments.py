@@ -48,6 +48,11 @@ class CheckoutSession(BaseModel):
     currency: str | None = None
     expires_at: AwareDatetime
     metadata: dict[str, str] = Field(default_factory=dict)
+    paid_at: AwareDatetime | None = Field(
+        default=None,
+        description="when the customer paid, as the provider reports it (Stripe: the charge's created); "
+        "None while unpaid or when the provider does not say",
+    )
 
 
 class GetCheckoutInput(BaseModel):
