@@ -9,12 +9,19 @@ workflows carrying the campaign's search attributes. After ``continue_as_new_aft
 continues as new with only the cursor, the counters and the ids in flight (see
 :mod:`followthrough.processes.campaigns.seats` for why nothing is lost).
 
-Runs recorded before the ``orchestrator-batched-lead-starts`` patch started each lead as a
-child workflow with ParentClosePolicy.ABANDON (Temporal applies a parent close policy at
-every continue-as-new too); they replay that way. Either way, stopping is explicit: ``stop``
-without completing signals ``stop`` to every lead in flight and cancels those that have not
-reported after ``stop_grace_seconds``; cancelling the orchestrator itself does the same
-before it closes. A lead that closes without reporting (terminated, timed out) is found by
+Pause is a gate in the store first, then a signal. The control stores the campaign's status
+``paused`` before it signals ``pause`` here, and every LinkedIn action of a lead reads that
+status as it runs and refuses while paused (``linkedin_activities``), so no action goes out
+once the pause is acknowledged, whatever state a lead's start is in. The signal then stops
+new starts and is forwarded to the leads in flight (``_forward_signals``); a start batch
+still inside ``campaigns.start_leads`` when a pause or resume arrives tells its leads the
+campaign's state as it resolves (``_start_batch``, by ``_control_epoch``), so a lead started
+across a pause holds by signal too instead of only by the store's refusal. ``resume`` stores
+``running`` first and is forwarded the same way.
+
+Stopping is explicit: ``stop`` without completing signals ``stop`` to every lead in flight
+and cancels those that have not reported after ``stop_grace_seconds``; cancelling the
+orchestrator itself does the same before it closes. A lead that closes without reporting (terminated, timed out) is found by
 the reconcile pass, which describes every lead in flight once every ``reconcile_every_seconds``
 on the workflow clock, however busy the campaign is (since the ``orchestrator-reconcile-clock``
 patch; runs recorded before it reconciled only after that long without any report).
@@ -23,29 +30,20 @@ patch; runs recorded before it reconciled only after that long without any repor
 from __future__ import annotations
 
 import asyncio
-import functools
 from collections import deque
 from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import (
-    TypedSearchAttributes,
-    WorkflowIDReusePolicy,
-)
-from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from followthrough.processes.campaigns.graph import (
         LeadFinishedSignal,
-        LeadOutreachInput,
         PauseSignal,
         ResumeSignal,
         StopSignal,
     )
     from followthrough.processes.campaigns.seats import (
-        LEAD_EXECUTION_TIMEOUT,
-        LEAD_WORKFLOW,
         CampaignCounters,
         CampaignOrchestratorInput,
         CampaignProgress,
@@ -65,7 +63,6 @@ with workflow.unsafe.imports_passed_through():
         StartLeadsInput,
         StartLeadsResult,
         StopCampaignSignal,
-        lead_search_attributes,
         lead_workflow_id,
         orchestrator_workflow_id,
         record_outcome,
@@ -75,9 +72,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from followthrough.temporal.policies import STORE_CALL_TIMEOUT, STORE_RETRY
 
-#: Patch: leads start in batches through an activity, without blocking the loop
-#: (see :meth:`CampaignOrchestratorWorkflow._start_next`).
-BATCHED_STARTS = "orchestrator-batched-lead-starts"
 #: Patch: the reconcile pass runs on a clock carried across continue-as-new
 #: (see :meth:`CampaignOrchestratorWorkflow._wait_for_leads`).
 RECONCILE_CLOCK = "orchestrator-reconcile-clock"
@@ -364,28 +358,24 @@ class CampaignOrchestratorWorkflow:
     async def _start_next(self, room: int) -> None:
         """Start the next lead (or, with no spacing, up to ``room`` of them at once).
 
-        Since the patch, a batch goes to the ``campaigns.start_leads`` activity and the loop
-        goes on at once; the batch holds its window seats until the activity answers. The
-        leads are top-level workflows (not children) that report with ``lead_finished``. Before
-        it, each lead was a child started here and the loop waited for the whole batch: the
-        orchestrator's one execution took an initiated, a started, a completed event and a
-        signal per lead, and its window refilled in pulses (about 16 of 100 seats in use on
-        average). Every path that ends a run (continue-as-new, completion, stop) first waits
-        for ``_starting`` to reach zero, so the cursor may move when the batch is issued: no
-        lead is lost or started twice across runs.
+        A batch goes to the ``campaigns.start_leads`` activity and the loop goes on at once; the
+        batch holds its window seats until the activity answers. The leads are top-level
+        workflows (not children) that report with ``lead_finished``: started as children here,
+        with the loop waiting for each batch, they cost the orchestrator an initiated, a
+        started, a completed event and a signal per lead, and its window refilled in pulses
+        (about 16 of 100 seats in use on average). Every path that ends a run (continue-as-new,
+        completion, stop) first waits for ``_starting`` to reach zero, so the cursor may move
+        when the batch is issued: no lead is lost or started twice across runs.
         """
         delay = self._input.lead_processing_delay_seconds
         batch: list[LeadRef] = []
         while self._buffer and len(batch) < (1 if delay else room):
             batch.append(self._buffer.popleft())
-        if workflow.patched(BATCHED_STARTS):
-            self._starting += len(batch)
-            self._batches += 1
-            task = asyncio.create_task(self._start_batch(batch, f"{workflow.info().run_id}:{self._batches}"))
-            self._start_tasks.add(task)  # held: the event loop keeps only weak references
-            task.add_done_callback(self._start_tasks.discard)
-        else:
-            await asyncio.gather(*(self._start_lead(lead) for lead in batch))
+        self._starting += len(batch)
+        self._batches += 1
+        task = asyncio.create_task(self._start_batch(batch, f"{workflow.info().run_id}:{self._batches}"))
+        self._start_tasks.add(task)  # held: the event loop keeps only weak references
+        task.add_done_callback(self._start_tasks.discard)
         self._cursor = max(self._cursor, *(lead.position for lead in batch))
         if delay and (self._buffer or not self._exhausted):
             try:
@@ -446,53 +436,6 @@ class CampaignOrchestratorWorkflow:
         if early is not None:
             self._finish(lead_id, early)
 
-    async def _start_lead(self, lead: LeadRef) -> None:
-        campaign = self._input.campaign_id
-        try:
-            handle = await workflow.start_child_workflow(
-                LEAD_WORKFLOW,
-                LeadOutreachInput(
-                    campaign_id=campaign,
-                    organization_id=self._input.organization_id,
-                    lead_id=lead.lead_id,
-                    sender_account_id=self._input.sender_account_id,
-                    parent_workflow_id=orchestrator_workflow_id(campaign),
-                ),
-                id=lead_workflow_id(campaign, lead.lead_id),
-                task_queue=self._input.lead_task_queue or workflow.info().task_queue,
-                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                execution_timeout=LEAD_EXECUTION_TIMEOUT,
-                search_attributes=self._lead_search_attributes(lead.lead_id),
-            )
-        except WorkflowAlreadyStartedError:
-            self._counters.started += 1
-            self._counters.already_started += 1
-            await self._adopt(lead.lead_id)
-            return
-        self._counters.started += 1
-        self._started_this_run += 1
-        handle.add_done_callback(functools.partial(self._child_closed, lead.lead_id))
-        self._track(lead.lead_id)
-
-    def _lead_search_attributes(self, lead_id: str) -> TypedSearchAttributes | None:
-        if not self._input.tag_leads:
-            return None
-        return lead_search_attributes(self._input.campaign_id, self._input.organization_id, lead_id)
-
-    async def _adopt(self, lead_id: str) -> None:
-        """A lead workflow already exists (an earlier campaign run): count it, never twin it."""
-        found = await self._activity(
-            "campaigns.lead_executions",
-            LeadExecutionsInput(campaign_id=self._input.campaign_id, lead_ids=[lead_id]),
-            result_type=list[LeadExecution],
-        )
-        execution = found[0] if found else LeadExecution(lead_id=lead_id, running=False, outcome="failed")
-        if execution.running:
-            self._track(lead_id)  # it signals lead_finished to campaign-{id}, i.e. to us
-        else:
-            record_outcome(self._counters, execution.outcome or "succeeded")
-
     def _finish(self, lead_id: str, outcome: str) -> None:
         """Count a lead's outcome once: a second report of a lead no longer in flight (a retried
         report, a reconcile after its report) changes nothing. Leads report the outcome the
@@ -502,21 +445,6 @@ class CampaignOrchestratorWorkflow:
             record_outcome(self._counters, outcome)
         elif len(self._early) < _EARLY_LIMIT:
             self._early.setdefault(lead_id, outcome)
-
-    def _child_closed(self, lead_id: str, task: asyncio.Task[Any]) -> None:
-        """A child of this run closed; if it never reported (failed, terminated), count it."""
-        if task.cancelled():
-            self._finish_if_in_flight(lead_id, "stopped")
-            return
-        error = task.exception()
-        if error is not None:
-            cause = getattr(error, "cause", None)
-            name = type(cause).__name__ if cause is not None else ""
-            self._finish_if_in_flight(lead_id, "stopped" if name in ("CancelledError", "TerminatedError") else "failed")
-            return
-        result = task.result()
-        outcome = getattr(result, "outcome", None) or (result.get("outcome") if isinstance(result, dict) else None)
-        self._finish_if_in_flight(lead_id, str(outcome or "succeeded"))
 
     def _finish_if_in_flight(self, lead_id: str, outcome: str) -> None:
         if lead_id in self._in_flight:
