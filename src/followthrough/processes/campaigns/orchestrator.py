@@ -19,12 +19,13 @@ campaign's state as it resolves (``_start_batch``, by ``_control_epoch``), so a 
 across a pause holds by signal too instead of only by the store's refusal. ``resume`` stores
 ``running`` first and is forwarded the same way.
 
-Stopping is explicit: ``stop`` without completing signals ``stop`` to every lead in flight
-and cancels those that have not reported after ``stop_grace_seconds``; cancelling the
-orchestrator itself does the same before it closes. A lead that closes without reporting (terminated, timed out) is found by
-the reconcile pass, which describes every lead in flight once every ``reconcile_every_seconds``
-on the workflow clock, however busy the campaign is (since the ``orchestrator-reconcile-clock``
-patch; runs recorded before it reconciled only after that long without any report).
+Stopping is explicit: ``stop`` without completing signals ``stop`` to every lead in flight and
+cancels those that have not reported after ``stop_grace_seconds``; cancelling the orchestrator
+itself does the same before it closes. A lead that closes without reporting (terminated, timed
+out) is found by the reconcile pass, which describes every lead in flight once every
+``reconcile_every_seconds`` on the workflow clock, however busy the campaign is (since the
+``orchestrator-reconcile-clock`` patch; runs recorded before it reconciled only after that long
+without any report).
 """
 
 from __future__ import annotations
