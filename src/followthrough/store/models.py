@@ -195,7 +195,8 @@ class SenderPause(Base):
     """A campaign Followthrough paused because its sender account lost its connection.
 
     Only these are resumed when the account reconnects: a campaign an operator paused by hand
-    stays paused. The row goes when the campaign is resumed (or with the campaign or account).
+    stays paused. The row goes when the campaign is resumed, when a person pauses or resumes it
+    (their pause is theirs to end), or with the campaign or account.
     """
 
     __tablename__ = "sender_pauses"

@@ -31,7 +31,7 @@ from followthrough.processes.campaigns.seats import (
     orchestrator_workflow_id,
 )
 from followthrough.services import Services
-from followthrough.store.repositories import CampaignLeads, Campaigns, NewCampaignLead, SenderAccounts
+from followthrough.store.repositories import CampaignLeads, Campaigns, NewCampaignLead, SenderAccounts, SenderPauses
 from followthrough.temporal.client import TemporalUnavailable
 from followthrough.temporal.operations import (
     QueryFailed,
@@ -223,6 +223,7 @@ class CampaignControl:
         self.campaigns = Campaigns(database)
         self.leads = CampaignLeads(database)
         self.senders = SenderAccounts(database)
+        self.sender_pauses = SenderPauses(database)
 
     @property
     def workflows(self) -> Workflows:
@@ -316,18 +317,29 @@ class CampaignControl:
             raise CampaignProblem(409, f"campaign {campaign_id} is already running ({workflow_id})")
         return outcome
 
-    async def pause(self, campaign_id: str, reason: str | None = None) -> None:
+    async def pause(self, campaign_id: str, reason: str | None = None, *, by_sender: bool = False) -> None:
         """Pause: the store's status first, then the orchestrator. Every lead's LinkedIn action
         checks that status as it runs (``linkedin_activities``), so once this returns no action of
         the campaign goes out, whatever state a lead's start is in; the signal then holds the
-        leads themselves (and the orchestrator's starts) until ``resume``."""
+        leads themselves (and the orchestrator's starts) until ``resume``.
+
+        A pause by a person (``by_sender`` False) takes the campaign over from a sender account's
+        disconnect: the record of that pause (``sender_pauses``) goes, so the account's reconnect
+        leaves the campaign paused. Only the sender accounts' control passes ``by_sender=True``."""
         await self._check_running(campaign_id)
         await self.campaigns.update(campaign_id, status="paused")
+        if not by_sender:
+            await self.sender_pauses.forget(campaign_id)
         await self._signal(campaign_id, "pause", PauseCampaignSignal(reason=reason))
 
-    async def resume(self, campaign_id: str) -> None:
+    async def resume(self, campaign_id: str, *, by_sender: bool = False) -> None:
+        """Resume. A resume by a person also ends a sender account's pause (its record goes), so
+        the account's next disconnect report pauses the campaign again and its reconnect finds
+        nothing of its own to resume."""
         await self._check_running(campaign_id)
         await self.campaigns.update(campaign_id, status="running")
+        if not by_sender:
+            await self.sender_pauses.forget(campaign_id)
         await self._signal(campaign_id, "resume", ResumeCampaignSignal())
 
     async def stop(self, campaign_id: str, request: StopCampaign) -> None:

@@ -10,7 +10,10 @@ A status change reaches the campaigns: when an account stops being ``connected``
 whose orchestrator is running are paused through
 :class:`~followthrough.processes.campaigns.control.CampaignControl` with the reason ``sender
 account ID: STATUS``, and remembered (``sender_pauses``); when it is ``connected`` again those
-campaigns, and only those, resume. A campaign paused by hand is never touched.
+campaigns, and only those, resume. A campaign paused by hand is never touched: one running
+when the report comes is paused only if its orchestrator reports ``running``, and a person's
+pause or resume through ``CampaignControl`` (the API, the CLI) forgets the account's record, so
+a campaign paused by hand after the disconnect stays paused on the reconnect.
 """
 
 from __future__ import annotations
@@ -219,7 +222,7 @@ class SenderControl:
                 continue  # paused by hand, stopping, or not running at all: not ours to pause
             await self.pauses.record(campaign.id, sender_account_id, reason)  # before the signal
             try:
-                await control.pause(campaign.id, reason)
+                await control.pause(campaign.id, reason, by_sender=True)
             except CampaignProblem:  # closed since we looked
                 await self.pauses.forget(campaign.id)
                 continue
@@ -235,7 +238,7 @@ class SenderControl:
         resumed: list[str] = []
         for pause in pauses:
             try:
-                await control.resume(pause.campaign_id)
+                await control.resume(pause.campaign_id, by_sender=True)
             except CampaignProblem:  # stopped or gone meanwhile: nothing to resume
                 pass
             else:

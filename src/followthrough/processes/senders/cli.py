@@ -16,11 +16,12 @@ is one line on stderr (status 1, a bad argument 2).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any, TypeVar
 
 import pydantic
 import typer
+from pydantic.alias_generators import to_camel
 
 from followthrough.console import emit, fail, run, settings_or_exit
 from followthrough.processes.senders.accounts import SenderControl, SenderProblem
@@ -56,17 +57,41 @@ def _with_control(action: Callable[[SenderControl], Awaitable[T]]) -> T:
         raise fail(f"error ({exc.status}): {detail}") from None
 
 
+#: The option that sets each limit, by its name in the model and in the API's 422.
+_OPTIONS = {
+    "display_name": "--name",
+    "timezone": "--timezone",
+    "working_hours": "--working-hours",
+    "working_days": "--working-days",
+    "daily_limits": "--daily",
+    "weekly_invitations": "--weekly-invitations",
+    "min_spacing_seconds": "--min-spacing",
+    "max_spacing_seconds": "--max-spacing",
+}
+_OPTIONS.update({to_camel(name): option for name, option in _OPTIONS.items()})
+
+
+def _where(loc: Sequence[Any]) -> str:
+    """A problem's place as the user typed it: the option, then any key below it."""
+    if not loc:
+        return "arguments"
+    head, *rest = (str(p) for p in loc)
+    return " ".join([_OPTIONS.get(head, head), *rest])
+
+
+def _message(problem: dict[str, Any]) -> str:
+    return f"{_where(problem.get('loc', []))}: {str(problem.get('msg')).removeprefix('Value error, ')}"
+
+
 def _line(problem: dict[str, Any]) -> str:
-    return f"{'.'.join(str(p) for p in problem.get('loc', [])[1:])}: {problem.get('msg')}"
+    return _message({**problem, "loc": problem.get("loc", [])[1:]})  # the API's "body" dropped
 
 
 def _validated(model: type[pydantic.BaseModel], values: dict[str, Any]) -> Any:
     try:
         return model.model_validate(values)
     except pydantic.ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        where = ".".join(str(p) for p in first["loc"]) or "arguments"
-        raise fail(f"error: {where}: {first['msg']}", 2) from None
+        raise fail(f"error: {_message(dict(exc.errors(include_url=False)[0]))}", 2) from None
 
 
 def _daily(text: str) -> dict[str, int | None]:
