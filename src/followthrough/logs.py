@@ -13,7 +13,8 @@ URL at INFO, so they are held at WARNING.
 ``FOLLOWTHROUGH_LOG_FORMAT=json`` writes one JSON object per line: ``time``, ``level``,
 ``logger``, ``message``, plus ``request_id`` (set by :class:`RequestIdMiddleware` for the API's
 requests) and ``workflow_id`` / ``activity_type`` / ``workflow_type`` (from the ``extra`` that
-Temporal's workflow and activity loggers attach), and ``exception`` when there is one.
+Temporal's workflow and activity loggers attach), ``trace_id`` / ``span_id`` (hex, when tracing
+is on and a span is active: see ``tracing.py``), and ``exception`` when there is one.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ import uuid
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+
+from followthrough import tracing
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -122,6 +125,7 @@ class JsonFormatter(RedactingFormatter):
         if request_id is not None:
             entry["request_id"] = request_id
         entry.update(_temporal_context(record))
+        entry.update(tracing.current_ids())
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         if record.stack_info:

@@ -14,6 +14,15 @@ Two sources, one scrape:
   the server's metrics count them).
   ``followthrough_signals_dropped_total{workflow_type, signal, reason}`` counts the signals a
   workflow dropped because their payload did not fit the handler (``temporal/guard.py``).
+  The rest, with bounded labels only (route templates, provider and operation names; never an
+  id): ``followthrough_http_requests_total{route, method, status_class}`` and
+  ``followthrough_http_request_duration_seconds{route, method}`` (``api/http_metrics.py``);
+  ``followthrough_provider_calls_total{provider, operation, outcome}`` and
+  ``followthrough_provider_call_duration_seconds{provider, operation}`` (every side effect goes
+  through the outbox's ``once``, so that is where they are measured); ``followthrough_outbox_entries{state}``
+  (a gauge read from the store when ``GET /metrics`` is scraped: the outbox is shared by every
+  process, so the store, not one process's counter, knows the backlog); and
+  ``followthrough_webhook_deliveries_total{provider, result}`` (``api/webhook_common.py``).
 * **The SDK's metrics** (``temporal_*``: task latencies, pollers, activity counts…) are exported
   by the Core runtime's own Prometheus endpoint when ``FOLLOWTHROUGH_SDK_METRICS_ADDRESS`` is
   set (:func:`runtime_for` builds that runtime; the client must be connected with it).
@@ -35,7 +44,15 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest, start_http_server
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    start_http_server,
+)
 from temporalio import workflow
 from temporalio.exceptions import CancelledError, FailureError, is_cancelled_exception
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
@@ -47,6 +64,7 @@ from temporalio.worker import (
 )
 
 from followthrough.config import Settings
+from followthrough.errors import FollowthroughError
 
 #: Seconds; from a health check (sub-second) to a campaign (weeks).
 DURATION_BUCKETS: tuple[float, ...] = (
@@ -87,7 +105,76 @@ SIGNALS_DROPPED = Counter(
     ["workflow_type", "signal", "reason"],
 )
 
+#: Seconds; from a local request (milliseconds) to a slow provider (its 20 s timeout and past it).
+LATENCY_BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+HTTP_REQUESTS = Counter(
+    "followthrough_http_requests",
+    "API requests by route template (unmatched: no route), method and status class (2xx…5xx).",
+    ["route", "method", "status_class"],
+)
+HTTP_DURATION = Histogram(
+    "followthrough_http_request_duration_seconds",
+    "Time to answer an API request, by route template and method.",
+    ["route", "method"],
+    buckets=LATENCY_BUCKETS,
+)
+PROVIDER_CALLS = Counter(
+    "followthrough_provider_calls",
+    "Calls made to a provider (sandboxes included; outbox replays are not calls), by provider, "
+    "operation and outcome (ok, retryable, permanent, error).",
+    ["provider", "operation", "outcome"],
+)
+PROVIDER_CALL_DURATION = Histogram(
+    "followthrough_provider_call_duration_seconds",
+    "Time a provider call took, by provider and operation.",
+    ["provider", "operation"],
+    buckets=LATENCY_BUCKETS,
+)
+OUTBOX_STATES = ("pending", "sent", "failed")
+OUTBOX_ENTRIES = Gauge(
+    "followthrough_outbox_entries",
+    "Outbox entries by state, read from the store when GET /metrics is scraped.",
+    ["state"],
+)
+WEBHOOK_RESULTS = ("accepted", "refused", "duplicate")
+WEBHOOK_DELIVERIES = Counter(
+    "followthrough_webhook_deliveries",
+    "Provider webhook deliveries: accepted (handled), refused (missing, forged, stale or replayed "
+    "signature) or duplicate (a redelivery of a handled event), by provider.",
+    ["provider", "result"],
+)
+
 _EXTERN = "followthrough_record_workflow_close"
+
+
+def record_http_request(route: str, method: str, status: int, seconds: float) -> None:
+    HTTP_REQUESTS.labels(route=route, method=method, status_class=f"{status // 100}xx").inc()
+    HTTP_DURATION.labels(route=route, method=method).observe(seconds)
+
+
+def call_outcome(exc: BaseException | None) -> str:
+    """``ok``; ``retryable`` / ``permanent`` for our error classes; ``error`` for anything else."""
+    if exc is None:
+        return "ok"
+    if isinstance(exc, FollowthroughError):
+        return "retryable" if exc.retryable else "permanent"
+    return "error"
+
+
+def record_provider_call(provider: str, operation: str, exc: BaseException | None, seconds: float) -> None:
+    PROVIDER_CALLS.labels(provider=provider, operation=operation, outcome=call_outcome(exc)).inc()
+    PROVIDER_CALL_DURATION.labels(provider=provider, operation=operation).observe(seconds)
+
+
+def set_outbox_entries(counts: dict[str, int]) -> None:
+    """Every known state is set (0 when none), so a drained backlog reads 0, not a gap."""
+    for state in (*OUTBOX_STATES, *(s for s in counts if s not in OUTBOX_STATES)):
+        OUTBOX_ENTRIES.labels(state=state).set(counts.get(state, 0))
+
+
+def record_webhook(provider: str, result: str) -> None:
+    WEBHOOK_DELIVERIES.labels(provider=provider, result=result).inc()
 
 
 def record_signal_dropped(workflow_type: str, signal: str, reason: str) -> None:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 import uvicorn
 from temporalio.client import Client
 
+from followthrough import tracing
 from followthrough.api import create_app
 from followthrough.config import Settings
 from followthrough.metrics import start_exporter
@@ -90,6 +91,7 @@ async def run_dev(settings: Settings, echo: Callable[[str], None] = print) -> No
     if settings.followthrough_sdk_metrics_address is None:
         # GET /metrics shows the SDK's own metrics beside ours out of the box.
         settings = settings.model_copy(update={"followthrough_sdk_metrics_address": f"127.0.0.1:{free_port()}"})
+    tracing.setup("followthrough-dev")
     stop = _stop_event()
     api_key = settings.followthrough_api_key.get_secret_value() if settings.followthrough_api_key else None
     generated = api_key is None
@@ -141,6 +143,7 @@ async def run_dev(settings: Settings, echo: Callable[[str], None] = print) -> No
 
 
 async def run_worker(settings: Settings, echo: Callable[[str], None] = print) -> None:
+    tracing.setup("followthrough-worker")
     stop = _stop_event()
     await prepare_store(settings, always=False)
     client = await connect(settings)
@@ -162,6 +165,7 @@ async def run_worker(settings: Settings, echo: Callable[[str], None] = print) ->
 async def run_api(settings: Settings, echo: Callable[[str], None] = print) -> None:
     if settings.followthrough_api_key is None:
         raise SystemExit("configuration error: FOLLOWTHROUGH_API_KEY: required for `followthrough api`")
+    tracing.setup("followthrough-api")
     stop = _stop_event()
     await prepare_store(settings, always=False)
     services = await Services.open(settings)

@@ -11,8 +11,10 @@ from fastapi.middleware.cors import CORSMiddleware
 from temporalio.client import Client
 
 import followthrough
+from followthrough import tracing
 from followthrough.api.auth import require_key
 from followthrough.api.errors import install_error_handlers
+from followthrough.api.http_metrics import HttpMetricsMiddleware
 from followthrough.api.limits import install_limits
 from followthrough.api.rate_limits import limits_for
 from followthrough.catalog import routers
@@ -69,7 +71,9 @@ def create_app(
         allow_headers=["Authorization", "Content-Type", "X-Namespace"],
         allow_credentials=True,
     )
-    install_limits(app, settings)  # after CORS: the body limit is the outermost middleware
+    install_limits(app, settings)  # after CORS: the body limit is the outermost middleware but one
+    app.add_middleware(HttpMetricsMiddleware)  # counts every answer, the body limit's 413 too
+    tracing.instrument_app(app)  # a span per request when OTEL_EXPORTER_OTLP_ENDPOINT is set
     for router, public in routers():
         keyed = [] if public else [Depends(require_key)]
         app.include_router(router, dependencies=[*keyed, *limits_for(router, public)])

@@ -18,6 +18,10 @@ memory:
   process handles the same event is 503 with ``Retry-After``.
 
 When the store cannot be reached the answer is 503: the provider delivers again later.
+
+Each delivery is counted in ``followthrough_webhook_deliveries_total{provider, result}``:
+``refused`` by :func:`refuse` and :func:`refuse_replay`, ``duplicate`` and ``accepted`` (handled)
+by :func:`once`.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from fastapi import HTTPException, Request, status
 from pydantic import SecretStr
 from sqlalchemy.exc import SQLAlchemyError
 
+from followthrough.metrics import record_webhook
 from followthrough.processes.followups.rules import FOLLOWUP_TYPES, followup_workflow_id
 from followthrough.providers.signatures import InvalidSignature
 from followthrough.store.repositories.webhooks import MAX_DELIVERY_ID, Claim, WebhookDeliveries
@@ -94,6 +99,7 @@ async def refuse_replay(request: Request, provider: str, signed: str, header: st
     was accepted before, by any API process."""
     claim = await _claim(request, f"{provider}:signature", signed, SIGNATURE_TTL, done=True)
     if not claim.new:
+        record_webhook(provider, "refused")
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"{header} refused: this signed delivery was accepted before")
 
 
@@ -109,6 +115,7 @@ async def once(
     claim = await _claim(request, provider, event_id, EVENT_TTL)
     if claim is Claim.DONE:
         log.info("webhook %s: event already handled; redelivery acknowledged", provider)
+        record_webhook(provider, "duplicate")
         return {"duplicate": True, **duplicate}
     if claim is Claim.BUSY:
         raise HTTPException(
@@ -125,6 +132,7 @@ async def once(
         except SQLAlchemyError:
             log.warning("webhook %s: could not release a failed claim", provider, exc_info=True)
         raise
+    record_webhook(provider, "accepted")
     try:
         await repo.complete(provider, event_id)
     except SQLAlchemyError:  # handled: a redelivery within the lease is 503, then handled again
@@ -132,8 +140,9 @@ async def once(
     return result
 
 
-def refuse(header: str, exc: InvalidSignature, given: str | None) -> HTTPException:
+def refuse(header: str, exc: InvalidSignature, given: str | None, *, provider: str) -> HTTPException:
     """401 when the signature is missing, 403 when it is forged, malformed or stale."""
+    record_webhook(provider, "refused")
     code = status.HTTP_401_UNAUTHORIZED if not given else status.HTTP_403_FORBIDDEN
     return HTTPException(code, f"{header} refused: {exc}")
 

@@ -20,16 +20,18 @@ claimed result per key.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from datetime import datetime
 from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Row, Table, bindparam, select
+from sqlalchemy import Row, Table, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from followthrough.metrics import record_provider_call
 from followthrough.store.database import Database
 from followthrough.store.models import OutboxRecord
 from followthrough.store.types import utcnow
@@ -192,6 +194,12 @@ class Outbox:
         async with self.database.transaction() as conn:
             return [_entry(row) for row in await conn.execute(query)]
 
+    async def counts(self) -> dict[str, int]:
+        """Entries by status (``GET /metrics`` reads it at each scrape)."""
+        query = select(_T.c.status, func.count()).group_by(_T.c.status)
+        async with self.database.transaction() as conn:
+            return {status: int(n) for status, n in await conn.execute(query)}
+
     async def once(
         self,
         *,
@@ -209,13 +217,16 @@ class Outbox:
         if entry.status == "sent":
             return entry
         token = _held.set(idempotency_key)
+        started = time.perf_counter()
         try:
             response = await call()
         except Exception as exc:
+            record_provider_call(provider, operation, exc, time.perf_counter() - started)
             await self.fail(idempotency_key, f"{type(exc).__name__}: {exc}")
             raise
         finally:
             _held.reset(token)
+        record_provider_call(provider, operation, None, time.perf_counter() - started)
         return await self.complete(idempotency_key, response)
 
 

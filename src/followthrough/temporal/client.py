@@ -15,6 +15,7 @@ from temporalio.client import Client
 from temporalio.converter import DataConverter
 from temporalio.service import TLSConfig
 
+from followthrough import tracing
 from followthrough.config import Settings
 from followthrough.metrics import runtime_for
 from followthrough.temporal.converter import data_converter
@@ -63,6 +64,7 @@ async def _connect(
         tls=tls_config(settings),
         data_converter=converter or data_converter(settings),
         runtime=runtime_for(settings),  # exports the SDK's own metrics when configured
+        interceptors=tracing.client_interceptors(),  # spans, when OTEL_EXPORTER_OTLP_* is set (the worker's too)
     )
     if timeout is None:
         return await coro

@@ -52,7 +52,7 @@ async def calcom_event(request: Request, settings: SettingsDep) -> dict[str, Any
     try:
         event = verify_calcom_signature(body, signature, secret)
     except InvalidSignature as exc:
-        raise refuse("X-Cal-Signature-256", exc, signature) from None
+        raise refuse("X-Cal-Signature-256", exc, signature, provider="calcom") from None
     key = calcom_delivery_id(event, body)
     return await once(request, "calcom", key, lambda: _handle(request, event), {"delivery": key})
 

@@ -61,7 +61,7 @@ async def unipile_event(request: Request, settings: SettingsDep, services: Servi
     try:
         verify_shared_secret(given, secret)
     except InvalidSignature as exc:
-        raise refuse(AUTH_HEADER, exc, given) from None
+        raise refuse(AUTH_HEADER, exc, given, provider="unipile") from None
     body = parse_json(await request.body())
     if not isinstance(body, dict):
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "the body is not a Unipile event object")

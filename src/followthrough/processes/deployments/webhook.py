@@ -50,7 +50,7 @@ async def slack_event(request: Request, settings: SettingsDep) -> dict[str, Any]
     try:
         verify_slack_signature(body, signature, timestamp, secret)
     except InvalidSignature as exc:
-        raise refuse("X-Slack-Signature", exc, signature) from None
+        raise refuse("X-Slack-Signature", exc, signature, provider="slack") from None
     await refuse_replay(request, "slack", digest(f"v0:{timestamp}:", body), "X-Slack-Signature")
     event = parse_json(body)
     if not isinstance(event, dict):

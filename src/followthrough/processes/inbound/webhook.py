@@ -130,7 +130,7 @@ async def whatsapp_inbound(request: Request, settings: SettingsDep) -> dict[str,
             body, signature, configured_secret(settings.whatsapp_app_secret, "WHATSAPP_APP_SECRET")
         )
     except InvalidSignature as exc:
-        raise refuse("X-Hub-Signature-256", exc, signature) from None
+        raise refuse("X-Hub-Signature-256", exc, signature, provider="whatsapp") from None
     try:
         messages = parse_whatsapp(parse_json(body))
     except (ValueError, TypeError, AttributeError) as exc:  # signed, but not the shape Meta sends

@@ -46,7 +46,7 @@ async def stripe_event(request: Request, settings: SettingsDep) -> dict[str, Any
     try:
         event = verify_stripe_signature(body, signature, secret)
     except InvalidSignature as exc:
-        raise refuse("Stripe-Signature", exc, signature) from None
+        raise refuse("Stripe-Signature", exc, signature, provider="stripe") from None
     # What the signature covers: ``{t}.{body}``. A v1 list re-ordered still signs the same.
     await refuse_replay(request, "stripe", digest(str(stripe_timestamp(signature or "")), body), "Stripe-Signature")
     event_id = event.get("id")

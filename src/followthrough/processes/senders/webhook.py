@@ -38,7 +38,7 @@ async def unipile_account_status(request: Request, settings: SettingsDep, servic
     try:
         verify_shared_secret(given, secret)
     except InvalidSignature as exc:
-        raise refuse(AUTH_HEADER, exc, given) from None
+        raise refuse(AUTH_HEADER, exc, given, provider="unipile") from None
     body = parse_json(await request.body())
     event = body.get("AccountStatus") if isinstance(body, dict) else None
     if not isinstance(event, dict):
