@@ -37,6 +37,7 @@ def processes() -> tuple[Process, ...]:
     import followthrough.api.routes.workflows
     import followthrough.commands.db
     import followthrough.commands.keys
+    import followthrough.commands.webhook
     import followthrough.leads.activities
     import followthrough.messaging.activities
     import followthrough.processes.bookings.activities
@@ -228,7 +229,11 @@ def processes() -> tuple[Process, ...]:
                 (followthrough.api.routes.codec.router, True),
                 (followthrough.api.routes.metrics.router, False),
             ),
-            commands=(("db", followthrough.commands.db.app), ("keys", followthrough.commands.keys.app)),
+            commands=(
+                ("db", followthrough.commands.db.app),
+                ("keys", followthrough.commands.keys.app),
+                ("webhook", followthrough.commands.webhook.app),
+            ),
         ),
     )
 

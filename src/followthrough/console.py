@@ -12,6 +12,7 @@ from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 import typer
+from sqlalchemy.exc import DBAPIError
 from temporalio.exceptions import TemporalError
 from temporalio.service import RPCError
 
@@ -81,6 +82,9 @@ def run(coro: Awaitable[T]) -> T:
         ) from None
     except TemporalError as exc:
         raise fail(f"error: {type(exc).__name__}: {_first_line(exc)}") from None
+    except DBAPIError as exc:  # the store refused: a missing table, a lost connection
+        hint = " (run `followthrough db upgrade` first?)" if "no such table" in str(exc.orig) else ""
+        raise fail(f"error: the store answered: {_first_line(exc.orig or exc)}{hint}") from None
 
 
 def _first_line(exc: BaseException) -> str:

@@ -13,6 +13,7 @@ from temporalio.client import Client
 import followthrough
 from followthrough import tracing
 from followthrough.api.auth import require_key
+from followthrough.api.docs import install_docs
 from followthrough.api.errors import install_error_handlers
 from followthrough.api.http_metrics import HttpMetricsMiddleware
 from followthrough.api.limits import install_limits
@@ -51,6 +52,8 @@ def create_app(
         version=followthrough.__version__,
         description="Durable business workflows on Temporal.",
         lifespan=lifespan,
+        docs_url=None,  # served offline by install_docs
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.api_key = api_key
@@ -59,6 +62,7 @@ def create_app(
     app.state.client_lock = asyncio.Lock()
     app.state.workflows = None
     install_error_handlers(app)
+    install_docs(app)
     app.add_middleware(RequestIdMiddleware)  # X-Request-ID, and request_id in log lines
     # The Web UI (another origin) calls the codec endpoint from the browser.
     app.add_middleware(

@@ -68,3 +68,26 @@ def test_progress_line_counts_finished_leads() -> None:
     done, total, text = progress_line(status)
     assert (done, total) == (3, 10)
     assert text.startswith("running: 3 running, 4 pending")
+
+
+async def test_watch_off_a_terminal_prints_one_line_per_change(capsys: pytest.CaptureFixture[str]) -> None:
+    from followthrough.processes.campaigns.cli import watch_progress
+
+    def status(state: str, succeeded: int, workflow: str = "RUNNING") -> dict[str, object]:
+        totals = {"total": 2, "pending": 2 - succeeded, "running": 0, "succeeded": succeeded}
+        return {"workflowStatus": workflow, "orchestrator": {"state": state, "totals": totals}}
+
+    answers = [status("running", 0), status("running", 0), status("running", 1), status("completed", 2, "COMPLETED")]
+
+    class Control:
+        async def status(self, campaign_id: str) -> dict[str, object]:
+            return answers.pop(0)
+
+    final = await watch_progress(Control(), "c1", 0.0, plain=True)  # type: ignore[arg-type]
+    assert final["workflowStatus"] == "COMPLETED"
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        "c1 0/2 running: 0 running, 2 pending, 0 ok, 0 failed, 0 stopped",
+        "c1 1/2 running: 0 running, 1 pending, 1 ok, 0 failed, 0 stopped",
+        "c1 2/2 completed: 0 running, 0 pending, 2 ok, 0 failed, 0 stopped",
+    ]

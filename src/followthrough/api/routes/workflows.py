@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, Query, Response, status
 from pydantic import BaseModel, Field
 
 from followthrough.api.deps import WorkflowsDep
+from followthrough.api.openapi import body_example
 from followthrough.temporal.operations import (
     InvalidInput,
     InvalidPageToken,
@@ -20,6 +21,10 @@ from followthrough.temporal.operations import (
 )
 
 router = APIRouter(prefix="/api/workflows", tags=["workflows"])
+
+
+#: A start of the HealthCheckWorkflow, as the README's first request.
+START_EXAMPLE = {"input": {}, "workflow_id": "health-1", "search_attributes": {"LeadId": "lead-42"}}
 
 
 class StartRequest(BaseModel):
@@ -90,13 +95,15 @@ def _delay(seconds: float | None) -> timedelta | None:
         raise InvalidInput([{"loc": loc, "msg": "too large a delay", "type": "less_than_equal"}]) from None
 
 
-@router.post("/{workflow_type}/start", status_code=202, response_model=StartResponse)
+@router.post(
+    "/{workflow_type}/start", status_code=202, response_model=StartResponse, openapi_extra=body_example(START_EXAMPLE)
+)
 async def start(workflow_type: str, body: StartRequest, response: Response, wf: WorkflowsDep) -> StartResponse:
     outcome = await wf.start(workflow_type, body.input, **_start_kwargs(body))
     return await start_response(wf, outcome, response)
 
 
-@router.post("/{workflow_type}/execute", response_model=ExecuteResponse)
+@router.post("/{workflow_type}/execute", response_model=ExecuteResponse, openapi_extra=body_example(START_EXAMPLE))
 async def execute(workflow_type: str, body: StartRequest, wf: WorkflowsDep) -> ExecuteResponse:
     outcome, result = await wf.execute(workflow_type, body.input, **_start_kwargs(body))
     return ExecuteResponse(workflow_id=outcome.workflow_id, result=result)
@@ -130,7 +137,7 @@ async def result(workflow_id: str, wf: WorkflowsDep) -> dict[str, Any]:
     return {"workflow_id": workflow_id, "result": await wf.result(workflow_id)}
 
 
-@router.post("/{workflow_id}/signal/{name}", status_code=202)
+@router.post("/{workflow_id}/signal/{name}", status_code=202, openapi_extra=body_example({"message_id": "wamid-1"}))
 async def signal(workflow_id: str, name: str, wf: WorkflowsDep, payload: Any = Body(default=None)) -> dict[str, Any]:
     """Send one of the workflow's public signals; the body is its input model (JSON).
 
@@ -146,7 +153,7 @@ async def query(workflow_id: str, name: str, wf: WorkflowsDep) -> dict[str, Any]
     return {"workflow_id": workflow_id, "query": name, "result": await wf.query(workflow_id, name)}
 
 
-@router.post("/{workflow_id}/update/{name}")
+@router.post("/{workflow_id}/update/{name}", openapi_extra=body_example({"approved": True, "reviewer": "maria"}))
 async def update(workflow_id: str, name: str, wf: WorkflowsDep, payload: Any = Body(default=None)) -> dict[str, Any]:
     """Run one of the workflow's public updates and answer its result (the same rules as a
     signal; an update the workflow refuses is 422 with its reason)."""

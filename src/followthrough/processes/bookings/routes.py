@@ -29,6 +29,7 @@ from followthrough.api.flags import (
     use_temporal,
 )
 from followthrough.api.listing import ListPageDep
+from followthrough.api.openapi import LEAD, body_example
 from followthrough.api.routes.workflows import closed_outcome
 from followthrough.bounds import WithinHorizon
 from followthrough.leads.models import SetStageInput
@@ -64,7 +65,13 @@ class BookDemoRequest(WithinHorizon, BookDemoInput):
     """The booking input; the slot within ten years of now."""
 
 
-@router.post("", status_code=202)
+@router.post(
+    "",
+    status_code=202,
+    openapi_extra=body_example(
+        {"lead": LEAD, "start": "2027-03-02T15:00:00Z", "end": "2027-03-02T15:30:00Z", "timezone": "Europe/Madrid"}
+    ),
+)
 async def book_demo(
     body: BookDemoRequest,
     response: Response,

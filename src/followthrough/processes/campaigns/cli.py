@@ -3,7 +3,7 @@
     followthrough campaign create campaign.json [--leads-csv leads.csv]
     followthrough campaign start ID --organization-id ORG [--max-concurrent 100] [--delay 30]
     followthrough campaign pause ID | resume ID | stop ID [--complete-current]
-    followthrough campaign status ID [--watch]     a live progress bar until the campaign ends
+    followthrough campaign status ID [--watch]     follow it until it ends (a line per change off a terminal)
 
 ``campaign.json`` is the body of ``POST /api/campaigns`` (name, organizationId,
 senderAccountId, graph, leads). The same code as the HTTP routes does the work
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -117,7 +118,9 @@ def stop(
 @app.command("status")
 def status(
     campaign_id: str,
-    watch: Annotated[bool, typer.Option("--watch", help="a live progress bar until the campaign ends")] = False,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="follow it to the end: a bar, or a line per change off a terminal")
+    ] = False,
     interval: Annotated[float, typer.Option(min=0.2, help="seconds between refreshes")] = 1.0,
 ) -> None:
     """The campaign's totals: from the orchestrator's query and from visibility."""
@@ -142,8 +145,13 @@ def progress_line(status: dict[str, Any]) -> tuple[int, int, str]:
     return done, total, description
 
 
-async def watch_progress(control: CampaignControl, campaign_id: str, interval: float) -> dict[str, Any]:
-    """Redraw a rich progress bar from the status until the orchestrator closes."""
+async def watch_progress(
+    control: CampaignControl, campaign_id: str, interval: float, *, plain: bool | None = None
+) -> dict[str, Any]:
+    """Follow the status until the orchestrator closes: a rich progress bar on a terminal, else
+    (a pipe, a log file, CI) one plain line per change; the final status follows as JSON."""
+    if plain if plain is not None else not sys.stdout.isatty():
+        return await _watch_lines(control, campaign_id, interval)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -153,6 +161,24 @@ async def watch_progress(control: CampaignControl, campaign_id: str, interval: f
             current = await control.status(campaign_id)
             done, total, description = progress_line(current)
             bar.update(task, completed=done, total=total or None, description=description)
-            if current.get("workflowStatus") not in ("RUNNING", None) or current.get("status") in ("draft",):
+            if _finished(current):
                 return current
             await asyncio.sleep(interval)
+
+
+async def _watch_lines(control: CampaignControl, campaign_id: str, interval: float) -> dict[str, Any]:
+    last = None
+    while True:
+        current = await control.status(campaign_id)
+        done, total, description = progress_line(current)
+        line = f"{campaign_id} {done}/{total} {description}"
+        if line != last:
+            typer.echo(line)
+            last = line
+        if _finished(current):
+            return current
+        await asyncio.sleep(interval)
+
+
+def _finished(status: dict[str, Any]) -> bool:
+    return status.get("workflowStatus") not in ("RUNNING", None) or status.get("status") in ("draft",)

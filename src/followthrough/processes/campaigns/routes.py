@@ -8,6 +8,7 @@ parser, :func:`~followthrough.processes.campaigns.control.parse_leads`.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pydantic
@@ -18,6 +19,7 @@ from starlette.datastructures import FormData, UploadFile
 
 from followthrough.api.auth import PrincipalDep
 from followthrough.api.deps import ServicesDep, WorkflowsDep
+from followthrough.api.openapi import body_example
 from followthrough.processes.campaigns.control import (
     CampaignControl,
     CampaignProblem,
@@ -32,6 +34,20 @@ from followthrough.processes.campaigns.control import (
     decode_csv,
     parse_leads,
 )
+
+#: A campaign as POST /api/campaigns takes it: visit each lead's profile, then end.
+CAMPAIGN_EXAMPLE: dict[str, Any] = {
+    "name": "Spring outreach",
+    "organizationId": "acme",
+    "senderAccountId": "unipile-acc-1",
+    "graph": {
+        "nodes": [{"id": "visit", "kind": "action", "action": "profile_visit"}, {"id": "done", "kind": "end"}],
+        "edges": [{"source": "visit", "target": "done"}],
+    },
+    "leads": [{"linkedin_url": "https://www.linkedin.com/in/ana-garcia", "first_name": "Ana"}],
+}
+#: The same leads as CSV (a header row, one lead a line).
+LEADS_CSV_EXAMPLE = "linkedin_url,first_name\nhttps://www.linkedin.com/in/ana-garcia,Ana\n"
 
 router = APIRouter(prefix="/api/campaigns", tags=["campaigns"])
 
@@ -87,7 +103,10 @@ async def _create_body(request: Request) -> CreateCampaign:
         "requestBody": {
             "required": True,
             "content": {
-                "application/json": {"schema": CreateCampaign.model_json_schema(by_alias=True)},
+                "application/json": {
+                    "schema": CreateCampaign.model_json_schema(by_alias=True),
+                    "example": CAMPAIGN_EXAMPLE,
+                },
                 "multipart/form-data": {
                     "schema": {
                         "type": "object",
@@ -96,7 +115,11 @@ async def _create_body(request: Request) -> CreateCampaign:
                             "campaign": {"type": "string", "description": "the JSON body, as text"},
                             "file": {"type": "string", "format": "binary", "description": "the leads as CSV"},
                         },
-                    }
+                    },
+                    "example": {
+                        "campaign": json.dumps({k: v for k, v in CAMPAIGN_EXAMPLE.items() if k != "leads"}),
+                        "file": LEADS_CSV_EXAMPLE,
+                    },
                 },
             },
         }
@@ -115,7 +138,32 @@ async def create_campaign(request: Request, services: ServicesDep, principal: Pr
     return created.model_dump()
 
 
-@router.post("/{campaign_id}/leads", status_code=201)
+@router.post(
+    "/{campaign_id}/leads",
+    status_code=201,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {"type": "array", "items": {"type": "object", "additionalProperties": True}},
+                    "example": CAMPAIGN_EXAMPLE["leads"],
+                },
+                "text/csv": {"schema": {"type": "string"}, "example": LEADS_CSV_EXAMPLE},
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["file"],
+                        "properties": {
+                            "file": {"type": "string", "format": "binary", "description": "the leads as CSV"}
+                        },
+                    },
+                    "example": {"file": LEADS_CSV_EXAMPLE},
+                },
+            },
+        }
+    },
+)
 async def add_leads(campaign_id: str, request: Request, services: ServicesDep, principal: PrincipalDep) -> Any:
     """Append leads: a JSON list of objects, CSV text (``Content-Type: text/csv``) or an
     uploaded CSV file (``multipart/form-data``, field ``file``). Duplicates are counted, not added."""
@@ -139,7 +187,11 @@ async def add_leads(campaign_id: str, request: Request, services: ServicesDep, p
     return created.model_dump()
 
 
-@router.post("/{campaign_id}/start", status_code=202)
+@router.post(
+    "/{campaign_id}/start",
+    status_code=202,
+    openapi_extra=body_example({"organizationId": "acme", "maxConcurrentLeads": 100, "leadProcessingDelay": 30}),
+)
 async def start_campaign(
     campaign_id: str, body: StartCampaign, services: ServicesDep, wf: WorkflowsDep, response: Response
 ) -> Any:
@@ -150,7 +202,7 @@ async def start_campaign(
     return {"campaignId": campaign_id, "workflowId": outcome.workflow_id, "runId": outcome.run_id}
 
 
-@router.post("/{campaign_id}/pause", status_code=202)
+@router.post("/{campaign_id}/pause", status_code=202, openapi_extra=body_example({"reason": "holiday week"}))
 async def pause_campaign(
     campaign_id: str, services: ServicesDep, wf: WorkflowsDep, body: PauseCampaign | None = None
 ) -> Any:
@@ -170,7 +222,11 @@ async def resume_campaign(campaign_id: str, services: ServicesDep, wf: Workflows
     return {"campaignId": campaign_id, "signal": "resume"}
 
 
-@router.post("/{campaign_id}/stop", status_code=202)
+@router.post(
+    "/{campaign_id}/stop",
+    status_code=202,
+    openapi_extra=body_example({"completeCurrentExecutions": True, "reason": "goal met"}),
+)
 async def stop_campaign(
     campaign_id: str, services: ServicesDep, wf: WorkflowsDep, body: StopCampaign | None = None
 ) -> Any:
@@ -190,7 +246,11 @@ async def campaign_status(campaign_id: str, services: ServicesDep, wf: Workflows
 
 
 # --- the seed's routes: the campaign named in the body (or the query), the same answers ------
-@router.post("/start", status_code=202)
+@router.post(
+    "/start",
+    status_code=202,
+    openapi_extra=body_example({"campaignId": "cmp_1", "organizationId": "acme", "maxConcurrentLeads": 100}),
+)
 async def start_named_campaign(
     body: StartNamedCampaign, services: ServicesDep, wf: WorkflowsDep, response: Response
 ) -> Any:
@@ -198,17 +258,19 @@ async def start_named_campaign(
     return await start_campaign(body.campaign_id, body, services, wf, response)
 
 
-@router.post("/pause", status_code=202)
+@router.post("/pause", status_code=202, openapi_extra=body_example({"campaignId": "cmp_1", "reason": "holiday week"}))
 async def pause_named_campaign(body: PauseNamedCampaign, services: ServicesDep, wf: WorkflowsDep) -> Any:
     return await pause_campaign(body.campaign_id, services, wf, body)
 
 
-@router.post("/resume", status_code=202)
+@router.post("/resume", status_code=202, openapi_extra=body_example({"campaignId": "cmp_1"}))
 async def resume_named_campaign(body: ResumeNamedCampaign, services: ServicesDep, wf: WorkflowsDep) -> Any:
     return await resume_campaign(body.campaign_id, services, wf)
 
 
-@router.post("/stop", status_code=202)
+@router.post(
+    "/stop", status_code=202, openapi_extra=body_example({"campaignId": "cmp_1", "completeCurrentExecutions": False})
+)
 async def stop_named_campaign(body: StopNamedCampaign, services: ServicesDep, wf: WorkflowsDep) -> Any:
     return await stop_campaign(body.campaign_id, services, wf, body)
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from followthrough.api.deps import WorkflowsDep
 from followthrough.api.listing import ListPageDep
+from followthrough.api.openapi import body_example
 from followthrough.api.routes.workflows import closed_outcome
 from followthrough.processes.content.rules import ContentPipelineInput, ReviewDecision, content_workflow_id
 from followthrough.temporal.operations import UpdateRejected
@@ -42,7 +43,18 @@ class ContentStarted(BaseModel):
     error: dict[str, Any] | None = None
 
 
-@router.post("", status_code=202, response_model=ContentStarted)
+@router.post(
+    "",
+    status_code=202,
+    response_model=ContentStarted,
+    openapi_extra=body_example(
+        {
+            "brief": {"topic": "Follow-ups that land", "audience": "sales teams"},
+            "review_mode": "auto",
+            "publish_to": ["blog"],
+        }
+    ),
+)
 async def create_content(body: CreateContentRequest, response: Response, wf: WorkflowsDep) -> ContentStarted:
     input = ContentPipelineInput.model_validate(body.model_dump())
     outcome = await wf.start(WORKFLOW, input, workflow_id=input.workflow_id)
@@ -71,7 +83,9 @@ async def get_content(content_id: str, wf: WorkflowsDep) -> dict[str, Any]:
     return {"workflow_id": workflow_id, "execution_status": info.status, "content": content}
 
 
-@router.post("/{content_id}/review")
+@router.post(
+    "/{content_id}/review", openapi_extra=body_example({"approved": True, "reviewer": "maria", "notes": "ship it"})
+)
 async def review_content(content_id: str, body: ReviewDecision, wf: WorkflowsDep) -> dict[str, Any]:
     workflow_id = content_workflow_id(content_id)
     try:

@@ -15,6 +15,7 @@ from pydantic.alias_generators import to_camel
 
 from followthrough.api.deps import SettingsDep, WorkflowsDep
 from followthrough.api.listing import ListPageDep
+from followthrough.api.openapi import body_example
 from followthrough.api.routes.workflows import StartResponse, start_response
 from followthrough.bounds import MAX_ITEMS, Name
 from followthrough.processes.deployments.activities import secrets_key
@@ -52,7 +53,14 @@ def _workflow_id(id: str) -> str:
     return id if id.startswith("deployment-") else deployment_workflow_id(id)
 
 
-@router.post("", status_code=202, response_model=StartResponse)
+@router.post(
+    "",
+    status_code=202,
+    response_model=StartResponse,
+    openapi_extra=body_example(
+        {"botName": "support-bot", "botType": "discord", "config": {"token": "…"}, "owner": "acme"}
+    ),
+)
 async def deploy(body: DeploymentRequest, response: Response, wf: WorkflowsDep, settings: SettingsDep) -> StartResponse:
     clear = {k: str(v) for k, v in body.config.items() if is_secret_key(k)}
     problems = config_errors(body.bot_type, body.config, clear, settings.allowed_callback_hosts)

@@ -15,6 +15,7 @@ from fastapi import APIRouter
 
 from followthrough.api.flags import Feature, FlaggedRouteDep, InlineRun, inline_activity
 from followthrough.api.listing import ListPageDep
+from followthrough.api.openapi import LEAD, body_example
 from followthrough.bounds import WithinHorizon
 from followthrough.leads.models import ContactStateInput
 from followthrough.processes.followups import rules
@@ -28,7 +29,13 @@ class FollowUpRequest(WithinHorizon, FollowUpInput):
     """The follow-up input; its instants within ten years of now."""
 
 
-@router.post("", status_code=202)
+@router.post(
+    "",
+    status_code=202,
+    openapi_extra=body_example(
+        {"lead": LEAD, "type": "pre_demo_24h", "demo_start": "2027-03-02T15:00:00Z", "demo_end": "2027-03-02T15:30:00Z"}
+    ),
+)
 async def start_followup(body: FollowUpRequest, route: FlaggedRouteDep) -> dict[str, Any]:
     """Start ``followup-{lead}-{type}``; a second call while it runs returns the running one."""
     now = datetime.now(UTC)

@@ -16,6 +16,7 @@ from fastapi import APIRouter
 
 from followthrough.api.flags import Feature, FlaggedRouteDep, InlineRun, inline_activity
 from followthrough.api.listing import ListPageDep
+from followthrough.api.openapi import LEAD, body_example
 from followthrough.bounds import WithinHorizon
 from followthrough.leads.models import RecentConversationInput
 from followthrough.processes.integrations.rules import (
@@ -42,7 +43,13 @@ class IntegrationSyncRequest(WithinHorizon, IntegrationSyncInput):
     """The sync input; ``occurred_at`` within ten years of now."""
 
 
-@router.post("/sync", status_code=202)
+@router.post(
+    "/sync",
+    status_code=202,
+    openapi_extra=body_example(
+        {"lead": LEAD, "event": "lead_created", "event_id": "msg-1", "occurred_at": "2027-03-01T10:00:00Z"}
+    ),
+)
 async def start_sync(body: IntegrationSyncRequest, route: FlaggedRouteDep) -> dict[str, Any]:
     """Start ``integration-{lead}-{event}-{event_id}``; the same event again returns the same run."""
     require_amount_within(body.value, route.settings.followthrough_max_payment_amount, ["body", "value"])

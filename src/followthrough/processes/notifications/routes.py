@@ -20,6 +20,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from followthrough.api.deps import ServicesDep, SettingsDep, WorkflowsDep
 from followthrough.api.listing import ListPageDep
+from followthrough.api.openapi import body_example
 from followthrough.api.routes.workflows import closed_outcome
 from followthrough.errors import FollowthroughError
 from followthrough.processes.notifications.rules import (
@@ -63,7 +64,19 @@ class NotificationStarted(BaseModel):
     error: dict[str, Any] | None = None
 
 
-@router.post("/notification/start", status_code=202, response_model=NotificationStarted)
+@router.post(
+    "/notification/start",
+    status_code=202,
+    response_model=NotificationStarted,
+    openapi_extra=body_example(
+        {
+            "userId": "user-7",
+            "message": "Your report is ready",
+            "channels": ["email"],
+            "recipient": {"email": "ana@example.com"},
+        }
+    ),
+)
 async def start_notification(
     body: NotificationRequest, response: Response, wf: WorkflowsDep, settings: SettingsDep, services: ServicesDep
 ) -> NotificationStarted:

@@ -23,6 +23,7 @@ from temporalio.exceptions import ApplicationError
 from followthrough.api.deps import SettingsDep, WorkflowsDep
 from followthrough.api.flags import Feature, FlaggedRouteDep, InlineRun, inline_activity
 from followthrough.api.listing import ListPageDep
+from followthrough.api.openapi import body_example
 from followthrough.api.routes.workflows import StartResponse, start_response
 from followthrough.config import Settings
 from followthrough.processes.deployments.activities import secrets_key
@@ -41,6 +42,9 @@ from followthrough.services import Services
 
 log = logging.getLogger("followthrough.onboarding")
 
+#: One user onboarded into the default stores.
+ONBOARDING_EXAMPLE = {"email": "ana@example.com", "name": "Ana García", "language": "es"}
+
 router = APIRouter(tags=["onboarding"])
 
 WORKFLOW = "UserOnboardingWorkflow"
@@ -56,14 +60,16 @@ def workflow_id_for(settings: Settings, body: OnboardingInput) -> str:
     return onboarding_workflow_id(body.email, workflow_id_key(settings))
 
 
-@router.post("/api/temporal/onboarding/execute")
+@router.post("/api/temporal/onboarding/execute", openapi_extra=body_example(ONBOARDING_EXAMPLE))
 async def execute_onboarding(body: OnboardingInput, wf: WorkflowsDep, settings: SettingsDep) -> dict[str, Any]:
     """Create the user in every store, welcome them, and answer with the outcome."""
     outcome, result = await wf.execute(WORKFLOW, body, workflow_id=workflow_id_for(settings, body))
     return {"workflow_id": outcome.workflow_id, "result": result}
 
 
-@router.post("/api/onboarding", status_code=202, response_model=StartResponse)
+@router.post(
+    "/api/onboarding", status_code=202, response_model=StartResponse, openapi_extra=body_example(ONBOARDING_EXAMPLE)
+)
 async def start_onboarding(
     body: OnboardingInput, response: Response, wf: WorkflowsDep, settings: SettingsDep
 ) -> StartResponse:
@@ -95,7 +101,7 @@ class CreateUserRequest(OnboardingInput):
     )
 
 
-@router.post("/api/users", status_code=202)
+@router.post("/api/users", status_code=202, openapi_extra=body_example(ONBOARDING_EXAMPLE))
 async def create_user(body: CreateUserRequest, route: FlaggedRouteDep) -> dict[str, Any]:
     """Nexpo's route: the onboarding saga (``{workflowId, …}``, 202), or with Temporal switched
     off the same steps inline, answered with their outcome (``status``) once done. The seed's

@@ -15,6 +15,7 @@ from fastapi import APIRouter, HTTPException, status
 
 from followthrough.api.flags import Feature, FlaggedRouteDep, InlineRun, inline_activity, integrations_on
 from followthrough.api.listing import ListPageDep
+from followthrough.api.openapi import LEAD, body_example
 from followthrough.leads.models import SetStageInput
 from followthrough.processes.payments.rules import (
     MarkPaymentInput,
@@ -38,7 +39,13 @@ def require_amount_within(amount: int | None, limit: int, loc: list[str]) -> Non
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail)
 
 
-@router.post("", status_code=202)
+@router.post(
+    "",
+    status_code=202,
+    openapi_extra=body_example(
+        {"lead": LEAD, "reference": "order-1001", "amount": 4900, "currency": "eur", "description": "Pro plan, 1 month"}
+    ),
+)
 async def start_payment(body: PaymentInput, route: FlaggedRouteDep) -> dict[str, Any]:
     """Start ``payment-{lead}-{reference}``; a second call while it runs returns the running one."""
     require_amount_within(body.amount, route.settings.followthrough_max_payment_amount, ["body", "amount"])

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from followthrough.api.auth import PrincipalDep
 from followthrough.api.deps import ServicesDep, workflows_for
+from followthrough.api.openapi import body_example
 from followthrough.processes.senders.accounts import SenderControl, SenderProblem
 from followthrough.processes.senders.rules import ConnectSender, LimitsPatch, view
 from followthrough.services import Services
@@ -25,7 +26,9 @@ def _problem(exc: SenderProblem) -> JSONResponse:
     return JSONResponse({"detail": exc.detail}, status_code=exc.status)
 
 
-@router.post("", status_code=201)
+@router.post(
+    "", status_code=201, openapi_extra=body_example({"accountId": "unipile-acc-1", "displayName": "Ana (LinkedIn)"})
+)
 async def connect_sender(
     body: ConnectSender, request: Request, response: Response, services: ServicesDep, principal: PrincipalDep
 ) -> Any:
@@ -60,7 +63,16 @@ async def show_sender(sender_account_id: str, request: Request, services: Servic
         return _problem(exc)
 
 
-@router.patch("/{sender_account_id}")
+@router.patch(
+    "/{sender_account_id}",
+    openapi_extra=body_example(
+        {
+            "timezone": "Europe/Paris",
+            "workingHours": "09:00-18:00",
+            "dailyLimits": {"profile_visit": 150, "send_message": 100},
+        }
+    ),
+)
 async def set_sender_limits(
     sender_account_id: str, body: LimitsPatch, request: Request, services: ServicesDep, principal: PrincipalDep
 ) -> Any:
