@@ -3,10 +3,12 @@
 Schemathesis generates requests from the app's own OpenAPI document (a fixed number per route,
 derandomized: the same requests on every run), sent alternately with the operator's key and an
 organization's key. Every answer must be no 5xx (``not_a_server_error``) and, where the route
-documents its response, fit that schema (``response_schema_conformance``). Undocumented status
-codes are not checked yet (``status_code_conformance``): most routes document only 2xx and 422,
-while they rightly answer 401/403/404/409/503 too. The signed webhooks mostly answer 401/403 to
-the fuzzer, which is what they should do.
+documents its response, fit that schema (``response_schema_conformance``). Afterwards no
+execution the fuzz started may be failing its workflow task over and over (an input that
+passed validation and jams a workflow). Undocumented status codes are not checked yet
+(``status_code_conformance``): most routes document only 2xx and 422, while they rightly
+answer 401/403/404/409/503 too. The signed webhooks mostly answer 401/403 to the fuzzer, which
+is what they should do.
 
 Hypothesis drives generation synchronously, so it runs in a thread; each request is sent on the
 test's event loop, where the app, its store and the Temporal client live.
@@ -124,6 +126,19 @@ async def test_no_route_answers_5xx_to_generated_requests(
     )
     for failure in failures[:40]:
         print(failure)
+    # No input a route accepted may leave a workflow failing its task over and over: every
+    # execution the fuzz started is described once its worker had a few seconds to take it.
+    await asyncio.sleep(3)
+    started, jammed = 0, []
+    queue = services.settings.temporal_task_queue
+    async for execution in dev_client.list_workflows(f'TaskQueue = "{queue}" AND ExecutionStatus = "Running"'):
+        started += 1
+        described = await dev_client.get_workflow_handle(execution.id, run_id=execution.run_id).describe()
+        raw = described.raw_description
+        if raw.HasField("pending_workflow_task") and raw.pending_workflow_task.attempt > 1:
+            jammed.append((execution.workflow_type, execution.id, raw.pending_workflow_task.attempt))
+    print(f"fuzz: {started} executions still running, {len(jammed)} with a failing workflow task: {jammed[:5]}")
+    assert jammed == []
     assert routes == {op.label for op in operations}, "a route was never fuzzed"
     assert len(sent) >= 10 * len(operations)
     assert server_errors == []
