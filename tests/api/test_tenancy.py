@@ -112,6 +112,7 @@ NO_RESOURCE_ROUTES = {
     ("POST", "/api/workflows/{workflow_type}/execute"),
     ("POST", "/api/workflows/{workflow_type}/start"),
     ("GET", "/api/workflows"),
+    ("GET", "/api/campaigns"),
     ("GET", "/metrics"),
     # the business list routes: narrowed by organization like the generic list
     ("GET", "/api/bookings"),

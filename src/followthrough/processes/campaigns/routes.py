@@ -8,8 +8,10 @@ parser, :func:`~followthrough.processes.campaigns.control.parse_leads`.
 
 from __future__ import annotations
 
+import base64
 import json
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 
 import pydantic
 from fastapi import APIRouter, Query, Request, Response
@@ -34,6 +36,7 @@ from followthrough.processes.campaigns.control import (
     decode_csv,
     parse_leads,
 )
+from followthrough.store.repositories import Campaigns
 
 #: A campaign as POST /api/campaigns takes it: visit each lead's profile, then end.
 CAMPAIGN_EXAMPLE: dict[str, Any] = {
@@ -235,6 +238,73 @@ async def stop_campaign(
     except CampaignProblem as exc:
         return _problem(exc)
     return {"campaignId": campaign_id, "signal": "stop"}
+
+
+def _campaign_cursor(campaign: Any) -> str:
+    return base64.urlsafe_b64encode(f"{campaign.created_at.isoformat()}|{campaign.id}".encode()).decode()
+
+
+def _read_cursor(token: str) -> tuple[datetime, str]:
+    try:
+        at, _, key = base64.urlsafe_b64decode(token.encode()).decode().partition("|")
+        moment = datetime.fromisoformat(at)
+    except (ValueError, UnicodeDecodeError):
+        raise CampaignProblem(
+            422, [{"loc": ["query", "page_token"], "msg": "not a token this API returned", "type": "value_error"}]
+        ) from None
+    if not key:
+        raise CampaignProblem(
+            422, [{"loc": ["query", "page_token"], "msg": "not a token this API returned", "type": "value_error"}]
+        )
+    return moment, key
+
+
+@router.get("")
+async def list_campaigns(
+    services: ServicesDep,
+    principal: PrincipalDep,
+    status: Literal["draft", "running", "paused", "stopped", "completed", "failed"] | None = Query(default=None),
+    organization_id: str | None = Query(
+        default=None, alias="organizationId", pattern=r"^[A-Za-z0-9_.:-]{1,64}$", description="operator only"
+    ),
+    page_size: int = Query(default=50, ge=1, le=500),
+    page_token: str | None = Query(default=None, max_length=400),
+) -> Any:
+    """The caller's campaigns, newest first (the operator's key: every organization's, or
+    ``organizationId``'s), with their stored state and lead count; cursor pagination."""
+    if organization_id is not None and not principal.operator and organization_id != principal.organization:
+        return _problem(
+            CampaignProblem(
+                403,
+                f"the query names organization {organization_id!r}, but this key belongs to {principal.organization!r}",
+            )
+        )
+    try:
+        before = _read_cursor(page_token) if page_token else None
+    except CampaignProblem as exc:
+        return _problem(exc)
+    owner = principal.organization if not principal.operator else organization_id
+    found = await Campaigns(services.database).newest(
+        organization=owner, status=status, before=before, limit=page_size + 1
+    )
+    page = found[:page_size]
+    return {
+        "campaigns": [
+            {
+                "campaignId": c.id,
+                "name": c.name,
+                "organizationId": c.organization_id,
+                "senderAccountId": c.sender_account_id,
+                "status": c.status,
+                "leadCount": c.lead_count,
+                "createdAt": c.created_at.isoformat(),
+                "startedAt": c.started_at.isoformat() if c.started_at else None,
+                "completedAt": c.completed_at.isoformat() if c.completed_at else None,
+            }
+            for c in page
+        ],
+        "next_page_token": _campaign_cursor(page[-1]) if len(found) > page_size else None,
+    }
 
 
 @router.get("/{campaign_id}/status")

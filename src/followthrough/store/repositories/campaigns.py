@@ -81,6 +81,27 @@ class Campaigns(Repository):
     async def update(self, campaign_id: str, **values: Any) -> Campaign:
         return await self._update(Campaign, campaign_id, values)
 
+    async def newest(
+        self,
+        *,
+        organization: str | None = None,
+        status: str | None = None,
+        before: tuple[datetime, str] | None = None,
+        limit: int = 50,
+    ) -> list[Campaign]:
+        """Campaigns newest first (``created_at``, then id), after the keyset ``before``; only
+        ``organization``'s when it is given."""
+        query = select(Campaign).order_by(Campaign.created_at.desc(), Campaign.id.desc()).limit(limit)
+        if organization is not None:
+            query = query.where(Campaign.organization_id == organization)
+        if status is not None:
+            query = query.where(Campaign.status == status)
+        if before is not None:
+            at, key = before
+            query = query.where((Campaign.created_at < at) | ((Campaign.created_at == at) & (Campaign.id < key)))
+        async with self.database.session() as session:
+            return list((await session.scalars(query)).all())
+
     async def set_status(self, campaign_id: str, status: str) -> Campaign:
         values: dict[str, Any] = {"status": status}
         if status == "running":
