@@ -1,7 +1,9 @@
 """Replay every recorded history in ``tests/histories`` against today's workflow code.
 
 A change to a workflow that alters the commands it issues for an already-recorded history
-fails here: it must go behind ``workflow.patched(...)``. Record a history with
+fails here. Before 1.0 the change replaces the code and its history is recorded again (the
+test that records it, with ``RECORD_HISTORIES=1``); from the first tagged release on it must go
+behind ``workflow.patched(...)`` (docs/CONVENTIONS.md, "Versions and patches"). Record a history with
 ``followthrough workflow history <id> --out tests/histories/<family>/<case>.json`` (or, in a
 test, ``(await handle.fetch_history()).to_json()``).
 """

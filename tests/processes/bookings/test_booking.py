@@ -365,8 +365,7 @@ async def test_status_query_reports_progress(booking_env: Booker, ts_env: Workfl
 
 async def test_record_history_for_replay(ts_env: WorkflowEnvironment, task_queue: str) -> None:
     """Keeps tests/histories/booking/*.json; rewritten only when missing or RECORD_HISTORIES=1.
-    ``booked.json`` was recorded before the ``booking-integration-sync`` patch and is kept: it
-    proves bookings recorded then still replay."""
+    Pre-1.0, histories of replaced booking code are deleted, not kept."""
     from tests.record import HISTORIES, save_history
 
     for case, fakes in (("booked_with_sync", Fakes()), ("confirmation_failed", Fakes(fail="messaging.send"))):

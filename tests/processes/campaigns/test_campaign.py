@@ -309,9 +309,9 @@ async def test_the_window_stays_full_while_leads_are_pending(env: WorkflowEnviro
 
 
 async def test_the_next_page_is_read_while_a_window_of_leads_is_still_buffered(env: WorkflowEnvironment) -> None:
-    """Patch orchestrator-prefetch-pages: with a window of 3 and pages of 6, the next page is read
-    as soon as only 3 leads are left in the buffer; before the patch, only once the buffer was
-    empty. Pages stay contiguous and every lead runs once. Kept as a recorded history."""
+    """With a window of 3 and pages of 6, the next page is read as soon as only 3 leads are left
+    in the buffer, not once the buffer is empty. Pages stay contiguous and every lead runs once.
+    Kept as a recorded history."""
     from tests.record import HISTORIES, save_history
 
     harness = Harness(leads=leads(14), steps=1)

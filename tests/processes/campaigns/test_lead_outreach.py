@@ -240,9 +240,8 @@ async def steps_in_record(services: Services, seeded: Seeded, count: int) -> lis
 async def test_actions_back_to_back_write_the_record_only_at_open_and_finish(
     ts_env: WorkflowEnvironment, services: Services, task_queue: str
 ) -> None:
-    """``lead-steps-at-rest``: a lead that never waits opens and closes its record (two local
-    activities), its three steps riding with ``finish``, where one call a step used to follow
-    each action."""
+    """A lead that never waits opens and closes its record (two local activities), its three
+    steps riding with ``finish``, where one call a step used to follow each action."""
     fakes = FakeProviders()
     seeded = await seed(services, BACK_TO_BACK_GRAPH)
     async with outreach_worker(ts_env.client, services, fakes, task_queue):
@@ -488,7 +487,7 @@ async def test_the_parent_is_told_when_the_lead_finishes(
         finished: LeadFinishedSignal = await parent.result()
         events = [event.event_type for event in (await lead.fetch_history()).events]
     assert finished == LeadFinishedSignal(lead_id=seeded.lead_ids[0], outcome=LeadOutcome.GOAL_REACHED)
-    # Told by the closing local activity (lead-report-with-finish), not by a signal command.
+    # Told by the closing local activity, not by a signal command.
     assert EventType.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED not in events
     closing = events[events.index(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED) - 2 :]
     assert closing[:2] == [EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED, EventType.EVENT_TYPE_MARKER_RECORDED]
@@ -509,11 +508,9 @@ async def test_a_lead_whose_orchestrator_is_gone_still_closes_its_record(
 
 
 async def test_record_history_for_replay(ts_env: WorkflowEnvironment, services: Services, task_queue: str) -> None:
-    """Keeps tests/histories/lead_outreach/steps_at_rest_*.json; rewritten only when missing or
-    RECORD_HISTORIES=1. ``accepted_after_two_polls.json`` (before the ``lead-merged-bookkeeping``
-    patch), ``merged_bookkeeping_accepted_after_two_polls.json`` (before
-    ``lead-report-with-finish``) and ``report_with_finish_accepted_after_two_polls.json`` (before
-    ``lead-steps-at-rest``) are kept: they prove runs recorded then still replay."""
+    """Keeps tests/histories/lead_outreach/accepted_after_two_polls.json; rewritten only when
+    missing or RECORD_HISTORIES=1. Pre-1.0, histories of replaced lead code are deleted, not
+    kept."""
     from tests.record import HISTORIES, save_history
 
     fakes = FakeProviders(statuses=["pending", "accepted"])
@@ -528,9 +525,9 @@ async def test_record_history_for_replay(ts_env: WorkflowEnvironment, services: 
         await handle.signal(LeadOutreachWorkflow.resume, ResumeSignal())
         await handle.result()
         await parent.result()
-        path = HISTORIES / "lead_outreach" / "steps_at_rest_accepted_after_two_polls.json"
+        path = HISTORIES / "lead_outreach" / "accepted_after_two_polls.json"
         if os.environ.get("RECORD_HISTORIES") == "1" or not path.exists():
-            await save_history(handle, "lead_outreach", "steps_at_rest_accepted_after_two_polls")
+            await save_history(handle, "lead_outreach", "accepted_after_two_polls")
     assert path.exists()
 
 

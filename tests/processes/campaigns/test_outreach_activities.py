@@ -1,4 +1,4 @@
-"""The lead workflow's store activities: load_plan's refusals and the execution record's upserts."""
+"""The lead workflow's store activities: open_lead's refusals and the execution record's upserts."""
 
 from __future__ import annotations
 
@@ -11,13 +11,7 @@ from temporalio.testing import ActivityEnvironment
 from followthrough.processes.campaigns.graph import LeadOutcome, StepResult
 from followthrough.processes.campaigns.records import CampaignExecutionActivities
 from followthrough.processes.campaigns.slots import OutreachActivities
-from followthrough.processes.campaigns.steps import (
-    BeginExecutionInput,
-    FinishExecutionInput,
-    LoadPlanInput,
-    OpenLeadInput,
-    RecordStepInput,
-)
+from followthrough.processes.campaigns.steps import FinishExecutionInput, OpenLeadInput, RecordStepInput
 from followthrough.services import Services
 from followthrough.store.models import Campaign, SenderAccount
 from tests.processes.campaigns.outreach_support import execution_record, seed
@@ -29,11 +23,16 @@ GRAPH = {
 T0 = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)
 
 
-async def test_load_plan_reads_graph_lead_and_sender_limits(services: Services) -> None:
+def _opening(campaign_id: str, lead_id: str, account_id: str, workflow_id: str = "wf-1") -> OpenLeadInput:
+    return OpenLeadInput(
+        campaign_id=campaign_id, lead_id=lead_id, sender_account_id=account_id, workflow_id=workflow_id, started_at=T0
+    )
+
+
+async def test_open_lead_reads_graph_lead_and_sender_limits(services: Services) -> None:
     seeded = await seed(services, GRAPH, account={"timezone": "Europe/Madrid", "daily_limits": {"profile_visit": 80}})
     plan = await ActivityEnvironment().run(
-        OutreachActivities(services).load_plan,
-        LoadPlanInput(campaign_id=seeded.campaign_id, lead_id=seeded.lead_ids[0], sender_account_id=seeded.account_id),
+        OutreachActivities(services).open_lead, _opening(seeded.campaign_id, seeded.lead_ids[0], seeded.account_id)
     )
     assert [n.id for n in plan.graph.nodes] == ["a", "z"]
     assert plan.lead.first_name == "Ana" and plan.lead.identifier is not None
@@ -43,7 +42,7 @@ async def test_load_plan_reads_graph_lead_and_sender_limits(services: Services) 
     assert plan.sender.limits.weekly_cap("send_invitation") == 100
 
 
-async def test_load_plan_refuses_an_invalid_graph_permanently(services: Services) -> None:
+async def test_open_lead_refuses_an_invalid_graph_permanently(services: Services) -> None:
     seeded = await seed(services, GRAPH)
     async with services.database.session() as session:
         campaign = await session.get(Campaign, seeded.campaign_id)
@@ -51,21 +50,17 @@ async def test_load_plan_refuses_an_invalid_graph_permanently(services: Services
         campaign.graph = {"nodes": [{"id": "a", "kind": "action", "action": "profile_visit"}], "edges": []}
     with pytest.raises(ApplicationError) as info:
         await ActivityEnvironment().run(
-            OutreachActivities(services).load_plan,
-            LoadPlanInput(
-                campaign_id=seeded.campaign_id, lead_id=seeded.lead_ids[0], sender_account_id=seeded.account_id
-            ),
+            OutreachActivities(services).open_lead, _opening(seeded.campaign_id, seeded.lead_ids[0], seeded.account_id)
         )
     assert info.value.type == "ValidationError" and info.value.non_retryable
     assert "a: the action has no next node" in info.value.message
 
 
-async def test_load_plan_refuses_a_lead_of_another_campaign(services: Services) -> None:
+async def test_open_lead_refuses_a_lead_of_another_campaign(services: Services) -> None:
     one, other = await seed(services, GRAPH), await seed(services, GRAPH)
     with pytest.raises(ApplicationError, match="is not in campaign"):
         await ActivityEnvironment().run(
-            OutreachActivities(services).load_plan,
-            LoadPlanInput(campaign_id=one.campaign_id, lead_id=other.lead_ids[0], sender_account_id=one.account_id),
+            OutreachActivities(services).open_lead, _opening(one.campaign_id, other.lead_ids[0], one.account_id)
         )
 
 
@@ -77,10 +72,7 @@ async def test_invalid_account_limits_are_a_permanent_error(services: Services) 
         account.timezone = "Mars/Olympus"
     with pytest.raises(ApplicationError, match="invalid limits") as info:
         await ActivityEnvironment().run(
-            OutreachActivities(services).load_plan,
-            LoadPlanInput(
-                campaign_id=seeded.campaign_id, lead_id=seeded.lead_ids[0], sender_account_id=seeded.account_id
-            ),
+            OutreachActivities(services).open_lead, _opening(seeded.campaign_id, seeded.lead_ids[0], seeded.account_id)
         )
     assert info.value.non_retryable
 
@@ -89,11 +81,9 @@ async def test_the_execution_record_is_one_row_rewritten_by_retries(services: Se
     seeded = await seed(services, GRAPH)
     acts = CampaignExecutionActivities(services)
     env = ActivityEnvironment()
-    begin = BeginExecutionInput(
-        campaign_id=seeded.campaign_id, lead_id=seeded.lead_ids[0], workflow_id="wf-1", total_steps=1, started_at=T0
-    )
-    await env.run(acts.begin, begin)
-    await env.run(acts.begin, begin)  # a retried begin
+    opening = _opening(seeded.campaign_id, seeded.lead_ids[0], seeded.account_id)
+    await env.run(OutreachActivities(services).open_lead, opening)
+    await env.run(OutreachActivities(services).open_lead, opening)  # a retried open
     step = StepResult(step=1, node_id="a", kind="action", action="profile_visit", detail={"provider_id": "p"})
     record_input = RecordStepInput(campaign_id=seeded.campaign_id, lead_id=seeded.lead_ids[0], steps=[step])
     await env.run(acts.record_step, record_input)
@@ -120,8 +110,8 @@ async def test_the_execution_record_is_one_row_rewritten_by_retries(services: Se
 async def test_open_lead_loads_the_plan_and_begins_the_record_and_finish_stores_the_last_step(
     services: Services,
 ) -> None:
-    """The merged calls (``lead-merged-bookkeeping``): a retried open is one row, and a step
-    sent with ``finish`` lands in the record like a ``record_step`` would have put it."""
+    """A retried open is one row, and a step sent with ``finish`` lands in the record like a
+    ``record_step`` would have put it."""
     seeded = await seed(services, GRAPH)
     env = ActivityEnvironment()
     opening = OpenLeadInput(
@@ -177,12 +167,7 @@ async def test_a_closed_record_keeps_its_first_outcome(services: Services) -> No
     acts = CampaignExecutionActivities(services)
     env = ActivityEnvironment()
     lead = seeded.lead_ids[0]
-    await env.run(
-        acts.begin,
-        BeginExecutionInput(
-            campaign_id=seeded.campaign_id, lead_id=lead, workflow_id="wf", total_steps=1, started_at=T0
-        ),
-    )
+    await env.run(OutreachActivities(services).open_lead, _opening(seeded.campaign_id, lead, seeded.account_id))
     for outcome in (LeadOutcome.SUCCEEDED, LeadOutcome.STOPPED):
         finish = FinishExecutionInput(
             campaign_id=seeded.campaign_id, lead_id=lead, outcome=outcome, current_step=1, finished_at=T0

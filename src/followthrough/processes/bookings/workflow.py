@@ -7,10 +7,9 @@ or retries exhausted) undoes the steps before it, last first, each undo retrying
 done; the result names the failed step and the undos. A slot in the past or an end before its
 start is refused (non-retryable ``ValidationError``) before anything is created.
 
-Once booked (since the ``booking-integration-sync`` patch, and unless the input says
-``sync_integrations: false``), ``demo_scheduled`` goes to HubSpot, Meta and the lead's memory
-through an ``IntegrationSyncWorkflow`` child that outlives this one; the booking never waits
-for it nor undoes anything if it fails.
+Once booked (unless the input says ``sync_integrations: false``), ``demo_scheduled`` goes to
+HubSpot, Meta and the lead's memory through an ``IntegrationSyncWorkflow`` child that outlives
+this one; the booking never waits for it nor undoes anything if it fails.
 
 Id: ``booking-{lead}-{slot start}`` (see :func:`~followthrough.processes.bookings.rules.booking_workflow_id`).
 """
@@ -58,8 +57,6 @@ with workflow.unsafe.imports_passed_through():
         STORE_CALL_TIMEOUT,
     )
 
-#: Patch: a successful booking starts the demo_scheduled integration sync.
-INTEGRATION_SYNC = "booking-integration-sync"
 #: How long a forward step may keep retrying passing faults before the saga gives up and undoes.
 STEP_DEADLINE = timedelta(minutes=30)
 
@@ -198,7 +195,7 @@ class DemoBookingWorkflow:
             raise
 
         result.ok = True
-        if workflow.patched(INTEGRATION_SYNC) and input.sync_integrations and result.booking_id:
+        if input.sync_integrations and result.booking_id:
             result.integration_sync = await start_sync(
                 IntegrationSyncInput(
                     lead=input.lead, event="demo_scheduled", event_id=result.booking_id, occurred_at=workflow.now()

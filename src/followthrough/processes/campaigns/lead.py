@@ -3,11 +3,10 @@ campaign's sequence graph.
 
 It loads the graph, the lead and the sender by activity (its input carries ids only), keeps
 the lead's ``campaign_executions`` record current, and walks the graph node by node. The
-bookkeeping calls (``outreach.open_lead`` — the plan and the record's start in one call, since
-the ``lead-merged-bookkeeping`` patch; ``outreach.acquire_slot``/``release_slot``;
-``campaign_executions.record_step``/``finish``) run as local activities (one marker event
-each, no matching on the server); the provider actions are regular activities with heartbeats.
-Since the ``lead-steps-at-rest`` patch the steps go to the record when the lead comes to rest
+bookkeeping calls (``outreach.open_lead`` — the plan and the record's start in one call;
+``outreach.acquire_slot``/``release_slot``; ``campaign_executions.record_step``/``finish``) run
+as local activities (one marker event each, no matching on the server); the provider actions
+are regular activities with heartbeats. The steps go to the record when the lead comes to rest
 (before a delay, a condition's wait, a wait for a slot, a pause) and with ``finish``, so actions
 that run back to back cost one store call between them all instead of one each.
 
@@ -26,9 +25,9 @@ Signals: ``pause`` holds the lead before its next action (timers keep running), 
 lets it go on, ``stop`` ends it cleanly (``complete_current_executions`` lets an action under
 way finish instead of cancelling it), ``lead_replied`` ends it with ``goal_reached`` (unless
 the graph sets ``stop_on_reply`` false, then ``replied`` conditions see it). When done it
-signals ``lead_finished`` to ``parent_workflow_id``: from the closing local activity since the
-``lead-report-with-finish`` patch (runs recorded before it send a signal command and take one
-more workflow task to see it delivered).
+signals ``lead_finished`` to ``parent_workflow_id`` from the closing local activity (a signal
+command would take one more workflow task to see it delivered); only a lead whose plan cannot
+be loaded, and so has no record to close, sends it as a signal command.
 """
 
 from __future__ import annotations
@@ -47,7 +46,6 @@ with workflow.unsafe.imports_passed_through():
     from followthrough.processes.campaigns.graph import (
         TERMINAL_KINDS,
         AnyNode,
-        CampaignGraph,
         DelayNode,
         InvitationAcceptedNode,
         LeadFinishedSignal,
@@ -72,10 +70,8 @@ with workflow.unsafe.imports_passed_through():
     from followthrough.processes.campaigns.slots import OutreachActivities
     from followthrough.processes.campaigns.steps import (
         AcquireSlotInput,
-        BeginExecutionInput,
         FinishExecutionInput,
         LeadPlan,
-        LoadPlanInput,
         OpenLeadInput,
         RecordStepInput,
         ReleaseSlotInput,
@@ -89,21 +85,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from followthrough.temporal.policies import DEFAULT_RETRY, PROVIDER_CALL_TIMEOUT, STORE_CALL_TIMEOUT
 
-#: Patch: ``outreach.open_lead`` replaces ``load_plan`` + ``campaign_executions.begin``, and the
-#: walk's last step goes to the store with ``campaign_executions.finish``: two local activities
-#: (an activation, a marker and a store session each) fewer per lead.
-MERGED_BOOKKEEPING = "lead-merged-bookkeeping"
-#: Patch: the lead tells its orchestrator from ``campaign_executions.finish`` (a signal sent by
-#: that local activity once the record is closed) instead of a signal command, whose
-#: confirmation took one more workflow task before the lead could close. It implies
-#: ``lead-merged-bookkeeping``: a new run records only this marker, since every patch id costs
-#: each execution a marker and a ``TemporalChangeVersion`` upsert (a visibility write).
-REPORT_WITH_FINISH = "lead-report-with-finish"
-#: Patch: the steps done since the lead last rested are recorded together, in one
-#: ``record_step`` call before the lead's next wait (or with ``finish``), instead of one call
-#: after each step. A lead that never waits writes its record twice (open, finish), not once a
-#: step; a waiting lead's record is as current as before. It implies both patches above.
-STEPS_AT_REST = "lead-steps-at-rest"
 #: How often a lead held only by the store's "paused" status tries its action again.
 STORE_PAUSE_RECHECK = timedelta(hours=1)
 #: How late a granted slot may still be used; later, it is given back and a new one asked for.
@@ -170,16 +151,8 @@ class LeadOutreachWorkflow:
         self._steps: list[StepResult] = []
         self._invitation_id: str | None = None
         self._requests = 0
-        #: Since the ``lead-merged-bookkeeping`` patch: the plan and the record's start come in
-        #: one call, and the walk's last step is stored by the closing call.
-        self._merged = False
-        #: Steps done and not in the record yet (before ``lead-steps-at-rest``: the last only).
+        #: Steps done and not in the record yet: stored when the lead rests, or by ``finish``.
         self._unrecorded: list[StepResult] = []
-        #: Since the ``lead-report-with-finish`` patch: ``lead_finished`` goes out with the
-        #: closing call.
-        self._reports_with_finish = False
-        #: Since the ``lead-steps-at-rest`` patch: steps are recorded when the lead rests.
-        self._at_rest = False
 
     # --- signals and query --------------------------------------------------------------------
     @workflow.signal
@@ -216,30 +189,17 @@ class LeadOutreachWorkflow:
     # --- the walk -----------------------------------------------------------------------------
     @workflow.run
     async def run(self, input: LeadOutreachInput) -> LeadOutreachResult:
-        # Decided once, at the top: a run follows one path end to end. The newest patch first,
-        # so a new run takes its marker only.
-        self._at_rest = workflow.patched(STEPS_AT_REST)
-        self._reports_with_finish = self._at_rest or workflow.patched(REPORT_WITH_FINISH)
-        self._merged = self._reports_with_finish or workflow.patched(MERGED_BOOKKEEPING)
-        try:
-            if self._merged:  # the plan and the record's start in one call
-                plan: LeadPlan = await _local(
-                    OutreachActivities.open_lead,
-                    OpenLeadInput(
-                        campaign_id=input.campaign_id,
-                        lead_id=input.lead_id,
-                        sender_account_id=input.sender_account_id,
-                        workflow_id=workflow.info().workflow_id,
-                        started_at=workflow.now(),
-                    ),
-                )
-            else:
-                plan = await _local(
-                    OutreachActivities.load_plan,
-                    LoadPlanInput(
-                        campaign_id=input.campaign_id, lead_id=input.lead_id, sender_account_id=input.sender_account_id
-                    ),
-                )
+        try:  # the plan and the record's start in one call
+            plan: LeadPlan = await _local(
+                OutreachActivities.open_lead,
+                OpenLeadInput(
+                    campaign_id=input.campaign_id,
+                    lead_id=input.lead_id,
+                    sender_account_id=input.sender_account_id,
+                    workflow_id=workflow.info().workflow_id,
+                    started_at=workflow.now(),
+                ),
+            )
         except (ActivityError, ApplicationError) as err:
             # A local activity's failure arrives as the ApplicationError itself (a regular
             # activity's as an ActivityError around it); either way the plan cannot be loaded.
@@ -247,17 +207,6 @@ class LeadOutreachWorkflow:
             return await self._close(LeadOutcome.FAILED, None, record=False)
         self._stop_on_reply = plan.graph.stop_on_reply
         self._total = total_steps(plan.graph)
-        if not self._merged:
-            await _local(
-                CampaignExecutionActivities.begin,
-                BeginExecutionInput(
-                    campaign_id=input.campaign_id,
-                    lead_id=input.lead_id,
-                    workflow_id=workflow.info().workflow_id,
-                    total_steps=self._total,
-                    started_at=workflow.now(),
-                ),
-            )
         self._state = "running"
         try:
             outcome, end_node = await self._walk(plan)
@@ -288,8 +237,6 @@ class LeadOutreachWorkflow:
             result = result.model_copy(update={"step": self._step})
             self._steps.append(result)
             self._unrecorded.append(result)  # stored at the next rest or by campaign_executions.finish
-            if not self._at_rest and not (self._merged and self._last_step(graph, node, result)):
-                await self._record_steps()  # runs before the patch: every step at once
             if result.status == "cancelled":
                 return self._interrupt() or LeadOutcome.STOPPED, node.id
             if result.status == "failed":
@@ -308,21 +255,13 @@ class LeadOutreachWorkflow:
         self._node = node.id
         return (LeadOutcome.GOAL_REACHED if node.kind == "goal" else LeadOutcome.SUCCEEDED), node.id
 
-    def _last_step(self, graph: CampaignGraph, node: AnyNode, result: StepResult) -> bool:
-        """Whether the walk ends right after this step (the checks below return at once)."""
-        if result.status in ("cancelled", "failed"):
-            return True
-        following = next_node_id(graph, node.id, result.branch if node.kind == "condition" else None)
-        return following is None or graph.node(following).kind in TERMINAL_KINDS
-
     def _check(self) -> None:
         if (outcome := self._interrupt()) is not None:
             raise _Interrupted(outcome)
 
     async def _record_steps(self) -> None:
         """Store the steps not recorded yet, in one call. Called when the lead comes to rest, so
-        its record is current whenever it waits; runs recorded before ``lead-steps-at-rest``
-        call it after every step, and have nothing left here at their rests."""
+        its record is current whenever it waits."""
         if self._unrecorded:
             steps = list(self._unrecorded)
             await _local(
@@ -514,11 +453,11 @@ class LeadOutreachWorkflow:
 
     # --- closing ------------------------------------------------------------------------------
     async def _record_close(self, outcome: LeadOutcome, end_node: str | None, *, report: bool = False) -> bool:
-        """Close the execution record; with ``report`` (and the patch) the same call tells the
-        orchestrator. Whether it did."""
+        """Close the execution record; with ``report`` the same call tells the orchestrator.
+        Whether it did."""
         self._outcome = outcome
         self._state = "finished"
-        report_to = self._input.parent_workflow_id if report and self._reports_with_finish else None
+        report_to = self._input.parent_workflow_id if report else None
         await _local(
             CampaignExecutionActivities.finish,
             FinishExecutionInput(

@@ -23,9 +23,7 @@ Stopping is explicit: ``stop`` without completing signals ``stop`` to every lead
 cancels those that have not reported after ``stop_grace_seconds``; cancelling the orchestrator
 itself does the same before it closes. A lead that closes without reporting (terminated, timed
 out) is found by the reconcile pass, which describes every lead in flight once every
-``reconcile_every_seconds`` on the workflow clock, however busy the campaign is (since the
-``orchestrator-reconcile-clock`` patch; runs recorded before it reconciled only after that long
-without any report).
+``reconcile_every_seconds`` on the workflow clock, however busy the campaign is.
 """
 
 from __future__ import annotations
@@ -73,12 +71,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from followthrough.temporal.policies import STORE_CALL_TIMEOUT, STORE_RETRY
 
-#: Patch: the reconcile pass runs on a clock carried across continue-as-new
-#: (see :meth:`CampaignOrchestratorWorkflow._wait_for_leads`).
-RECONCILE_CLOCK = "orchestrator-reconcile-clock"
-#: Patch: the next page is read while a window's worth of leads is still buffered, so starts
-#: never wait for the store (see :meth:`CampaignOrchestratorWorkflow._prefetch`).
-PREFETCH_PAGES = "orchestrator-prefetch-pages"
 #: Lead ids that reported before their start resolved (kept only within one run).
 _EARLY_LIMIT = 10_000
 
@@ -112,7 +104,7 @@ class CampaignOrchestratorWorkflow:
         self._exhausted = False
         #: The position of the last lead read into the buffer (the cursor lags it by the buffer).
         self._read_to = self._cursor
-        #: A page read ahead (``orchestrator-prefetch-pages``), while it runs.
+        #: A page read ahead (see :meth:`_prefetch`), while it runs.
         self._loading: asyncio.Task[None] | None = None
         self._started_this_run = 0
         #: Lead starts issued and not yet resolved (pipelined starts); they hold a window seat.
@@ -217,13 +209,9 @@ class CampaignOrchestratorWorkflow:
             if self._state == "paused":
                 await workflow.wait_condition(lambda: self._state != "paused" or bool(self._to_forward))
                 continue
-            if workflow.patched(PREFETCH_PAGES):
-                self._prefetch()
-                if not self._buffer and not self._exhausted:
-                    await workflow.wait_condition(lambda: self._loading is None)
-                    continue
-            elif not self._buffer and not self._exhausted:
-                await self._load_page()
+            self._prefetch()
+            if not self._buffer and not self._exhausted:
+                await workflow.wait_condition(lambda: self._loading is None)
                 continue
             if not self._buffer:
                 if not self._in_flight and not self._starting and not self._rechecked:
@@ -283,24 +271,18 @@ class CampaignOrchestratorWorkflow:
     async def _wait_for_leads(self, done: Any) -> None:
         """Wait for ``done``, a control signal, or the next reconcile pass.
 
-        Since the ``orchestrator-reconcile-clock`` patch the pass is due on a clock
-        (``_reconcile_at``, carried across continue-as-new): a lead that closed without
-        reporting frees its seat within ``reconcile_every_seconds`` even while other leads keep
-        reporting. Before it, the pass ran only after that long without any wake-up, so in a
-        busy campaign a terminated lead could hold its seat until the campaign's end.
+        The pass is due on a clock (``_reconcile_at``, carried across continue-as-new): a lead
+        that closed without reporting frees its seat within ``reconcile_every_seconds`` even
+        while other leads keep reporting (a pass due only after that long without any wake-up
+        let a terminated lead hold its seat in a busy campaign until the campaign's end).
         """
         state = self._state
-        every = timedelta(seconds=self._input.reconcile_every_seconds)
-        timeout = every
-        on_clock = workflow.patched(RECONCILE_CLOCK)
-        if on_clock:
-            now = workflow.now()
-            if self._reconcile_at is None:
-                self._reconcile_at = now + every
-            if now >= self._reconcile_at:
-                await self._reconcile_in_flight()
-                return
-            timeout = self._reconcile_at - now
+        now = workflow.now()
+        if self._reconcile_at is None:
+            self._reconcile_at = now + timedelta(seconds=self._input.reconcile_every_seconds)
+        if now >= self._reconcile_at:
+            await self._reconcile_in_flight()
+            return
         try:
             await workflow.wait_condition(
                 lambda: (
@@ -310,13 +292,10 @@ class CampaignOrchestratorWorkflow:
                     or self._start_error is not None
                     or self._leads_added
                 ),
-                timeout=timeout,
+                timeout=self._reconcile_at - now,
             )
         except TimeoutError:
-            if on_clock:
-                await self._reconcile_in_flight()
-            else:
-                await self._reconcile(sorted(self._in_flight))
+            await self._reconcile_in_flight()
 
     async def _reconcile_in_flight(self) -> None:
         await self._reconcile(sorted(self._in_flight))
@@ -324,8 +303,7 @@ class CampaignOrchestratorWorkflow:
 
     # --- leads ------------------------------------------------------------------------------
     async def _load_page(self) -> None:
-        """Read the page after the last lead read (before the ``orchestrator-prefetch-pages``
-        patch only ever called with the buffer empty, when that is the cursor)."""
+        """Read the page after the last lead read."""
         page: LeadPage = await self._activity(
             "campaigns.load_leads",
             LoadLeadsInput(

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any, cast
 
 from sqlalchemy import Row, Table, bindparam, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from temporalio import activity
 from temporalio.service import RPCError, RPCStatusCode
@@ -57,8 +56,9 @@ def _put_steps(data: dict[str, Any] | None, current_step: int, new: list[StepRes
 
 
 async def begin_in(conn: AsyncConnection, input: BeginExecutionInput) -> None:
-    """``campaign_executions.begin`` inside a transaction of the caller's (it raises
-    IntegrityError when a concurrent begin inserted the row first: then retry)."""
+    """Create the record in ``in_progress`` (or reset it for this workflow run), inside a
+    transaction of the caller's (``outreach.open_lead``'s). It raises IntegrityError when a
+    concurrent begin inserted the row first: then retry."""
     row = await _find(conn, input.campaign_id, input.lead_id)
     values: dict[str, Any] = {
         "workflow_execution_id": input.workflow_id,
@@ -88,18 +88,6 @@ async def begin_in(conn: AsyncConnection, input: BeginExecutionInput) -> None:
 class CampaignExecutionActivities:
     def __init__(self, services: Services) -> None:
         self._services = services
-
-    @activity.defn(name="campaign_executions.begin")
-    async def begin(self, input: BeginExecutionInput) -> None:
-        """Create the record in ``in_progress`` (or reset it for this workflow run)."""
-        for _ in range(2):  # a concurrent insert of the same (campaign, lead) wins once; then update
-            try:
-                async with self._services.database.transaction() as conn:
-                    await begin_in(conn, input)
-                return
-            except IntegrityError:
-                continue
-        raise RuntimeError("could not create the execution record")  # pragma: no cover - retried by Temporal
 
     @activity.defn(name="campaign_executions.record_step")
     async def record_step(self, input: RecordStepInput) -> None:

@@ -1,7 +1,7 @@
 """The lead workflow's reads and its slot requests to the sender's coordinator.
 
-``outreach.load_plan`` reads the campaign's graph, the lead and the sender account in one go
-(the graph is never in the workflow's input). ``outreach.acquire_slot`` asks
+``outreach.open_lead`` reads the campaign's graph, the lead and the sender account in one go
+(the graph is never in the workflow's input) and begins the lead's execution record. ``outreach.acquire_slot`` asks
 ``sender-{account_id}`` for a slot with update-with-start, so the first request of a sender
 starts its :class:`~followthrough.processes.campaigns.sender.SenderWorkflow`; the account's limits are
 read from the store on every request, so an edited account takes effect at the next action.
@@ -78,18 +78,11 @@ class OutreachActivities:
     def __init__(self, services: Services) -> None:
         self._services = services
 
-    @activity.defn(name="outreach.load_plan")
-    async def load_plan(self, input: LoadPlanInput) -> LeadPlan:
-        """The graph, the lead and the sender; a missing record or a bad graph is permanent."""
-        with as_temporal_errors():
-            async with self._services.database.session() as session:
-                return await _plan_in(session, input)
-
     @activity.defn(name="outreach.open_lead")
     async def open_lead(self, input: OpenLeadInput) -> LeadPlan:
-        """``load_plan`` then ``campaign_executions.begin``, as one (local) activity and one
-        transaction: a lead workflow since the ``lead-merged-bookkeeping`` patch opens with one
-        call, not two. A plan that cannot be loaded fails it before any record is written."""
+        """The graph, the lead and the sender, then the execution record begun (``in_progress``,
+        or reset for this workflow run), in one (local) activity and one transaction. A missing
+        record or a bad graph is permanent, and fails it before any record is written."""
         where = LoadPlanInput(
             campaign_id=input.campaign_id, lead_id=input.lead_id, sender_account_id=input.sender_account_id
         )

@@ -10,9 +10,8 @@ nothing is lost if the API process dies. In order:
    this workflow; if one is already running it keeps its timer (no twin);
 3. the lead's running ``LeadOutreachWorkflow``s, found by an activity over visibility, get
    ``lead_replied`` (they end ``goal_reached``), or ``stop`` on an opt-out;
-4. a lead's first message (``new_lead``; since the ``inbound-lead-created-sync`` patch) starts
-   the ``lead_created`` integration sync (HubSpot contact, Meta ``Lead``, memory) as an
-   abandoned child, once per lead.
+4. a lead's first message (``new_lead``) starts the ``lead_created`` integration sync (HubSpot
+   contact, Meta ``Lead``, memory) as an abandoned child, once per lead.
 
 The rule (which signal, which ids) is :func:`followthrough.processes.inbound.rules.plan`.
 """
@@ -41,9 +40,6 @@ with workflow.unsafe.imports_passed_through():
     from followthrough.processes.integrations.workflow import start_sync
     from followthrough.temporal.children import start_abandoned
     from followthrough.temporal.policies import STORE_CALL_TIMEOUT, STORE_RETRY
-
-#: Patch: a lead's first message starts its lead_created integration sync.
-LEAD_CREATED_SYNC = "inbound-lead-created-sync"
 
 
 @workflow.defn
@@ -85,7 +81,7 @@ class InboundMessageWorkflow:
             else OutreachReplied(message_id=input.message_id, channel=input.channel)
         )
         result.outreach_signalled = await _signal_all(found.workflow_ids, todo.outreach_signal, outreach_arg)
-        if workflow.patched(LEAD_CREATED_SYNC) and input.new_lead and input.sync_integrations:
+        if input.new_lead and input.sync_integrations:
             result.integration_sync = await start_sync(
                 IntegrationSyncInput(
                     lead=input.lead, event="lead_created", event_id=input.lead.id, occurred_at=input.received_at

@@ -11,9 +11,9 @@ read back too, so a webhook that never arrived is noticed within minutes and can
 a customer who paid or expire a paid order. ``paid_at`` is the provider's: the webhook event's
 ``created``, or the paid checkout's ``paid_at`` when a read-back finds it (the time of the
 read-back only when the provider does not say).
-Once paid (since the ``payment-integration-sync`` patch, and unless the input says
-``sync_integrations: false``), ``payment_completed`` with its amount goes to HubSpot, Meta and
-the lead's memory through an ``IntegrationSyncWorkflow`` child that outlives this one.
+Once paid (unless the input says ``sync_integrations: false``), ``payment_completed`` with its
+amount goes to HubSpot, Meta and the lead's memory through an ``IntegrationSyncWorkflow`` child
+that outlives this one.
 """
 
 from __future__ import annotations
@@ -44,8 +44,6 @@ with workflow.unsafe.imports_passed_through():
     from followthrough.providers.contracts.payments import CheckoutSession, GetCheckoutInput
     from followthrough.temporal.policies import DEFAULT_RETRY, PROVIDER_CALL_TIMEOUT, STORE_CALL_TIMEOUT, STORE_RETRY
 
-#: Patch: a completed payment starts the payment_completed integration sync.
-INTEGRATION_SYNC = "payment-integration-sync"
 #: A payment message that cannot go out within this long is reported, not retried for ever.
 MESSAGE_DEADLINE = timedelta(hours=1)
 
@@ -189,7 +187,7 @@ class PaymentWorkflow:
             retry_policy=STORE_RETRY,
         )
         await self._message("receipt")
-        if workflow.patched(INTEGRATION_SYNC) and self._input.sync_integrations:
+        if self._input.sync_integrations:
             status.integration_sync = await start_sync(
                 IntegrationSyncInput(
                     lead=self._input.lead,
