@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from temporalio import activity
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -119,11 +120,17 @@ async def worker(ts_env: WorkflowEnvironment, fakes: Fakes, task_queue: str) -> 
 
 
 async def _start(env: WorkflowEnvironment, task_queue: str) -> tuple[WorkflowHandle[Any, PaymentStatus], datetime]:
-    started = (await env.get_current_time()).astimezone(UTC).replace(microsecond=0)
     handle = await env.client.start_workflow(
         PaymentWorkflow.run, INPUT, id=f"payment-{LEAD.id}-{uuid.uuid4()}", task_queue=task_queue
     )
-    return handle, started
+    # The workflow's clock (workflow.now()) starts at its first task, which a busy machine may start
+    # a second after the start request: the instants below are counted from that task.
+    for _ in range(400):
+        async for event in handle.fetch_history_events():
+            if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+                return handle, event.event_time.ToDatetime(UTC).replace(microsecond=0)
+        await asyncio.sleep(0.025)
+    raise AssertionError("the payment workflow's first task never started")
 
 
 async def _status_when(
