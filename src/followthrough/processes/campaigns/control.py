@@ -41,6 +41,7 @@ from followthrough.temporal.operations import (
     Workflows,
     WorkflowTaskFailing,
 )
+from followthrough.temporal.tenancy import ForeignOrganization
 
 #: How long the status route waits for the orchestrator's own answer (the route answers in 2 s).
 STATUS_QUERY_TIMEOUT = 1.5
@@ -233,9 +234,7 @@ class CampaignControl:
 
     def _check_named(self, organization: str) -> None:
         if self.organization is not None and organization != self.organization:
-            raise CampaignProblem(
-                403, f"the body names organization {organization!r}, but this key belongs to {self.organization!r}"
-            )
+            raise CampaignProblem(403, str(ForeignOrganization(organization, self.organization)))
 
     async def create(self, request: CreateCampaign) -> CreatedCampaign:
         self._check_named(request.organization_id)
