@@ -36,6 +36,7 @@ def processes() -> tuple[Process, ...]:
     import followthrough.api.routes.metrics
     import followthrough.api.routes.workflows
     import followthrough.commands.db
+    import followthrough.commands.demo
     import followthrough.commands.keys
     import followthrough.commands.webhook
     import followthrough.leads.activities
@@ -231,6 +232,7 @@ def processes() -> tuple[Process, ...]:
             ),
             commands=(
                 ("db", followthrough.commands.db.app),
+                ("demo", followthrough.commands.demo.app),
                 ("keys", followthrough.commands.keys.app),
                 ("webhook", followthrough.commands.webhook.app),
             ),
