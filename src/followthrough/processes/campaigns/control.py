@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+from collections import Counter
 from contextvars import ContextVar
 from typing import Any
 
@@ -31,7 +32,14 @@ from followthrough.processes.campaigns.seats import (
     orchestrator_workflow_id,
 )
 from followthrough.services import Services
-from followthrough.store.repositories import CampaignLeads, Campaigns, NewCampaignLead, SenderAccounts, SenderPauses
+from followthrough.store.repositories import (
+    CampaignLeads,
+    Campaigns,
+    LeadIdTaken,
+    NewCampaignLead,
+    SenderAccounts,
+    SenderPauses,
+)
 from followthrough.temporal.client import TemporalUnavailable
 from followthrough.temporal.operations import (
     QueryFailed,
@@ -206,6 +214,10 @@ def parse_leads(
     return leads
 
 
+def _ids_taken(exc: LeadIdTaken) -> CampaignProblem:
+    return CampaignProblem(422, [{"loc": ["leads", "id"], "msg": str(exc), "type": "value_error"}])
+
+
 class CampaignControl:
     """Campaign operations over the store and Temporal (``workflows`` may be None for create).
 
@@ -249,6 +261,11 @@ class CampaignControl:
         account = await self.senders.get(request.sender_account_id)
         if account is None or (self.organization is not None and account.organization_id != self.organization):
             raise CampaignProblem(422, [{"loc": ["senderAccountId"], "msg": "no such sender account"}])
+        named = [lead.id for lead in leads if lead.id]
+        taken = sorted(i for i, n in Counter(named).items() if n > 1)
+        taken = taken or await self.leads.taken(named)
+        if taken:  # refused before the campaign is written: nothing half-made is left
+            raise _ids_taken(LeadIdTaken(taken))
         campaign = await self.campaigns.create(
             name=request.name,
             organization_id=request.organization_id,
@@ -257,7 +274,10 @@ class CampaignControl:
             max_concurrent_leads=request.max_concurrent_leads,
             lead_processing_delay_seconds=request.lead_processing_delay,
         )
-        added = await self.leads.add(campaign.id, leads)
+        try:
+            added = await self.leads.add(campaign.id, leads)
+        except LeadIdTaken as exc:  # taken by a concurrent list since the check
+            raise _ids_taken(exc) from None
         return CreatedCampaign(campaign_id=campaign.id, leads_added=added.added, duplicates=added.duplicates)
 
     async def add_leads(self, campaign_id: str, leads: list[NewCampaignLead]) -> CreatedCampaign:
@@ -265,7 +285,10 @@ class CampaignControl:
         its cursor, and the orchestrator is told to read again (``leads_added``), so its total
         counts them at once and it runs them before it completes."""
         await self._campaign(campaign_id)
-        added = await self.leads.add(campaign_id, leads)
+        try:
+            added = await self.leads.add(campaign_id, leads)
+        except LeadIdTaken as exc:
+            raise _ids_taken(exc) from None
         if added.added and self._workflows is not None:
             workflow_id = orchestrator_workflow_id(campaign_id)
             try:

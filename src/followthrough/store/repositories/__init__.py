@@ -15,6 +15,7 @@ from followthrough.store.repositories.campaigns import (
     CampaignExecutions,
     CampaignLeads,
     Campaigns,
+    LeadIdTaken,
     NewCampaignLead,
     normalize_linkedin_url,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "IssuedKey",
     "LeadData",
     "Leads",
+    "LeadIdTaken",
     "NewCampaignLead",
     "Notifications",
     "Payments",

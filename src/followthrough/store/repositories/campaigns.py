@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from followthrough.store.models import Campaign, CampaignExecution, CampaignLead
 from followthrough.store.repositories.base import Repository, insert_if_absent, retrying
@@ -28,6 +30,15 @@ def normalize_linkedin_url(url: str | None) -> str | None:
     value = url.strip().split("?", 1)[0].split("#", 1)[0].rstrip("/").lower()
     value = re.sub(r"^(https?://)?([a-z]{2,3}\.)?(www\.)?linkedin\.com", "https://www.linkedin.com", value)
     return value
+
+
+class LeadIdTaken(ValueError):
+    """A lead id given in a list is already a lead's, of this or another list (ids are global)."""
+
+    def __init__(self, ids: list[str]) -> None:
+        shown = ", ".join(repr(i) for i in ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+        super().__init__(f"lead id already in use: {shown}; leave id out to have one made")
+        self.ids = ids
 
 
 class NewCampaignLead(BaseModel):
@@ -143,6 +154,7 @@ class CampaignLeads(Repository):
             )
             position = last or 0
             rows: list[dict[str, Any]] = []
+            given: list[str] = []  # the ids the list itself names (the others are made here)
             duplicates = 0
             now = utcnow()
             for lead in leads:
@@ -158,6 +170,8 @@ class CampaignLeads(Repository):
                 if url:
                     seen_urls.add(url)
                 position += 1
+                if lead.id:
+                    given.append(lead.id)
                 fields = lead.model_dump(exclude={"id", "linkedin_id", "linkedin_url"})
                 rows.append(
                     {
@@ -170,8 +184,21 @@ class CampaignLeads(Repository):
                         "created_at": now,
                     }
                 )
-            for start in range(0, len(rows), _INSERT_CHUNK):
-                await session.execute(insert(CampaignLead), rows[start : start + _INSERT_CHUNK])
+            repeated = [i for i, n in Counter(given).items() if n > 1]
+            taken = repeated or [
+                found
+                for start in range(0, len(given), _INSERT_CHUNK)
+                for found in await session.scalars(
+                    select(CampaignLead.id).where(CampaignLead.id.in_(given[start : start + _INSERT_CHUNK]))
+                )
+            ]
+            if taken:
+                raise LeadIdTaken(sorted(taken))
+            try:
+                for start in range(0, len(rows), _INSERT_CHUNK):
+                    await session.execute(insert(CampaignLead), rows[start : start + _INSERT_CHUNK])
+            except IntegrityError:  # taken by a concurrent list between the check and the insert
+                raise LeadIdTaken(given) from None
             if rows:
                 await session.execute(
                     update(Campaign)
@@ -179,6 +206,15 @@ class CampaignLeads(Repository):
                     .values(lead_count=Campaign.lead_count + len(rows))
                 )
         return AddLeadsResult(added=len(rows), duplicates=duplicates, ids=[row["id"] for row in rows])
+
+    async def taken(self, ids: list[str]) -> list[str]:
+        """Which of ``ids`` are already leads' ids (a list may name its leads' ids; they are global)."""
+        async with self.database.session() as session:
+            found: list[str] = []
+            for start in range(0, len(ids), _INSERT_CHUNK):
+                chunk = ids[start : start + _INSERT_CHUNK]
+                found += await session.scalars(select(CampaignLead.id).where(CampaignLead.id.in_(chunk)))
+            return sorted(found)
 
     async def page(self, campaign_id: str, after_position: int = 0, limit: int = 100) -> list[CampaignLead]:
         """The next ``limit`` leads after a cursor (a position; 0 = from the start)."""
