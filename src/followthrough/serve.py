@@ -127,6 +127,11 @@ async def run_dev(settings: Settings, echo: Callable[[str], None] = print) -> No
         echo(sandbox_line(settings))
         if generated:
             echo(f"API key    {api_key}  (generated for this run; set FOLLOWTHROUGH_API_KEY to fix it)")
+        api_url = f"http://{settings.followthrough_api_host}:{settings.followthrough_api_port}"
+        echo("Try next, in another terminal:")
+        echo("  ./scripts/followthrough demo                      # a sample campaign, booking and payment")
+        echo(f'  curl -H "Authorization: Bearer $KEY" {api_url}/api/campaigns')
+        echo("  ./scripts/followthrough webhook send whatsapp     # a signed inbound WhatsApp message")
         echo("Ready. Ctrl-C stops all three.")
         try:
             await _run_until_stopped(stop, tasks)
