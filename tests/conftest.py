@@ -172,6 +172,28 @@ async def services(make_settings: Callable[..., Settings], migrated_sqlite_templ
 
 
 @asynccontextmanager
+async def serving(app: Any) -> AsyncIterator[str]:
+    """The app behind a real uvicorn on 127.0.0.1 for the block; yields its base URL."""
+    import asyncio
+
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve())
+    for _ in range(200):
+        if server.started or task.done():
+            break
+        await asyncio.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
+
+
+@asynccontextmanager
 async def running(worker: Worker) -> AsyncIterator[Worker]:
     """Run a worker for the duration of a block."""
     async with worker:

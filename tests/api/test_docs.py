@@ -10,11 +10,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from followthrough.api.app import create_app
 from followthrough.services import Services
-from followthrough.temporal.devserver import free_port
+from tests.conftest import serving
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -22,19 +21,8 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 @pytest.fixture
 async def served(services: Services) -> AsyncIterator[str]:
     """The real app behind a real uvicorn on 127.0.0.1 (no Temporal needed for the docs)."""
-    port = free_port()
-    app = create_app(services.settings, api_key="k" * 40, services=services)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve())
-    for _ in range(200):
-        if server.started:
-            break
-        await asyncio.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
+    async with serving(create_app(services.settings, api_key="k" * 40, services=services)) as url:
+        yield url
 
 
 @pytest.mark.parametrize("page", ["/docs", "/redoc"])

@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-import uvicorn
 from temporalio.client import Client
 from temporalio.worker import Worker
 from typer.testing import CliRunner, Result
@@ -19,6 +18,7 @@ from followthrough.cli import app
 from followthrough.services import Services
 from followthrough.store.repositories.api_keys import ApiKeys
 from followthrough.temporal.devserver import free_port
+from tests.conftest import serving
 
 
 @pytest.fixture
@@ -33,17 +33,8 @@ async def api_url(
     monkeypatch.setenv("DATABASE_URL", settings.effective_database_url)
     monkeypatch.setenv("FOLLOWTHROUGH_HOME", str(settings.followthrough_home))
     monkeypatch.setenv("TEMPORAL_TASK_QUEUE", settings.temporal_task_queue)
-    port = free_port()
-    served = create_app(settings, api_key="k" * 40, services=services, client=dev_client)
-    server = uvicorn.Server(uvicorn.Config(served, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
+    async with serving(create_app(settings, api_key="k" * 40, services=services, client=dev_client)) as url:
+        yield url
 
 
 async def invoke(*args: str) -> Result:

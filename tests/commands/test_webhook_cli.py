@@ -7,7 +7,6 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest
-import uvicorn
 from pydantic import SecretStr
 from temporalio.client import Client
 from typer.testing import CliRunner, Result
@@ -15,7 +14,7 @@ from typer.testing import CliRunner, Result
 from followthrough.api.app import create_app
 from followthrough.cli import app
 from followthrough.services import Services
-from followthrough.temporal.devserver import free_port
+from tests.conftest import serving
 
 SECRETS = {
     "WHATSAPP_APP_SECRET": "wa-secret",
@@ -35,17 +34,8 @@ async def api_url(dev_client: Client, services: Services, monkeypatch: pytest.Mo
     for name, value in SECRETS.items():
         monkeypatch.setenv(name, value)
     settings = services.settings.model_copy(update={k.lower(): SecretStr(v) for k, v in SECRETS.items()})
-    port = free_port()
-    served = create_app(settings, api_key="k" * 40, services=services, client=dev_client)
-    server = uvicorn.Server(uvicorn.Config(served, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
+    async with serving(create_app(settings, api_key="k" * 40, services=services, client=dev_client)) as url:
+        yield url
 
 
 async def invoke(*args: str) -> Result:
