@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionDescription
+from temporalio.common import SearchAttributeKey
 from temporalio.service import RPCError, RPCStatusCode
 
 from followthrough.temporal.catalog import WorkflowSpec
@@ -27,6 +28,7 @@ from followthrough.temporal.operations import (
 )
 
 OWNER = "OrganizationId"
+_OWNER_KEY = SearchAttributeKey.for_keyword(OWNER)
 
 
 class ForeignOrganization(PermissionError):
@@ -150,11 +152,14 @@ class OrganizationWorkflows(Workflows):
         super().__init__(client, task_queue, specs=specs, organization=organization)
         self.organization: str = organization
 
-    async def _owned(self, workflow_id: str) -> ExecutionInfo:
-        info = await super().describe(workflow_id)
-        if owner_of(info) != self.organization:
-            raise WorkflowNotFound(workflow_id)  # exactly the answer for an id that does not exist
-        return info
+    async def _describe(self, workflow_id: str, run_id: str | None = None) -> WorkflowExecutionDescription:
+        """Every describe of the base class comes through here (``describe``, the query's task
+        check, cancel's and terminate's running check), so each of those operations answers
+        another owner's execution exactly as an id that does not exist."""
+        desc = await super()._describe(workflow_id, run_id)
+        if desc.typed_search_attributes.get(_OWNER_KEY) != self.organization:
+            raise WorkflowNotFound(workflow_id)
+        return desc
 
     async def start(
         self,
@@ -183,41 +188,25 @@ class OrganizationWorkflows(Workflows):
         except WorkflowNotFound:  # the id runs under another owner: the base start described it
             raise IdTaken(workflow_id or "") from None
 
-    async def describe(self, workflow_id: str, run_id: str | None = None) -> ExecutionInfo:
-        info = await super().describe(workflow_id, run_id)
-        if owner_of(info) != self.organization:
-            raise WorkflowNotFound(workflow_id)
-        return info
-
     async def result(self, workflow_id: str, *, wait: bool = False) -> Any:
-        await self._owned(workflow_id)
+        if wait:  # without waiting, the base class describes it first
+            await self.describe(workflow_id)
         return await super().result(workflow_id, wait=wait)
 
+    # Signals and updates sent with ``internal=True`` (or their type known) skip the base class's
+    # describe: the owner is checked here, and the type it gives spares a second describe.
     async def signal(self, workflow_id: str, name: str, arg: Any = None, **kwargs: Any) -> None:
-        info = await self._owned(workflow_id)
+        info = await self.describe(workflow_id)
         kwargs.setdefault("workflow_type", info.type)
         await super().signal(workflow_id, name, arg, **kwargs)
 
-    async def query(self, workflow_id: str, name: str, arg: Any = None, **kwargs: Any) -> Any:
-        info = await self._owned(workflow_id)
-        kwargs.setdefault("workflow_type", info.type)
-        return await super().query(workflow_id, name, arg, **kwargs)
-
     async def update(self, workflow_id: str, name: str, arg: Any = None, **kwargs: Any) -> Any:
-        info = await self._owned(workflow_id)
+        info = await self.describe(workflow_id)
         kwargs.setdefault("workflow_type", info.type)
         return await super().update(workflow_id, name, arg, **kwargs)
 
-    async def cancel(self, workflow_id: str) -> None:
-        await self._owned(workflow_id)
-        await super().cancel(workflow_id)
-
-    async def terminate(self, workflow_id: str, reason: str | None = None) -> None:
-        await self._owned(workflow_id)
-        await super().terminate(workflow_id, reason)
-
     async def history_json(self, workflow_id: str, run_id: str | None = None) -> str:
-        await self._owned(workflow_id)
+        await self.describe(workflow_id, run_id)
         return await super().history_json(workflow_id, run_id)
 
     async def list(
