@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-from collections import Counter
 from contextvars import ContextVar
 from typing import Any
 
@@ -261,9 +260,7 @@ class CampaignControl:
         account = await self.senders.get(request.sender_account_id)
         if account is None or (self.organization is not None and account.organization_id != self.organization):
             raise CampaignProblem(422, [{"loc": ["senderAccountId"], "msg": "no such sender account"}])
-        named = [lead.id for lead in leads if lead.id]
-        taken = sorted(i for i, n in Counter(named).items() if n > 1)
-        taken = taken or await self.leads.taken(named)
+        taken = await self.leads.taken([lead.id for lead in leads if lead.id])
         if taken:  # refused before the campaign is written: nothing half-made is left
             raise _ids_taken(LeadIdTaken(taken))
         campaign = await self.campaigns.create(

@@ -245,18 +245,15 @@ def _campaign_cursor(campaign: Any) -> str:
 
 
 def _read_cursor(token: str) -> tuple[datetime, str]:
-    try:
+    try:  # binascii.Error and UnicodeDecodeError are ValueErrors too
         at, _, key = base64.urlsafe_b64decode(token.encode()).decode().partition("|")
-        moment = datetime.fromisoformat(at)
-    except (ValueError, UnicodeDecodeError):
+        if not key:
+            raise ValueError("no id")
+        return datetime.fromisoformat(at), key
+    except ValueError:
         raise CampaignProblem(
             422, [{"loc": ["query", "page_token"], "msg": "not a token this API returned", "type": "value_error"}]
         ) from None
-    if not key:
-        raise CampaignProblem(
-            422, [{"loc": ["query", "page_token"], "msg": "not a token this API returned", "type": "value_error"}]
-        )
-    return moment, key
 
 
 @router.get("")

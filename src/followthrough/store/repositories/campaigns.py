@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from followthrough.store.models import Campaign, CampaignExecution, CampaignLead
 from followthrough.store.repositories.base import Repository, insert_if_absent, retrying
@@ -184,16 +185,9 @@ class CampaignLeads(Repository):
                         "created_at": now,
                     }
                 )
-            repeated = [i for i, n in Counter(given).items() if n > 1]
-            taken = repeated or [
-                found
-                for start in range(0, len(given), _INSERT_CHUNK)
-                for found in await session.scalars(
-                    select(CampaignLead.id).where(CampaignLead.id.in_(given[start : start + _INSERT_CHUNK]))
-                )
-            ]
+            taken = await _taken_in(session, given)
             if taken:
-                raise LeadIdTaken(sorted(taken))
+                raise LeadIdTaken(taken)
             try:
                 for start in range(0, len(rows), _INSERT_CHUNK):
                     await session.execute(insert(CampaignLead), rows[start : start + _INSERT_CHUNK])
@@ -208,13 +202,10 @@ class CampaignLeads(Repository):
         return AddLeadsResult(added=len(rows), duplicates=duplicates, ids=[row["id"] for row in rows])
 
     async def taken(self, ids: list[str]) -> list[str]:
-        """Which of ``ids`` are already leads' ids (a list may name its leads' ids; they are global)."""
+        """Which of ``ids`` a new list may not use: repeated among them, or already leads' ids
+        (a list may name its leads' ids; they are global)."""
         async with self.database.session() as session:
-            found: list[str] = []
-            for start in range(0, len(ids), _INSERT_CHUNK):
-                chunk = ids[start : start + _INSERT_CHUNK]
-                found += await session.scalars(select(CampaignLead.id).where(CampaignLead.id.in_(chunk)))
-            return sorted(found)
+            return await _taken_in(session, ids)
 
     async def page(self, campaign_id: str, after_position: int = 0, limit: int = 100) -> list[CampaignLead]:
         """The next ``limit`` leads after a cursor (a position; 0 = from the start)."""
@@ -234,6 +225,17 @@ class CampaignLeads(Repository):
         async with self.database.session() as session:
             query = select(func.count()).select_from(CampaignLead).where(CampaignLead.campaign_id == campaign_id)
             return int(await session.scalar(query) or 0)
+
+
+async def _taken_in(session: AsyncSession, ids: list[str]) -> list[str]:
+    repeated = sorted(i for i, n in Counter(ids).items() if n > 1)
+    if repeated:
+        return repeated
+    found: list[str] = []
+    for start in range(0, len(ids), _INSERT_CHUNK):
+        chunk = ids[start : start + _INSERT_CHUNK]
+        found += await session.scalars(select(CampaignLead.id).where(CampaignLead.id.in_(chunk)))
+    return sorted(found)
 
 
 class CampaignExecutions(Repository):
