@@ -144,7 +144,7 @@ async def test_followup_inline_when_the_flag_is_off(
 ) -> None:
     lead = _lead("en")
     await _lead_wrote_an_hour_ago(services, lead)  # inside WhatsApp's 24-hour window: text goes out
-    demo = datetime.now(UTC) + timedelta(minutes=30, seconds=0.5)  # the reminder is due in half a second
+    demo = datetime.now(UTC) + timedelta(minutes=30, seconds=2)  # the reminder is due in 2 s
     with caplog.at_level(logging.WARNING, logger="followthrough.flags"):
         first = await inline_api.post(
             "/api/followups", json={"lead": lead, "type": "pre_demo_reminder", "demo_start": demo.isoformat()}
