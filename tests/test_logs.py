@@ -2,7 +2,8 @@ import logging
 
 import pytest
 
-from followthrough.logs import RedactingFilter, redact
+from followthrough.logs import RedactingFilter
+from followthrough.redaction import redact
 
 
 @pytest.mark.parametrize(

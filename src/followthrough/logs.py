@@ -28,34 +28,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from followthrough import tracing
+from followthrough.redaction import redact
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-_SECRET_NAMES = r"(?:api[_-]?key|access[_-]?token|token|secret|password|passwd|signing[_-]?secret|client[_-]?secret)"
-
-_PATTERNS: list[tuple[re.Pattern[str], str]] = [
-    # Tokens and keys first: a Telegram token starts with digits a phone pattern would eat.
-    (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}"), r"\1[token]"),
-    (re.compile(r"(?i)\bbot\d{3,}:[A-Za-z0-9_-]{10,}"), "bot[token]"),
-    (re.compile(r"\b\d{5,}:[A-Za-z0-9_-]{30,}"), "[token]"),
-    (re.compile(r"\b(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{8,}"), "[key]"),
-    (re.compile(r"\b(?:whsec|re|key)_[A-Za-z0-9]{16,}"), "[key]"),
-    (re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}"), "[key]"),
-    (re.compile(r"\bEAA[A-Za-z0-9]{20,}"), "[key]"),
-    (re.compile(r"\b[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]{20,}"), "[token]"),  # JWT, Discord
-    (re.compile(rf"(?i)\b({_SECRET_NAMES})([\"']?\s*[:=]\s*[\"']?)([^\s\"',;&]{{6,}})"), r"\1\2[secret]"),
-    (re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"), "[email]"),
-    # 7-15 digits, with an optional leading + and single spaces or dashes between them; an ISO
-    # date (2026-12-06) is left alone.
-    (re.compile(r"(?<![\w+])(?!\d{4}-\d{2}-\d{2})\+?\d(?:[ -]?\d){6,14}(?![\w])"), "[phone]"),
-]
-
-
-def redact(text: str) -> str:
-    for pattern, replacement in _PATTERNS:
-        text = pattern.sub(replacement, text)
-    return text
 
 
 class RedactingFilter(logging.Filter):

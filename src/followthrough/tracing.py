@@ -27,6 +27,8 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from followthrough.redaction import redact
+
 if TYPE_CHECKING:
     from fastapi import FastAPI
     from opentelemetry.sdk.trace import TracerProvider
@@ -96,8 +98,6 @@ def setup(service_name: str, *, exporter: SpanExporter | None = None) -> bool:
 
 def _redact_url(span: Any, request: Any) -> None:
     """A span's URL masked like a log line: Telegram puts the bot token in the path."""
-    from followthrough.logs import redact
-
     if span is not None and span.is_recording():
         url = redact(str(request.url))
         span.set_attribute("http.url", url)
