@@ -3,6 +3,7 @@ today, and pause / resume / stop through the same :class:`CampaignControl` as th
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,13 +11,20 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from followthrough.api.deps import workflows_for
-from followthrough.processes.campaigns.control import CampaignControl, CampaignProblem, StopCampaign
+from followthrough.processes.campaigns.control import (
+    STATUS_QUERY_TIMEOUT,
+    CampaignControl,
+    CampaignProblem,
+    StopCampaign,
+)
+from followthrough.processes.campaigns.sending_window import sender_workflow_id
 from followthrough.processes.campaigns.graph import ActionType, parse_graph
 from followthrough.processes.senders.rules import account_limits
 from followthrough.services import Services
 from followthrough.store.models import Campaign
-from followthrough.store.repositories import CampaignExecutions, Campaigns, SenderAccounts, SenderUsageCounters
-from followthrough.store.repositories.senders import day_period, week_period
+from followthrough.store.repositories import CampaignExecutions, Campaigns, SenderAccounts
+from followthrough.temporal.client import TemporalUnavailable
+from followthrough.temporal.operations import QueryFailed, QueryNotAnswered, WorkflowNotFound, WorkflowTaskFailing
 from followthrough.web import funnel as funnels
 from followthrough.web.pages import not_found, render, temporal_link
 from followthrough.web.session import SessionDep
@@ -75,23 +83,33 @@ async def _own(request: Request, campaign_id: str, organization: str | None) -> 
     return campaign if campaign is not None and campaign.organization_id == organization else None
 
 
-async def _caps(services: Services, sender_account_id: str | None, now: datetime) -> list[dict[str, Any]]:
-    """Each action's use of the sender's caps today (and the invitations' this week)."""
+async def _caps(request: Request, sender_account_id: str | None) -> list[dict[str, Any]]:
+    """Each action's use of the sender's caps today (and the invitations' this week), as the
+    sender's coordinator (``sender-{account}``, the one ledger of its grants) answers its
+    ``status`` query; none used while it has not started."""
+    services = _services(request)
     account = await SenderAccounts(services.database).get(sender_account_id) if sender_account_id else None
     if account is None:
         return []
     limits = account_limits(account)
-    tz = limits.window.timezone
-    counters = SenderUsageCounters(services.database)
-    caps = []
-    for action in ActionType:
-        cap = limits.daily_cap(action.value)
-        used = await counters.used(account.id, action.value, day_period(now, tz))
-        caps.append({"action": action.value, "period": "today", "used": used, "cap": cap})
+    today: dict[str, int] = {}
+    week = 0
+    try:
+        workflows = await workflows_for(request)
+        answer = await asyncio.wait_for(
+            workflows.query(sender_workflow_id(account.id), "status", internal=True), STATUS_QUERY_TIMEOUT
+        )
+        ledger = answer if isinstance(answer, dict) else answer.model_dump(mode="json")
+        today, week = ledger.get("today") or {}, int(ledger.get("this_week_invitations") or 0)
+    except (WorkflowNotFound, TimeoutError, TemporalUnavailable, QueryFailed, QueryNotAnswered, WorkflowTaskFailing):
+        pass
+    caps = [
+        {"action": a.value, "period": "today", "used": int(today.get(a.value, 0)), "cap": limits.daily_cap(a.value)}
+        for a in ActionType
+    ]
     weekly = limits.weekly_cap(ActionType.SEND_INVITATION.value)
     if weekly is not None:
-        used = await counters.used(account.id, ActionType.SEND_INVITATION.value, week_period(now, tz))
-        caps.append({"action": ActionType.SEND_INVITATION.value, "period": "this week", "used": used, "cap": weekly})
+        caps.append({"action": ActionType.SEND_INVITATION.value, "period": "this week", "used": week, "cap": weekly})
     return caps
 
 
@@ -118,7 +136,7 @@ async def _live(request: Request, campaign: Campaign) -> dict[str, Any]:
         "totals": orchestrator.get("totals"),
         "state": orchestrator.get("state") or campaign.status,
         "problem": problem,
-        "caps": await _caps(services, campaign.sender_account_id, datetime.now(UTC)),
+        "caps": await _caps(request, campaign.sender_account_id),
         "temporal": temporal_link(services.settings, f"campaign-{campaign.id}"),
     }
 
