@@ -17,8 +17,8 @@ from followthrough.processes.campaigns.control import (
     CampaignProblem,
     StopCampaign,
 )
-from followthrough.processes.campaigns.sending_window import sender_workflow_id
 from followthrough.processes.campaigns.graph import ActionType, parse_graph
+from followthrough.processes.campaigns.sending_window import sender_workflow_id
 from followthrough.processes.senders.rules import account_limits
 from followthrough.services import Services
 from followthrough.store.models import Campaign
