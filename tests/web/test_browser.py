@@ -10,6 +10,7 @@ import asyncio
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -214,6 +215,32 @@ async def test_another_organizations_campaign_is_not_visible_and_its_url_is_not_
     missing = await page.goto("/app/campaigns/no-such-campaign")
     assert foreign.status == missing.status == 404
     assert foreign_text == await page.locator("main").inner_text()
+
+
+async def test_a_leads_timeline_lists_its_follow_ups_at_their_instants(page: Any, stack: Stack) -> None:
+    triggered = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)
+    lead = {"id": "web-cold-lead", "phone": "+34600111333", "name": "Ana"}
+    body = {"lead": lead, "type": "cold_lead_reengagement", "triggered_at": triggered.isoformat()}
+    async with stack.api() as api:
+        started = await api.post("/api/followups", json=body)
+        assert started.status_code == 202, started.text
+
+    due = [triggered + timedelta(hours=h) for h in (168, 60, 24)]  # newest first
+
+    async def listed() -> bool:
+        await page.goto("/app/leads/web-cold-lead")
+        return await page.locator('li[data-kind="follow-up"]').count() == 3
+
+    await eventually(listed, "the follow-up's three steps on the timeline")
+    steps = page.locator('li[data-kind="follow-up"]')
+    instants = [datetime.fromisoformat(await t.get_attribute("datetime")) for t in await steps.locator("time").all()]
+    assert instants == due
+    assert "scheduled" in await steps.first.inner_text()
+    link = await steps.first.get_by_role("link", name="execution ↗").get_attribute("href")
+    assert link.startswith("http://temporal-ui.test/namespaces/default/workflows/followup-web-cold-lead-")
+    await shot(page, "lead-timeline")
+    missing = await page.goto("/app/leads/someone-elses-lead")
+    assert missing.status == 404
 
 
 async def test_pause_from_the_page_pauses_the_workflow(page: Any, stack: Stack, dev_client: Client) -> None:
