@@ -243,6 +243,25 @@ async def test_a_leads_timeline_lists_its_follow_ups_at_their_instants(page: Any
     assert missing.status == 404
 
 
+async def test_today_lists_the_follow_ups_due_in_the_next_24_hours(page: Any, stack: Stack) -> None:
+    lead = {"id": "web-later-lead", "phone": "+34600111444", "name": "Bea"}
+    async with stack.api() as api:
+        started = await api.post("/api/followups", json={"lead": lead, "type": "said_later"})
+        assert started.status_code == 202, started.text
+    due = datetime.fromisoformat(started.json()["steps"][0]["due_at"])  # 12 h from now
+
+    async def listed() -> bool:
+        await page.goto("/app/today")
+        return await page.locator('#followups li[data-lead="web-later-lead"]').count() == 1
+
+    await eventually(listed, "the said-later follow-up among today's")
+    row = page.locator('#followups li[data-lead="web-later-lead"]')
+    assert datetime.fromisoformat(await row.locator("time").get_attribute("datetime")) == due
+    # the cold lead's steps are days away (2030): not today's
+    assert await page.locator('#followups li[data-lead="web-cold-lead"]').count() == 0
+    await shot(page, "today")
+
+
 async def test_pause_from_the_page_pauses_the_workflow(page: Any, stack: Stack, dev_client: Client) -> None:
     await page.goto(f"/app/campaigns/{stack.campaign}")
     await page.get_by_role("button", name="Pause").click()

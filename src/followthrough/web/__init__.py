@@ -12,7 +12,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from followthrough.web import campaigns, routes, timeline
+from followthrough.web import campaigns, routes, timeline, today
 from followthrough.web.pages import HERE
 from followthrough.web.session import SignInRequired
 
@@ -23,6 +23,7 @@ def install_web(app: FastAPI) -> None:
     web.include_router(routes.router)
     web.include_router(campaigns.router)
     web.include_router(timeline.router)
+    web.include_router(today.router)
     app.include_router(web)
     app.mount("/app/static", StaticFiles(directory=HERE / "static"), name="web-static")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import select
 
@@ -63,6 +64,23 @@ class LeadHistories(Repository):
             )
             history.executions = [(run, campaign) for run, campaign in runs.all()]
         return history
+
+    async def upcoming_demos(self, organization: str, start: datetime, end: datetime) -> list[Appointment]:
+        """The organization's demos booked between ``start`` and ``end``, soonest first."""
+        async with self.database.session() as session:
+            rows = await session.scalars(
+                select(Appointment)
+                .join(Lead, Lead.id == Appointment.lead_id)
+                .where(
+                    Lead.organization_id == organization,
+                    Appointment.start_at >= start,
+                    Appointment.start_at < end,
+                    Appointment.status.in_(("scheduled", "rescheduled")),
+                )
+                .order_by(Appointment.start_at)
+                .limit(MAX_MESSAGES)
+            )
+            return list(rows.all())
 
     async def side_effects(self, keys: Sequence[str]) -> dict[str, OutboxRecord]:
         """The outbox records under these idempotency keys (when each action went out)."""
