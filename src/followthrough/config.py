@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     # --- Embedded dev server --------------------------------------------------------------
     followthrough_dev_port: PositiveInt = 7233
     followthrough_ui_port: PositiveInt = 8233
+    #: The Temporal Web UI the web app links executions to (default: the dev server's on
+    #: 127.0.0.1:FOLLOWTHROUGH_UI_PORT); e.g. https://cloud.temporal.io for Temporal Cloud.
+    followthrough_temporal_ui_url: str | None = None
     followthrough_dev_headless: bool = False
 
     # --- API ------------------------------------------------------------------------------

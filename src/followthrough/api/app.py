@@ -22,6 +22,7 @@ from followthrough.catalog import routers
 from followthrough.config import Settings
 from followthrough.logs import RequestIdMiddleware
 from followthrough.services import Services
+from followthrough.web import install_web
 
 
 def create_app(
@@ -81,4 +82,5 @@ def create_app(
     for router, public in routers():
         keyed = [] if public else [Depends(require_key)]
         app.include_router(router, dependencies=[*keyed, *limits_for(router, public)])
+    install_web(app)  # /app: the business pages, signed in with a session (not in the schema)
     return app

@@ -164,6 +164,13 @@ class ApiKeys(Repository):
         record = _record(row)
         return record if record.active_at(utcnow()) else None
 
+    async def active(self, key_id: str) -> ApiKeyRecord | None:
+        """The record of key ``key_id`` while it is active (not revoked, not expired), else None:
+        what a session made from that key re-checks on every request."""
+        row = await self._get(ApiKey, key_id)
+        record = _record(row) if row is not None else None
+        return record if record is not None and record.active_at(utcnow()) else None
+
     async def list(self, organization: str | None = None) -> builtins.list[ApiKeyRecord]:
         """Every key (of one organization when given), newest first; revoked and expired too."""
         query = select(ApiKey).order_by(ApiKey.created_at.desc(), ApiKey.id.desc())

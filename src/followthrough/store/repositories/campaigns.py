@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -310,12 +310,97 @@ class CampaignExecutions(Repository):
             )
             return {status: int(count) for status, count in rows}
 
+    async def status_counts_for(self, campaign_ids: list[str]) -> dict[str, dict[str, int]]:
+        """:meth:`status_counts` of several campaigns in one grouped query (a list page's)."""
+        if not campaign_ids:
+            return {}
+        query = (
+            select(CampaignExecution.campaign_id, CampaignExecution.status, func.count())
+            .where(CampaignExecution.campaign_id.in_(campaign_ids))
+            .group_by(CampaignExecution.campaign_id, CampaignExecution.status)
+        )
+        found: dict[str, dict[str, int]] = {c: {} for c in campaign_ids}
+        async with self.database.session() as session:
+            for campaign_id, status, count in await session.execute(query):
+                found[campaign_id][status] = int(count)
+        return found
+
+    async def step_counts(self, campaign_id: str) -> tuple[list[StepCount], int]:
+        """The campaign's steps counted in the database (never a listing of its records): how
+        many leads did each node with each result, and how many of those rest right after it;
+        and how many leads in progress have no step yet (they are at the start node).
+
+        One pass over the campaign's records (the ``(campaign_id, lead_id)`` unique key finds
+        them); the caller maps the counts onto the graph."""
+        dialect = self.database.engine.dialect.name
+        sql = _STEP_COUNTS["mysql" if dialect in ("mysql", "mariadb") else dialect]
+        async with self.database.session() as session:
+            rows = (await session.execute(text(sql), {"campaign": campaign_id})).all()
+            unstarted = await session.scalar(
+                select(func.count())
+                .select_from(CampaignExecution)
+                .where(
+                    CampaignExecution.campaign_id == campaign_id,
+                    CampaignExecution.status == "in_progress",
+                    CampaignExecution.current_step == 0,
+                )
+            )
+        counts = [
+            StepCount(str(node), str(status or "done"), _branch(branch), bool(resting), int(n))
+            for node, status, branch, resting, n in rows
+            if node is not None
+        ]
+        return counts, int(unstarted or 0)
+
     async def for_campaign(self, campaign_id: str, status: str | None = None) -> list[CampaignExecution]:
         query = select(CampaignExecution).where(CampaignExecution.campaign_id == campaign_id)
         if status is not None:
             query = query.where(CampaignExecution.status == status)
         async with self.database.session() as session:
             return list((await session.scalars(query.order_by(CampaignExecution.created_at))).all())
+
+
+@dataclass(frozen=True)
+class StepCount:
+    """How many leads' records hold one kind of step: ``node_id`` done with ``status`` (and a
+    condition's ``branch``); ``resting`` when it is the last step of a lead still in progress."""
+
+    node_id: str
+    status: str
+    branch: bool | None
+    resting: bool
+    count: int
+
+
+#: The per-step aggregate of a campaign's records, per dialect: the steps are a JSON list in
+#: ``execution_data``, unnested by each back-end's own table function, grouped in the database.
+_STEP_COUNTS = {
+    "sqlite": """
+        SELECT json_extract(s.value, '$.node_id'), json_extract(s.value, '$.status'),
+               json_extract(s.value, '$.branch'),
+               ce.status = 'in_progress' AND json_extract(s.value, '$.step') = ce.current_step, count(*)
+        FROM campaign_executions ce, json_each(ce.execution_data, '$.steps') s
+        WHERE ce.campaign_id = :campaign GROUP BY 1, 2, 3, 4""",
+    "postgresql": """
+        SELECT s ->> 'node_id', s ->> 'status', s ->> 'branch',
+               ce.status = 'in_progress' AND (s ->> 'step')::int = ce.current_step, count(*)
+        FROM campaign_executions ce
+        CROSS JOIN LATERAL json_array_elements(coalesce(ce.execution_data::json -> 'steps', '[]'::json)) s
+        WHERE ce.campaign_id = :campaign GROUP BY 1, 2, 3, 4""",
+    "mysql": """
+        SELECT s.node_id, s.status, s.branch, ce.status = 'in_progress' AND s.step = ce.current_step, count(*)
+        FROM campaign_executions ce, JSON_TABLE(ce.execution_data, '$.steps[*]' COLUMNS (
+            node_id VARCHAR(64) PATH '$.node_id', status VARCHAR(16) PATH '$.status',
+            branch VARCHAR(8) PATH '$.branch', step INT PATH '$.step')) s
+        WHERE ce.campaign_id = :campaign GROUP BY 1, 2, 3, 4""",
+}
+
+
+def _branch(value: object) -> bool | None:
+    """A branch as each back-end spells a JSON boolean (1/0, 'true'/'false') or None."""
+    if value is None:
+        return None
+    return str(value).lower() in ("1", "true")
 
 
 def _stamp(record: CampaignExecution, now: datetime) -> None:

@@ -1,0 +1,285 @@
+"""The web app in a real browser (Debian's chromium through Playwright) against the real stack:
+the dev server, the package's worker, the API app behind uvicorn, one campaign for the module.
+
+Each page's screenshot is written to ``docs/screenshots/`` (shown in the README).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from temporalio.client import Client
+
+from followthrough.api import create_app
+from followthrough.config import load_settings
+from followthrough.services import Services
+from followthrough.store.repositories import ApiKeys, SenderAccounts
+from followthrough.temporal import build_worker
+from tests.conftest import API_KEY, copy_sqlite, serving
+
+pytestmark = pytest.mark.devserver
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+LEADS = 4
+GRAPH = {
+    "nodes": [
+        {"id": "visit", "kind": "action", "action": "profile_visit"},
+        {"id": "wait", "kind": "delay", "duration": 3, "unit": "calendar", "calendar_unit": "days"},
+        {"id": "replied", "kind": "condition", "condition": "replied", "within_days": 5},
+        {"id": "hello", "kind": "action", "action": "send_message", "config": {"template": "Hi {first_name}"}},
+        {"id": "won", "kind": "goal"},
+        {"id": "give_up", "kind": "end"},
+    ],
+    "edges": [
+        {"source": "visit", "target": "wait"},
+        {"source": "wait", "target": "replied"},
+        {"source": "replied", "target": "won", "branch": "true"},
+        {"source": "replied", "target": "hello", "branch": "false"},
+        {"source": "hello", "target": "give_up"},
+    ],
+}
+
+
+@dataclass
+class Stack:
+    base: str
+    services: Services
+    key: str  # org-web's key
+    other_campaign: str  # org-other's
+    campaign: str = ""
+
+    def api(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.base, headers={"Authorization": f"Bearer {self.key}"}, timeout=20)
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], what: str, seconds: float = 40) -> None:
+    for _ in range(int(seconds / 0.25)):
+        if await check():
+            return
+        await asyncio.sleep(0.25)
+    raise AssertionError(f"never: {what}")
+
+
+async def always_open_sender(services: Services, organization: str) -> str:
+    account = await SenderAccounts(services.database).create(
+        organization_id=organization,
+        display_name="Ana",
+        working_hours={"start": "00:00", "end": "00:00"},
+        working_days=[1, 2, 3, 4, 5, 6, 7],
+        min_action_spacing_seconds=0,
+        max_action_spacing_seconds=0,
+    )
+    return account.id
+
+
+@pytest.fixture(scope="module")
+async def stack(
+    dev_client: Client, tmp_path_factory: pytest.TempPathFactory, migrated_sqlite_template: Path
+) -> AsyncIterator[Stack]:
+    home = tmp_path_factory.mktemp("web")
+    settings = load_settings(
+        followthrough_home=home / "home",
+        temporal_task_queue=f"tq-web-{home.name}",
+        database_url=f"sqlite+aiosqlite:///{home / 'store.db'}",
+        followthrough_rate_limit_prefix=f"test:web:{home.name}",
+        followthrough_temporal_ui_url="http://temporal-ui.test",
+    )
+    copy_sqlite(migrated_sqlite_template, settings.effective_database_url)
+    services = await Services.open(settings)
+    keys = ApiKeys(services.database)
+    mine, other = await keys.create("org-web", ["read", "write"]), await keys.create("org-other", ["read", "write"])
+    app = create_app(settings, api_key=API_KEY, services=services, client=dev_client)
+    try:
+        async with build_worker(dev_client, services), serving(app) as base:
+            async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {other.key}"}) as theirs:
+                sender = await always_open_sender(services, "org-other")
+                body = {"name": "Their campaign", "organizationId": "org-other", "senderAccountId": sender}
+                created = await theirs.post("/api/campaigns", json={**body, "graph": GRAPH, "leads": []})
+                assert created.status_code == 201, created.text
+            yield Stack(base=base, services=services, key=mine.key, other_campaign=created.json()["campaign_id"])
+    finally:
+        await services.close()
+
+
+@pytest.fixture(scope="module")
+async def browser(stack: Stack) -> AsyncIterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no chromium at {CHROMIUM}: install Debian's chromium (apt-get install chromium)")
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+@pytest.fixture(scope="module")
+async def page(browser: Any, stack: Stack) -> AsyncIterator[Any]:
+    """One signed-in page for the module (the sign-in test signs in through the form)."""
+    context = await browser.new_context(viewport={"width": 1280, "height": 900}, base_url=stack.base)
+    page = await context.new_page()
+    yield page
+    await context.close()
+
+
+async def shot(page: Any, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+async def test_sign_in_with_an_organizations_key(page: Any, stack: Stack) -> None:
+    await page.goto("/app/campaigns")
+    assert page.url.endswith("/app/sign-in")  # no session: the form
+    await page.get_by_label("API key").fill("ft_k_000000000000_" + "x" * 43)
+    await page.get_by_role("button", name="Sign in").click()
+    assert await page.get_by_role("alert").inner_text() == "That key is not an active organization key."
+    await shot(page, "sign-in")
+    await page.get_by_label("API key").fill(stack.key)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url("**/app/campaigns")
+    assert await page.locator("header .org").inner_text() == "org-web"
+    cookies = await page.context.cookies()
+    assert [c["name"] for c in cookies] == ["ft_session"]
+    assert cookies[0]["httpOnly"] and cookies[0]["sameSite"] == "Strict"
+    assert stack.key not in cookies[0]["value"] and stack.key not in page.url
+
+
+async def test_a_running_campaigns_funnel_equals_its_status_route(page: Any, stack: Stack) -> None:
+    async with stack.api() as api:
+        sender = await always_open_sender(stack.services, "org-web")
+        leads = [{"linkedin_id": f"web-lead-{i}", "first_name": f"Lead {i}"} for i in range(LEADS)]
+        body = {"name": "Spring founders", "organizationId": "org-web", "senderAccountId": sender}
+        created = await api.post("/api/campaigns", json={**body, "graph": GRAPH, "leads": leads})
+        stack.campaign = created.json()["campaign_id"]
+        start = {"organizationId": "org-web", "maxConcurrentLeads": 10, "leadProcessingDelay": 0}
+        assert (await api.post(f"/api/campaigns/{stack.campaign}/start", json=start)).status_code == 202
+
+        async def all_resting_at_the_delay() -> bool:
+            totals = ((await api.get(f"/api/campaigns/{stack.campaign}/status")).json()["orchestrator"] or {}).get(
+                "totals"
+            )
+            if not totals or totals["running"] != LEADS or totals["pending"] != 0:
+                return False
+            await page.goto(f"/app/campaigns/{stack.campaign}")
+            return await page.locator('[data-node="wait"]').get_attribute("data-waiting") == str(LEADS)
+
+        await eventually(all_resting_at_the_delay, "every lead visited and waiting at the delay")
+        status = (await api.get(f"/api/campaigns/{stack.campaign}/status")).json()
+
+    totals = status["orchestrator"]["totals"]
+    nodes = {}
+    for node in await page.locator("g.node").all():
+        values = [await node.get_attribute(f"data-{n}") for n in ("node", "reached", "passed", "waiting", "failed")]
+        nodes[values[0]] = tuple(int(v) for v in values[1:])
+    started = totals["total"] - totals["pending"]
+    assert nodes["visit"] == (started, started, 0, 0)  # reached, passed, waiting, failed
+    assert nodes["wait"] == (totals["running"], 0, totals["running"], 0)
+    assert sum(n[2] for n in nodes.values()) == totals["running"]
+    assert sum(n[3] for n in nodes.values()) == totals["failed"]
+    shown = {name: int(await page.locator(f'[data-total="{name}"]').inner_text()) for name in totals}
+    assert shown == totals
+    assert await page.get_by_test_id("state").inner_text() == "running"
+    visits = await page.locator('[data-cap="profile_visit today"]').inner_text()
+    assert visits.startswith(f"{LEADS} / ")  # the sender's coordinator granted one visit a lead
+    await shot(page, "campaign")
+    await page.goto("/app/campaigns")
+    row = page.get_by_role("row", name="Spring founders")
+    assert "in_progress 4" in " ".join((await row.inner_text()).split())
+    await shot(page, "campaigns")
+
+
+async def test_another_organizations_campaign_is_not_visible_and_its_url_is_not_found(page: Any, stack: Stack) -> None:
+    await page.goto("/app/campaigns")
+    assert await page.get_by_role("link", name="Their campaign").count() == 0
+    foreign = await page.goto(f"/app/campaigns/{stack.other_campaign}")
+    foreign_text = await page.locator("main").inner_text()
+    missing = await page.goto("/app/campaigns/no-such-campaign")
+    assert foreign.status == missing.status == 404
+    assert foreign_text == await page.locator("main").inner_text()
+
+
+async def test_a_leads_timeline_lists_its_follow_ups_at_their_instants(page: Any, stack: Stack) -> None:
+    triggered = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)
+    lead = {"id": "web-cold-lead", "phone": "+34600111333", "name": "Ana"}
+    body = {"lead": lead, "type": "cold_lead_reengagement", "triggered_at": triggered.isoformat()}
+    async with stack.api() as api:
+        started = await api.post("/api/followups", json=body)
+        assert started.status_code == 202, started.text
+
+    due = [triggered + timedelta(hours=h) for h in (168, 60, 24)]  # newest first
+
+    async def listed() -> bool:
+        await page.goto("/app/leads/web-cold-lead")
+        return await page.locator('li[data-kind="follow-up"]').count() == 3
+
+    await eventually(listed, "the follow-up's three steps on the timeline")
+    steps = page.locator('li[data-kind="follow-up"]')
+    instants = [datetime.fromisoformat(await t.get_attribute("datetime")) for t in await steps.locator("time").all()]
+    assert instants == due
+    assert "scheduled" in await steps.first.inner_text()
+    link = await steps.first.get_by_role("link", name="execution ↗").get_attribute("href")
+    assert link.startswith("http://temporal-ui.test/namespaces/default/workflows/followup-web-cold-lead-")
+    await shot(page, "lead-timeline")
+    missing = await page.goto("/app/leads/someone-elses-lead")
+    assert missing.status == 404
+
+
+async def test_today_lists_the_follow_ups_due_in_the_next_24_hours(page: Any, stack: Stack) -> None:
+    lead = {"id": "web-later-lead", "phone": "+34600111444", "name": "Bea"}
+    async with stack.api() as api:
+        started = await api.post("/api/followups", json={"lead": lead, "type": "said_later"})
+        assert started.status_code == 202, started.text
+    due = datetime.fromisoformat(started.json()["steps"][0]["due_at"])  # 12 h from now
+
+    async def listed() -> bool:
+        await page.goto("/app/today")
+        return await page.locator('#followups li[data-lead="web-later-lead"]').count() == 1
+
+    await eventually(listed, "the said-later follow-up among today's")
+    row = page.locator('#followups li[data-lead="web-later-lead"]')
+    assert datetime.fromisoformat(await row.locator("time").get_attribute("datetime")) == due
+    # the cold lead's steps are days away (2030): not today's
+    assert await page.locator('#followups li[data-lead="web-cold-lead"]').count() == 0
+    await shot(page, "today")
+
+
+async def test_pause_from_the_page_pauses_the_workflow(page: Any, stack: Stack, dev_client: Client) -> None:
+    await page.goto(f"/app/campaigns/{stack.campaign}")
+    await page.get_by_role("button", name="Pause").click()
+    await page.wait_for_url(f"**/app/campaigns/{stack.campaign}")
+    handle = dev_client.get_workflow_handle(f"campaign-{stack.campaign}")
+
+    async def paused() -> bool:
+        return (await handle.query("status"))["state"] == "paused"
+
+    await eventually(paused, "the orchestrator reports paused")
+    await page.reload()
+    assert await page.get_by_test_id("state").inner_text() == "paused"
+    await page.get_by_role("link", name="Stop…").click()
+    await shot(page, "stop-confirmation")
+    await page.get_by_role("button", name="Stop the campaign").click()
+
+    async def stopped() -> bool:
+        status = (await handle.describe()).status
+        return status is not None and status.name == "COMPLETED"
+
+    await eventually(stopped, "the orchestrator completed after the stop")
