@@ -341,3 +341,25 @@ def test_the_reconcile_pass_is_due_on_a_clock_set_at_the_first_wait() -> None:
     assert b.in_flight == {"l1"} and b.counters.failed == 1
     assert b.reconcile_in(T0 + timedelta(seconds=61)) == timedelta(seconds=60)
     assert b.progress().reconcile_at == T0 + timedelta(seconds=121)
+
+
+# --- what the workflow asks the activities ---------------------------------------------------------
+def test_a_start_batch_carries_ids_only_its_key_and_the_orchestrator_to_report_to() -> None:
+    b = book(lead_task_queue="leads", tag_leads=False)
+    b.page_read(page(7, 9))
+    batch, number = b.take_batch()
+    arg = b.start_leads_input(batch, f"run-1:{number}", "campaigns")
+    assert arg.lead_ids == ["l7", "l9"] and arg.task_queue == "leads" and not arg.tag_leads
+    assert arg.parent_workflow_id == "campaign-c1" and arg.started_by == "run-1:1"
+    assert book().start_leads_input(batch, "k", "campaigns").task_queue == "campaigns"
+
+
+def test_reads_continue_after_the_last_lead_read_and_reconcile_asks_only_for_leads_in_flight() -> None:
+    b = book(page_size=50)
+    assert b.lead_executions_input() is None
+    b.page_read(page(3, 8, more=True))
+    assert (b.load_leads_input().after_position, b.load_leads_input().limit) == (8, 50)
+    b.take_batch()
+    b.batch_started(started("l8", "l3"), b.control_epoch)
+    executions = b.lead_executions_input()
+    assert executions is not None and executions.lead_ids == ["l3", "l8"]

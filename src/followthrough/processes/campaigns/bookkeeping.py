@@ -32,17 +32,28 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Literal
 
+from pydantic import BaseModel
+
+from followthrough.processes.campaigns.graph import PauseSignal, ResumeSignal, StopSignal
 from followthrough.processes.campaigns.seats import (
     CampaignCounters,
     CampaignOrchestratorInput,
     CampaignProgress,
+    CampaignResult,
     CampaignState,
+    CampaignStatus,
     CampaignTotals,
+    CheckStartInput,
     LeadExecution,
+    LeadExecutionsInput,
     LeadPage,
     LeadRef,
+    LoadLeadsInput,
+    SetCampaignStatusInput,
+    StartLeadsInput,
     StartLeadsResult,
     StopCampaignSignal,
+    orchestrator_workflow_id,
 )
 
 
@@ -58,6 +69,19 @@ class Step(Enum):
     DRAIN = "drain"  # no lead left to start: wait for the ones in flight
     FULL = "full"  # every seat taken: wait for one to free
     START = "start"  # start the next batch
+
+    @property
+    def fills_window(self) -> bool:
+        """A step of the running window, before which the next page may be read ahead."""
+        return self not in (Step.STOP, Step.CONTINUE_AS_NEW, Step.HOLD)
+
+
+#: What the orchestrator tells its leads, by signal name (a stop here never lets them finish).
+LEAD_SIGNALS: dict[str, BaseModel] = {
+    "pause": PauseSignal(),
+    "resume": ResumeSignal(),
+    "stop": StopSignal(complete_current_executions=False),
+}
 
 
 # --- rules -------------------------------------------------------------------------------------
@@ -355,9 +379,58 @@ class CampaignBook:
         if lead_id in self.in_flight:
             self.finish(lead_id, "stopped")
 
-    # --- what is shown and carried --------------------------------------------------------------
+    # --- what is shown, asked and carried ---------------------------------------------------------
     def totals(self) -> CampaignTotals:
         return totals(self.counters, len(self.in_flight))
+
+    def status(self, history_length: int) -> CampaignStatus:
+        return CampaignStatus(
+            campaign_id=self.input.campaign_id,
+            state=self.state,
+            totals=self.totals(),
+            cursor=self.cursor,
+            runs=self.runs,
+            history_length=history_length,
+        )
+
+    def result(self) -> CampaignResult:
+        return CampaignResult(
+            campaign_id=self.input.campaign_id, state=self.state, totals=self.totals(), runs=self.runs
+        )
+
+    def check_start_input(self) -> CheckStartInput:
+        i = self.input
+        return CheckStartInput(
+            campaign_id=i.campaign_id, organization_id=i.organization_id, sender_account_id=i.sender_account_id
+        )
+
+    def load_leads_input(self) -> LoadLeadsInput:
+        """The page after the last lead read."""
+        return LoadLeadsInput(
+            campaign_id=self.input.campaign_id, after_position=self.read_to, limit=self.input.page_size
+        )
+
+    def lead_executions_input(self) -> LeadExecutionsInput | None:
+        """What to ask visibility on a reconcile pass; None when no lead is in flight."""
+        if not self.in_flight:
+            return None
+        return LeadExecutionsInput(campaign_id=self.input.campaign_id, lead_ids=sorted(self.in_flight))
+
+    def start_leads_input(self, batch: list[LeadRef], started_by: str, task_queue: str) -> StartLeadsInput:
+        i = self.input
+        return StartLeadsInput(
+            campaign_id=i.campaign_id,
+            organization_id=i.organization_id,
+            sender_account_id=i.sender_account_id,
+            lead_ids=[lead.lead_id for lead in batch],
+            task_queue=i.lead_task_queue or task_queue,
+            parent_workflow_id=orchestrator_workflow_id(i.campaign_id),
+            started_by=started_by,
+            tag_leads=i.tag_leads,
+        )
+
+    def set_status_input(self, status: CampaignState) -> SetCampaignStatusInput:
+        return SetCampaignStatusInput(campaign_id=self.input.campaign_id, status=status)
 
     def progress(self) -> CampaignProgress:
         """What the next run starts from: bounded by the window, never by the lead count."""

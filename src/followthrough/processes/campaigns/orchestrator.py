@@ -1,26 +1,19 @@
 """CampaignOrchestratorWorkflow: one campaign, any number of leads, a bounded history.
 
-The shape of the SDK samples' ``batch_sliding_window``, with pause, resume and stop added: a
-sliding window of at most ``max_concurrent_leads`` LeadOutreachWorkflow executions runs at a
-time; each reports with the ``lead_finished`` signal and the next lead starts (spaced by
-``lead_processing_delay_seconds``). Leads are read from the store a page at a time by an
-activity (the next page read ahead), and started in batches by another
-(``campaigns.start_leads``) as top-level workflows carrying the campaign's search attributes.
-After ``continue_as_new_after`` starts (or when Temporal suggests it, or the history passes
-``max_history_events``) the run continues as new with only the cursor, the counters and the
-ids in flight.
+The SDK samples' ``batch_sliding_window`` with pause, resume and stop added: at most
+``max_concurrent_leads`` LeadOutreachWorkflow executions run at a time, each reports with
+``lead_finished`` and the next lead starts. Leads are read a page at a time
+(``campaigns.load_leads``, the next page read ahead) and started in batches as top-level
+workflows (``campaigns.start_leads``); after ``continue_as_new_after`` starts (or a large
+history) the run continues as new with only the cursor, the counters and the ids in flight.
 
 What the campaign knows and every decision on it live in :class:`CampaignBook`
-(``bookkeeping.py``, pure and unit-tested, with why nothing is lost, twinned or counted twice);
-this workflow only runs its steps: activities, signals to the leads, waits.
-
-Pause is a gate in the store first, then a signal: the control stores ``paused`` before it
-signals ``pause`` here, and every LinkedIn action of a lead reads that status as it runs. The
-signal stops new starts and is forwarded to the leads in flight; a start batch in flight across
-a pause or resume tells its own leads when it resolves. ``stop`` without completing signals
-``stop`` to every lead in flight and cancels those that have not reported after
-``stop_grace_seconds``; cancelling the orchestrator does the same before it closes. A lead that
-closes without reporting is found by the reconcile pass, every ``reconcile_every_seconds``.
+(``bookkeeping.py``: pure, unit-tested, and why no lead is lost, twinned or counted twice);
+this workflow runs its steps: activities, signals to the leads, waits. Pause is a gate in the
+store first (every LinkedIn action reads the campaign's status), then a signal forwarded to the
+leads in flight and, by a start batch in flight across it, to that batch's leads. ``stop``
+signals the leads and cancels those silent after ``stop_grace_seconds``; a lead that closes
+without reporting is found by the reconcile pass every ``reconcile_every_seconds``.
 """
 
 from __future__ import annotations
@@ -33,44 +26,24 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from followthrough.processes.campaigns.bookkeeping import CampaignBook, Step
-    from followthrough.processes.campaigns.graph import (
-        LeadFinishedSignal,
-        PauseSignal,
-        ResumeSignal,
-        StopSignal,
-    )
+    from followthrough.processes.campaigns.bookkeeping import LEAD_SIGNALS, CampaignBook, Step
+    from followthrough.processes.campaigns.graph import LeadFinishedSignal
     from followthrough.processes.campaigns.seats import (
         CampaignOrchestratorInput,
         CampaignResult,
         CampaignState,
         CampaignStatus,
-        CheckStartInput,
         LeadExecution,
-        LeadExecutionsInput,
         LeadPage,
         LeadRef,
         LeadsAddedSignal,
-        LoadLeadsInput,
         PauseCampaignSignal,
         ResumeCampaignSignal,
-        SetCampaignStatusInput,
-        StartLeadsInput,
         StartLeadsResult,
         StopCampaignSignal,
         lead_workflow_id,
-        orchestrator_workflow_id,
     )
     from followthrough.temporal.policies import STORE_CALL_TIMEOUT, STORE_RETRY
-
-#: What the orchestrator tells its leads, by signal name.
-_LEAD_SIGNALS: dict[str, Any] = {
-    "pause": PauseSignal(),
-    "resume": ResumeSignal(),
-    "stop": StopSignal(complete_current_executions=False),
-}
-#: Steps that end or hold the loop before the next page is read ahead.
-_CONTROL_STEPS = frozenset({Step.STOP, Step.CONTINUE_AS_NEW, Step.HOLD})
 
 
 #: Outside the sandbox, like LeadOutreachWorkflow (see docs/CONVENTIONS.md, "Sandbox").
@@ -114,15 +87,7 @@ class CampaignOrchestratorWorkflow:
 
     @workflow.query
     def status(self) -> CampaignStatus:
-        book = self._book
-        return CampaignStatus(
-            campaign_id=self._input.campaign_id,
-            state=book.state,
-            totals=book.totals(),
-            cursor=book.cursor,
-            runs=book.runs,
-            history_length=workflow.info().get_current_history_length(),
-        )
+        return self._book.status(workflow.info().get_current_history_length())
 
     # --- main loop -----------------------------------------------------------------------
     @workflow.run
@@ -130,14 +95,14 @@ class CampaignOrchestratorWorkflow:
         book = self._book
         try:
             if not book.status_recorded:
-                await self._activity("campaigns.check_start", CheckStartInput(**self._ids()))
+                await self._activity("campaigns.check_start", book.check_start_input())
                 await self._set_status("running")
                 book.status_recorded = True
             while True:
                 book.new_pass()
                 await self._forward_signals()
                 step = book.next_step(continue_as_new_due=self._continue_as_new_due())
-                if step not in _CONTROL_STEPS and book.read_ahead():
+                if step.fills_window and book.read_ahead():
                     self._spawn(self._read_ahead())
                 match step:
                     case Step.STOP:
@@ -154,7 +119,7 @@ class CampaignOrchestratorWorkflow:
                     case Step.COMPLETE:
                         await self._set_status("completed")
                         book.close("completed")
-                        return self._result()
+                        return book.result()
                     case Step.DRAIN:
                         await self._wait_for_leads(book.idle)
                     case Step.FULL:
@@ -167,20 +132,6 @@ class CampaignOrchestratorWorkflow:
             await self._stop_leads_now()
             await self._set_status("stopped")
             raise
-
-    def _result(self) -> CampaignResult:
-        book = self._book
-        return CampaignResult(
-            campaign_id=self._input.campaign_id, state=book.state, totals=book.totals(), runs=book.runs
-        )
-
-    def _ids(self) -> dict[str, str]:
-        i = self._input
-        return {
-            "campaign_id": i.campaign_id,
-            "organization_id": i.organization_id,
-            "sender_account_id": i.sender_account_id,
-        }
 
     def _continue_as_new_due(self) -> bool:
         info = workflow.info()
@@ -208,20 +159,13 @@ class CampaignOrchestratorWorkflow:
     async def _reconcile(self) -> None:
         """Leads silent for a long time: ask visibility whether their workflows have closed."""
         found: list[LeadExecution] = []
-        if self._book.in_flight:
-            found = await self._activity(
-                "campaigns.lead_executions",
-                LeadExecutionsInput(campaign_id=self._input.campaign_id, lead_ids=sorted(self._book.in_flight)),
-                result_type=list[LeadExecution],
-            )
+        if (arg := self._book.lead_executions_input()) is not None:
+            found = await self._activity("campaigns.lead_executions", arg, result_type=list[LeadExecution])
         self._book.reconciled(found, workflow.now())
 
     # --- leads ------------------------------------------------------------------------------
     async def _load_page(self) -> None:
-        """Read the page after the last lead read."""
-        arg = LoadLeadsInput(
-            campaign_id=self._input.campaign_id, after_position=self._book.read_to, limit=self._input.page_size
-        )
+        arg = self._book.load_leads_input()
         self._book.page_read(await self._activity("campaigns.load_leads", arg, result_type=LeadPage))
 
     async def _read_ahead(self) -> None:
@@ -248,14 +192,7 @@ class CampaignOrchestratorWorkflow:
         """Start a batch through ``campaigns.start_leads``; tell its leads a pause or resume
         that came while it was in flight, before it gives its seats back."""
         epoch = self._book.control_epoch
-        arg = StartLeadsInput(
-            **self._ids(),
-            lead_ids=[lead.lead_id for lead in batch],
-            task_queue=self._input.lead_task_queue or workflow.info().task_queue,
-            parent_workflow_id=orchestrator_workflow_id(self._input.campaign_id),
-            started_by=started_by,
-            tag_leads=self._input.tag_leads,
-        )
+        arg = self._book.start_leads_input(batch, started_by, workflow.info().task_queue)
         try:
             result = await self._activity("campaigns.start_leads", arg, result_type=StartLeadsResult)
         except Exception as err:  # raised again by the loop, as an awaited start would have been
@@ -273,7 +210,7 @@ class CampaignOrchestratorWorkflow:
             await self._signal_leads(name, sorted(self._book.in_flight))
 
     async def _signal_leads(self, name: str, lead_ids: list[str]) -> None:
-        arg = _LEAD_SIGNALS[name]
+        arg = LEAD_SIGNALS[name]
 
         async def one(lead_id: str) -> None:
             handle = workflow.get_external_workflow_handle(lead_workflow_id(self._input.campaign_id, lead_id))
@@ -295,7 +232,7 @@ class CampaignOrchestratorWorkflow:
             await self._stop_leads_now()
         book.close("stopped")
         await self._set_status("stopped")
-        return self._result()
+        return book.result()
 
     async def _stop_leads_now(self) -> None:
         """Signal ``stop`` to every lead in flight; cancel the ones that do not report in time."""
@@ -314,8 +251,7 @@ class CampaignOrchestratorWorkflow:
             self._book.cancelled(lead_id)
 
     async def _set_status(self, status: CampaignState) -> None:
-        arg = SetCampaignStatusInput(campaign_id=self._input.campaign_id, status=status)
-        await self._activity("campaigns.set_status", arg)
+        await self._activity("campaigns.set_status", self._book.set_status_input(status))
 
     async def _activity(self, name: str, arg: Any, result_type: Any = None) -> Any:
         return await workflow.execute_activity(
