@@ -10,7 +10,8 @@ a **condition** polls an invitation, waits for ``lead_replied`` or reads the lea
 ends it, a reply ends it with ``goal_reached``; it tells ``parent_workflow_id`` when done.
 Bookkeeping calls are local activities (one marker each); steps reach the record when the lead
 rests and with ``finish``. What the lead knows and decides is :class:`LeadBook`
-(``lead_rules.py``, pure and unit-tested); this workflow runs the waits and the calls.
+(``lead_rules.py``, pure and unit-tested); how one action goes out (pause, slot, provider
+call) is ``lead_action.py``; this workflow walks the graph and runs the waits.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
-from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from followthrough.processes.campaigns.graph import (
@@ -41,43 +41,24 @@ with workflow.unsafe.imports_passed_through():
         StepResult,
         StopSignal,
     )
+    from followthrough.processes.campaigns.lead_action import act, local, record_steps
     from followthrough.processes.campaigns.lead_rules import (
-        ACTION_DEADLINE,
-        ACTION_HEARTBEAT,
-        ACTION_ROUNDS,
         POLL_RETRY,
-        SLOT_CALL_TIMEOUT,
         Ending,
         Interrupted,
         LeadBook,
-        action_detail,
-        action_failure,
         delay_until,
-        describe,
         next_poll,
     )
     from followthrough.processes.campaigns.records import CampaignExecutionActivities
-    from followthrough.processes.campaigns.sending_window import SlotGrant
     from followthrough.processes.campaigns.slots import OutreachActivities
     from followthrough.processes.campaigns.steps import (
-        AcquireSlotInput,
         FinishExecutionInput,
         LeadPlan,
         OpenLeadInput,
-        RecordStepInput,
-        ReleaseSlotInput,
-        idempotency_key,
-        provider_call,
     )
     from followthrough.providers.contracts.linkedin import InvitationStatusInput, InvitationStatusResult
-    from followthrough.temporal.policies import DEFAULT_RETRY, PROVIDER_CALL_TIMEOUT, STORE_CALL_TIMEOUT
-
-
-async def _local(method: Any, arg: Any, *, timeout: timedelta = STORE_CALL_TIMEOUT) -> Any:
-    """A bookkeeping call as a *local* activity: one marker event, no task-queue round trip."""
-    return await workflow.execute_local_activity_method(
-        method, arg, start_to_close_timeout=timeout, retry_policy=DEFAULT_RETRY
-    )
+    from followthrough.temporal.policies import PROVIDER_CALL_TIMEOUT
 
 
 #: Outside the sandbox (see docs/CONVENTIONS.md, "Sandbox"): one instance per lead, so the
@@ -119,7 +100,7 @@ class LeadOutreachWorkflow:
     @workflow.run
     async def run(self, input: LeadOutreachInput) -> LeadOutreachResult:
         try:  # the plan and the record's start in one call
-            plan: LeadPlan = await _local(
+            plan: LeadPlan = await local(
                 OutreachActivities.open_lead,
                 OpenLeadInput(
                     campaign_id=input.campaign_id,
@@ -169,13 +150,13 @@ class LeadOutreachWorkflow:
                 return base.model_copy(update={"branch": self._book.replied})
             case ProfileHasNode():
                 return base.model_copy(update={"branch": plan.lead.has(node.field)})
-        return await self._act(node, plan, base)
+        return await act(self._book, self._input, node, plan, base)
 
     async def _rest_until(self, done: Any, timeout: timedelta) -> None:
         """Wait up to ``timeout`` for ``done``, a stop or a reply (raising :class:`Interrupted`),
         the steps done so far stored first, so the record is current while the lead waits."""
         if timeout > timedelta(0):
-            await self._record_steps()
+            await record_steps(self._book, self._input)
             self._book.state = "waiting"
             try:
                 await workflow.wait_condition(lambda: done() or self._book.interrupt() is not None, timeout=timeout)
@@ -183,113 +164,6 @@ class LeadOutreachWorkflow:
                 pass
             finally:
                 self._book.state = "running"
-        self._book.check()
-
-    async def _record_steps(self) -> None:
-        if self._book.unrecorded:
-            steps = list(self._book.unrecorded)
-            arg = RecordStepInput(campaign_id=self._input.campaign_id, lead_id=self._input.lead_id, steps=steps)
-            await _local(CampaignExecutionActivities.record_step, arg)
-            self._book.recorded(len(steps))
-
-    # --- actions ------------------------------------------------------------------------------
-    async def _act(self, node: AnyNode, plan: LeadPlan, base: StepResult) -> StepResult:
-        key = idempotency_key(self._input.campaign_id, self._input.lead_id, node.id)
-        call = provider_call(node, lead=plan.lead, sender=plan.sender, key=key, invitation_id=self._book.invitation_id)
-        action = getattr(node, "action", None)
-        base = base.model_copy(update={"action": action})
-        if call.skip is not None:
-            return base.model_copy(update={"status": "skipped", "error": call.skip})
-        assert call.activity is not None
-        round_ = 0
-        while round_ < ACTION_ROUNDS:
-            round_ += 1
-            grant = await self._slot(str(action), plan)
-            resumes = self._book.resumes
-            handle = workflow.start_activity(
-                call.activity,
-                call.arg,
-                result_type=call.result_type,
-                start_to_close_timeout=PROVIDER_CALL_TIMEOUT,
-                schedule_to_close_timeout=ACTION_DEADLINE,
-                heartbeat_timeout=ACTION_HEARTBEAT,
-                retry_policy=DEFAULT_RETRY,
-                # A stop waits for the call to say whether it was cancelled or went out anyway,
-                # so the step's record tells the truth.
-                cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-            )
-            await workflow.wait_condition(lambda h=handle: h.done() or self._book.must_cancel())  # type: ignore[misc]
-            if not handle.done():
-                handle.cancel()
-            try:
-                result = await handle
-            except (ActivityError, asyncio.CancelledError) as err:
-                if self._book.must_cancel():
-                    return base.model_copy(update={"status": "cancelled", "error": "stopped during the action"})
-                assert isinstance(err, ActivityError)
-                match action_failure(err):
-                    case "paused":  # refused by the store's pause: hold, then a fresh slot; not a round
-                        self._book.refused_while_paused(resumes)
-                        round_ -= 1
-                        continue
-                    case "timed_out" if round_ < ACTION_ROUNDS:
-                        continue  # kept failing for ACTION_DEADLINE: a fresh slot, same idempotency key
-                return base.model_copy(update={"status": "failed", "error": describe(err)})
-            self._book.acted(result)
-            return base.model_copy(update={"detail": action_detail(result, grant)})
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def _slot(self, action: str, plan: LeadPlan) -> SlotGrant | None:
-        """Hold while paused, then get a slot from the sender and sleep until it. A slot that
-        cannot be used in time (a pause, an outage) is given back and a new one taken."""
-        if plan.sender.limits.unlimited:
-            await self._hold_while_paused()
-            return None
-        while True:
-            await self._hold_while_paused()
-            grant = await _local(
-                OutreachActivities.acquire_slot,
-                AcquireSlotInput(
-                    account_id=self._input.sender_account_id,
-                    request_key=self._book.slot_request_key(workflow.info().workflow_id),
-                    action=action,
-                    not_before=workflow.now(),
-                ),
-                timeout=SLOT_CALL_TIMEOUT,
-            )
-            self._book.state = "waiting"
-            try:
-                delay = grant.at - workflow.now()
-                if delay > timedelta(0):
-                    await self._record_steps()
-                    try:
-                        await workflow.wait_condition(
-                            lambda: self._book.paused or self._book.interrupt() is not None, timeout=delay
-                        )
-                    except TimeoutError:
-                        pass
-            finally:
-                self._book.state = "running"
-            if self._book.give_back(grant, workflow.now()):
-                await _local(
-                    OutreachActivities.release_slot,
-                    ReleaseSlotInput(account_id=self._input.sender_account_id, grant=grant),
-                )
-                self._book.check()
-                continue
-            return grant
-
-    async def _hold_while_paused(self) -> None:
-        """Hold while paused (held by the store's status alone, try again now and then)."""
-        if self._book.paused:
-            await self._record_steps()
-            try:
-                await workflow.wait_condition(
-                    lambda: not self._book.paused or self._book.interrupt() is not None,
-                    timeout=self._book.hold_timeout(),
-                )
-            except TimeoutError:
-                self._book.hold_lapsed()
         self._book.check()
 
     async def _invitation_accepted(self, node: InvitationAcceptedNode, plan: LeadPlan) -> bool:
@@ -331,7 +205,7 @@ class LeadOutreachWorkflow:
             steps=steps,
             report_to=report_to,
         )
-        await _local(CampaignExecutionActivities.finish, arg)
+        await local(CampaignExecutionActivities.finish, arg)
         self._book.recorded(len(steps))
         return report_to is not None
 
