@@ -46,6 +46,15 @@ with workflow.unsafe.imports_passed_through():
     from followthrough.temporal.policies import STORE_CALL_TIMEOUT, STORE_RETRY
 
 
+async def _wait(condition: Callable[[], bool], timeout: timedelta) -> bool:
+    """Whether ``condition`` came true within ``timeout``."""
+    try:
+        await workflow.wait_condition(condition, timeout=timeout)
+        return True
+    except TimeoutError:
+        return False
+
+
 #: Outside the sandbox, like LeadOutreachWorkflow (see docs/CONVENTIONS.md, "Sandbox").
 @workflow.defn(sandboxed=False)
 class CampaignOrchestratorWorkflow:
@@ -146,15 +155,10 @@ class CampaignOrchestratorWorkflow:
 
     async def _wait_for_leads(self, done: Callable[[], bool]) -> None:
         """Wait for ``done``, a control signal, or the next reconcile pass (due on the clock)."""
-        state, now = self._book.state, workflow.now()
-        timeout = self._book.reconcile_in(now)
-        if timeout is not None:
-            try:
-                await workflow.wait_condition(lambda: done() or self._book.woken(state), timeout=timeout)
-                return
-            except TimeoutError:
-                pass
-        await self._reconcile()
+        state = self._book.state
+        timeout = self._book.reconcile_in(workflow.now())
+        if timeout is None or not await _wait(lambda: done() or self._book.woken(state), timeout):
+            await self._reconcile()
 
     async def _reconcile(self) -> None:
         """Leads silent for a long time: ask visibility whether their workflows have closed."""
@@ -183,10 +187,7 @@ class CampaignOrchestratorWorkflow:
         self._spawn(self._start_batch(batch, f"{workflow.info().run_id}:{number}"))
         if self._book.spacing_due():
             delay = timedelta(seconds=self._input.lead_processing_delay_seconds)
-            try:
-                await workflow.wait_condition(lambda: self._book.state == "stopping", timeout=delay)
-            except TimeoutError:
-                pass
+            await _wait(lambda: self._book.state == "stopping", delay)
 
     async def _start_batch(self, batch: list[LeadRef], started_by: str) -> None:
         """Start a batch through ``campaigns.start_leads``; tell its leads a pause or resume
@@ -237,11 +238,7 @@ class CampaignOrchestratorWorkflow:
     async def _stop_leads_now(self) -> None:
         """Signal ``stop`` to every lead in flight; cancel the ones that do not report in time."""
         await self._signal_leads("stop", sorted(self._book.in_flight))
-        try:
-            grace = timedelta(seconds=self._input.stop_grace_seconds)
-            await workflow.wait_condition(lambda: not self._book.in_flight, timeout=grace)
-        except TimeoutError:
-            pass
+        await _wait(lambda: not self._book.in_flight, timedelta(seconds=self._input.stop_grace_seconds))
         for lead_id in sorted(self._book.in_flight):
             handle = workflow.get_external_workflow_handle(lead_workflow_id(self._input.campaign_id, lead_id))
             try:
