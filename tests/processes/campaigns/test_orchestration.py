@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from followthrough.processes.campaigns.bookkeeping import record_outcome, should_continue_as_new, totals, window_room
 from followthrough.processes.campaigns.seats import (
     MAX_CONCURRENT_LEADS,
     CampaignCounters,
@@ -12,10 +13,6 @@ from followthrough.processes.campaigns.seats import (
     lead_workflow_id,
     orchestrator_workflow_id,
     outcome_from_close_status,
-    record_outcome,
-    should_continue_as_new,
-    totals,
-    window_room,
 )
 
 

@@ -1,18 +1,14 @@
-"""The campaign orchestrator's inputs, signals, status and its pure rules.
+"""The campaign orchestrator's contract: its input, signals, status, the progress it carries
+across continue-as-new, and the inputs and results of its activities (``campaigns.*``).
 
 The orchestrator (``CampaignOrchestratorWorkflow``, id ``campaign-{campaign_id}``) keeps a
 sliding window of lead workflows in flight and continues-as-new long before its history nears
 Temporal's limits (51,200 events, 2,000 pending children). What crosses a continue-as-new is
 :class:`CampaignProgress` only: the cursor (position of the last lead handed to a lead
 workflow), the counters, the state and the ids of the leads in flight (bounded by the window).
-Leads themselves are read from the store a page at a time, never passed in a payload.
-
-Why no lead is started twice or skipped: the cursor moves to a lead's position only once its
-lead workflow has been started (or found already there), and a continue-as-new happens only
-between starts, so the next run's first page begins right after the last started lead. A lead
-workflow id is ``campaign-{campaign}-lead-{lead}`` and started with REJECT_DUPLICATE, so even a
-second orchestrator over the same campaign cannot start a twin: the start fails, and that lead
-is counted from the existing execution instead.
+Leads themselves are read from the store a page at a time, never passed in a payload. What the
+orchestrator does with all this, and why no lead is lost, twinned or counted twice, is in
+:mod:`followthrough.processes.campaigns.bookkeeping`.
 """
 
 from __future__ import annotations
@@ -230,42 +226,6 @@ class StartLeadsResult(BaseModel):
 
 
 # --- rules -------------------------------------------------------------------------------------
-def record_outcome(counters: CampaignCounters, outcome: str) -> None:
-    """Count a finished lead; an unknown outcome counts as failed (never lost)."""
-    if outcome == "succeeded":
-        counters.succeeded += 1
-    elif outcome == "goal_reached":
-        counters.goal_reached += 1
-    elif outcome == "stopped":
-        counters.stopped += 1
-    else:
-        counters.failed += 1
-
-
-def totals(counters: CampaignCounters, running: int) -> CampaignTotals:
-    return CampaignTotals(
-        total=counters.total,
-        pending=max(counters.total - counters.started, 0),
-        running=running,
-        succeeded=counters.succeeded + counters.goal_reached,
-        failed=counters.failed,
-        stopped=counters.stopped,
-        goal_reached=counters.goal_reached,
-    )
-
-
-def window_room(in_flight: int, max_concurrent: int) -> int:
-    """How many lead workflows may start now."""
-    return max(max_concurrent - in_flight, 0)
-
-
-def should_continue_as_new(
-    *, started_this_run: int, threshold: int, history_length: int, max_events: int, suggested: bool
-) -> bool:
-    """Continue as new after a fixed number of starts, or when the history itself grows large."""
-    return started_this_run >= threshold or history_length >= max_events or suggested
-
-
 def outcome_from_close_status(status: str, result: object = None) -> LeadOutcome:
     """The outcome of a lead workflow that closed without reporting (from visibility).
 
