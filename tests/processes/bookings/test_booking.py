@@ -75,6 +75,8 @@ class Fakes:
     ``flaky`` maps a name to how many times it fails with a passing fault first."""
 
     fail: str | None = None
+    #: Undos that fail for good too (a compensation that cannot be done).
+    undo_fails: tuple[str, ...] = ()
     flaky: dict[str, int] = field(default_factory=dict)
     calls: list[tuple[str, Any]] = field(default_factory=list)
     #: The one that never finishes (until cancelled); ``reached`` is set when it starts.
@@ -91,7 +93,7 @@ class Fakes:
             self.flaky[name] -= 1
             raise ApplicationError(f"{name}: 503 from the provider", type="RetryableError")
         self.calls.append((name, arg))
-        if name == self.fail:
+        if name == self.fail or name in self.undo_fails:
             raise ApplicationError(f"{name}: refused", type="ValidationError", non_retryable=True)
 
     def activities(self) -> list[Callable[..., Any]]:
@@ -327,6 +329,21 @@ async def test_a_cancel_mid_saga_undoes_the_earlier_steps_in_reverse_and_closes_
         UNDOS["calendar.create_booking"],
     ]
     assert status.compensated == ["restore_lead_stage", "cancel_appointment", "cancel_calendar_booking"]
+
+
+async def test_an_undo_that_fails_for_good_is_reported_and_the_earlier_undos_still_run(
+    booking_env: Booker,
+) -> None:
+    fakes = Fakes(fail="messaging.send", undo_fails=("appointments.cancel",))
+    result = await booking_env(fakes)
+    assert not result.ok and result.failed_step == "confirmation"
+    assert fakes.calls[-3:] == [
+        UNDOS["leads.set_stage"],
+        UNDOS["appointments.create"],
+        UNDOS["calendar.create_booking"],
+    ]
+    assert result.compensated == ["restore_lead_stage", "cancel_calendar_booking"]
+    assert result.compensation_errors == ["cancel_appointment: ValidationError: appointments.cancel: refused"]
 
 
 async def test_passing_faults_are_retried_not_compensated(booking_env: Booker) -> None:
