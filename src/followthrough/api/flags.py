@@ -4,9 +4,10 @@
 ``USE_TEMPORAL_INTEGRATIONS`` (default on) are the seed's migration path, ``USE_TEMPORAL_ONBOARDING``
 the same for Nexpo's ``POST /api/users``, and ``ENABLE_TEMPORAL`` (or ``TEMPORAL_ENABLED``) the
 switch over all of them: off, every flagged route runs inline. On, a route starts
-the workflow. Off, it runs the very activity methods the worker would run (looked up by their
-activity name, so there is one implementation) in the API process: best effort, not durable,
-lost on restart — and it says so, with ``"mode": "inline"`` in the answer and a warning in the
+the workflow. Off, it runs the workflow's own steps (a function of
+:class:`~followthrough.temporal.steps.Steps`) on :class:`~followthrough.temporal.steps.InlineSteps`,
+which awaits the very activity methods the worker would run, in the API process: best effort,
+not durable, lost on restart — and it says so, with ``"mode": "inline"`` in the answer and a warning in the
 log. Flags are read from the app's settings on every request, never by a workflow, so
 flipping one (and restarting the API) leaves every running workflow exactly as it was.
 
@@ -21,24 +22,20 @@ route module keeps only its own input, workflow id and inline steps.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from functools import cache
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Request, Response, status
 from pydantic import BaseModel
-from temporalio.testing import ActivityEnvironment
 
 from followthrough.api.auth import principal_of
 from followthrough.api.deps import ServicesDep, SettingsDep, workflows_for
 from followthrough.api.routes.workflows import closed_outcome
 from followthrough.config import Settings
-from followthrough.services import Services
 from followthrough.temporal.operations import (
     QueryFailed,
     QueryNotAnswered,
@@ -111,43 +108,6 @@ def log_inline(settings: Settings, feature: Feature, what: str, **ids: str | Non
     switch = feature.variable if settings.enable_temporal else "ENABLE_TEMPORAL"
     details = " ".join(f"{k}={v}" for k, v in sorted(ids.items()) if v is not None)
     log.warning("%s is off: running %s inline (best effort, not durable) %s", switch, what, details)
-
-
-# --- the activities, called directly ------------------------------------------------------
-@cache
-def _activity_classes() -> dict[str, tuple[type, str]]:
-    from followthrough.catalog import activity_groups
-
-    found: dict[str, tuple[type, str]] = {}
-    for cls in activity_groups():
-        for attr_name, attr in vars(cls).items():
-            defn = getattr(attr, "__temporal_activity_definition", None)
-            if defn is not None and defn.name:
-                found[defn.name] = (cls, attr_name)
-    return found
-
-
-def inline_activity(services: Services, name: str) -> Callable[[Any], Awaitable[Any]]:
-    """The method registered as activity ``name`` (on a group built with ``services``), called
-    in an activity context of its own (``temporalio.testing.ActivityEnvironment``: heartbeats
-    go nowhere), so activity code that reads ``activity.info()`` or heartbeats runs unchanged."""
-    try:
-        cls, attr_name = _activity_classes()[name]
-    except KeyError:
-        raise LookupError(f"no activity named {name!r} in followthrough.catalog") from None
-    method: Callable[[Any], Awaitable[Any]] = getattr(cls(services), attr_name)
-
-    async def call(arg: Any) -> Any:
-        env = ActivityEnvironment()
-        env.info = dataclasses.replace(
-            env.info,
-            activity_id=f"inline-{name}",
-            activity_type=name,
-            current_attempt_scheduled_time=datetime.now(UTC),
-        )
-        return await env.run(method, arg)
-
-    return call
 
 
 # --- background inline runs ---------------------------------------------------------------

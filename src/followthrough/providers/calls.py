@@ -49,7 +49,12 @@ async def _beat(every: float) -> None:
 @asynccontextmanager
 async def heartbeating(every: float = HEARTBEAT_SECONDS) -> AsyncIterator[None]:
     """Heartbeat every ``every`` seconds while the block waits on a slow provider, so a stuck
-    call is noticed by the heartbeat timeout instead of the (long) start-to-close timeout."""
+    call is noticed by the heartbeat timeout instead of the (long) start-to-close timeout.
+    Outside an activity (a step run inline, see ``followthrough.temporal.steps``) there is no
+    one to beat to: the block just runs."""
+    if not activity.in_activity():
+        yield
+        return
     task = asyncio.create_task(_beat(every))
     try:
         yield

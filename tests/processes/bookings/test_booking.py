@@ -6,6 +6,7 @@ it are undone, last first, and that nothing else happens.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import uuid
@@ -18,7 +19,7 @@ import pytest
 from temporalio import activity, workflow
 from temporalio.api.enums.v1 import ParentClosePolicy
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -74,15 +75,25 @@ class Fakes:
     ``flaky`` maps a name to how many times it fails with a passing fault first."""
 
     fail: str | None = None
+    #: Undos that fail for good too (a compensation that cannot be done).
+    undo_fails: tuple[str, ...] = ()
     flaky: dict[str, int] = field(default_factory=dict)
     calls: list[tuple[str, Any]] = field(default_factory=list)
+    #: The one that never finishes (until cancelled); ``reached`` is set when it starts.
+    hang: str | None = None
+    reached: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def _hold(self, name: str) -> None:
+        if name == self.hang:
+            self.reached.set()
+            await asyncio.Event().wait()
 
     def _call(self, name: str, arg: Any) -> None:
         if self.flaky.get(name, 0) > 0:
             self.flaky[name] -= 1
             raise ApplicationError(f"{name}: 503 from the provider", type="RetryableError")
         self.calls.append((name, arg))
-        if name == self.fail:
+        if name == self.fail or name in self.undo_fails:
             raise ApplicationError(f"{name}: refused", type="ValidationError", non_retryable=True)
 
     def activities(self) -> list[Callable[..., Any]]:
@@ -120,6 +131,7 @@ class Fakes:
         @activity.defn(name="messaging.send")
         async def send(input: dict[str, Any]) -> dict[str, Any]:
             self._call("messaging.send", input["idempotency_key"])
+            await self._hold("messaging.send")
             return {"message_id": "wamid.1", "to": input["to"]}
 
         return [create_booking, cancel_booking, create_appointment, cancel_appointment, set_stage, send]
@@ -167,6 +179,9 @@ class Booker:
         class Delegating(Fakes):
             def _call(self, name: str, arg: Any) -> None:
                 booker.current._call(name, arg)
+
+            async def _hold(self, name: str) -> None:
+                await booker.current._hold(name)
 
         return Delegating().activities()
 
@@ -282,6 +297,53 @@ async def test_a_failed_step_undoes_exactly_the_earlier_steps_in_reverse(
     for followup_type in FOLLOWUPS:  # no child was started
         with pytest.raises(RPCError):
             await ts_env.client.get_workflow_handle(f"followup-{result.lead_id}-{followup_type}").describe()
+
+
+async def test_a_cancel_mid_saga_undoes_the_earlier_steps_in_reverse_and_closes_cancelled(
+    booking_env: Booker, ts_env: WorkflowEnvironment
+) -> None:
+    fakes = Fakes(hang="messaging.send")
+    booking_env.current = fakes
+    start, end = slot(await ts_env.get_current_time())
+    handle = await ts_env.client.start_workflow(
+        DemoBookingWorkflow.run,
+        BookDemoInput(lead=booking_env.lead, start=start, end=end),
+        id=f"booking-cancelled-{uuid.uuid4().hex[:6]}",
+        task_queue=booking_env.task_queue,
+    )
+    await asyncio.wait_for(fakes.reached.wait(), 30)
+    await handle.cancel()
+    # Let the workflow take the cancellation before awaiting the result skips time.
+    for _ in range(500):
+        status: BookingStatus = await handle.query(DemoBookingWorkflow.status)
+        if status.current_step == "failed":
+            break
+        await asyncio.sleep(0.02)
+    with pytest.raises(WorkflowFailureError) as failure:
+        await handle.result()
+    assert isinstance(failure.value.cause, CancelledError)
+    assert fakes.calls == [
+        *forward(start, booking_env.lead.id),
+        UNDOS["leads.set_stage"],
+        UNDOS["appointments.create"],
+        UNDOS["calendar.create_booking"],
+    ]
+    assert status.compensated == ["restore_lead_stage", "cancel_appointment", "cancel_calendar_booking"]
+
+
+async def test_an_undo_that_fails_for_good_is_reported_and_the_earlier_undos_still_run(
+    booking_env: Booker,
+) -> None:
+    fakes = Fakes(fail="messaging.send", undo_fails=("appointments.cancel",))
+    result = await booking_env(fakes)
+    assert not result.ok and result.failed_step == "confirmation"
+    assert fakes.calls[-3:] == [
+        UNDOS["leads.set_stage"],
+        UNDOS["appointments.create"],
+        UNDOS["calendar.create_booking"],
+    ]
+    assert result.compensated == ["restore_lead_stage", "cancel_calendar_booking"]
+    assert result.compensation_errors == ["cancel_appointment: ValidationError: appointments.cancel: refused"]
 
 
 async def test_passing_faults_are_retried_not_compensated(booking_env: Booker) -> None:

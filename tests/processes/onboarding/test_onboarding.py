@@ -13,13 +13,19 @@ import pytest
 from sqlalchemy.engine import make_url
 from temporalio import activity
 from temporalio.client import WorkflowFailureError
+from temporalio.exceptions import CancelledError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from followthrough.catalog import activity_methods
 from followthrough.config import Settings
 from followthrough.processes.onboarding.activities import UserStoreActivities
-from followthrough.processes.onboarding.rules import OnboardingInput, OnboardingResult, onboarding_workflow_id
+from followthrough.processes.onboarding.rules import (
+    DeleteStoreUserInput,
+    OnboardingInput,
+    OnboardingResult,
+    onboarding_workflow_id,
+)
 from followthrough.processes.onboarding.workflow import UserOnboardingWorkflow
 from followthrough.providers.contracts.messaging import SendMessageInput, SendMessageResult
 from followthrough.providers.user_stores import UserStores
@@ -224,25 +230,45 @@ async def _wait_for_failed_attempts(handle: Any, attempts: int) -> None:
     raise AssertionError("the activity never failed against the down store")
 
 
-async def test_cancel_mid_saga_undoes_the_stores_written(
+class RecordingStores(UserStoreActivities):
+    """The real user-store activities, noting which store each delete went to, in order."""
+
+    def __init__(self, services: Services) -> None:
+        super().__init__(services)
+        self.deleted: list[str] = []
+
+    @activity.defn(name="user_stores.delete_user")
+    async def delete_user(self, input: DeleteStoreUserInput) -> bool:
+        self.deleted.append(input.store)
+        return await super().delete_user(input)
+
+
+async def test_cancel_mid_saga_undoes_the_stores_written_newest_first(
     ts_env: WorkflowEnvironment, services: Services, make_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:
-    urls = {"a": f"sqlite+aiosqlite:///{tmp_path / 'a.db'}", "down": "postgresql+asyncpg://x@127.0.0.1:1/none"}
+    urls = {
+        "a": f"sqlite+aiosqlite:///{tmp_path / 'a.db'}",
+        "b": f"sqlite+aiosqlite:///{tmp_path / 'b.db'}",
+        "down": "postgresql+asyncpg://x@127.0.0.1:1/none",
+    }
+    written = {name: url for name, url in urls.items() if name != "down"}
     table = unique_table()
-    svc = _services(services, make_settings, urls, table)
+    stores = RecordingStores(_services(services, make_settings, urls, table))
     email = _email()
     tq = f"tq-{uuid.uuid4()}"
-    acts = [*activity_methods(UserStoreActivities(svc)), Sent().send]
+    acts: list[Callable[..., Any]] = [stores.plan, stores.create_user, stores.delete_user, Sent().send]
     async with Worker(ts_env.client, task_queue=tq, workflows=[UserOnboardingWorkflow], activities=acts):
         handle = await ts_env.client.start_workflow(
             UserOnboardingWorkflow.run, OnboardingInput(email=email), id=f"onb-{uuid.uuid4()}", task_queue=tq
         )
         await _wait_for_failed_attempts(handle, 1)
-        assert await _rows({"a": urls["a"]}, table, email) != {"a": []}
+        assert all(found for found in (await _rows(written, table, email)).values())
         await handle.cancel()
-        with pytest.raises(WorkflowFailureError):
+        with pytest.raises(WorkflowFailureError) as failure:
             await handle.result()
-    assert await _rows({"a": urls["a"]}, table, email) == {"a": []}
+    assert isinstance(failure.value.cause, CancelledError)
+    assert stores.deleted == ["b", "a"]
+    assert await _rows(written, table, email) == {"a": [], "b": []}
 
 
 async def test_record_history_for_replay(

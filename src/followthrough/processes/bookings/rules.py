@@ -87,6 +87,8 @@ class BookDemoResult(BaseModel):
     error: str | None = None
     error_type: str | None = None
     compensated: list[Compensation] = Field(default_factory=list)
+    #: ``"undo: Type: message"`` of each undo that failed for good: left for a person to finish.
+    compensation_errors: list[str] = Field(default_factory=list)
     integration_sync: str | None = Field(default=None, description="id of the demo_scheduled sync started")
 
 

@@ -4,8 +4,14 @@ calendar booking → appointment record → lead stage ``demo_scheduled`` → co
 ``pre_demo_24h``, ``pre_demo_reminder`` and ``post_demo`` follow-ups as children that outlive
 this workflow (``ParentClosePolicy.ABANDON``). A step that fails for good (a non-retryable error,
 or retries exhausted) undoes the steps before it, last first, each undo retrying until it is
-done; the result names the failed step and the undos. A slot in the past or an end before its
-start is refused (non-retryable ``ValidationError``) before anything is created.
+done; the result names the failed step and the undos. A cancellation undoes the same way,
+shielded (:class:`~followthrough.temporal.saga.Saga`), and the workflow closes cancelled. A slot
+in the past or an end before its start is refused (non-retryable ``ValidationError``) before
+anything is created.
+
+The saga is written once, :func:`booking_saga`, against :class:`~followthrough.temporal.steps.Steps`:
+this workflow runs it on Temporal, and ``POST /api/bookings`` with ``USE_TEMPORAL_BOOKING`` off
+runs the same function inline.
 
 Once booked (unless the input says ``sync_integrations: false``), ``demo_scheduled`` goes to
 HubSpot, Meta and the lead's memory through an ``IntegrationSyncWorkflow`` child that outlives
@@ -16,20 +22,20 @@ Id: ``booking-{lead}-{slot start}`` (see :func:`~followthrough.processes.booking
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
+from temporalio.exceptions import ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
+    from followthrough.leads.activities import LeadActivities
     from followthrough.leads.models import SetStageInput
+    from followthrough.messaging.activities import MessagingActivities
+    from followthrough.processes.bookings.activities import AppointmentActivities
+    from followthrough.processes.bookings.calendar_activities import CalendarActivities
     from followthrough.processes.bookings.rules import (
         DEMO_FOLLOWUP_TYPES,
-        UNDO,
-        AppointmentRecord,
         BookDemoInput,
         BookDemoResult,
         BookingStatus,
@@ -44,11 +50,11 @@ with workflow.unsafe.imports_passed_through():
         followup_workflow_id,
         slot_problem,
     )
-    from followthrough.processes.followups.rules import DemoChangedSignal, FollowUpInput, FollowUpType
+    from followthrough.processes.followups.rules import DemoChangedSignal, FollowUpInput
     from followthrough.processes.integrations.rules import IntegrationSyncInput
     from followthrough.processes.integrations.workflow import start_sync
-    from followthrough.providers.contracts.calendar import Booking, CancelBookingInput, CreateBookingInput
-    from followthrough.providers.contracts.messaging import SendMessageInput, SendMessageResult
+    from followthrough.providers.contracts.calendar import CancelBookingInput, CreateBookingInput
+    from followthrough.providers.contracts.messaging import SendMessageInput
     from followthrough.temporal.children import start_abandoned
     from followthrough.temporal.policies import (
         COMPENSATION_RETRY,
@@ -56,12 +62,139 @@ with workflow.unsafe.imports_passed_through():
         PROVIDER_CALL_TIMEOUT,
         STORE_CALL_TIMEOUT,
     )
+    from followthrough.temporal.saga import Saga, describe
+    from followthrough.temporal.steps import STEP_FAILURES, Steps, WorkflowSteps
 
 #: How long a forward step may keep retrying passing faults before the saga gives up and undoes.
 STEP_DEADLINE = timedelta(minutes=30)
 
+#: The saga's last step: start the demo's follow-ups, appending their ids to the result.
+StartFollowups = Callable[[BookDemoInput, BookDemoResult], Awaitable[None]]
 
-Undo = Callable[[], Awaitable[Any]]
+
+async def booking_saga(
+    steps: Steps, input: BookDemoInput, status: BookingStatus, start_followups: StartFollowups
+) -> BookDemoResult:
+    """The saga, step by step; ``status`` follows it (the workflow's ``status`` query)."""
+    result = BookDemoResult(ok=False, lead_id=input.lead.id, start=input.start, end=input.end)
+    saga: Saga[Compensation] = Saga(compensated=status.compensated)
+    key = booking_idempotency_key(input.lead.id, input.start)
+    step: Step = "calendar_booking"
+
+    def enter(next_step: Step) -> Step:
+        status.current_step = next_step
+        return next_step
+
+    def done(finished: Step) -> None:
+        result.completed.append(finished)
+        status.completed.append(finished)
+
+    try:
+        step = enter("calendar_booking")
+        booking = await steps.run(
+            CalendarActivities.create_booking,
+            CreateBookingInput(
+                start=input.start,
+                attendee_name=input.lead.name or input.lead.id,
+                attendee_email=attendee_email(input.lead),
+                attendee_phone=input.lead.phone,
+                attendee_time_zone=input.timezone,
+                attendee_language=input.lead.language,
+                event_type_id=input.event_type_id,
+                metadata={"lead_id": input.lead.id, "workflow_id": steps.workflow_id},
+                idempotency_key=key,
+            ),
+            timeout=PROVIDER_CALL_TIMEOUT,
+            retry=DEFAULT_RETRY,
+            deadline=STEP_DEADLINE,
+        )
+        result.booking_id = booking.uid
+        cancel = CancelBookingInput(
+            uid=booking.uid, reason="the demo booking could not be completed", idempotency_key=f"{key}:cancel"
+        )
+        saga.add(
+            "cancel_calendar_booking",
+            lambda: steps.run(
+                CalendarActivities.cancel_booking, cancel, timeout=PROVIDER_CALL_TIMEOUT, retry=COMPENSATION_RETRY
+            ),
+        )
+        done(step)
+
+        step = enter("appointment")
+        appointment = await steps.run(
+            AppointmentActivities.create,
+            CreateAppointmentInput(
+                lead=input.lead,
+                booking_id=booking.uid,
+                start=input.start,
+                end=input.end,
+                workflow_id=steps.workflow_id,
+            ),
+            timeout=STORE_CALL_TIMEOUT,
+            retry=DEFAULT_RETRY,
+            deadline=STEP_DEADLINE,
+        )
+        result.appointment_id = appointment.id
+        undo_appointment = CancelAppointmentInput(appointment_id=appointment.id)
+        saga.add(
+            "cancel_appointment",
+            lambda: steps.run(
+                AppointmentActivities.cancel, undo_appointment, timeout=STORE_CALL_TIMEOUT, retry=COMPENSATION_RETRY
+            ),
+        )
+        done(step)
+
+        step = enter("lead_stage")
+        previous_stage = await steps.run(
+            LeadActivities.set_stage,
+            SetStageInput(lead_id=input.lead.id, stage="demo_scheduled"),
+            timeout=STORE_CALL_TIMEOUT,
+            retry=DEFAULT_RETRY,
+            deadline=STEP_DEADLINE,
+        )
+        result.previous_stage = previous_stage
+        restore = SetStageInput(lead_id=input.lead.id, stage=previous_stage or "new")  # type: ignore[arg-type]
+        saga.add(
+            "restore_lead_stage",
+            lambda: steps.run(LeadActivities.set_stage, restore, timeout=STORE_CALL_TIMEOUT, retry=COMPENSATION_RETRY),
+        )
+        done(step)
+
+        step = enter("confirmation")
+        sent = await steps.run(
+            MessagingActivities.send,
+            SendMessageInput(
+                to=input.lead.phone,
+                text=confirmation_text(input.lead, input.start),
+                idempotency_key=confirmation_idempotency_key(input.lead.id, input.start),
+            ),
+            timeout=PROVIDER_CALL_TIMEOUT,
+            retry=DEFAULT_RETRY,
+            deadline=STEP_DEADLINE,
+        )
+        result.confirmation_message_id = sent.message_id
+        done(step)
+
+        step = enter("followups")
+        await start_followups(input, result)
+        done(step)
+    except BaseException as err:
+        cancelled = is_cancelled_exception(err)
+        if not cancelled and not isinstance(err, STEP_FAILURES):
+            raise
+        result.failed_step = step
+        result.error, result.error_type = ("cancelled", "CancelledError") if cancelled else describe(err)
+        status.current_step = "compensating"
+        steps.logger.warning("booking step %s failed (%s); undoing %s", step, result.error, saga.pending)
+        await saga.compensate()  # last first; a cancellation cannot interrupt it
+        result.compensated = list(saga.compensated)
+        result.compensation_errors = saga.failures
+        status.current_step = "failed"
+        if cancelled:
+            raise
+        return result
+    result.ok = True
+    return result
 
 
 @workflow.defn
@@ -82,181 +215,34 @@ class DemoBookingWorkflow:
         if problem is not None:
             raise ApplicationError(problem, {"field": "start/end"}, type="ValidationError", non_retryable=True)
 
-        result = BookDemoResult(ok=False, lead_id=input.lead.id, start=input.start, end=input.end)
-        undo: list[tuple[Compensation, Undo]] = []
-        step: Step = "calendar_booking"
-        try:
-            self._enter(step)
-            booking = await self._do(
-                "calendar.create_booking",
-                CreateBookingInput(
-                    start=input.start,
-                    attendee_name=input.lead.name or input.lead.id,
-                    attendee_email=attendee_email(input.lead),
-                    attendee_phone=input.lead.phone,
-                    attendee_time_zone=input.timezone,
-                    attendee_language=input.lead.language,
-                    event_type_id=input.event_type_id,
-                    metadata={"lead_id": input.lead.id, "workflow_id": workflow.info().workflow_id},
-                    idempotency_key=booking_idempotency_key(input.lead.id, input.start),
-                ),
-                Booking,
-                PROVIDER_CALL_TIMEOUT,
-            )
-            result.booking_id = booking.uid
-            undo.append(
-                (
-                    UNDO[step],
-                    lambda: self._undo(
-                        "calendar.cancel_booking",
-                        CancelBookingInput(
-                            uid=booking.uid,
-                            reason="the demo booking could not be completed",
-                            idempotency_key=f"{booking_idempotency_key(input.lead.id, input.start)}:cancel",
-                        ),
-                        PROVIDER_CALL_TIMEOUT,
-                    ),
-                )
-            )
-            self._done(step, result)
-
-            step = "appointment"
-            self._enter(step)
-            appointment = await self._do(
-                "appointments.create",
-                CreateAppointmentInput(
-                    lead=input.lead,
-                    booking_id=booking.uid,
-                    start=input.start,
-                    end=input.end,
-                    workflow_id=workflow.info().workflow_id,
-                ),
-                AppointmentRecord,
-                STORE_CALL_TIMEOUT,
-            )
-            result.appointment_id = appointment.id
-            undo.append(
-                (
-                    UNDO[step],
-                    lambda: self._undo(
-                        "appointments.cancel", CancelAppointmentInput(appointment_id=appointment.id), STORE_CALL_TIMEOUT
-                    ),
-                )
-            )
-            self._done(step, result)
-
-            step = "lead_stage"
-            self._enter(step)
-            previous_stage: str | None = await self._do(
-                "leads.set_stage",
-                SetStageInput(lead_id=input.lead.id, stage="demo_scheduled"),
-                str | None,
-                STORE_CALL_TIMEOUT,
-            )
-            result.previous_stage = previous_stage
-            undo.append(
-                (
-                    UNDO[step],
-                    lambda: self._undo(
-                        "leads.set_stage",
-                        SetStageInput(lead_id=input.lead.id, stage=previous_stage or "new"),  # type: ignore[arg-type]
-                        STORE_CALL_TIMEOUT,
-                    ),
-                )
-            )
-            self._done(step, result)
-
-            step = "confirmation"
-            self._enter(step)
-            sent = await self._do(
-                "messaging.send",
-                SendMessageInput(
-                    to=input.lead.phone,
-                    text=confirmation_text(input.lead, input.start),
-                    idempotency_key=confirmation_idempotency_key(input.lead.id, input.start),
-                ),
-                SendMessageResult,
-                PROVIDER_CALL_TIMEOUT,
-            )
-            result.confirmation_message_id = sent.message_id
-            self._done(step, result)
-
-            step = "followups"
-            self._enter(step)
-            for followup_type in DEMO_FOLLOWUP_TYPES:
-                result.followups.append(await self._start_followup(input, followup_type))
-            self._done(step, result)
-        except (ActivityError, ChildWorkflowError, ApplicationError) as err:
-            await self._compensate(step, err, undo, result)
-            return result
-        except asyncio.CancelledError:
-            # Cancelled mid-saga: leave nothing half-made, then report the cancellation.
-            await self._compensate(step, None, undo, result)
-            raise
-
-        result.ok = True
-        if input.sync_integrations and result.booking_id:
+        result = await booking_saga(WorkflowSteps(), input, self._status, self._start_followups)
+        if result.ok and input.sync_integrations and result.booking_id:
             result.integration_sync = await start_sync(
                 IntegrationSyncInput(
                     lead=input.lead, event="demo_scheduled", event_id=result.booking_id, occurred_at=workflow.now()
                 )
             )
-        self._status.current_step = "done"
+        if result.ok:
+            self._status.current_step = "done"
         return result
 
-    # --- steps ----------------------------------------------------------------------------
-    async def _do(self, activity: str, arg: Any, result_type: Any, timeout: timedelta) -> Any:
-        return await workflow.execute_activity(
-            activity,
-            arg,
-            result_type=result_type,
-            start_to_close_timeout=timeout,
-            schedule_to_close_timeout=STEP_DEADLINE,
-            retry_policy=DEFAULT_RETRY,
-        )
-
-    async def _undo(self, activity: str, arg: Any, timeout: timedelta) -> None:
-        await workflow.execute_activity(activity, arg, start_to_close_timeout=timeout, retry_policy=COMPENSATION_RETRY)
-
-    async def _start_followup(self, input: BookDemoInput, followup_type: FollowUpType) -> str:
-        """Start one follow-up child; if the lead already has one running (an earlier booking),
+    async def _start_followups(self, input: BookDemoInput, result: BookDemoResult) -> None:
+        """Start each follow-up child; if the lead already has one running (an earlier booking),
         move its timers to this demo instead of starting a twin."""
-        child_id = followup_workflow_id(input.lead.id, followup_type)
-        child_input = FollowUpInput(
-            lead=input.lead,
-            type=followup_type,
-            demo_start=input.start,
-            demo_end=input.end,
-            triggered_at=workflow.now(),
-        )
-        started = await start_abandoned(
-            "FollowUpWorkflow", child_input, id=child_id, lead_id=input.lead.id, family="followup"
-        )
-        if not started:
-            await workflow.get_external_workflow_handle(child_id).signal(
-                "demo_changed", DemoChangedSignal(demo_start=input.start, demo_end=input.end)
+        for followup_type in DEMO_FOLLOWUP_TYPES:
+            child_id = followup_workflow_id(input.lead.id, followup_type)
+            child_input = FollowUpInput(
+                lead=input.lead,
+                type=followup_type,
+                demo_start=input.start,
+                demo_end=input.end,
+                triggered_at=workflow.now(),
             )
-        return child_id
-
-    # --- bookkeeping ----------------------------------------------------------------------
-    def _enter(self, step: Step) -> None:
-        self._status.current_step = step
-
-    def _done(self, step: Step, result: BookDemoResult) -> None:
-        result.completed.append(step)
-        self._status.completed.append(step)
-
-    async def _compensate(
-        self, step: Step, err: BaseException | None, undo: list[tuple[Compensation, Undo]], result: BookDemoResult
-    ) -> None:
-        cause = err.cause if isinstance(err, ActivityError | ChildWorkflowError) and err.cause else err
-        result.failed_step = step
-        result.error = str(cause) if cause is not None else "cancelled"
-        result.error_type = getattr(cause, "type", None) or (type(cause).__name__ if cause else "CancelledError")
-        self._status.current_step = "compensating"
-        workflow.logger.warning("booking step %s failed (%s); undoing %d step(s)", step, result.error, len(undo))
-        for name, action in reversed(undo):
-            await action()
-            result.compensated.append(name)
-            self._status.compensated.append(name)
-        self._status.current_step = "failed"
+            started = await start_abandoned(
+                "FollowUpWorkflow", child_input, id=child_id, lead_id=input.lead.id, family="followup"
+            )
+            if not started:
+                await workflow.get_external_workflow_handle(child_id).signal(
+                    "demo_changed", DemoChangedSignal(demo_start=input.start, demo_end=input.end)
+                )
+            result.followups.append(child_id)

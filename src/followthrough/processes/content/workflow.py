@@ -17,12 +17,13 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from followthrough.messaging.activities import MessagingActivities
+    from followthrough.processes.content.activities import ContentActivities
     from followthrough.processes.content.rules import (
         ContentPipelineInput,
         ContentStatus,
         PlanPublishInput,
         PublishContentInput,
-        PublishTargets,
         RecordContentInput,
         ReviewDecision,
         ReviewOutcome,
@@ -33,8 +34,9 @@ with workflow.unsafe.imports_passed_through():
         rubric_prompt,
         split_draft,
     )
-    from followthrough.providers.contracts.llm import CompleteInput, CompleteResult
-    from followthrough.providers.contracts.messaging import SendMessageInput, SendMessageResult
+    from followthrough.processes.integrations.memory import LLMActivities
+    from followthrough.providers.contracts.llm import CompleteInput
+    from followthrough.providers.contracts.messaging import SendMessageInput
     from followthrough.temporal.policies import DEFAULT_RETRY, PROVIDER_CALL_TIMEOUT, STORE_CALL_TIMEOUT, STORE_RETRY
 
 #: An LLM call may take a while; retries for an hour before the pipeline fails.
@@ -93,10 +95,9 @@ class ContentPipelineWorkflow:
     @workflow.run
     async def run(self, input: ContentPipelineInput) -> ContentStatus:
         status = self._status = ContentStatus(content_id=input.content_id, stage="generating", round=1)
-        targets: PublishTargets = await workflow.execute_activity(
-            "content.plan_publish",
+        targets = await workflow.execute_activity_method(
+            ContentActivities.plan_publish,
             PlanPublishInput(requested=input.publish_to),
-            result_type=PublishTargets,
             start_to_close_timeout=STORE_CALL_TIMEOUT,
             retry_policy=STORE_RETRY,
         )
@@ -178,8 +179,8 @@ class ContentPipelineWorkflow:
         status.stage = "publishing"
         published_at = workflow.now()
         for store in stores:
-            await workflow.execute_activity(
-                "content.publish",
+            await workflow.execute_activity_method(
+                ContentActivities.publish,
                 PublishContentInput(
                     store=store,
                     content_id=input.content_id,
@@ -212,10 +213,9 @@ class ContentPipelineWorkflow:
     async def _send(self, to: str, text: str, key: str) -> bool:
         """A notification; one that cannot be delivered is logged, not fatal to the pipeline."""
         try:
-            await workflow.execute_activity(
-                "messaging.send",
+            await workflow.execute_activity_method(
+                MessagingActivities.send,
                 SendMessageInput(to=to, text=text, idempotency_key=key),
-                result_type=SendMessageResult,
                 start_to_close_timeout=PROVIDER_CALL_TIMEOUT,
                 schedule_to_close_timeout=_GIVE_UP,
                 retry_policy=DEFAULT_RETRY,
@@ -226,10 +226,9 @@ class ContentPipelineWorkflow:
         return True
 
     async def _complete(self, system: str, prompt: str, key: str) -> str:
-        result: CompleteResult = await workflow.execute_activity(
-            "llm.complete",
+        result = await workflow.execute_activity_method(
+            LLMActivities.complete,
             CompleteInput(system=system, prompt=prompt, idempotency_key=key),
-            result_type=CompleteResult,
             start_to_close_timeout=_LLM_TIMEOUT,
             schedule_to_close_timeout=_GIVE_UP,
             retry_policy=DEFAULT_RETRY,
@@ -238,8 +237,8 @@ class ContentPipelineWorkflow:
 
     async def _record(self, input: ContentPipelineInput) -> None:
         assert self._status is not None
-        await workflow.execute_activity(
-            "content.record",
+        await workflow.execute_activity_method(
+            ContentActivities.record,
             RecordContentInput(
                 status=self._status,
                 brief=input.brief,

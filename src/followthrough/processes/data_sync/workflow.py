@@ -13,14 +13,16 @@ Started on demand (``followthrough workflow start DataSyncWorkflow``) or by a Te
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
-T = TypeVar("T")
+A = TypeVar("A")
+R = TypeVar("R")
 
 with workflow.unsafe.imports_passed_through():
+    from followthrough.processes.data_sync.activities import DataSyncActivities
     from followthrough.processes.data_sync.rules import (
         AdvanceWatermarkInput,
         BatchDigest,
@@ -38,18 +40,12 @@ with workflow.unsafe.imports_passed_through():
         split_valid,
     )
     from followthrough.temporal.policies import DEFAULT_RETRY, STORE_CALL_TIMEOUT
+    from followthrough.temporal.steps import Activity, WorkflowSteps
 
 
-async def _call(activity: str, arg: Any, result_type: type[T]) -> T:
+async def _call(activity: Activity[A, R], arg: A) -> R:
     """A store activity: up to a minute per attempt, retried while the store is unavailable."""
-    result: T = await workflow.execute_activity(
-        activity,
-        arg,
-        result_type=result_type,
-        start_to_close_timeout=STORE_CALL_TIMEOUT * 4,
-        retry_policy=DEFAULT_RETRY,
-    )
-    return result
+    return await WorkflowSteps().run(activity, arg, timeout=STORE_CALL_TIMEOUT * 4, retry=DEFAULT_RETRY)
 
 
 @workflow.defn
@@ -66,24 +62,23 @@ class DataSyncWorkflow:
 
     @workflow.run
     async def run(self, input: DataSyncInput) -> DataSyncResult:
-        plan = input.plan if input.plan is not None else await _call("data_sync.plan", input, SyncPlan)
+        plan = input.plan if input.plan is not None else await _call(DataSyncActivities.plan, input)
         totals = input.totals.model_copy()
         watermark: Watermark = await _call(
-            "data_sync.load_watermark", LoadWatermarkInput(sync_name=plan.sync_name), Watermark
+            DataSyncActivities.load_watermark, LoadWatermarkInput(sync_name=plan.sync_name)
         )
         for _ in range(input.pages_per_run):
             self._progress = {"stage": "detecting", "page": totals.pages + 1, "watermark": watermark.model_dump()}
             batch: ChangeBatch = await _call(
-                "data_sync.detect_changes", DetectChangesInput(plan=plan, after=watermark), ChangeBatch
+                DataSyncActivities.detect_changes, DetectChangesInput(plan=plan, after=watermark)
             )
             if not batch.rows or batch.last is None:
                 break
             synced, quarantined = await self._sync_page(plan, batch)
             self._progress = {"stage": "advancing watermark", "page": totals.pages + 1}
             watermark = await _call(
-                "data_sync.advance_watermark",
+                DataSyncActivities.advance_watermark,
                 AdvanceWatermarkInput(sync_name=plan.sync_name, watermark=batch.last),
-                Watermark,
             )
             totals.pages += 1
             totals.rows_seen += len(batch.rows)
@@ -105,7 +100,7 @@ class DataSyncWorkflow:
         if bad:
             self._progress["stage"] = "quarantining"
             await _call(
-                "data_sync.quarantine", QuarantineInput(sync_name=plan.sync_name, table=plan.table, rows=bad), int
+                DataSyncActivities.quarantine, QuarantineInput(sync_name=plan.sync_name, table=plan.table, rows=bad)
             )
         if not valid:
             return 0, len(bad)
@@ -113,12 +108,12 @@ class DataSyncWorkflow:
         for target in plan.targets:
             self._progress["stage"] = f"upserting into {target}"
             await _call(
-                "data_sync.upsert", UpsertBatchInput(store=target, table=plan.table, key=plan.key, rows=valid), int
+                DataSyncActivities.upsert, UpsertBatchInput(store=target, table=plan.table, key=plan.key, rows=valid)
             )
         for target in plan.targets:
             self._progress["stage"] = f"verifying {target}"
             got: BatchDigest = await _call(
-                "data_sync.digest",
+                DataSyncActivities.digest,
                 VerifyBatchInput(
                     store=target,
                     table=plan.table,
@@ -126,7 +121,6 @@ class DataSyncWorkflow:
                     keys=[str(row[plan.key]) for row in valid],
                     columns=list(valid[0]),
                 ),
-                BatchDigest,
             )
             if (got.count, got.checksum) != (expected.count, expected.checksum):
                 raise ApplicationError(

@@ -206,6 +206,8 @@ class BotDeploymentResult(BaseModel):
     error: str | None = None
     failed_step: str | None = None
     rolled_back: list[str] = Field(default_factory=list)
+    #: ``"undo: Type: message"`` of each undo that failed for good: left for a person to finish.
+    compensation_errors: list[str] = Field(default_factory=list)
 
 
 class PauseSignal(BaseModel):

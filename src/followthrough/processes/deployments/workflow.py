@@ -4,21 +4,21 @@ Every step first waits while the deployment is paused (``pause`` / ``resume`` si
 publishes its name and progress to the ``status`` query. A step that fails for good (a
 non-retryable error, retries exhausted, the health deadline passed) or a cancellation undoes the
 steps already done, in reverse: undeploy from the platform, delete the bot record. After a
-cancellation the undo runs shielded, so a second cancel request cannot interrupt it, and the
-workflow still closes as cancelled. Secrets travel sealed (see ``domain/deployment.py``).
+cancellation the undo runs shielded (:class:`~followthrough.temporal.saga.Saga`), so a second
+cancel request cannot interrupt it, and the workflow still closes as cancelled; an undo that
+fails for good is listed in the result's ``compensation_errors``. Secrets travel sealed (see ``domain/deployment.py``).
 """
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
-from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
+    from followthrough.processes.deployments.activities import DeploymentActivities
     from followthrough.processes.deployments.rules import (
         DELETE_RECORD,
         STEP_LABELS,
@@ -27,13 +27,11 @@ with workflow.unsafe.imports_passed_through():
         WEBHOOK_TYPES,
         BotDeploymentInput,
         BotDeploymentResult,
-        BotHealthResult,
         BotRecordInput,
         CreateBotRecordInput,
         DeploymentStatus,
         PauseSignal,
         PlatformCallInput,
-        RegisterResult,
         ResumeSignal,
         ValidateBotConfigInput,
     )
@@ -43,6 +41,8 @@ with workflow.unsafe.imports_passed_through():
         PROVIDER_CALL_TIMEOUT,
         STORE_CALL_TIMEOUT,
     )
+    from followthrough.temporal.saga import Saga
+    from followthrough.temporal.steps import WorkflowSteps
 
 #: A step retries passing faults for a few minutes, then the deployment rolls back.
 STEP_RETRY = RetryPolicy(
@@ -79,27 +79,30 @@ class BotDeploymentWorkflow:
     def __init__(self) -> None:
         self._status = DeploymentStatus()
         self._paused = False
+        self._steps = WorkflowSteps()
 
     @workflow.run
     async def run(self, input: BotDeploymentInput) -> BotDeploymentResult:
         bot_id = f"bot-{workflow.uuid4()}"
         self._status.bot_id = bot_id
-        undo: list[str] = []
+        steps = self._steps
+        saga: Saga[str] = Saga(compensated=self._status.rolled_back)
         platform_bot_id: str | None = None
         step = "validating"
         try:
             step = await self._enter("validating")
-            await self._act(
-                "deployments.validate_config",
+            await steps.run(
+                DeploymentActivities.validate_config,
                 ValidateBotConfigInput(
                     bot_name=input.bot_name, bot_type=input.bot_type, config=input.config, secrets=input.secrets
                 ),
-                STORE_CALL_TIMEOUT,
+                timeout=STORE_CALL_TIMEOUT,
+                retry=STEP_RETRY,
             )
 
             step = await self._enter("creating_record")
-            await self._act(
-                "deployments.create_record",
+            await steps.run(
+                DeploymentActivities.create_record,
                 CreateBotRecordInput(
                     bot_id=bot_id,
                     bot_name=input.bot_name,
@@ -108,48 +111,72 @@ class BotDeploymentWorkflow:
                     config=input.config,
                     workflow_id=workflow.info().workflow_id,
                 ),
-                STORE_CALL_TIMEOUT,
+                timeout=STORE_CALL_TIMEOUT,
+                retry=STEP_RETRY,
             )
-            undo.append(DELETE_RECORD)
+            saga.add(
+                DELETE_RECORD,
+                lambda: steps.run(
+                    DeploymentActivities.delete_record,
+                    BotRecordInput(bot_id=bot_id),
+                    timeout=STORE_CALL_TIMEOUT,
+                    retry=COMPENSATION_RETRY,
+                ),
+            )
 
             step = await self._enter("deploying")
-            registered: RegisterResult = await self._act(
-                "deployments.register", self._call(input, bot_id, None, "register"), PROVIDER_CALL_TIMEOUT
+            registered = await steps.run(
+                DeploymentActivities.register,
+                self._call(input, bot_id, None, "register"),
+                timeout=PROVIDER_CALL_TIMEOUT,
+                retry=STEP_RETRY,
             )
             platform_bot_id = registered.platform_bot_id
-            undo.append(UNDEPLOY)
+            undeploy = self._call(input, bot_id, platform_bot_id, "undeploy")
+            saga.add(
+                UNDEPLOY,
+                lambda: steps.run(
+                    DeploymentActivities.undeploy, undeploy, timeout=PROVIDER_CALL_TIMEOUT, retry=COMPENSATION_RETRY
+                ),
+            )
             if input.bot_type in WEBHOOK_TYPES:
-                await self._act(
-                    "deployments.set_webhook",
+                await steps.run(
+                    DeploymentActivities.set_webhook,
                     self._call(input, bot_id, platform_bot_id, "set_webhook"),
-                    PROVIDER_CALL_TIMEOUT,
+                    timeout=PROVIDER_CALL_TIMEOUT,
+                    retry=STEP_RETRY,
                 )
 
             step = await self._enter("health_check")
             await self._wait_healthy(input, bot_id, platform_bot_id)
 
             step = await self._enter("activating")
-            await self._act(
-                "deployments.mark_active",
+            await steps.run(
+                DeploymentActivities.mark_active,
                 BotRecordInput(bot_id=bot_id, platform_bot_id=platform_bot_id),
-                STORE_CALL_TIMEOUT,
+                timeout=STORE_CALL_TIMEOUT,
+                retry=STEP_RETRY,
             )
         except BaseException as err:
-            if is_cancelled_exception(err):
-                self._status.state, self._status.failed_step, self._status.error = "rolling_back", step, "cancelled"
-                await self._rollback_shielded(input, bot_id, platform_bot_id, undo)
+            cancelled = is_cancelled_exception(err)
+            if not cancelled and not isinstance(err, ActivityError | StepFailed):
+                raise
+            error = "cancelled" if cancelled else _message(err)
+            self._status.state, self._status.failed_step, self._status.error = "rolling_back", step, error
+            await saga.compensate()  # last first; a cancellation cannot interrupt it
+            if cancelled:
                 self._status.state = "cancelled"
                 workflow.logger.info("deployment of %s cancelled at %s; rolled back", input.bot_name, step)
                 raise
-            if not isinstance(err, ActivityError | StepFailed):
-                raise
-            error = _message(err)
-            self._status.state, self._status.failed_step, self._status.error = "rolling_back", step, error
-            rolled_back = await self._rollback(input, bot_id, platform_bot_id, undo)
             self._status.state = "failed"
             workflow.logger.warning("deployment of %s failed at %s: %s", input.bot_name, step, error)
             return BotDeploymentResult(
-                success=False, bot_id=bot_id, error=error, failed_step=step, rolled_back=rolled_back
+                success=False,
+                bot_id=bot_id,
+                error=error,
+                failed_step=step,
+                rolled_back=list(saga.compensated),
+                compensation_errors=saga.failures,
             )
         self._publish("active")
         self._status.state = "succeeded"
@@ -194,23 +221,14 @@ class BotDeploymentWorkflow:
             idempotency_key=f"deployment:{bot_id}:{op}",
         )
 
-    async def _act(self, name: str, arg: Any, timeout: timedelta, retry: RetryPolicy = STEP_RETRY) -> Any:
-        result_type = {
-            "deployments.register": RegisterResult,
-            "deployments.health": BotHealthResult,
-        }.get(name)
-        return await workflow.execute_activity(
-            name, arg, start_to_close_timeout=timeout, retry_policy=retry, result_type=result_type
-        )
-
     async def _wait_healthy(self, input: BotDeploymentInput, bot_id: str, platform_bot_id: str) -> None:
         deadline = workflow.now() + timedelta(seconds=input.health_timeout_seconds)
         call = self._call(input, bot_id, platform_bot_id, "health")
         detail: str | None = None
         while True:
             try:
-                health: BotHealthResult = await self._act(
-                    "deployments.health", call, PROVIDER_CALL_TIMEOUT, HEALTH_RETRY
+                health = await self._steps.run(
+                    DeploymentActivities.health, call, timeout=PROVIDER_CALL_TIMEOUT, retry=HEALTH_RETRY
                 )
                 healthy, detail = health.healthy, health.detail
             except ActivityError as err:
@@ -225,35 +243,3 @@ class BotDeploymentWorkflow:
                 suffix = f" (last check: {detail})" if detail else ""
                 raise StepFailed(f"not healthy within {input.health_timeout_seconds:g}s{suffix}")
             await workflow.sleep(min(timedelta(seconds=input.health_poll_seconds), remaining))
-
-    # --- rollback -----------------------------------------------------------------------------
-    async def _rollback(
-        self, input: BotDeploymentInput, bot_id: str, platform_bot_id: str | None, undo: list[str]
-    ) -> list[str]:
-        """Undo in reverse; compensations retry until they succeed."""
-        for action in reversed(undo):
-            if action == UNDEPLOY:
-                await self._act(
-                    "deployments.undeploy",
-                    self._call(input, bot_id, platform_bot_id, "undeploy"),
-                    PROVIDER_CALL_TIMEOUT,
-                    COMPENSATION_RETRY,
-                )
-            elif action == DELETE_RECORD:
-                await self._act(
-                    "deployments.delete_record", BotRecordInput(bot_id=bot_id), STORE_CALL_TIMEOUT, COMPENSATION_RETRY
-                )
-            self._status.rolled_back.append(action)
-        return list(self._status.rolled_back)
-
-    async def _rollback_shielded(
-        self, input: BotDeploymentInput, bot_id: str, platform_bot_id: str | None, undo: list[str]
-    ) -> list[str]:
-        """The rollback after a cancellation: further cancel requests cannot interrupt it."""
-        task = asyncio.ensure_future(self._rollback(input, bot_id, platform_bot_id, undo))
-        while not task.done():
-            try:
-                await asyncio.shield(task)
-            except asyncio.CancelledError:
-                continue
-        return task.result()

@@ -1,8 +1,8 @@
 """``POST /api/followups`` starts a follow-up; ``GET /api/followups/{id}`` shows its schedule.
 
 With ``USE_TEMPORAL_FOLLOWUPS`` off the follow-up runs inline in this process instead: the
-same schedule, the same opt-out check and ``messaging.send`` activity, but timers that die with
-the process (``"mode": "inline"``).
+same schedule and the workflow's own step (opt-out check, ``messaging.send``), but timers that
+die with the process (``"mode": "inline"``).
 """
 
 from __future__ import annotations
@@ -13,14 +13,15 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from followthrough.api.flags import Feature, FlaggedRouteDep, InlineRun, inline_activity
+from followthrough.api.flags import Feature, FlaggedRouteDep, InlineRun
 from followthrough.api.listing import ListPageDep
 from followthrough.api.openapi import LEAD, body_example
 from followthrough.bounds import WithinHorizon
-from followthrough.leads.models import ContactStateInput
 from followthrough.processes.followups import rules
 from followthrough.processes.followups.rules import FollowUpInput, FollowUpStatus
+from followthrough.processes.followups.workflow import deliver, stop_followup
 from followthrough.services import Services
+from followthrough.temporal.steps import InlineSteps
 
 router = APIRouter(prefix="/api/followups", tags=["sales assistant"])
 
@@ -78,36 +79,23 @@ async def followup_status(workflow_id: str, route: FlaggedRouteDep) -> dict[str,
 
 
 async def _run_inline(services: Services, input: FollowUpInput, run: InlineRun) -> None:
-    """The workflow's loop without its durability: sleep, check the opt-out, send."""
+    """The workflow's loop without its durability: sleep in-process, then the workflow's own
+    :func:`~followthrough.processes.followups.workflow.deliver` on :class:`InlineSteps`."""
     state = FollowUpStatus.model_validate(run.status)
-    contact_state = inline_activity(services, "leads.contact_state")
-    send = inline_activity(services, "messaging.send")
+    steps = InlineSteps(services, run.id)
 
     def publish() -> None:
         run.status = state.model_dump(mode="json")
 
     try:
-        while (step := rules.next_pending(state.steps)) is not None:
+        while state.state == "running" and (step := rules.next_pending(state.steps)) is not None:
             await asyncio.sleep(max(0.0, (step.due_at - datetime.now(UTC)).total_seconds()))
-            now = datetime.now(UTC)
-            if rules.too_late(step, now):
-                update: dict[str, Any] = {"state": "skipped", "reason": "due while this process was busy"}
-            elif (await contact_state(ContactStateInput(lead_id=input.lead.id))).opted_out:
-                state.state, state.stopped_by = "stopped", "opted_out"
-                state.steps = rules.cancel_pending(state.steps, "opted_out")
-                return
-            else:
-                try:
-                    sent = await send(rules.send_request(input.lead, input.type, step, input.demo_start))
-                    update = {"state": "sent", "sent_at": datetime.now(UTC), "message_id": sent.message_id}
-                except Exception as exc:  # best effort, no retries inline: report and go on
-                    update = {"state": "skipped", "reason": f"not sent: {type(exc).__name__}: {exc}"}
-            state.steps = rules.replace_step(state.steps, step.model_copy(update=update))
+            await deliver(steps, input, state, step, lambda reason: stop_followup(state, reason))
             publish()
-        state.state = "completed"
+        if state.state == "running":
+            state.state = "completed"
     except asyncio.CancelledError:
-        state.state, state.stopped_by = "stopped", "cancelled"
-        state.steps = rules.cancel_pending(state.steps, "cancelled")
+        stop_followup(state, "cancelled")
         raise
     finally:
         publish()

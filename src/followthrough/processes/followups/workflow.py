@@ -5,17 +5,22 @@ next pending step, checks the lead's record (an opt-out recorded by the webhook 
 no signal reached us), renders the template in the lead's language and sends it with the key
 ``followup:{lead}:{type}:{step}``. Signals stop it (``lead_replied``, ``opted_out``,
 ``demo_booked`` for re-engagement) or move its timers (``demo_changed``).
+
+Delivering a step is written once, :func:`deliver`: with ``USE_TEMPORAL_FOLLOWUPS`` off,
+``POST /api/followups`` sleeps in-process and runs the same function inline.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from followthrough.leads.models import ContactState, ContactStateInput
+    from followthrough.leads.activities import LeadActivities
+    from followthrough.leads.models import ContactStateInput
+    from followthrough.messaging.activities import MessagingActivities
     from followthrough.processes.followups import rules
     from followthrough.processes.followups.rules import (
         DemoBookedSignal,
@@ -26,8 +31,63 @@ with workflow.unsafe.imports_passed_through():
         LeadRepliedSignal,
         OptedOutSignal,
     )
-    from followthrough.providers.contracts.messaging import SendMessageResult
     from followthrough.temporal.policies import DEFAULT_RETRY, PROVIDER_CALL_TIMEOUT, STORE_CALL_TIMEOUT, STORE_RETRY
+    from followthrough.temporal.saga import describe
+    from followthrough.temporal.steps import STEP_FAILURES, Steps, WorkflowSteps
+
+
+async def deliver(
+    steps: Steps, input: FollowUpInput, status: FollowUpStatus, step: FollowUpStep, stop: Callable[[str], None]
+) -> None:
+    """Send ``step`` unless it is too late or the lead opted out (then ``stop("opted_out")``);
+    ``status.steps`` records what happened to it."""
+    now = steps.now()
+    if rules.too_late(step, now):
+        _update(status, step, state="skipped", reason=f"due {step.due_at.isoformat()}, reached {now.isoformat()}")
+        return
+    contact = await steps.run(
+        LeadActivities.contact_state,
+        ContactStateInput(lead_id=input.lead.id),
+        timeout=STORE_CALL_TIMEOUT,
+        retry=STORE_RETRY,
+    )
+    if contact.opted_out:
+        stop("opted_out")
+        return
+    current = _current(status, step)
+    if status.state != "running" or current.state != "pending" or current.due_at != step.due_at:
+        return  # a signal stopped or moved it while we read the record
+    try:
+        sent = await steps.run(
+            MessagingActivities.send,
+            rules.send_request(input.lead, input.type, step, status.demo_start),
+            timeout=PROVIDER_CALL_TIMEOUT,
+            retry=DEFAULT_RETRY,
+            # Retry while the message is still timely; past that it would arrive late.
+            deadline=rules.MAX_LATENESS,
+        )
+    except STEP_FAILURES as err:
+        message, kind = describe(err)
+        _update(status, step, state="skipped", reason=f"not sent: {kind}: {message}")
+        return
+    _update(status, step, state="sent", sent_at=steps.now(), message_id=sent.message_id, reason=None)
+
+
+def stop_followup(status: FollowUpStatus, reason: str) -> None:
+    """Stop a running follow-up: its pending steps cancelled with ``reason``."""
+    if status.state != "running":
+        return
+    status.state = "stopped"
+    status.stopped_by = reason
+    status.steps = rules.cancel_pending(status.steps, reason)
+
+
+def _current(status: FollowUpStatus, step: FollowUpStep) -> FollowUpStep:
+    return next(s for s in status.steps if s.index == step.index)
+
+
+def _update(status: FollowUpStatus, step: FollowUpStep, **changes: object) -> None:
+    status.steps = rules.replace_step(status.steps, _current(status, step).model_copy(update=changes))
 
 
 @workflow.defn
@@ -52,6 +112,7 @@ class FollowUpWorkflow:
             now=workflow.now(),
         )
         self._wake = False  # a signal changed the plan: re-read it instead of sleeping on
+        self._steps = WorkflowSteps()
 
     @workflow.run
     async def run(self, input: FollowUpInput) -> FollowUpStatus:
@@ -77,54 +138,12 @@ class FollowUpWorkflow:
         return True
 
     async def _deliver(self, step: FollowUpStep) -> None:
-        lead = self._input.lead
-        now = workflow.now()
-        if rules.too_late(step, now):
-            self._update(step, state="skipped", reason=f"due {step.due_at.isoformat()}, reached {now.isoformat()}")
-            return
-        contact: ContactState = await workflow.execute_activity(
-            "leads.contact_state",
-            ContactStateInput(lead_id=lead.id),
-            result_type=ContactState,
-            start_to_close_timeout=STORE_CALL_TIMEOUT,
-            retry_policy=STORE_RETRY,
-        )
-        if contact.opted_out:
-            self._stop("opted_out")
-            return
-        current = self._current(step)
-        if self._status.state != "running" or current.state != "pending" or current.due_at != step.due_at:
-            return  # a signal stopped or moved it while we read the record
-        try:
-            sent: SendMessageResult = await workflow.execute_activity(
-                "messaging.send",
-                rules.send_request(lead, self._input.type, step, self._status.demo_start),
-                result_type=SendMessageResult,
-                start_to_close_timeout=PROVIDER_CALL_TIMEOUT,
-                # Retry while the message is still timely; past that it would arrive late.
-                schedule_to_close_timeout=rules.MAX_LATENESS,
-                retry_policy=DEFAULT_RETRY,
-            )
-        except ActivityError as err:
-            cause = err.cause
-            kind = cause.type if isinstance(cause, ApplicationError) else type(cause).__name__
-            self._update(step, state="skipped", reason=f"not sent: {kind}: {getattr(cause, 'message', cause)}")
-            return
-        self._update(step, state="sent", sent_at=workflow.now(), message_id=sent.message_id, reason=None)
-
-    def _current(self, step: FollowUpStep) -> FollowUpStep:
-        return next(s for s in self._status.steps if s.index == step.index)
-
-    def _update(self, step: FollowUpStep, **changes: object) -> None:
-        self._status.steps = rules.replace_step(self._status.steps, self._current(step).model_copy(update=changes))
+        await deliver(self._steps, self._input, self._status, step, self._stop)
 
     def _stop(self, reason: str) -> None:
-        if self._status.state != "running":
-            return
-        self._status.state = "stopped"
-        self._status.stopped_by = reason
-        self._status.steps = rules.cancel_pending(self._status.steps, reason)
-        self._wake = True
+        if self._status.state == "running":
+            stop_followup(self._status, reason)
+            self._wake = True
 
     # --- signals and query ----------------------------------------------------------------
     @workflow.signal(name="lead_replied")

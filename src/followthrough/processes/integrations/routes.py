@@ -2,39 +2,30 @@
 shows each target's outcome.
 
 With ``USE_TEMPORAL_INTEGRATIONS`` off the targets run inline in this process, in the
-background (the seed's ``waitUntil()``): each still on its own, none retried, nothing durable.
+background (the seed's ``waitUntil()``): the workflow's own
+:func:`~followthrough.processes.integrations.workflow.sync_targets`, each target still on its
+own, none retried, nothing durable.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter
 
-from followthrough.api.flags import Feature, FlaggedRouteDep, InlineRun, inline_activity
+from followthrough.api.flags import Feature, FlaggedRouteDep, InlineRun
 from followthrough.api.listing import ListPageDep
 from followthrough.api.openapi import LEAD, body_example
 from followthrough.bounds import WithinHorizon
-from followthrough.leads.models import RecentConversationInput
 from followthrough.processes.integrations.rules import (
     IntegrationSyncInput,
     IntegrationSyncResult,
-    SyncTarget,
-    TargetResult,
-    capi_request,
-    capi_result,
-    hubspot_request,
-    hubspot_result,
     integration_workflow_id,
-    memory_request,
-    memory_result,
-    memory_save_request,
 )
+from followthrough.processes.integrations.workflow import sync_targets
 from followthrough.processes.payments.routes import require_amount_within
 from followthrough.services import Services
+from followthrough.temporal.steps import InlineSteps
 
 router = APIRouter(prefix="/api/integrations", tags=["sales assistant"])
 
@@ -75,36 +66,9 @@ async def sync_status(workflow_id: str, route: FlaggedRouteDep) -> dict[str, Any
 
 
 async def _run_inline(services: Services, input: IntegrationSyncInput, run: InlineRun) -> None:
-    async def hubspot() -> TargetResult:
-        return hubspot_result(input, await inline_activity(services, "crm.upsert_contact")(hubspot_request(input)))
-
-    async def meta_capi() -> TargetResult:
-        return capi_result(input, await inline_activity(services, "conversions.send_event")(capi_request(input)))
-
-    async def memory() -> TargetResult:
-        conversation = await inline_activity(services, "leads.recent_conversation")(
-            RecentConversationInput(lead_id=input.lead.id)
-        )
-        done = await inline_activity(services, "llm.complete")(memory_request(input, conversation.messages))
-        saved = memory_save_request(input, done, datetime.now(UTC))
-        await inline_activity(services, "leads.save_memory")(saved)
-        return memory_result(saved)
-
-    runners: dict[SyncTarget, Callable[[], Awaitable[TargetResult]]] = {
-        "hubspot": hubspot,
-        "meta_capi": meta_capi,
-        "memory": memory,
-    }
-
-    async def guarded(target: SyncTarget) -> TargetResult:
-        try:
-            return await runners[target]()
-        except Exception as exc:  # each target on its own
-            cause = exc.__cause__ or exc
-            return TargetResult(target=target, ok=False, detail=f"{type(cause).__name__}: {cause}")
-
-    targets = list(dict.fromkeys(input.targets))
-    results = await asyncio.gather(*(guarded(t) for t in targets))
-    run.status = IntegrationSyncResult(lead_id=input.lead.id, event=input.event, targets=list(results)).model_dump(
-        mode="json"
-    )
+    """The workflow's :func:`sync_targets`, its steps awaited in this process."""
+    result = IntegrationSyncResult.model_validate(run.status)
+    try:
+        await sync_targets(InlineSteps(services, run.id), input, result)
+    finally:
+        run.status = result.model_dump(mode="json")

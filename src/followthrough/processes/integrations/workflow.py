@@ -6,6 +6,9 @@ call carries a key derived from the lead, the target and the event, so a re-run 
 event writes nothing twice. The memory target reads the recent conversation, has the llm
 summarise it and saves the summary on the lead's record (as of the workflow's instant, so a
 retried save writes the same thing and an older sync never replaces a newer summary).
+
+The targets are written once, :func:`sync_targets`: with ``USE_TEMPORAL_INTEGRATIONS`` off,
+``POST /api/integrations/sync`` runs the same function inline.
 """
 
 from __future__ import annotations
@@ -13,13 +16,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from followthrough.leads.models import RecentConversation, RecentConversationInput
+    from followthrough.leads.activities import LeadActivities
+    from followthrough.leads.models import RecentConversationInput
+    from followthrough.processes.integrations.conversions import ConversionsActivities
+    from followthrough.processes.integrations.crm import CRMActivities
+    from followthrough.processes.integrations.memory import LLMActivities
     from followthrough.processes.integrations.rules import (
         IntegrationSyncInput,
         IntegrationSyncResult,
@@ -34,18 +39,83 @@ with workflow.unsafe.imports_passed_through():
         memory_result,
         memory_save_request,
     )
-    from followthrough.providers.contracts.conversions import SendEventResult
-    from followthrough.providers.contracts.crm import UpsertContactResult
-    from followthrough.providers.contracts.llm import CompleteResult
     from followthrough.temporal.children import start_abandoned
     from followthrough.temporal.policies import DEFAULT_RETRY, PROVIDER_CALL_TIMEOUT, STORE_CALL_TIMEOUT
+    from followthrough.temporal.saga import describe
+    from followthrough.temporal.steps import STEP_FAILURES, Steps, WorkflowSteps
 
 #: How long one target may keep retrying before it is reported as failed.
 TARGET_DEADLINE = timedelta(minutes=30)
 #: An llm call may take a while on a long conversation.
 LLM_CALL_TIMEOUT = timedelta(minutes=2)
 
-R = TypeVar("R")
+
+async def sync_targets(
+    steps: Steps, input: IntegrationSyncInput, result: IntegrationSyncResult
+) -> IntegrationSyncResult:
+    """Every target of ``input`` side by side, each on its own; ``result`` follows them."""
+
+    async def hubspot() -> TargetResult:
+        contact = await steps.run(
+            CRMActivities.upsert_contact,
+            hubspot_request(input),
+            timeout=PROVIDER_CALL_TIMEOUT,
+            retry=DEFAULT_RETRY,
+            deadline=TARGET_DEADLINE,
+        )
+        return hubspot_result(input, contact)
+
+    async def meta_capi() -> TargetResult:
+        sent = await steps.run(
+            ConversionsActivities.send_event,
+            capi_request(input),
+            timeout=PROVIDER_CALL_TIMEOUT,
+            retry=DEFAULT_RETRY,
+            deadline=TARGET_DEADLINE,
+        )
+        return capi_result(input, sent)
+
+    async def memory() -> TargetResult:
+        conversation = await steps.run(
+            LeadActivities.recent_conversation,
+            RecentConversationInput(lead_id=input.lead.id),
+            timeout=STORE_CALL_TIMEOUT,
+            retry=DEFAULT_RETRY,
+            deadline=TARGET_DEADLINE,
+        )
+        completion = await steps.run(
+            LLMActivities.complete,
+            memory_request(input, conversation.messages),
+            timeout=LLM_CALL_TIMEOUT,
+            retry=DEFAULT_RETRY,
+            deadline=TARGET_DEADLINE,
+        )
+        saved = memory_save_request(input, completion, steps.now())
+        await steps.run(
+            LeadActivities.save_memory, saved, timeout=STORE_CALL_TIMEOUT, retry=DEFAULT_RETRY, deadline=TARGET_DEADLINE
+        )
+        return memory_result(saved)
+
+    runners: dict[SyncTarget, Callable[[], Awaitable[TargetResult]]] = {
+        "hubspot": hubspot,
+        "meta_capi": meta_capi,
+        "memory": memory,
+    }
+
+    async def guarded(target: SyncTarget) -> TargetResult:
+        try:
+            done = await runners[target]()
+        except STEP_FAILURES as err:
+            message, kind = describe(err)
+            done = TargetResult(target=target, ok=False, detail=f"{kind}: {message}")
+        result.targets.append(done)
+        result.pending = [t for t in result.pending if t != target]
+        return done
+
+    targets = list(dict.fromkeys(input.targets))
+    results = await asyncio.gather(*(guarded(t) for t in targets))
+    result.targets, result.pending = list(results), []
+    return result
 
 
 @workflow.defn
@@ -59,61 +129,7 @@ class IntegrationSyncWorkflow:
 
     @workflow.run
     async def run(self, input: IntegrationSyncInput) -> IntegrationSyncResult:
-        runners: dict[SyncTarget, Callable[[IntegrationSyncInput], Awaitable[TargetResult]]] = {
-            "hubspot": self._hubspot,
-            "meta_capi": self._meta_capi,
-            "memory": self._memory,
-        }
-        targets = list(dict.fromkeys(input.targets))
-        results = await asyncio.gather(*(self._guarded(t, runners[t], input) for t in targets))
-        self._result.targets, self._result.pending = list(results), []
-        return self._result
-
-    async def _guarded(
-        self,
-        target: SyncTarget,
-        run: Callable[[IntegrationSyncInput], Awaitable[TargetResult]],
-        input: IntegrationSyncInput,
-    ) -> TargetResult:
-        try:
-            result = await run(input)
-        except ActivityError as err:
-            cause = err.cause
-            kind = cause.type if isinstance(cause, ApplicationError) and cause.type else type(cause).__name__
-            result = TargetResult(target=target, ok=False, detail=f"{kind}: {getattr(cause, 'message', cause)}")
-        self._result.targets.append(result)
-        self._result.pending = [t for t in self._result.pending if t != target]
-        return result
-
-    async def _call(self, activity: str, arg: Any, result_type: type[R], timeout: timedelta) -> R:
-        """One target's activity call: retried until the target's deadline."""
-        result: R = await workflow.execute_activity(
-            activity,
-            arg,
-            result_type=result_type,
-            start_to_close_timeout=timeout,
-            schedule_to_close_timeout=TARGET_DEADLINE,
-            retry_policy=DEFAULT_RETRY,
-        )
-        return result
-
-    async def _hubspot(self, input: IntegrationSyncInput) -> TargetResult:
-        request = hubspot_request(input)
-        contact = await self._call("crm.upsert_contact", request, UpsertContactResult, PROVIDER_CALL_TIMEOUT)
-        return hubspot_result(input, contact)
-
-    async def _meta_capi(self, input: IntegrationSyncInput) -> TargetResult:
-        sent = await self._call("conversions.send_event", capi_request(input), SendEventResult, PROVIDER_CALL_TIMEOUT)
-        return capi_result(input, sent)
-
-    async def _memory(self, input: IntegrationSyncInput) -> TargetResult:
-        lead = RecentConversationInput(lead_id=input.lead.id)
-        conversation = await self._call("leads.recent_conversation", lead, RecentConversation, STORE_CALL_TIMEOUT)
-        request = memory_request(input, conversation.messages)
-        completion = await self._call("llm.complete", request, CompleteResult, LLM_CALL_TIMEOUT)
-        saved = memory_save_request(input, completion, workflow.now())
-        await self._call("leads.save_memory", saved, bool, STORE_CALL_TIMEOUT)
-        return memory_result(saved)
+        return await sync_targets(WorkflowSteps(), input, self._result)
 
     @workflow.query(name="status")
     def status(self) -> IntegrationSyncResult:

@@ -10,19 +10,20 @@ the result lists one outcome per channel and the notification's overall status
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from followthrough.messaging.activities import MessagingActivities
+    from followthrough.processes.notifications.activities import NotificationActivities
     from followthrough.processes.notifications.rules import (
         Channel,
         ChannelDelivery,
         CreateNotificationInput,
         DeliverInput,
-        DeliveryReceipt,
         FinishNotificationInput,
         RecordDeliveryInput,
         SendNotificationInput,
@@ -32,8 +33,11 @@ with workflow.unsafe.imports_passed_through():
         overall_status,
         subject_for,
     )
-    from followthrough.providers.contracts.messaging import SendMessageInput, SendMessageResult
+    from followthrough.providers.contracts.messaging import SendMessageInput
     from followthrough.temporal.policies import DEFAULT_RETRY, PROVIDER_CALL_TIMEOUT, STORE_CALL_TIMEOUT, STORE_RETRY
+    from followthrough.temporal.steps import Activity, WorkflowSteps
+
+A = TypeVar("A")
 
 #: About four minutes of backoff per channel before it is reported failed.
 DELIVERY_RETRY = RetryPolicy(
@@ -60,7 +64,7 @@ class SendNotificationWorkflow:
     @workflow.run
     async def run(self, input: SendNotificationInput) -> SendNotificationResult:
         await self._store(
-            "notifications.create",
+            NotificationActivities.create,
             CreateNotificationInput(
                 notification_id=input.notification_id,
                 user_id=input.user_id,
@@ -73,7 +77,7 @@ class SendNotificationWorkflow:
         deliveries = list(await asyncio.gather(*(self._deliver(input, channel) for channel in input.channels)))
         status = overall_status(deliveries)
         await self._store(
-            "notifications.finish", FinishNotificationInput(notification_id=input.notification_id, status=status)
+            NotificationActivities.finish, FinishNotificationInput(notification_id=input.notification_id, status=status)
         )
         return SendNotificationResult(notification_id=input.notification_id, status=status, deliveries=deliveries)
 
@@ -89,7 +93,7 @@ class SendNotificationWorkflow:
             except ActivityError as err:
                 delivery = ChannelDelivery(channel=channel, status="failed", error=_message(err))
         await self._store(
-            "notifications.record_delivery",
+            NotificationActivities.record_delivery,
             RecordDeliveryInput(
                 notification_id=input.notification_id,
                 channel=channel,
@@ -103,16 +107,16 @@ class SendNotificationWorkflow:
     async def _send(self, input: SendNotificationInput, channel: Channel, address: str | None, key: str) -> str:
         if channel == "whatsapp":
             assert address is not None
-            sent: SendMessageResult = await workflow.execute_activity(
-                "messaging.send",
+            sent = await workflow.execute_activity_method(
+                MessagingActivities.send,
                 SendMessageInput(to=address, text=input.message, idempotency_key=key),
-                result_type=SendMessageResult,
                 start_to_close_timeout=PROVIDER_CALL_TIMEOUT,
                 retry_policy=DELIVERY_RETRY,
             )
             return sent.message_id
-        receipt: DeliveryReceipt = await workflow.execute_activity(
-            "notifications.send_email" if channel == "email" else "notifications.send_webhook",
+        deliver = NotificationActivities.send_email if channel == "email" else NotificationActivities.send_webhook
+        receipt = await workflow.execute_activity_method(
+            deliver,
             DeliverInput(
                 notification_id=input.notification_id,
                 user_id=input.user_id,
@@ -123,12 +127,11 @@ class SendNotificationWorkflow:
                 to=address,
                 idempotency_key=key,
             ),
-            result_type=DeliveryReceipt,
             start_to_close_timeout=PROVIDER_CALL_TIMEOUT,
             retry_policy=DELIVERY_RETRY,
         )
         return receipt.message_id
 
     @staticmethod
-    async def _store(name: str, arg: Any) -> None:
-        await workflow.execute_activity(name, arg, start_to_close_timeout=STORE_CALL_TIMEOUT, retry_policy=STORE_RETRY)
+    async def _store(activity: Activity[A, None], arg: A) -> None:
+        await WorkflowSteps().run(activity, arg, timeout=STORE_CALL_TIMEOUT, retry=STORE_RETRY)

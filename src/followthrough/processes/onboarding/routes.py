@@ -1,8 +1,8 @@
 """Onboarding routes: the Partner Platform's ``POST /api/temporal/onboarding/execute`` (waits
 for the saga and returns its result), a fire-and-forget start, and Nexpo's ``POST /api/users``,
 which follows ``ENABLE_TEMPORAL`` / ``USE_TEMPORAL_ONBOARDING``: on, it starts the saga and
-answers ``{workflowId}``; off, it runs the same steps inline ("direct database operations")
-and answers when they are done.
+answers ``{workflowId}``; off, it runs the workflow's own saga inline ("direct database
+operations", :class:`~followthrough.temporal.steps.InlineSteps`) and answers when it is done.
 
 The workflow id is ``onboarding-{HMAC of the email}``, keyed by :func:`workflow_id_key`: the
 same email twice reaches the same execution (or re-runs idempotently), and no email appears in
@@ -13,34 +13,22 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
 from typing import Any
 
 from fastapi import APIRouter, Response
 from pydantic import AliasChoices, BaseModel, Field
-from temporalio.exceptions import ApplicationError
 
 from followthrough.api.deps import SettingsDep, WorkflowsDep
-from followthrough.api.flags import Feature, FlaggedRouteDep, InlineRun, inline_activity
+from followthrough.api.flags import Feature, FlaggedRouteDep, InlineRun
 from followthrough.api.listing import ListPageDep
 from followthrough.api.openapi import body_example
 from followthrough.api.routes.workflows import StartResponse, start_response
 from followthrough.config import Settings
 from followthrough.processes.deployments.activities import secrets_key
-from followthrough.processes.onboarding.rules import (
-    CreateStoreUserInput,
-    DeleteStoreUserInput,
-    OnboardingInput,
-    OnboardingResult,
-    PlanStoresInput,
-    onboarding_workflow_id,
-    welcome_idempotency_key,
-    welcome_text,
-)
-from followthrough.providers.contracts.messaging import SendMessageInput
+from followthrough.processes.onboarding.rules import OnboardingInput, onboarding_workflow_id
+from followthrough.processes.onboarding.workflow import onboarding_saga
 from followthrough.services import Services
-
-log = logging.getLogger("followthrough.onboarding")
+from followthrough.temporal.steps import InlineSteps
 
 #: One user onboarded into the default stores.
 ONBOARDING_EXAMPLE = {"email": "ana@example.com", "name": "Ana García", "language": "es"}
@@ -121,41 +109,12 @@ async def create_user(body: CreateUserRequest, route: FlaggedRouteDep) -> dict[s
 
 
 async def onboard_inline(services: Services, input: OnboardingInput, workflow_id: str, run: InlineRun) -> None:
-    """UserOnboardingWorkflow's steps without Temporal: the same activities, in order; the first
-    failure deletes the user again from the stores this run created it in, newest first. Best
-    effort: nothing is retried (a store that is down fails the run) and a crash mid-way leaves
-    what was written."""
-    user_id, owner = input.user_id_under(workflow_id), workflow_id
-    plan = await inline_activity(services, "user_stores.plan")(PlanStoresInput(requested=input.stores))
-    result = OnboardingResult(success=True, user_id=user_id)
-    for store in plan.stores:
-        run.status = {"step": f"creating in {store}"}
-        create = CreateStoreUserInput(
-            store=store, user_id=user_id, email=input.email, name=input.name, onboarding_id=owner
-        )
-        try:
-            created = await inline_activity(services, "user_stores.create_user")(create)
-        except Exception as exc:  # noqa: BLE001 - the failure is the result, as in the workflow
-            result.success, result.failed_store = False, store
-            result.error, result.error_type = str(exc), exc.type if isinstance(exc, ApplicationError) else None
-            for done in reversed(result.created_in):
-                await inline_activity(services, "user_stores.delete_user")(
-                    DeleteStoreUserInput(store=done, user_id=user_id, onboarding_id=owner)
-                )
-                result.compensated.append(done)
-            result.created_in = []
-            run.status = result.model_dump(mode="json")
-            return
-        (result.created_in if created.created else result.already_present_in).append(store)
-    if input.phone is not None:
-        run.status = {"step": "welcoming"}
-        welcome = SendMessageInput(
-            to=input.phone,
-            text=welcome_text(input.name, input.language),
-            idempotency_key=welcome_idempotency_key(workflow_id),
-        )
-        try:
-            result.welcome_message_id = (await inline_activity(services, "messaging.send")(welcome)).message_id
-        except Exception as exc:  # noqa: BLE001 - a welcome that fails is not undone, as in the workflow
-            log.warning("welcome message not sent: %s", exc)
+    """UserOnboardingWorkflow's own :func:`onboarding_saga`, its steps awaited in this process.
+    Best effort: nothing is retried (a store that is down fails the run) and a crash mid-way
+    leaves what was written."""
+
+    def report(step: str) -> None:
+        run.status = {"step": step}
+
+    result = await onboarding_saga(InlineSteps(services, workflow_id), input, report)
     run.status = result.model_dump(mode="json")

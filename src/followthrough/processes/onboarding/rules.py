@@ -128,6 +128,8 @@ class OnboardingResult(BaseModel):
     error_type: str | None = None
     #: Stores the user was deleted from again after a permanent failure, in the order undone.
     compensated: list[str] = Field(default_factory=list)
+    #: ``"store: Type: message"`` of each delete that failed for good: left for a person to finish.
+    compensation_errors: list[str] = Field(default_factory=list)
 
 
 _WELCOME = {

@@ -1,32 +1,23 @@
 """``POST /api/payments`` starts a payment; ``GET /api/payments/{id}`` shows where it stands.
 
-With ``USE_TEMPORAL_PAYMENTS`` off the route creates the checkout, records it and sends the
-link inline (``"mode": "inline"``); no reminders and no expiry follow, as in the seed's legacy
-path. Completion then arrives through the Stripe webhook, which can call
-:func:`complete_inline` (see there).
+With ``USE_TEMPORAL_PAYMENTS`` off the route runs the workflow's first steps inline
+(:func:`~followthrough.processes.payments.workflow.open_checkout`: the checkout, its record and
+the link; ``"mode": "inline"``); no reminders and no expiry follow, as in the seed's legacy path.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, status
 
-from followthrough.api.flags import Feature, FlaggedRouteDep, InlineRun, inline_activity, integrations_on
+from followthrough.api.flags import Feature, FlaggedRouteDep, InlineRun, integrations_on
 from followthrough.api.listing import ListPageDep
 from followthrough.api.openapi import LEAD, body_example
-from followthrough.leads.models import SetStageInput
-from followthrough.processes.payments.rules import (
-    MarkPaymentInput,
-    PaymentInput,
-    PaymentStatus,
-    checkout_request,
-    payment_message,
-    payment_workflow_id,
-    record_checkout_request,
-)
+from followthrough.processes.payments.rules import PaymentInput, PaymentStatus, payment_workflow_id
+from followthrough.processes.payments.workflow import open_checkout
 from followthrough.services import Services
+from followthrough.temporal.steps import InlineSteps
 
 router = APIRouter(prefix="/api/payments", tags=["sales assistant"])
 
@@ -74,32 +65,11 @@ async def payment_status(workflow_id: str, route: FlaggedRouteDep) -> dict[str, 
 
 
 async def _run_inline(services: Services, input: PaymentInput, run: InlineRun) -> None:
+    """The workflow's :func:`open_checkout`, its steps awaited in this process; no reminders
+    and no expiry follow."""
     state = PaymentStatus.model_validate(run.status)
     try:
-        checkout = await inline_activity(services, "payments.create_checkout")(checkout_request(input, run.id))
-        state.session_id, state.checkout_url = checkout.session_id, checkout.url
-        await inline_activity(services, "payment_records.record_checkout")(
-            record_checkout_request(input, run.id, checkout)
-        )
-        state.state, state.deadline = "awaiting_payment", checkout.expires_at
-        try:
-            await inline_activity(services, "messaging.send")(payment_message(input, "link", checkout.url))
-        except Exception as exc:  # best effort: the link is in the answer
-            state.failed_messages.append(f"link: {type(exc).__name__}: {exc}")
+        checkout = await open_checkout(InlineSteps(services, run.id), input, state)
+        state.deadline = checkout.expires_at
     finally:
         run.status = state.model_dump(mode="json")
-
-
-async def complete_inline(
-    services: Services, input: PaymentInput, session_id: str, paid_at: datetime, event_id: str | None = None
-) -> str | None:
-    """The flag-off completion (for the Stripe webhook when no workflow waits): record the
-    payment paid, move the lead to ``customer``, send the receipt. Returns the previous stage."""
-    await inline_activity(services, "payment_records.mark")(
-        MarkPaymentInput(session_id=session_id, state="paid", at=paid_at, event_id=event_id)
-    )
-    previous: str | None = await inline_activity(services, "leads.set_stage")(
-        SetStageInput(lead_id=input.lead.id, stage="customer")
-    )
-    await inline_activity(services, "messaging.send")(payment_message(input, "receipt", None))
-    return previous

@@ -14,6 +14,9 @@ read-back only when the provider does not say).
 Once paid (unless the input says ``sync_integrations: false``), ``payment_completed`` with its
 amount goes to HubSpot, Meta and the lead's memory through an ``IntegrationSyncWorkflow`` child
 that outlives this one.
+
+The first steps (checkout, record, link) are written once, :func:`open_checkout`: with
+``USE_TEMPORAL_PAYMENTS`` off, ``POST /api/payments`` runs them inline and stops there.
 """
 
 from __future__ import annotations
@@ -21,12 +24,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from followthrough.leads.activities import LeadActivities
     from followthrough.leads.models import SetStageInput
+    from followthrough.messaging.activities import MessagingActivities
     from followthrough.processes.integrations.rules import IntegrationSyncInput
     from followthrough.processes.integrations.workflow import start_sync
+    from followthrough.processes.payments.activities import PaymentsActivities
+    from followthrough.processes.payments.records import PaymentRecordActivities
     from followthrough.processes.payments.rules import (
         PAYMENT_WINDOW,
         MarkPaymentInput,
@@ -40,12 +46,48 @@ with workflow.unsafe.imports_passed_through():
         read_back_paid_at,
         record_checkout_request,
     )
-    from followthrough.providers.contracts.messaging import SendMessageResult
     from followthrough.providers.contracts.payments import CheckoutSession, GetCheckoutInput
     from followthrough.temporal.policies import DEFAULT_RETRY, PROVIDER_CALL_TIMEOUT, STORE_CALL_TIMEOUT, STORE_RETRY
+    from followthrough.temporal.saga import failure_of
+    from followthrough.temporal.steps import STEP_FAILURES, Steps, WorkflowSteps
 
 #: A payment message that cannot go out within this long is reported, not retried for ever.
 MESSAGE_DEADLINE = timedelta(hours=1)
+
+
+async def open_checkout(steps: Steps, input: PaymentInput, status: PaymentStatus) -> CheckoutSession:
+    """Create the checkout, record it, send the link; ``status`` follows (a failed link is
+    listed in ``failed_messages``, not raised: the link is in the status)."""
+    checkout = await steps.run(
+        PaymentsActivities.create_checkout,
+        checkout_request(input, steps.workflow_id),
+        timeout=PROVIDER_CALL_TIMEOUT,
+        retry=DEFAULT_RETRY,
+    )
+    status.session_id, status.checkout_url = checkout.session_id, checkout.url
+    await steps.run(
+        PaymentRecordActivities.record_checkout,
+        record_checkout_request(input, steps.workflow_id, checkout),
+        timeout=STORE_CALL_TIMEOUT,
+        retry=STORE_RETRY,
+    )
+    status.state = "awaiting_payment"
+    await send_payment_message(steps, input, status, "link")
+    return checkout
+
+
+async def send_payment_message(steps: Steps, input: PaymentInput, status: PaymentStatus, kind: str) -> None:
+    """One payment message; one that cannot be sent is listed in ``failed_messages``."""
+    try:
+        await steps.run(
+            MessagingActivities.send,
+            payment_message(input, kind, status.checkout_url),
+            timeout=PROVIDER_CALL_TIMEOUT,
+            retry=DEFAULT_RETRY,
+            deadline=MESSAGE_DEADLINE,
+        )
+    except STEP_FAILURES as err:
+        status.failed_messages.append(f"{kind}: {failure_of(err)}")
 
 
 @workflow.defn
@@ -68,26 +110,14 @@ class PaymentWorkflow:
         #: Completions signalled but not yet confirmed with the provider, oldest first.
         self._claims: list[PaymentCompletedSignal] = []
         self._expired = False
+        self._steps = WorkflowSteps()
 
     @workflow.run
     async def run(self, input: PaymentInput) -> PaymentStatus:
         status = self._status
         started = workflow.now()
         status.started_at, status.deadline = started, started + PAYMENT_WINDOW
-        checkout: CheckoutSession = await workflow.execute_activity(
-            "payments.create_checkout",
-            checkout_request(input, workflow.info().workflow_id),
-            result_type=CheckoutSession,
-            start_to_close_timeout=PROVIDER_CALL_TIMEOUT,
-            retry_policy=DEFAULT_RETRY,
-        )
-        status.session_id, status.checkout_url = checkout.session_id, checkout.url
-        await self._store(
-            "payment_records.record_checkout",
-            record_checkout_request(input, workflow.info().workflow_id, checkout),
-        )
-        status.state = "awaiting_payment"
-        await self._message("link")
+        checkout = await open_checkout(self._steps, input, status)
 
         for offset, reminder in checkpoints():
             if await self._settled_by(started + offset) or await self._paid_per_stripe():
@@ -103,10 +133,7 @@ class PaymentWorkflow:
         if self._completion is not None:
             await self._paid(self._completion)
         else:
-            await self._store(
-                "payment_records.mark",
-                MarkPaymentInput(session_id=checkout.session_id, state="expired", at=workflow.now()),
-            )
+            await self._mark(MarkPaymentInput(session_id=checkout.session_id, state="expired", at=workflow.now()))
             status.state = "expired"
         return status
 
@@ -146,12 +173,11 @@ class PaymentWorkflow:
     async def _read_paid_checkout(self) -> CheckoutSession | None:
         """The checkout as the provider reports it, when paid; None while it is not."""
         assert self._status.session_id is not None
-        session: CheckoutSession = await workflow.execute_activity(
-            "payments.get_checkout",
+        session = await self._steps.run(
+            PaymentsActivities.get_checkout,
             GetCheckoutInput(session_id=self._status.session_id),
-            result_type=CheckoutSession,
-            start_to_close_timeout=PROVIDER_CALL_TIMEOUT,
-            retry_policy=DEFAULT_RETRY,
+            timeout=PROVIDER_CALL_TIMEOUT,
+            retry=DEFAULT_RETRY,
         )
         paid = session.status == "complete" and session.payment_status in ("paid", "no_payment_required")
         return session if paid else None
@@ -174,17 +200,16 @@ class PaymentWorkflow:
         status.state = "paid"
         status.paid_at, status.completion_event_id = completion.paid_at, completion.event_id
         assert status.session_id is not None
-        await self._store(
-            "payment_records.mark",
+        await self._mark(
             MarkPaymentInput(
                 session_id=status.session_id, state="paid", at=completion.paid_at, event_id=completion.event_id
-            ),
+            )
         )
-        status.previous_stage = await workflow.execute_activity(
-            "leads.set_stage",
+        status.previous_stage = await self._steps.run(
+            LeadActivities.set_stage,
             SetStageInput(lead_id=self._input.lead.id, stage="customer"),
-            start_to_close_timeout=STORE_CALL_TIMEOUT,
-            retry_policy=STORE_RETRY,
+            timeout=STORE_CALL_TIMEOUT,
+            retry=STORE_RETRY,
         )
         await self._message("receipt")
         if self._input.sync_integrations:
@@ -199,23 +224,11 @@ class PaymentWorkflow:
                 )
             )
 
-    async def _store(self, activity: str, arg: object) -> None:
-        await workflow.execute_activity(
-            activity, arg, start_to_close_timeout=STORE_CALL_TIMEOUT, retry_policy=STORE_RETRY
-        )
+    async def _mark(self, mark: MarkPaymentInput) -> None:
+        await self._steps.run(PaymentRecordActivities.mark, mark, timeout=STORE_CALL_TIMEOUT, retry=STORE_RETRY)
 
     async def _message(self, kind: str) -> None:
-        try:
-            await workflow.execute_activity(
-                "messaging.send",
-                payment_message(self._input, kind, self._status.checkout_url),
-                result_type=SendMessageResult,
-                start_to_close_timeout=PROVIDER_CALL_TIMEOUT,
-                schedule_to_close_timeout=MESSAGE_DEADLINE,
-                retry_policy=DEFAULT_RETRY,
-            )
-        except ActivityError as err:
-            self._status.failed_messages.append(f"{kind}: {err.cause or err}")
+        await send_payment_message(self._steps, self._input, self._status, kind)
 
     # --- signals and query ----------------------------------------------------------------
     @workflow.signal(name="payment_completed")
