@@ -102,6 +102,18 @@ class Leads(Repository):
             lead.stage = stage
         return previous
 
+    async def move_stage(self, lead_id: str, stage: str) -> str | None:
+        """Set the stage and return the previous one; a lead the store has not heard of yet gets
+        a record in that stage (None: there was none)."""
+        async with self.database.session() as session:
+            lead = await session.get(Lead, lead_id, with_for_update=True)
+            if lead is None:
+                session.add(Lead(id=lead_id, stage=stage))
+                return None
+            previous = lead.stage
+            lead.stage = stage
+            return previous
+
     async def save_memory(self, lead_id: str, summary: str, at: datetime) -> bool:
         """Keep ``summary`` as the lead's memory as of ``at``; True if it was written.
 
@@ -168,13 +180,13 @@ class Leads(Repository):
                 raise
             return InboundResult(message=existing, created=False)
 
-    async def inbound_messages(self, lead_id: str, limit: int = 50) -> list[InboundMessage]:
-        """The lead's latest messages, oldest first."""
+    async def inbound_messages(self, lead_id: str, limit: int = 50, *, with_text: bool = False) -> list[InboundMessage]:
+        """The lead's latest messages, oldest first (``with_text``: only those with a text)."""
+        query = select(InboundMessage).where(InboundMessage.lead_id == lead_id)
+        if with_text:
+            query = query.where(InboundMessage.text.is_not(None))
         async with self.database.session() as session:
             rows = await session.scalars(
-                select(InboundMessage)
-                .where(InboundMessage.lead_id == lead_id)
-                .order_by(InboundMessage.received_at.desc(), InboundMessage.id.desc())
-                .limit(limit)
+                query.order_by(InboundMessage.received_at.desc(), InboundMessage.id.desc()).limit(limit)
             )
             return list(reversed(rows.all()))
