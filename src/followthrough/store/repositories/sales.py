@@ -49,7 +49,7 @@ class Appointments(Repository):
         return await self._insert_once(appointment, lambda: self.get_by_booking(calendar_booking_id))
 
     async def book(
-        self, lead: LeadData, *, start_at: datetime, end_at: datetime, calendar_booking_id: str, workflow_id: str
+        self, lead: LeadData, *, start_at: datetime, end_at: datetime, calendar_booking_id: str, workflow_id: str | None
     ) -> tuple[Appointment, bool]:
         """The ``scheduled`` appointment of a calendar booking, created once with the lead's row
         when the store has none yet (never overwritten), in one transaction; ``(row, created)``.
