@@ -22,10 +22,10 @@ from followthrough.processes.campaigns.steps import (
 from followthrough.services import Services
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncConnection
+    from followthrough.store.database import StoreConnection
 
 
-async def begin_in(conn: AsyncConnection, input: BeginExecutionInput) -> None:
+async def begin_in(conn: StoreConnection, input: BeginExecutionInput) -> None:
     """Create the record in ``in_progress`` (or reset it for this workflow run), inside a
     transaction of the caller's (``outreach.open_lead``'s). It raises IntegrityError when a
     concurrent begin inserted the row first: then retry."""
