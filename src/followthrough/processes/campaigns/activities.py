@@ -9,6 +9,7 @@ orchestrator's history.
 from __future__ import annotations
 
 import asyncio
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from temporalio import activity
@@ -40,6 +41,7 @@ from followthrough.services import Services
 
 if TYPE_CHECKING:
     from followthrough.store.models import Campaign, SenderAccount
+    from followthrough.store.repositories.campaigns import CampaignLeads, Campaigns
 
 #: describe() calls in flight at once when looking up many lead workflows.
 _LOOKUP_CONCURRENCY = 20
@@ -50,10 +52,20 @@ _MEMO_KEY = "started_by"
 
 class CampaignActivities:
     def __init__(self, services: Services) -> None:
-        from followthrough.store.repositories.campaigns import CampaignLeads, Campaigns
+        self._services = services
 
-        self._campaigns = Campaigns(services.database)
-        self._leads = CampaignLeads(services.database)
+    # The repositories, built on first use (starting and looking up leads touches no store).
+    @cached_property
+    def _campaigns(self) -> Campaigns:
+        from followthrough.store.repositories.campaigns import Campaigns
+
+        return Campaigns(self._services.database)
+
+    @cached_property
+    def _leads(self) -> CampaignLeads:
+        from followthrough.store.repositories.campaigns import CampaignLeads
+
+        return CampaignLeads(self._services.database)
 
     @activity.defn(name="campaigns.load_leads")
     async def load_leads(self, input: LoadLeadsInput) -> LeadPage:
