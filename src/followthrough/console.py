@@ -12,7 +12,6 @@ from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 import typer
-from sqlalchemy.exc import DBAPIError
 from temporalio.exceptions import TemporalError
 from temporalio.service import RPCError
 
@@ -82,7 +81,12 @@ def run(coro: Awaitable[T]) -> T:
         ) from None
     except TemporalError as exc:
         raise fail(f"error: {type(exc).__name__}: {_first_line(exc)}") from None
-    except DBAPIError as exc:  # the store refused: a missing table, a lost connection
+    except Exception as exc:
+        from followthrough.store import StoreRefused  # here: the CLI starts without the store
+
+        if not isinstance(exc, StoreRefused):
+            raise
+        # The store refused: a missing table, a lost connection.
         hint = " (run `followthrough db upgrade` first?)" if "no such table" in str(exc.orig) else ""
         raise fail(f"error: the store answered: {_first_line(exc.orig or exc)}{hint}") from None
 

@@ -19,9 +19,6 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Literal
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
-
 from followthrough.config import Settings
 from followthrough.providers.factory import provider_modes
 from followthrough.providers.selection import parse_provider_modes
@@ -157,14 +154,13 @@ def _key_faults(settings: Settings) -> list[StartupFault]:
 
 def _store_faults(settings: Settings) -> list[StartupFault]:
     variable = "DATABASE_URL" if settings.database_url else "FOLLOWTHROUGH_HOME"
-    try:
-        url = make_url(settings.effective_database_url)
-    except ArgumentError:
-        return []  # the store itself reports a malformed URL when it opens
-    if not url.drivername.startswith("sqlite"):
+    from followthrough.store import sqlite_path
+
+    # None: another back-end, or a malformed URL (the store itself reports it when it opens).
+    database = sqlite_path(settings.effective_database_url)
+    if database is None:
         return []
-    database = url.database or ""
-    if database in ("", ":memory:") or url.query.get("mode") == "memory":
+    if database == ":memory:":
         where = "in memory"
     else:
         path = PurePosixPath(database)

@@ -9,12 +9,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from followthrough.config import Settings
-from followthrough.providers.factory import Providers, build_providers  # providers engineer
-from followthrough.store import Database
-from followthrough.store.outbox import Outbox  # providers engineer
 
 if TYPE_CHECKING:
+    # Only for the types: importing this module stays light (no SQLAlchemy, no httpx), so the
+    # activity modules a workflow imports for their signatures do not load the store or the
+    # providers; they are imported where the services are built.
+    from followthrough.providers.factory import Providers
     from followthrough.providers.user_stores import UserStores
+    from followthrough.store import Database
 
 HealthCheck = Callable[[], Awaitable[str | None]]
 
@@ -31,6 +33,9 @@ class Services:
 
     def __post_init__(self) -> None:
         if self.providers is None:
+            from followthrough.providers.factory import build_providers
+            from followthrough.store.outbox import Outbox
+
             self.providers = build_providers(self.settings, Outbox(self.database))
 
     # --- end providers ---------------------------------------------------------------------
@@ -59,6 +64,8 @@ class Services:
 
     @classmethod
     async def open(cls, settings: Settings, *, providers: Providers | None = None) -> Services:
+        from followthrough.store import Database
+
         database = Database(settings.effective_database_url)
         return cls(settings=settings, database=database, providers=providers)  # type: ignore[arg-type]
 

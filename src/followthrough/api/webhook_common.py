@@ -36,11 +36,11 @@ from typing import Any
 
 from fastapi import HTTPException, Request, status
 from pydantic import SecretStr
-from sqlalchemy.exc import SQLAlchemyError
 
 from followthrough.metrics import record_webhook
 from followthrough.processes.followups.rules import FOLLOWUP_TYPES, followup_workflow_id
 from followthrough.providers.signatures import InvalidSignature
+from followthrough.store import StoreError
 from followthrough.store.repositories.webhooks import MAX_DELIVERY_ID, Claim, WebhookDeliveries
 from followthrough.temporal.operations import WorkflowNotFound, Workflows
 
@@ -89,7 +89,7 @@ def delivery_key(*parts: str) -> str:
 async def _claim(request: Request, provider: str, delivery_id: str, ttl: timedelta, *, done: bool = False) -> Claim:
     try:
         return await deliveries(request).claim(provider, delivery_id, ttl, done=done)
-    except SQLAlchemyError:
+    except StoreError:
         log.exception("webhook %s: the store is unreachable; asking the provider to deliver again", provider)
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the store is unavailable; deliver again") from None
 
@@ -129,13 +129,13 @@ async def once(
     except BaseException:
         try:  # the provider's next delivery handles it (a failed release leaves it to the lease)
             await repo.release(provider, event_id)
-        except SQLAlchemyError:
+        except StoreError:
             log.warning("webhook %s: could not release a failed claim", provider, exc_info=True)
         raise
     record_webhook(provider, "accepted")
     try:
         await repo.complete(provider, event_id)
-    except SQLAlchemyError:  # handled: a redelivery within the lease is 503, then handled again
+    except StoreError:  # handled: a redelivery within the lease is 503, then handled again
         log.warning("webhook %s: handled, but not marked done", provider, exc_info=True)
     return result
 

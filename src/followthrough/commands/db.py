@@ -10,8 +10,6 @@ from collections.abc import Awaitable
 from typing import TypeVar
 
 import typer
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
 
 T = TypeVar("T")
 
@@ -20,19 +18,19 @@ app = typer.Typer(help="The store's schema: migrate it, show its revision.", no_
 
 
 def _shown(url: str) -> str:
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except SQLAlchemyError:
-        return "<unparseable DATABASE_URL>"
+    from followthrough.store import shown_url
+
+    return shown_url(url)
 
 
 def _run_store(url: str, coro: Awaitable[T]) -> T:
     """Run a store operation; an unreachable or misnamed database is one line on stderr."""
     from followthrough.console import fail, run
+    from followthrough.store import StoreError
 
     try:
         return run(coro)
-    except (OSError, SQLAlchemyError) as exc:
+    except (OSError, StoreError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise fail(f"error: store {_shown(url)} unavailable: {reason}") from None
 

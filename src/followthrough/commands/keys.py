@@ -19,7 +19,6 @@ from datetime import timedelta
 from typing import Annotated, TypeVar
 
 import typer
-from sqlalchemy import inspect
 
 from followthrough.commands.db import _run_store, _shown
 from followthrough.console import emit, fail, settings_or_exit
@@ -69,9 +68,8 @@ def _with_keys(action: Callable[[ApiKeys], Awaitable[T]]) -> T:
     async def go() -> T:
         database = Database(url)
         try:
-            async with database.engine.connect() as conn:
-                if not await conn.run_sync(lambda c: inspect(c).has_table("api_keys")):
-                    raise _NotMigrated
+            if not await database.has_table("api_keys"):
+                raise _NotMigrated
             return await action(ApiKeys(database))
         finally:
             await database.close()

@@ -9,7 +9,6 @@ to mention a lead).
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from temporalio import activity
 
 from followthrough.errors import as_temporal_errors
@@ -23,54 +22,36 @@ from followthrough.leads.models import (
     SetStageInput,
 )
 from followthrough.services import Services
-from followthrough.store.models import InboundMessage, Lead
-from followthrough.store.repositories import Leads
 
 
 class LeadActivities:
     def __init__(self, services: Services) -> None:
-        self._db = services.database
+        from followthrough.store.repositories.leads import Leads
+
         self._leads = Leads(services.database)
 
     @activity.defn(name="leads.set_stage")
     async def set_stage(self, input: SetStageInput) -> str | None:
         """Move the lead to ``input.stage``; returns the stage it had (None: no record before)."""
         with as_temporal_errors():
-            async with self._db.session() as session:
-                row = await session.get(Lead, input.lead_id, with_for_update=True)
-                if row is None:
-                    session.add(Lead(id=input.lead_id, stage=input.stage))
-                    return None
-                previous = row.stage
-                row.stage = input.stage
-                return previous
+            return await self._leads.move_stage(input.lead_id, input.stage)
 
     @activity.defn(name="leads.contact_state")
     async def contact_state(self, input: ContactStateInput) -> ContactState:
         """Whether the lead may be messaged now: read right before each follow-up message."""
         with as_temporal_errors():
-            async with self._db.session() as session:
-                row = await session.get(Lead, input.lead_id)
-                if row is None:
-                    return ContactState(lead_id=input.lead_id, known=False)
-                return ContactState(lead_id=input.lead_id, known=True, opted_out=row.opted_out, stage=row.stage)
+            row = await self._leads.get(input.lead_id)
+            if row is None:
+                return ContactState(lead_id=input.lead_id, known=False)
+            return ContactState(lead_id=input.lead_id, known=True, opted_out=row.opted_out, stage=row.stage)
 
     @activity.defn(name="leads.recent_conversation")
     async def recent_conversation(self, input: RecentConversationInput) -> RecentConversation:
         """The lead's latest inbound messages, oldest first (what the memory summary reads)."""
         with as_temporal_errors():
-            async with self._db.session() as session:
-                rows = (
-                    await session.scalars(
-                        select(InboundMessage)
-                        .where(InboundMessage.lead_id == input.lead_id, InboundMessage.text.is_not(None))
-                        .order_by(InboundMessage.received_at.desc(), InboundMessage.id.desc())
-                        .limit(input.limit)
-                    )
-                ).all()
+            rows = await self._leads.inbound_messages(input.lead_id, input.limit, with_text=True)
             messages = [
-                ConversationMessage(direction="inbound", text=row.text or "", at=row.received_at)
-                for row in reversed(rows)
+                ConversationMessage(direction="inbound", text=row.text or "", at=row.received_at) for row in rows
             ]
             return RecentConversation(lead_id=input.lead_id, messages=messages)
 

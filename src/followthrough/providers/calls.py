@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 from temporalio import activity
 
 from followthrough.errors import as_temporal_errors
-from followthrough.providers.sandbox import using_time
 
 
 def attempt_time() -> datetime:
@@ -33,6 +32,10 @@ def attempt_time() -> datetime:
 
 @contextmanager
 def provider_call() -> Iterator[None]:
+    # Imported here: this module stays light (no httpx, no store) for the activity modules
+    # that workflows import for their signatures.
+    from followthrough.providers.sandbox import using_time
+
     with as_temporal_errors(), using_time(attempt_time()):
         yield
 

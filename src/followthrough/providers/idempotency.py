@@ -15,11 +15,12 @@ recorded result comes back as the same result model.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
-from followthrough.store.outbox import Outbox
+if TYPE_CHECKING:  # the outbox comes from the caller: importing this module loads no store
+    from followthrough.store.outbox import Outbox
 
 R = TypeVar("R", bound=BaseModel)
 

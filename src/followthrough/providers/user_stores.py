@@ -27,19 +27,23 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Column, MetaData, String, Table, delete, exc, insert, select
+from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, and_, delete, exc, insert, or_, select, update
+from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from followthrough.config import Settings
 from followthrough.errors import AuthenticationError, FollowthroughError, RetryableError, ValidationError
 from followthrough.providers.user_stores_mongodb import MongoUserStore, check_mongodb_url, is_mongodb_url
 from followthrough.store.types import UTCDateTime, utcnow
+
+if TYPE_CHECKING:  # config.py imports this module's parser: no import back at run time
+    from followthrough.config import Settings
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
 #: The name of the app's own database when used as a store (content publishing).
@@ -96,6 +100,58 @@ def users_table(name: str = "users", metadata: MetaData | None = None) -> Table:
         Column("created_at", UTCDateTime(), nullable=False, default=utcnow),
         Column("updated_at", UTCDateTime(), nullable=False, default=utcnow, onupdate=utcnow),
     )
+
+
+#: The published copy of a content item in a user store (created on first use).
+CONTENT_TABLE = Table(
+    "content_items",
+    MetaData(),
+    Column("id", String(64), primary_key=True),
+    Column("title", String(300), nullable=True),
+    Column("body", Text, nullable=False),
+    Column("workflow_id", String(255), nullable=True),
+    Column("published_at", UTCDateTime(), nullable=False),
+)
+
+
+def to_column(column: Column[Any], value: Any, dialect: str) -> Any:
+    """A canonical (JSON) value back in the form the column's driver takes."""
+    if value is None or not isinstance(value, str):
+        return value
+    if isinstance(column.type, DateTime):
+        instant = datetime.fromisoformat(value)
+        instant = instant.replace(tzinfo=UTC) if instant.tzinfo is None else instant.astimezone(UTC)
+        keep_zone = dialect == "postgresql" and bool(getattr(column.type, "timezone", False))
+        return instant if keep_zone else instant.replace(tzinfo=None)
+    try:
+        python_type = column.type.python_type
+    except NotImplementedError:
+        return value
+    if python_type is int:
+        return int(value)
+    return value
+
+
+def _upsert(dialect: str, table: Table, key: str, rows: list[dict[str, Any]]) -> Any:
+    """INSERT … ON CONFLICT(key) DO UPDATE in the dialect's own words."""
+    updates = [c for c in rows[0] if c != key]
+    if dialect == "postgresql":
+        pg = postgresql.insert(table).values(rows)
+        return pg.on_conflict_do_update(index_elements=[key], set_={c: pg.excluded[c] for c in updates})
+    if dialect in ("mysql", "mariadb"):
+        my = mysql.insert(table).values(rows)
+        return my.on_duplicate_key_update({c: my.inserted[c] for c in updates})
+    lite = sqlite.insert(table).values(rows)
+    return lite.on_conflict_do_update(index_elements=[key], set_={c: lite.excluded[c] for c in updates})
+
+
+def _insert_ignore(dialect: str, table: Table, values: Mapping[str, Any]) -> Any:
+    """An insert that is a no-op when a concurrent attempt inserted the same id first."""
+    if dialect == "postgresql":
+        return postgresql.insert(table).values(**values).on_conflict_do_nothing(index_elements=["id"])
+    if dialect in ("mysql", "mariadb"):
+        return mysql.insert(table).values(**values).prefix_with("IGNORE")
+    return sqlite.insert(table).values(**values).on_conflict_do_nothing(index_elements=["id"])
 
 
 def _text(error: BaseException) -> str:
@@ -156,6 +212,7 @@ class UserStores:
         self.table_name = table
         self._engines: dict[str, AsyncEngine] = {}
         self._ready: set[str] = set()
+        self._tables: dict[tuple[str, str], Table] = {}
         self._mongo = {
             store: MongoUserStore(store, url, collection=table)
             for store, url in self.urls.items()
@@ -261,7 +318,95 @@ class UserStores:
                 return dict(row)
         return None
 
+    # --- tables of any shape (data syncs) ------------------------------------------------------
+    async def table(self, store: str, name: str) -> Table:
+        """The store's table as it is (reflected once per instance)."""
+        if (store, name) not in self._tables:
+            async with self.engine(store).connect() as conn:
+                table = await conn.run_sync(lambda sync: Table(name, MetaData(), autoload_with=sync))
+            self._tables[(store, name)] = table
+        return self._tables[(store, name)]
+
+    async def columns(self, store: str, name: str) -> list[str]:
+        return list((await self.table(store, name)).c.keys())
+
+    async def rows_after(
+        self, store: str, name: str, *, cursor: str, key: str, after: tuple[Any, Any] | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """Up to ``limit`` rows ordered by (cursor, key), after ``after`` (canonical values of
+        the two columns; None: from the start)."""
+        table = await self.table(store, name)
+        cursor_column, key_column = table.c[cursor], table.c[key]
+        dialect = self.dialect(store)
+        query = select(table).order_by(cursor_column, key_column).limit(limit)
+        if after is not None:
+            after_cursor = to_column(cursor_column, after[0], dialect)
+            after_key = to_column(key_column, after[1], dialect)
+            query = query.where(
+                or_(cursor_column > after_cursor, and_(cursor_column == after_cursor, key_column > after_key))
+            )
+        async with self.engine(store).connect() as conn:
+            return [dict(r) for r in (await conn.execute(query)).mappings()]
+
+    async def upsert_rows(self, store: str, name: str, key: str, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Insert the rows (canonical values), or update those whose ``key`` is there; a column
+        the table lacks is a ValidationError. Returns how many rows were written."""
+        if not rows:
+            return 0
+        table = await self.table(store, name)
+        dialect = self.dialect(store)
+        unknown = sorted(set(rows[0]) - set(table.c.keys()))
+        if unknown:
+            raise ValidationError(f"table {name!r} in store {store!r} lacks {', '.join(unknown)}")
+        values = [{c: to_column(table.c[c], v, dialect) for c, v in row.items()} for row in rows]
+        async with self.engine(store).begin() as conn:
+            await conn.execute(_upsert(dialect, table, key, values))
+        return len(values)
+
+    async def rows_by_key(
+        self, store: str, name: str, *, key: str, keys: Sequence[Any], columns: Sequence[str]
+    ) -> list[dict[str, Any]]:
+        """The ``columns`` of the rows whose ``key`` is one of ``keys`` (canonical values)."""
+        table = await self.table(store, name)
+        dialect = self.dialect(store)
+        key_column = table.c[key]
+        wanted = [to_column(key_column, k, dialect) for k in keys]
+        query = select(*(table.c[c] for c in columns)).where(key_column.in_(wanted))
+        async with self.engine(store).connect() as conn:
+            return [dict(r) for r in (await conn.execute(query)).mappings()]
+
+    # --- published content --------------------------------------------------------------------
+    async def publish_content(
+        self,
+        store: str,
+        *,
+        content_id: str,
+        title: str | None,
+        body: str,
+        workflow_id: str | None,
+        published_at: datetime,
+    ) -> None:
+        """Upsert the content's published copy by id (created with its table on first use), so
+        a retry never writes a second copy."""
+        values = {
+            "id": content_id,
+            "title": title,
+            "body": body,
+            "workflow_id": workflow_id,
+            "published_at": published_at,
+        }
+        table = CONTENT_TABLE
+        async with self.engine(store).begin() as conn:
+            await conn.run_sync(table.metadata.create_all, checkfirst=True)
+            exists = (await conn.execute(select(table.c.id).where(table.c.id == content_id))).first()
+            if exists:
+                changes = {k: v for k, v in values.items() if k != "id"}
+                await conn.execute(update(table).where(table.c.id == content_id).values(**changes))
+            else:
+                await conn.execute(_insert_ignore(self.dialect(store), table, values))
+
     async def close(self) -> None:
+        self._tables.clear()
         for engine in self._engines.values():
             await engine.dispose()
         self._engines.clear()

@@ -6,9 +6,41 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from sqlalchemy import event, text
+from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+#: Any failure of the store (unreachable, refused, a malformed URL …): what a caller outside
+#: ``store/`` catches to answer 503 or one line on stderr.
+StoreError = SQLAlchemyError
+#: A Core connection in a transaction, as :meth:`Database.transaction` yields it.
+StoreConnection = AsyncConnection
+#: The database itself refused a statement or the connection (``.orig`` is the driver's error).
+StoreRefused = DBAPIError
+
+
+def shown_url(url: str) -> str:
+    """The URL with its password hidden, fit for a message."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except SQLAlchemyError:
+        return "<unparseable DATABASE_URL>"
+
+
+def sqlite_path(url: str) -> str | None:
+    """Where a SQLite URL keeps its data: the file's path as written, ``:memory:`` for an
+    in-memory database; None for another back-end or a malformed URL."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None
+    if not parsed.drivername.startswith("sqlite"):
+        return None
+    database = parsed.database or ""
+    if database in ("", ":memory:") or parsed.query.get("mode") == "memory":
+        return ":memory:"
+    return database
 
 
 class Database:
@@ -51,6 +83,11 @@ class Database:
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
+
+    async def has_table(self, name: str) -> bool:
+        """Whether the table exists (a store not migrated yet has none)."""
+        async with self.engine.connect() as conn:
+            return await conn.run_sync(lambda c: inspect(c).has_table(name))
 
     async def close(self) -> None:
         await self.engine.dispose()

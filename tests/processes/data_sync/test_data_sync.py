@@ -21,11 +21,12 @@ from temporalio.worker import Worker
 
 from followthrough.catalog import activity_methods
 from followthrough.config import Settings
-from followthrough.processes.data_sync.activities import QUARANTINE, WATERMARKS, DataSyncActivities
+from followthrough.processes.data_sync.activities import DataSyncActivities
 from followthrough.processes.data_sync.rules import AdvanceWatermarkInput, DataSyncInput, Watermark, canonical_row
 from followthrough.processes.data_sync.workflow import DataSyncWorkflow
 from followthrough.providers.user_stores import users_table
 from followthrough.services import Services
+from followthrough.store.repositories.sync import QUARANTINE, WATERMARKS
 from tests.backends import backend_urls, drop_tables, unique_table
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -12,11 +12,11 @@ import logging
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from followthrough.api.deps import ServicesDep, SettingsDep
 from followthrough.metrics import exposition, set_outbox_entries
+from followthrough.store import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ router = APIRouter(tags=["metrics"])
 async def metrics(settings: SettingsDep, services: ServicesDep) -> PlainTextResponse:
     try:
         set_outbox_entries(await services.providers.outbox.counts())
-    except SQLAlchemyError:  # the rest of the scrape is still worth answering
+    except StoreError:  # the rest of the scrape is still worth answering
         log.warning("GET /metrics: the outbox could not be counted", exc_info=True)
     # In a thread: reading the SDK endpoint never blocks the loop.
     text = await run_in_threadpool(exposition, settings)

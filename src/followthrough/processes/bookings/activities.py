@@ -8,16 +8,16 @@ thing the store hears of the lead), never overwritten.
 
 from __future__ import annotations
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from typing import TYPE_CHECKING
+
 from temporalio import activity
 
 from followthrough.errors import ValidationError, as_temporal_errors
 from followthrough.processes.bookings.rules import AppointmentRecord, CancelAppointmentInput, CreateAppointmentInput
 from followthrough.services import Services
-from followthrough.store.models import Appointment
-from followthrough.store.repositories import LeadData, ensure_lead
-from followthrough.store.types import utcnow
+
+if TYPE_CHECKING:
+    from followthrough.store.models import Appointment
 
 
 def _record(row: Appointment) -> AppointmentRecord:
@@ -33,49 +33,30 @@ def _record(row: Appointment) -> AppointmentRecord:
 
 class AppointmentActivities:
     def __init__(self, services: Services) -> None:
-        self._db = services.database
+        from followthrough.store.repositories.sales import Appointments
+
+        self._appointments = Appointments(services.database)
 
     @activity.defn(name="appointments.create")
     async def create(self, input: CreateAppointmentInput) -> AppointmentRecord:
+        from followthrough.store.repositories.leads import LeadData
+        from followthrough.store.repositories.sales import WriteRefused
+
         with as_temporal_errors():
-            existing = await self._by_booking(input.booking_id)
-            if existing is not None:
-                return existing
             try:
-                async with self._db.session() as session:
-                    await ensure_lead(session, LeadData.model_validate(input.lead.model_dump()))
-                    row = Appointment(
-                        lead_id=input.lead.id,
-                        start_at=input.start,
-                        end_at=input.end,
-                        calendar_booking_id=input.booking_id,
-                        status="scheduled",
-                        workflow_id=input.workflow_id,
-                    )
-                    session.add(row)
-                    await session.flush()
-                    return _record(row)
-            except IntegrityError as exc:
-                # A concurrent attempt wrote the same booking first: that record is ours.
-                existing = await self._by_booking(input.booking_id)
-                if existing is not None:
-                    return existing
-                raise ValidationError(f"appointment refused by the store: {exc.orig}", provider="store") from exc
+                row, _ = await self._appointments.book(
+                    LeadData.model_validate(input.lead.model_dump()),
+                    start_at=input.start,
+                    end_at=input.end,
+                    calendar_booking_id=input.booking_id,
+                    workflow_id=input.workflow_id,
+                )
+            except WriteRefused as exc:
+                raise ValidationError(f"appointment refused by the store: {exc}", provider="store") from exc
+            return _record(row)
 
     @activity.defn(name="appointments.cancel")
     async def cancel(self, input: CancelAppointmentInput) -> AppointmentRecord | None:
         """Mark the appointment cancelled; None when there is no such record (nothing to undo)."""
-        async with self._db.session() as session:
-            row = await session.get(Appointment, input.appointment_id)
-            if row is None:
-                return None
-            if row.status != "cancelled":
-                row.status = "cancelled"
-                row.cancelled_at = utcnow()
-            await session.flush()
-            return _record(row)
-
-    async def _by_booking(self, booking_id: str) -> AppointmentRecord | None:
-        async with self._db.session() as session:
-            row = await session.scalar(select(Appointment).where(Appointment.calendar_booking_id == booking_id))
-            return _record(row) if row is not None else None
+        row = await self._appointments.cancel(input.appointment_id)
+        return _record(row) if row is not None else None

@@ -9,9 +9,9 @@ orchestrator's history.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
 from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -38,8 +38,10 @@ from followthrough.processes.campaigns.seats import (
     outcome_from_close_status,
 )
 from followthrough.services import Services
-from followthrough.store.models import Campaign, CampaignLead, SenderAccount
-from followthrough.store.types import utcnow
+
+if TYPE_CHECKING:
+    from followthrough.store.models import Campaign, SenderAccount
+    from followthrough.store.repositories.campaigns import CampaignLeads, Campaigns
 
 #: describe() calls in flight at once when looking up many lead workflows.
 _LOOKUP_CONCURRENCY = 20
@@ -52,49 +54,41 @@ class CampaignActivities:
     def __init__(self, services: Services) -> None:
         self._services = services
 
+    # The repositories, built on first use (starting and looking up leads touches no store).
+    @cached_property
+    def _campaigns(self) -> Campaigns:
+        from followthrough.store.repositories.campaigns import Campaigns
+
+        return Campaigns(self._services.database)
+
+    @cached_property
+    def _leads(self) -> CampaignLeads:
+        from followthrough.store.repositories.campaigns import CampaignLeads
+
+        return CampaignLeads(self._services.database)
+
     @activity.defn(name="campaigns.load_leads")
     async def load_leads(self, input: LoadLeadsInput) -> LeadPage:
-        async with self._services.database.session() as session:
-            rows = (
-                await session.execute(
-                    select(CampaignLead.id, CampaignLead.position)
-                    .where(CampaignLead.campaign_id == input.campaign_id, CampaignLead.position > input.after_position)
-                    .order_by(CampaignLead.position)
-                    .limit(input.limit + 1)
-                )
-            ).all()
-            total = await session.scalar(
-                select(func.count()).select_from(CampaignLead).where(CampaignLead.campaign_id == input.campaign_id)
-            )
-        leads = [LeadRef(lead_id=row.id, position=row.position) for row in rows[: input.limit]]
-        return LeadPage(leads=leads, total=int(total or 0), has_more=len(rows) > input.limit)
+        rows, total = await self._leads.positions(input.campaign_id, input.after_position, input.limit + 1)
+        leads = [LeadRef(lead_id=lead_id, position=position) for lead_id, position in rows[: input.limit]]
+        return LeadPage(leads=leads, total=total, has_more=len(rows) > input.limit)
 
     @activity.defn(name="campaigns.check_start")
     async def check_start(self, input: CheckStartInput) -> None:
         """Refuse (non-retryable ValidationError) a campaign that cannot run."""
         with as_temporal_errors():
-            async with self._services.database.session() as session:
-                campaign = await session.get(Campaign, input.campaign_id)
-                account = await session.get(SenderAccount, input.sender_account_id)
+            campaign, account = await self._campaigns.with_sender(input.campaign_id, input.sender_account_id)
             problem = start_problem(campaign, account, input.organization_id)
             if problem is not None:
                 raise ValidationError(problem)
 
     @activity.defn(name="campaigns.set_status")
     async def set_status(self, input: SetCampaignStatusInput) -> None:
-        async with self._services.database.session() as session:
-            campaign = await session.get(Campaign, input.campaign_id)
-            if campaign is None:
-                return  # deleted meanwhile: nothing to record
-            if input.status != "running" or campaign.status != "paused":
-                # "running" is the orchestrator's start: a pause the control stored meanwhile
-                # (it writes the store before signalling) stands.
-                campaign.status = input.status
-            if input.status == "running" and campaign.started_at is None:
-                campaign.started_at = utcnow()
-                campaign.workflow_id = orchestrator_workflow_id(input.campaign_id)
-            if input.status in ("completed", "stopped"):
-                campaign.completed_at = utcnow()
+        # "running" is the orchestrator's start: a pause the control stored meanwhile (it writes
+        # the store before signalling) stands. A campaign deleted meanwhile: nothing to record.
+        await self._campaigns.record_run_status(
+            input.campaign_id, input.status, workflow_id=orchestrator_workflow_id(input.campaign_id)
+        )
 
     @activity.defn(name="campaigns.lead_executions")
     async def lead_executions(self, input: LeadExecutionsInput) -> list[LeadExecution]:

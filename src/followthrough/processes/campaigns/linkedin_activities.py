@@ -12,10 +12,9 @@ acknowledged no action of the campaign goes out, whether the lead has heard of t
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TypeVar, cast
+from typing import TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import Table, bindparam, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -34,16 +33,12 @@ from followthrough.providers.contracts.linkedin import (
     WithdrawInvitationInput,
     WithdrawInvitationResult,
 )
-from followthrough.providers.idempotency import idempotent
 from followthrough.services import Services
-from followthrough.store.models import Campaign
 
 R = TypeVar("R", bound=BaseModel)
 
 #: The error type of an action refused because its campaign is paused (the lead holds on it).
 CAMPAIGN_PAUSED = "CampaignPaused"
-_CAMPAIGNS = cast(Table, Campaign.__table__)
-_STATUS = select(_CAMPAIGNS.c.status).where(_CAMPAIGNS.c.id.in_(bindparam("b_campaigns", expanding=True)))
 _LEAD_PREFIX, _LEAD_INFIX = "campaign-", "-lead-"
 
 
@@ -59,22 +54,22 @@ def campaigns_of_lead(workflow_id: str) -> list[str]:
 
 class LinkedInActivities:
     def __init__(self, services: Services) -> None:
+        from followthrough.store.repositories.executions import CampaignStatuses
+
         self._providers = services.providers
-        self._database = services.database
+        self._campaigns = CampaignStatuses(services.database)
 
     async def _refuse_if_paused(self) -> None:
         info = activity.info()
         candidates = campaigns_of_lead(info.workflow_id or "")
-        if not candidates:
-            return
-        async with self._database.transaction() as conn:
-            statuses = (await conn.execute(_STATUS, {"b_campaigns": candidates})).scalars().all()
-        if "paused" in statuses:
+        if await self._campaigns.any_paused(candidates):
             raise ApplicationError("the campaign is paused", type=CAMPAIGN_PAUSED, non_retryable=True)
 
     async def _once(
         self, operation: str, key: str, request: BaseModel, result_type: type[R], call: Callable[[], Awaitable[R]]
     ) -> R:
+        from followthrough.providers.idempotency import idempotent
+
         await self._refuse_if_paused()
         with provider_call():
             return await idempotent(

@@ -1,15 +1,14 @@
 """A lead's ``campaign_executions`` record: created when its workflow starts, given the steps
 done whenever the lead comes to rest (one step or several in a call), closed with the outcome.
 One record per (campaign, lead), so every write is an upsert and a retried activity (or a
-re-run lead workflow) rewrites the same row instead of adding one.
+re-run lead workflow) rewrites the same row instead of adding one. The statements (Core,
+prepared once) are :mod:`followthrough.store.repositories.executions`'.
 """
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Row, Table, bindparam, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 from temporalio import activity
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -21,85 +20,40 @@ from followthrough.processes.campaigns.steps import (
     RecordStepInput,
 )
 from followthrough.services import Services
-from followthrough.store.models import CampaignExecution
 
-#: Every lead writes its record three or four times: the statements are built once, with bound
-#: parameters, and run in Core (an ORM session's unit of work cost more CPU than the writes).
-#: The columns' defaults still apply (``id``, ``created_at``; ``updated_at`` on every update).
-_T = cast(Table, CampaignExecution.__table__)
-_THIS = (_T.c.campaign_id == bindparam("b_campaign"), _T.c.lead_id == bindparam("b_lead"))
-_READ = select(_T.c.current_step, _T.c.execution_data, _T.c.started_at, _T.c.status).where(*_THIS)
-#: Statuses a record ends in: once one is written, it is the record's for good.
-_FINAL = frozenset(EXECUTION_STATUS.values())
-_INSERT = _T.insert()  # the columns come from each call's parameters
-_UPDATE = _T.update().where(*_THIS)  # the SET clause too
+if TYPE_CHECKING:
+    from followthrough.store.database import StoreConnection
 
 
-async def _find(conn: AsyncConnection, campaign_id: str, lead_id: str) -> Row[Any, Any, Any, Any] | None:
-    return (await conn.execute(_READ, {"b_campaign": campaign_id, "b_lead": lead_id})).first()
-
-
-async def _update(conn: AsyncConnection, campaign_id: str, lead_id: str, **values: Any) -> None:
-    await conn.execute(_UPDATE, {"b_campaign": campaign_id, "b_lead": lead_id, **values})
-
-
-def _put_steps(data: dict[str, Any] | None, current_step: int, new: list[StepResult]) -> tuple[dict[str, Any], int]:
-    """The record's data with these steps' results stored (each replacing an earlier write of
-    the same step), and ``current_step`` moved forward."""
-    data = dict(data or {})
-    numbers = {step.step for step in new}
-    steps = [s for s in data.get("steps", []) if s.get("step") not in numbers]
-    steps.extend(step.model_dump(mode="json") for step in new)
-    steps.sort(key=lambda s: s["step"])
-    data["steps"] = steps
-    return data, max([current_step, *numbers])
-
-
-async def begin_in(conn: AsyncConnection, input: BeginExecutionInput) -> None:
+async def begin_in(conn: StoreConnection, input: BeginExecutionInput) -> None:
     """Create the record in ``in_progress`` (or reset it for this workflow run), inside a
     transaction of the caller's (``outreach.open_lead``'s). It raises IntegrityError when a
     concurrent begin inserted the row first: then retry."""
-    row = await _find(conn, input.campaign_id, input.lead_id)
-    values: dict[str, Any] = {
-        "workflow_execution_id": input.workflow_id,
-        "status": "in_progress",
-        "total_steps": input.total_steps,
-        "completed_at": None,
-    }
-    if row is None:
-        await conn.execute(
-            _INSERT,
-            {
-                **values,
-                "campaign_id": input.campaign_id,
-                "lead_id": input.lead_id,
-                "current_step": 0,
-                "started_at": input.started_at,
-                "execution_data": {"steps": []},
-            },
-        )
-        return
-    values["started_at"] = row.started_at or input.started_at
-    if row.current_step == 0:
-        values["execution_data"] = {"steps": []}
-    await _update(conn, input.campaign_id, input.lead_id, **values)
+    from followthrough.store.repositories.executions import begin_in as begin
+
+    await begin(
+        conn,
+        campaign_id=input.campaign_id,
+        lead_id=input.lead_id,
+        workflow_id=input.workflow_id,
+        total_steps=input.total_steps,
+        started_at=input.started_at,
+    )
 
 
 class CampaignExecutionActivities:
     def __init__(self, services: Services) -> None:
-        self._services = services
+        from followthrough.store.repositories.executions import ExecutionRecords
+
+        self._records = ExecutionRecords(services.database)
 
     @activity.defn(name="campaign_executions.record_step")
     async def record_step(self, input: RecordStepInput) -> None:
         """Store the results of the steps done since the last write (one, or several that ran
         back to back; each replacing a previous write of the same step) and move
         ``current_step`` forward."""
-        async with self._services.database.transaction() as conn:
-            row = await _find(conn, input.campaign_id, input.lead_id)
-            if row is None:
-                return  # the campaign was deleted meanwhile
-            data, current = _put_steps(row.execution_data, row.current_step, input.steps)
-            await _update(conn, input.campaign_id, input.lead_id, execution_data=data, current_step=current)
+        # False: no record, the campaign was deleted meanwhile (nothing to write).
+        await self._records.record_steps(input.campaign_id, input.lead_id, _json(input.steps))
 
     @activity.defn(name="campaign_executions.finish")
     async def finish(self, input: FinishExecutionInput) -> None:
@@ -116,31 +70,24 @@ class CampaignExecutionActivities:
 
     async def _close_record(self, input: FinishExecutionInput) -> LeadOutcome:
         """Close the record unless it is closed already; the outcome it holds."""
-        async with self._services.database.transaction() as conn:
-            row = await _find(conn, input.campaign_id, input.lead_id)
-            if row is None:
-                return input.outcome
-            if row.status in _FINAL:
-                recorded = (row.execution_data or {}).get("outcome")
-                return LeadOutcome(recorded) if recorded in _OUTCOMES else input.outcome
-            data: dict[str, Any] = dict(row.execution_data or {})
-            if input.steps:
-                data, _ = _put_steps(data, row.current_step, input.steps)
-            data["outcome"] = input.outcome.value
-            data["ended_at_node"] = input.ended_at_node
-            await _update(
-                conn,
-                input.campaign_id,
-                input.lead_id,
-                status=EXECUTION_STATUS[input.outcome],
-                current_step=input.current_step,
-                completed_at=input.finished_at,
-                execution_data=data,
-            )
-        return input.outcome
+        recorded = await self._records.close(
+            input.campaign_id,
+            input.lead_id,
+            status=EXECUTION_STATUS[input.outcome],
+            outcome=input.outcome.value,
+            ended_at_node=input.ended_at_node,
+            current_step=input.current_step,
+            finished_at=input.finished_at,
+            steps=_json(input.steps or []),
+        )
+        return LeadOutcome(recorded) if recorded in _OUTCOMES else input.outcome
 
 
 _OUTCOMES = frozenset(outcome.value for outcome in LeadOutcome)
+
+
+def _json(steps: list[StepResult]) -> list[dict[str, Any]]:
+    return [step.model_dump(mode="json") for step in steps]
 
 
 async def _report_finished(workflow_id: str, signal: LeadFinishedSignal) -> None:

@@ -23,7 +23,6 @@ import logging
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
-from sqlalchemy import ColumnElement, and_, or_, select
 
 from followthrough.api.deps import ServicesDep, SettingsDep, get_workflows
 from followthrough.api.webhook_common import (
@@ -40,8 +39,7 @@ from followthrough.processes.campaigns.seats import lead_workflow_id
 from followthrough.providers.contracts.linkedin import linkedin_identifier
 from followthrough.providers.signatures import InvalidSignature, verify_shared_secret
 from followthrough.services import Services
-from followthrough.store.models import Campaign, CampaignLead, SenderAccount
-from followthrough.store.repositories.campaigns import normalize_linkedin_url
+from followthrough.store.repositories.campaigns import CampaignLeads, normalize_linkedin_url
 from followthrough.temporal.operations import WorkflowNotFound
 
 log = logging.getLogger(__name__)
@@ -119,24 +117,4 @@ def sender_identities(sender: dict[str, Any]) -> tuple[set[str], str | None]:
 
 async def replying_leads(services: Services, account_id: str, ids: set[str], url: str | None) -> list[tuple[str, str]]:
     """(campaign, lead) pairs for this person in campaigns sent from this Unipile account."""
-    match: ColumnElement[bool] = CampaignLead.linkedin_id.in_(sorted(ids))
-    if url:
-        match = or_(match, CampaignLead.linkedin_url == url)
-    async with services.database.session() as session:
-        rows = await session.execute(
-            select(CampaignLead.campaign_id, CampaignLead.id)
-            .join(Campaign, Campaign.id == CampaignLead.campaign_id)
-            .join(SenderAccount, SenderAccount.id == Campaign.sender_account_id)
-            .where(match, _acting_as(account_id))
-            .order_by(CampaignLead.campaign_id, CampaignLead.id)
-        )
-        return [(row.campaign_id, row.id) for row in rows]
-
-
-def _acting_as(account_id: str) -> ColumnElement[bool]:
-    """Sender accounts that act as this Unipile account (``acting_account``: the provider's
-    account id, or the row's own id when none is recorded)."""
-    return or_(
-        SenderAccount.provider_account_id == account_id,
-        and_(SenderAccount.provider_account_id.is_(None), SenderAccount.id == account_id),
-    )
+    return await CampaignLeads(services.database).replying(account_id, ids, url)

@@ -8,13 +8,6 @@ user store (USER_STORES), where a ``content_items`` table is created on first us
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-from sqlalchemy import Column, MetaData, String, Table, Text, select, update
-from sqlalchemy.dialects.mysql import insert as mysql_insert
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from temporalio import activity
 
 from followthrough.errors import ValidationError, as_temporal_errors
@@ -24,29 +17,23 @@ from followthrough.processes.content.rules import (
     PublishTargets,
     RecordContentInput,
 )
-from followthrough.providers.user_stores import APP_STORE, UserStores, configured_stores, db_errors
 from followthrough.services import Services
-from followthrough.store.models import ContentItem
-from followthrough.store.types import UTCDateTime
-
-_PUBLISHED = Table(
-    "content_items",
-    MetaData(),
-    Column("id", String(64), primary_key=True),
-    Column("title", String(300), nullable=True),
-    Column("body", Text, nullable=False),
-    Column("workflow_id", String(255), nullable=True),
-    Column("published_at", UTCDateTime(), nullable=False),
-)
 
 
 class ContentActivities:
     def __init__(self, services: Services) -> None:
+        from followthrough.providers.user_stores import UserStores
+        from followthrough.store.repositories.content import ContentItems
+
         self._services = services
+        self._items = ContentItems(services.database)
+        #: The user stores (external databases) content is published to.
         self.stores = UserStores.from_settings(services.settings)
 
     @activity.defn(name="content.plan_publish")
     async def plan_publish(self, input: PlanPublishInput) -> PublishTargets:
+        from followthrough.providers.user_stores import APP_STORE, configured_stores
+
         with as_temporal_errors():
             configured = [s.strip() for s in self._services.settings.content_publish_stores.split(",") if s.strip()]
             wanted = list(dict.fromkeys(input.requested or configured))
@@ -61,6 +48,8 @@ class ContentActivities:
     @activity.defn(name="content.record")
     async def record(self, input: RecordContentInput) -> None:
         """Upsert the content_items row to the workflow's current state."""
+        from followthrough.providers.user_stores import APP_STORE, db_errors
+
         status = input.status
         values = {
             "brief": input.brief.model_dump_json(),
@@ -77,17 +66,13 @@ class ContentActivities:
         }
         with as_temporal_errors():
             with db_errors(APP_STORE):
-                async with self._services.database.session() as session:
-                    item = await session.get(ContentItem, status.content_id)
-                    if item is None:
-                        session.add(ContentItem(id=status.content_id, **values))
-                    else:
-                        for key, value in values.items():
-                            setattr(item, key, value)
+                await self._items.put(status.content_id, **values)
 
     @activity.defn(name="content.publish")
     async def publish(self, input: PublishContentInput) -> str:
         """Publish to one store; returns the store's name."""
+        from followthrough.providers.user_stores import APP_STORE
+
         with as_temporal_errors():
             if input.store == APP_STORE:
                 await self._publish_app(input)
@@ -96,45 +81,27 @@ class ContentActivities:
             return input.store
 
     async def _publish_app(self, input: PublishContentInput) -> None:
+        from followthrough.providers.user_stores import APP_STORE, db_errors
+
         with db_errors(APP_STORE):
-            async with self._services.database.session() as session:
-                item = await session.get(ContentItem, input.content_id)
-                if item is None:
-                    item = ContentItem(id=input.content_id, brief="", review_mode="human")
-                    session.add(item)
-                item.title, item.body, item.status = input.title, input.body, "published"
-                item.published_at, item.workflow_id = input.published_at, input.workflow_id
-                published = list(item.published_to or [])
-                if APP_STORE not in published:
-                    item.published_to = [*published, APP_STORE]
+            await self._items.publish(
+                input.content_id,
+                store=APP_STORE,
+                title=input.title,
+                body=input.body,
+                published_at=input.published_at,
+                workflow_id=input.workflow_id,
+            )
 
     async def _publish_store(self, input: PublishContentInput) -> None:
-        store = input.store
-        with db_errors(store):
-            engine = self.stores.engine(store)
-            values = {
-                "id": input.content_id,
-                "title": input.title,
-                "body": input.body,
-                "workflow_id": input.workflow_id,
-                "published_at": input.published_at,
-            }
-            async with engine.begin() as conn:
-                await conn.run_sync(_PUBLISHED.metadata.create_all, checkfirst=True)
-                exists = (
-                    await conn.execute(select(_PUBLISHED.c.id).where(_PUBLISHED.c.id == input.content_id))
-                ).first()
-                if exists:
-                    changes = {k: v for k, v in values.items() if k != "id"}
-                    await conn.execute(update(_PUBLISHED).where(_PUBLISHED.c.id == input.content_id).values(**changes))
-                else:
-                    await conn.execute(_insert_ignore(self.stores.dialect(store), values))
+        from followthrough.providers.user_stores import db_errors
 
-
-def _insert_ignore(dialect: str, values: Mapping[str, Any]) -> Any:
-    """An insert that is a no-op when a concurrent attempt inserted the same id first."""
-    if dialect == "postgresql":
-        return pg_insert(_PUBLISHED).values(**values).on_conflict_do_nothing(index_elements=["id"])
-    if dialect in ("mysql", "mariadb"):
-        return mysql_insert(_PUBLISHED).values(**values).prefix_with("IGNORE")
-    return sqlite_insert(_PUBLISHED).values(**values).on_conflict_do_nothing(index_elements=["id"])
+        with db_errors(input.store):
+            await self.stores.publish_content(
+                input.store,
+                content_id=input.content_id,
+                title=input.title,
+                body=input.body,
+                workflow_id=input.workflow_id,
+                published_at=input.published_at,
+            )

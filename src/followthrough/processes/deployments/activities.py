@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any, cast, get_args
 
 import pydantic
-from sqlalchemy import delete
 from temporalio import activity
 
 from followthrough.config import ConfigError, Settings
@@ -45,8 +44,6 @@ from followthrough.providers.contracts.bots import (
     UnregisterBotInput,
 )
 from followthrough.services import Services
-from followthrough.store.models import BotDeployment
-from followthrough.store.types import utcnow
 
 KEY_FILE = "secrets.key"
 
@@ -109,7 +106,10 @@ def secrets_key(settings: Settings) -> bytes:
 
 class DeploymentActivities:
     def __init__(self, services: Services) -> None:
+        from followthrough.store.repositories.bots import BotDeployments
+
         self._services = services
+        self._records = BotDeployments(services.database)
         self._key: bytes | None = None
 
     # --- helpers ------------------------------------------------------------------------------
@@ -176,23 +176,19 @@ class DeploymentActivities:
 
     @activity.defn(name="deployments.create_record")
     async def create_record(self, input: CreateBotRecordInput) -> None:
-        async with self._services.database.session() as session:
-            if await session.get(BotDeployment, input.bot_id) is not None:
-                return  # a retried create
-            session.add(
-                BotDeployment(
-                    id=input.bot_id,
-                    bot_name=input.bot_name,
-                    bot_type=input.bot_type,
-                    owner=input.owner,
-                    config=input.config,
-                    status="deploying",
-                    step="creating_record",
-                    progress=25,
-                    webhook_url=input.config.get("webhook_url"),
-                    workflow_id=input.workflow_id,
-                )
-            )
+        # A retried create finds the record and leaves it as it is.
+        await self._records.create(
+            deployment_id=input.bot_id,
+            bot_name=input.bot_name,
+            bot_type=input.bot_type,
+            owner=input.owner,
+            config=input.config,
+            status="deploying",
+            step="creating_record",
+            progress=25,
+            webhook_url=input.config.get("webhook_url"),
+            workflow_id=input.workflow_id,
+        )
 
     @activity.defn(name="deployments.register")
     async def register(self, input: PlatformCallInput) -> RegisterResult:
@@ -245,13 +241,8 @@ class DeploymentActivities:
     @activity.defn(name="deployments.mark_active")
     async def mark_active(self, input: BotRecordInput) -> None:
         with as_temporal_errors():
-            async with self._services.database.session() as session:
-                record = await session.get(BotDeployment, input.bot_id)
-                if record is None:
-                    raise ValidationError(f"bot record {input.bot_id} is gone")
-                record.status, record.step, record.progress = "active", "active", 100
-                record.platform_bot_id = input.platform_bot_id
-                record.deployed_at = record.deployed_at or utcnow()
+            if not await self._records.mark_active(input.bot_id, input.platform_bot_id):
+                raise ValidationError(f"bot record {input.bot_id} is gone")
 
     @activity.defn(name="deployments.undeploy")
     async def undeploy(self, input: PlatformCallInput) -> None:
@@ -269,5 +260,4 @@ class DeploymentActivities:
 
     @activity.defn(name="deployments.delete_record")
     async def delete_record(self, input: BotRecordInput) -> None:
-        async with self._services.database.session() as session:
-            await session.execute(delete(BotDeployment).where(BotDeployment.id == input.bot_id))
+        await self._records.delete(input.bot_id)

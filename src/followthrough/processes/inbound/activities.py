@@ -7,21 +7,21 @@ person, under the campaign's own lead id) and asks Temporal's visibility which
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from temporalio import activity
 from temporalio.service import RPCError, RPCStatusCode
 
 from followthrough.errors import RetryableError, ValidationError, as_temporal_errors
 from followthrough.processes.inbound.rules import FindOutreachInput, OutreachFound, outreach_queries
 from followthrough.services import Services
-from followthrough.store.models import CampaignLead
 
 _PAGE = 100
 
 
 class InboundActivities:
     def __init__(self, services: Services) -> None:
-        self._db = services.database
+        from followthrough.store.repositories.campaigns import CampaignLeads
+
+        self._leads = CampaignLeads(services.database)
 
     @activity.defn(name="inbound.find_outreach")
     async def find_outreach(self, input: FindOutreachInput) -> OutreachFound:
@@ -46,5 +46,4 @@ class InboundActivities:
     async def _campaign_leads_with_phone(self, phone: str | None) -> set[str]:
         if not phone:
             return set()
-        async with self._db.session() as session:
-            return set(await session.scalars(select(CampaignLead.id).where(CampaignLead.phone == phone)))
+        return await self._leads.ids_with_phone(phone)

@@ -22,8 +22,6 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import PlainTextResponse
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 
 from followthrough.api.deps import SettingsDep, get_workflows
 from followthrough.api.flags import Feature, get_inline_runs, integrations_on, use_temporal
@@ -48,8 +46,8 @@ from followthrough.processes.inbound.rules import InboundMessageInput, inbound_w
 from followthrough.providers.messaging import verify_whatsapp_signature, verify_whatsapp_subscription
 from followthrough.providers.signatures import InvalidSignature
 from followthrough.services import Services
-from followthrough.store.models import InboundMessage, Lead
-from followthrough.store.types import new_id
+from followthrough.store.models import Lead
+from followthrough.store.repositories.leads import Leads
 from followthrough.temporal.operations import WorkflowNotFound, Workflows
 from followthrough.temporal.tenancy import lead_owner
 
@@ -166,58 +164,23 @@ class Recorded:
 async def record_inbound(services: Services, message: InboundText) -> Recorded:
     """Store the message (and the lead, if new; the opt-out, if it is one) in one transaction."""
     intent = classify(message.text)
-    for _ in range(2):  # a second try when a concurrent first message created the lead
-        try:
-            recorded, created, owner = await _insert_inbound(services, message, intent)
-            return Recorded(message, recorded, intent, fresh=True, new_lead=created, organization=owner)
-        except IntegrityError:
-            async with services.database.session() as session:
-                seen = await session.scalar(
-                    select(InboundMessage).where(InboundMessage.provider_message_id == message.message_id)
-                )
-                lead = await session.get(Lead, seen.lead_id) if seen is not None else None
-                # A redelivery of a lead's very first message still counts as its creation.
-                first = lead is not None and 1 == await session.scalar(
-                    select(func.count()).select_from(InboundMessage).where(InboundMessage.lead_id == lead.id)
-                )
-            if seen is not None and lead is not None:
-                return Recorded(
-                    message,
-                    _lead_model(lead, message.phone),
-                    intent,
-                    fresh=False,
-                    new_lead=first,
-                    organization=lead.organization_id,
-                )
-    raise RuntimeError(f"could not record inbound message {message.message_id}")
-
-
-async def _insert_inbound(
-    services: Services, message: InboundText, intent: Intent
-) -> tuple[LeadModel, bool, str | None]:
-    """The lead, whether this message created it, and the lead's organization."""
-    async with services.database.session() as session:
-        lead = await session.scalar(select(Lead).where(Lead.phone == message.phone))
-        created = lead is None
-        if lead is None:
-            lead = Lead(id=new_id(), phone=message.phone, name=message.name, stage="new")
-            session.add(lead)
-            await session.flush()
-        lead.last_inbound_at = message.received_at
-        if intent is Intent.OPT_OUT and not lead.opted_out:
-            # With the message, in the same transaction: a recorded STOP is always an opted-out
-            # lead, whatever happens to Temporal afterwards (follow-ups read it before each send).
-            lead.opted_out, lead.opted_out_at = True, message.received_at
-        session.add(
-            InboundMessage(
-                lead_id=lead.id,
-                provider_message_id=message.message_id,
-                text=message.text,
-                received_at=message.received_at,
-            )
-        )
-        await session.flush()
-        return _lead_model(lead, message.phone), created, lead.organization_id
+    recorded = await Leads(services.database).record_message_from(
+        message.phone,
+        name=message.name,
+        provider_message_id=message.message_id,
+        text=message.text,
+        received_at=message.received_at,
+        opt_out=intent is Intent.OPT_OUT,
+    )
+    lead = recorded.lead
+    return Recorded(
+        message,
+        _lead_model(lead, message.phone),
+        intent,
+        fresh=recorded.fresh,
+        new_lead=recorded.new_lead,
+        organization=lead.organization_id,
+    )
 
 
 def _lead_model(lead: Lead, phone: str) -> LeadModel:

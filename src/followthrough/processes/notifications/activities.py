@@ -8,11 +8,9 @@ recorded receipt without calling the provider again) and passes the same key to 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import httpx
 from pydantic import BaseModel
-from sqlalchemy import select
 from temporalio import activity
 
 from followthrough.errors import ValidationError, as_temporal_errors
@@ -23,30 +21,25 @@ from followthrough.processes.notifications.rules import (
     FinishNotificationInput,
     RecordDeliveryInput,
 )
-from followthrough.providers.email import EmailMessage, EmailProvider, EmailReceipt, ResendEmail, SandboxEmail
-from followthrough.providers.factory import MissingCredentials
-from followthrough.providers.idempotency import idempotent
-from followthrough.providers.sandbox import Sandbox
-from followthrough.providers.urls import UrlGuard, operator_hosts
-from followthrough.providers.webhook_delivery import (
-    HttpWebhookDelivery,
-    SandboxWebhookDelivery,
-    WebhookDelivery,
-    WebhookDeliveryProvider,
-    WebhookReceipt,
-)
 from followthrough.services import Services
-from followthrough.store.models import Notification, NotificationDelivery
-from followthrough.store.outbox import Outbox
-from followthrough.store.types import utcnow
+
+if TYPE_CHECKING:
+    import httpx
+
+    from followthrough.providers.email import EmailProvider
+    from followthrough.providers.sandbox import Sandbox
+    from followthrough.providers.webhook_delivery import WebhookDeliveryProvider
 
 R = TypeVar("R", bound=BaseModel)
 
 #: Opens the HTTP client the real email and webhook providers share (called only when one is real).
-HttpFactory = Callable[[], httpx.AsyncClient]
+HttpFactory = Callable[[], "httpx.AsyncClient"]
 
 
 def email_provider(services: Services, http: HttpFactory, sandbox: Sandbox) -> EmailProvider:
+    from followthrough.providers.email import ResendEmail, SandboxEmail
+    from followthrough.providers.factory import MissingCredentials
+
     settings = services.settings
     if services.providers.modes.get("email") == "real":
         if settings.email_api_key is None:
@@ -61,6 +54,9 @@ def email_provider(services: Services, http: HttpFactory, sandbox: Sandbox) -> E
 
 
 def webhook_provider(services: Services, http: HttpFactory, sandbox: Sandbox) -> WebhookDeliveryProvider:
+    from followthrough.providers.urls import UrlGuard, operator_hosts
+    from followthrough.providers.webhook_delivery import HttpWebhookDelivery, SandboxWebhookDelivery
+
     settings = services.settings
     if settings.webhook_delivery_provider == "http":
         secret = settings.notification_webhook_secret
@@ -74,8 +70,12 @@ def webhook_provider(services: Services, http: HttpFactory, sandbox: Sandbox) ->
 
 class NotificationActivities:
     def __init__(self, services: Services) -> None:
+        from followthrough.store.outbox import Outbox
+        from followthrough.store.repositories.notifications import Notifications
+
         self._services = services
         self._outbox = Outbox(services.database)
+        self._notifications = Notifications(services.database)
         #: Opened only for a real email or webhook provider, and closed with the services.
         self._http: httpx.AsyncClient | None = None
         sandbox = services.providers.sandbox  # honours FOLLOWTHROUGH_SANDBOX_FAULTS (email.send, webhook.deliver)
@@ -87,6 +87,8 @@ class NotificationActivities:
         """The one HTTP client of the real providers: opened on first need, and closed by
         ``Services.close()`` (the worker and the API close their services on the way out)."""
         if self._http is None:
+            import httpx
+
             self._http = httpx.AsyncClient(timeout=httpx.Timeout(20.0, connect=5.0))
             self._services.on_close(self._http.aclose)
         return self._http
@@ -94,28 +96,19 @@ class NotificationActivities:
     @activity.defn(name="notifications.create")
     async def create(self, input: CreateNotificationInput) -> None:
         """The notification and one pending delivery row per channel (a retry finds them)."""
-        async with self._services.database.session() as session:
-            if await session.get(Notification, input.notification_id) is not None:
-                return
-            session.add(
-                Notification(
-                    id=input.notification_id,
-                    user_id=input.user_id,
-                    type=input.type,
-                    message=input.message,
-                    channels=list(input.channels),
-                    status="pending",
-                    workflow_id=input.workflow_id,
-                )
-            )
-            await session.flush()
-            session.add_all(
-                NotificationDelivery(notification_id=input.notification_id, channel=channel, status="pending")
-                for channel in input.channels
-            )
+        await self._notifications.open(
+            input.notification_id,
+            user_id=input.user_id,
+            type=input.type,
+            message=input.message,
+            channels=input.channels,
+            workflow_id=input.workflow_id,
+        )
 
     @activity.defn(name="notifications.send_email")
     async def send_email(self, input: DeliverInput) -> DeliveryReceipt:
+        from followthrough.providers.email import EmailMessage, EmailReceipt
+
         with as_temporal_errors():
             if not input.to:
                 raise ValidationError("no email address for this user")
@@ -129,6 +122,8 @@ class NotificationActivities:
 
     @activity.defn(name="notifications.send_webhook")
     async def send_webhook(self, input: DeliverInput) -> DeliveryReceipt:
+        from followthrough.providers.webhook_delivery import WebhookDelivery, WebhookReceipt
+
         with as_temporal_errors():
             url = input.to or self._services.settings.notification_webhook_url
             if not url:
@@ -148,22 +143,17 @@ class NotificationActivities:
 
     @activity.defn(name="notifications.record_delivery")
     async def record_delivery(self, input: RecordDeliveryInput) -> None:
-        async with self._services.database.session() as session:
-            row = await self._delivery(session, input.notification_id, input.channel)
-            row.status = input.status
-            row.provider_message_id = input.message_id
-            row.error = input.error
-            if input.status == "delivered" and row.delivered_at is None:
-                row.delivered_at = utcnow()
-            if row.attempts == 0:
-                row.attempts = 1  # a channel delivered by another capability (messaging.send)
+        await self._notifications.set_delivery(
+            input.notification_id,
+            input.channel,
+            status=input.status,
+            provider_message_id=input.message_id,
+            error=input.error,
+        )
 
     @activity.defn(name="notifications.finish")
     async def finish(self, input: FinishNotificationInput) -> None:
-        async with self._services.database.session() as session:
-            notification = await session.get(Notification, input.notification_id)
-            if notification is not None:
-                notification.status = input.status
+        await self._notifications.set_status(input.notification_id, input.status)
 
     async def _deliver(
         self,
@@ -175,6 +165,8 @@ class NotificationActivities:
         call: Callable[[], Awaitable[R]],
     ) -> R:
         """Count the attempt on the delivery row, then make the call at most once per key."""
+        from followthrough.providers.idempotency import idempotent
+
         await self._attempt(input)
         return await idempotent(
             self._outbox,
@@ -188,18 +180,4 @@ class NotificationActivities:
 
     async def _attempt(self, input: DeliverInput) -> None:
         """Count this attempt on the delivery row (the activity's own attempt number)."""
-        async with self._services.database.session() as session:
-            row = await self._delivery(session, input.notification_id, input.channel)
-            row.attempts = max(row.attempts, activity.info().attempt)
-
-    @staticmethod
-    async def _delivery(session: Any, notification_id: str, channel: str) -> NotificationDelivery:
-        row = await session.scalar(
-            select(NotificationDelivery).where(
-                NotificationDelivery.notification_id == notification_id, NotificationDelivery.channel == channel
-            )
-        )
-        if row is None:
-            row = NotificationDelivery(notification_id=notification_id, channel=channel, status="pending", attempts=0)
-            session.add(row)
-        return row  # type: ignore[no-any-return]
+        await self._notifications.count_attempt(input.notification_id, input.channel, activity.info().attempt)

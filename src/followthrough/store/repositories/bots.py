@@ -8,6 +8,7 @@ from sqlalchemy import delete, select
 
 from followthrough.store.models import BotDeployment
 from followthrough.store.repositories.base import Repository
+from followthrough.store.types import utcnow
 
 
 class BotDeployments(Repository):
@@ -20,8 +21,10 @@ class BotDeployments(Repository):
         config: dict[str, Any] | None = None,
         deployment_id: str | None = None,
         workflow_id: str | None = None,
+        **fields: Any,
     ) -> BotDeployment:
-        """Create the record; with ``deployment_id`` given, a retried call returns the first row."""
+        """Create the record (``fields``: other columns, e.g. ``status``, ``step``); with
+        ``deployment_id`` given, a retried call returns the first row."""
         if deployment_id is not None and (existing := await self.get(deployment_id)) is not None:
             return existing
         async with self.database.session() as session:
@@ -32,6 +35,7 @@ class BotDeployments(Repository):
                 owner=owner,
                 config=config or {},
                 workflow_id=workflow_id,
+                **fields,
             )
             session.add(deployment)
         return deployment
@@ -42,6 +46,18 @@ class BotDeployments(Repository):
     async def update(self, deployment_id: str, **values: Any) -> BotDeployment:
         """Set fields (``status``, ``step``, ``progress``, ``platform_bot_id``, ``error`` …)."""
         return await self._update(BotDeployment, deployment_id, values)
+
+    async def mark_active(self, deployment_id: str, platform_bot_id: str | None) -> bool:
+        """The deployment is live: ``active`` at 100 %, with the platform's bot id
+        (``deployed_at`` kept from the first time); False when the record is gone."""
+        async with self.database.session() as session:
+            record = await session.get(BotDeployment, deployment_id)
+            if record is None:
+                return False
+            record.status, record.step, record.progress = "active", "active", 100
+            record.platform_bot_id = platform_bot_id
+            record.deployed_at = record.deployed_at or utcnow()
+        return True
 
     async def delete(self, deployment_id: str) -> bool:
         """Delete the record (a compensation); False if it was not there (already compensated)."""

@@ -10,11 +10,11 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import ColumnElement, and_, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from followthrough.store.models import Campaign, CampaignExecution, CampaignLead
+from followthrough.store.models import Campaign, CampaignExecution, CampaignLead, SenderAccount
 from followthrough.store.repositories.base import Repository, insert_if_absent, retrying
 from followthrough.store.types import new_id, utcnow
 
@@ -113,6 +113,31 @@ class Campaigns(Repository):
             query = query.where((Campaign.created_at < at) | ((Campaign.created_at == at) & (Campaign.id < key)))
         async with self.database.session() as session:
             return list((await session.scalars(query)).all())
+
+    async def record_run_status(self, campaign_id: str, status: str, *, workflow_id: str) -> bool:
+        """The orchestrator's status write: ``running`` (its start: it does not override a
+        ``paused`` the control stored meanwhile, which writes the store before signalling;
+        the first one stamps ``started_at`` and ``workflow_id``), ``completed`` or ``stopped``
+        (stamping ``completed_at``), or another. False: no such campaign (deleted meanwhile)."""
+        async with self.database.session() as session:
+            campaign = await session.get(Campaign, campaign_id)
+            if campaign is None:
+                return False
+            if status != "running" or campaign.status != "paused":
+                campaign.status = status
+            if status == "running" and campaign.started_at is None:
+                campaign.started_at = utcnow()
+                campaign.workflow_id = workflow_id
+            if status in ("completed", "stopped"):
+                campaign.completed_at = utcnow()
+        return True
+
+    async def with_sender(
+        self, campaign_id: str, sender_account_id: str
+    ) -> tuple[Campaign | None, SenderAccount | None]:
+        """The campaign and the sender account, read in one transaction."""
+        async with self.database.session() as session:
+            return await session.get(Campaign, campaign_id), await session.get(SenderAccount, sender_account_id)
 
     async def set_status(self, campaign_id: str, status: str) -> Campaign:
         values: dict[str, Any] = {"status": status}
@@ -225,6 +250,50 @@ class CampaignLeads(Repository):
         async with self.database.session() as session:
             query = select(func.count()).select_from(CampaignLead).where(CampaignLead.campaign_id == campaign_id)
             return int(await session.scalar(query) or 0)
+
+    async def positions(self, campaign_id: str, after_position: int, limit: int) -> tuple[list[tuple[str, int]], int]:
+        """The ids and positions of the next ``limit`` leads after a cursor (a position), and
+        the campaign's lead count, read in one transaction: only ids leave the store."""
+        async with self.database.session() as session:
+            rows = (
+                await session.execute(
+                    select(CampaignLead.id, CampaignLead.position)
+                    .where(CampaignLead.campaign_id == campaign_id, CampaignLead.position > after_position)
+                    .order_by(CampaignLead.position)
+                    .limit(limit)
+                )
+            ).all()
+            total = await session.scalar(
+                select(func.count()).select_from(CampaignLead).where(CampaignLead.campaign_id == campaign_id)
+            )
+        return [(row.id, row.position) for row in rows], int(total or 0)
+
+    async def ids_with_phone(self, phone: str) -> set[str]:
+        """The ids of the campaign leads with this phone (of any campaign)."""
+        async with self.database.session() as session:
+            return set(await session.scalars(select(CampaignLead.id).where(CampaignLead.phone == phone)))
+
+    async def replying(self, account_id: str, linkedin_ids: set[str], url: str | None) -> list[tuple[str, str]]:
+        """(campaign, lead) pairs of the leads that are this LinkedIn person (one of
+        ``linkedin_ids``, or the normalised profile ``url``) in campaigns sent from the sender
+        accounts acting as the Unipile account ``account_id`` (its ``provider_account_id``, or
+        the row's own id when none is recorded)."""
+        match: ColumnElement[bool] = CampaignLead.linkedin_id.in_(sorted(linkedin_ids))
+        if url:
+            match = or_(match, CampaignLead.linkedin_url == url)
+        acting_as = or_(
+            SenderAccount.provider_account_id == account_id,
+            and_(SenderAccount.provider_account_id.is_(None), SenderAccount.id == account_id),
+        )
+        async with self.database.session() as session:
+            rows = await session.execute(
+                select(CampaignLead.campaign_id, CampaignLead.id)
+                .join(Campaign, Campaign.id == CampaignLead.campaign_id)
+                .join(SenderAccount, SenderAccount.id == Campaign.sender_account_id)
+                .where(match, acting_as)
+                .order_by(CampaignLead.campaign_id, CampaignLead.id)
+            )
+            return [(row.campaign_id, row.id) for row in rows]
 
 
 async def _taken_in(session: AsyncSession, ids: list[str]) -> list[str]:

@@ -40,6 +40,43 @@ class ContentItems(Repository):
     async def update(self, content_id: str, **values: Any) -> ContentItem:
         return await self._update(ContentItem, content_id, values)
 
+    async def put(self, content_id: str, **values: Any) -> ContentItem:
+        """Create the item with these columns, or set them on the one there (a pipeline's
+        mirror of its state: harmless to repeat)."""
+        async with self.database.session() as session:
+            item = await session.get(ContentItem, content_id)
+            if item is None:
+                item = ContentItem(id=content_id, **values)
+                session.add(item)
+            else:
+                for key, value in values.items():
+                    setattr(item, key, value)
+        return item
+
+    async def publish(
+        self,
+        content_id: str,
+        *,
+        store: str,
+        title: str | None,
+        body: str,
+        published_at: datetime,
+        workflow_id: str | None,
+    ) -> ContentItem:
+        """The item ``published`` with this text, ``store`` added to ``published_to`` once
+        (an item the store has not seen yet is created: brief empty, human review)."""
+        async with self.database.session() as session:
+            item = await session.get(ContentItem, content_id)
+            if item is None:
+                item = ContentItem(id=content_id, brief="", review_mode="human")
+                session.add(item)
+            item.title, item.body, item.status = title, body, "published"
+            item.published_at, item.workflow_id = published_at, workflow_id
+            published = list(item.published_to or [])
+            if store not in published:
+                item.published_to = [*published, store]
+        return item
+
     async def save_draft(self, content_id: str, *, round: int, title: str | None, body: str) -> ContentItem:
         """The generated text of a round, now waiting for review."""
         return await self._update(

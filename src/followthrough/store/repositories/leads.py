@@ -6,13 +6,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from pydantic import BaseModel
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from followthrough.store.models import InboundMessage, Lead
 from followthrough.store.repositories.base import RecordNotFound, Repository, retrying
-from followthrough.store.types import utcnow
+from followthrough.store.types import new_id, utcnow
 
 
 class LeadData(BaseModel):
@@ -34,6 +34,17 @@ class LeadData(BaseModel):
 class InboundResult:
     message: InboundMessage
     created: bool  # False: the provider redelivered a message we already had
+
+
+@dataclass(frozen=True)
+class RecordedMessage:
+    """A message from a phone as the store holds it (see :meth:`Leads.record_message_from`)."""
+
+    lead: Lead
+    #: False: the provider redelivered a message recorded before (nothing was written).
+    fresh: bool
+    #: This message created the lead's record (a redelivery of a lead's very first message too).
+    new_lead: bool
 
 
 async def ensure_lead(session: AsyncSession, data: LeadData) -> Lead:
@@ -102,6 +113,18 @@ class Leads(Repository):
             lead.stage = stage
         return previous
 
+    async def move_stage(self, lead_id: str, stage: str) -> str | None:
+        """Set the stage and return the previous one; a lead the store has not heard of yet gets
+        a record in that stage (None: there was none)."""
+        async with self.database.session() as session:
+            lead = await session.get(Lead, lead_id, with_for_update=True)
+            if lead is None:
+                session.add(Lead(id=lead_id, stage=stage))
+                return None
+            previous = lead.stage
+            lead.stage = stage
+            return previous
+
     async def save_memory(self, lead_id: str, summary: str, at: datetime) -> bool:
         """Keep ``summary`` as the lead's memory as of ``at``; True if it was written.
 
@@ -168,13 +191,65 @@ class Leads(Repository):
                 raise
             return InboundResult(message=existing, created=False)
 
-    async def inbound_messages(self, lead_id: str, limit: int = 50) -> list[InboundMessage]:
-        """The lead's latest messages, oldest first."""
+    async def record_message_from(
+        self,
+        phone: str,
+        *,
+        name: str | None,
+        provider_message_id: str,
+        text: str | None,
+        received_at: datetime,
+        opt_out: bool,
+    ) -> RecordedMessage:
+        """Store a message from ``phone`` once per provider id, in one transaction with the lead
+        it comes from (created in stage ``new`` when the phone is new), its ``last_inbound_at``,
+        and, when ``opt_out``, the opt-out: a recorded STOP is always an opted-out lead.
+
+        A redelivery (the provider id is UNIQUE) writes nothing and returns the recorded lead; a
+        concurrent first message of the same phone loses the lead's insert once, then runs again.
+        """
+        for _ in range(2):
+            try:
+                async with self.database.session() as session:
+                    lead = await session.scalar(select(Lead).where(Lead.phone == phone))
+                    created = lead is None
+                    if lead is None:
+                        lead = Lead(id=new_id(), phone=phone, name=name, stage="new")
+                        session.add(lead)
+                        await session.flush()
+                    lead.last_inbound_at = received_at
+                    if opt_out and not lead.opted_out:
+                        lead.opted_out, lead.opted_out_at = True, received_at
+                    session.add(
+                        InboundMessage(
+                            lead_id=lead.id,
+                            provider_message_id=provider_message_id,
+                            text=text,
+                            received_at=received_at,
+                        )
+                    )
+                    await session.flush()
+                return RecordedMessage(lead=lead, fresh=True, new_lead=created)
+            except IntegrityError:
+                async with self.database.session() as session:
+                    seen = await session.scalar(
+                        select(InboundMessage).where(InboundMessage.provider_message_id == provider_message_id)
+                    )
+                    known = await session.get(Lead, seen.lead_id) if seen is not None else None
+                    first = known is not None and 1 == await session.scalar(
+                        select(func.count()).select_from(InboundMessage).where(InboundMessage.lead_id == known.id)
+                    )
+                if known is not None:
+                    return RecordedMessage(lead=known, fresh=False, new_lead=first)
+        raise RuntimeError(f"could not record inbound message {provider_message_id}")
+
+    async def inbound_messages(self, lead_id: str, limit: int = 50, *, with_text: bool = False) -> list[InboundMessage]:
+        """The lead's latest messages, oldest first (``with_text``: only those with a text)."""
+        query = select(InboundMessage).where(InboundMessage.lead_id == lead_id)
+        if with_text:
+            query = query.where(InboundMessage.text.is_not(None))
         async with self.database.session() as session:
             rows = await session.scalars(
-                select(InboundMessage)
-                .where(InboundMessage.lead_id == lead_id)
-                .order_by(InboundMessage.received_at.desc(), InboundMessage.id.desc())
-                .limit(limit)
+                query.order_by(InboundMessage.received_at.desc(), InboundMessage.id.desc()).limit(limit)
             )
             return list(reversed(rows.all()))

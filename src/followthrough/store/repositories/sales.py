@@ -6,11 +6,17 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from followthrough.store.models import Appointment, Payment
 from followthrough.store.repositories.base import RecordNotFound, Repository, retrying
 from followthrough.store.repositories.leads import LeadData, ensure_lead
 from followthrough.store.types import utcnow
+
+
+class WriteRefused(ValueError):
+    """The store refused a write for a reason a retry cannot change (a missing parent row, a
+    NOT NULL …): the message is the database's."""
 
 
 class Appointments(Repository):
@@ -41,6 +47,49 @@ class Appointments(Repository):
             workflow_id=workflow_id,
         )
         return await self._insert_once(appointment, lambda: self.get_by_booking(calendar_booking_id))
+
+    async def book(
+        self, lead: LeadData, *, start_at: datetime, end_at: datetime, calendar_booking_id: str, workflow_id: str | None
+    ) -> tuple[Appointment, bool]:
+        """The ``scheduled`` appointment of a calendar booking, created once with the lead's row
+        when the store has none yet (never overwritten), in one transaction; ``(row, created)``.
+        A retry, or a concurrent attempt that wrote the same booking first, gets that row back
+        (the booking id is UNIQUE); any other refusal is :class:`WriteRefused`."""
+        existing = await self.get_by_booking(calendar_booking_id)
+        if existing is not None:
+            return existing, False
+        try:
+            async with self.database.session() as session:
+                await ensure_lead(session, lead)
+                row = Appointment(
+                    lead_id=lead.id,
+                    start_at=start_at,
+                    end_at=end_at,
+                    calendar_booking_id=calendar_booking_id,
+                    status="scheduled",
+                    workflow_id=workflow_id,
+                )
+                session.add(row)
+                await session.flush()
+            return row, True
+        except IntegrityError as exc:
+            existing = await self.get_by_booking(calendar_booking_id)
+            if existing is not None:
+                return existing, False
+            raise WriteRefused(str(exc.orig)) from exc
+
+    async def cancel(self, appointment_id: str) -> Appointment | None:
+        """Mark the appointment cancelled (the first time stamps ``cancelled_at``; harmless to
+        repeat); None when there is no such record."""
+        async with self.database.session() as session:
+            row = await session.get(Appointment, appointment_id)
+            if row is None:
+                return None
+            if row.status != "cancelled":
+                row.status = "cancelled"
+                row.cancelled_at = utcnow()
+            await session.flush()
+        return row
 
     async def reschedule(self, appointment_id: str, start_at: datetime, end_at: datetime) -> Appointment:
         return await self._update(
