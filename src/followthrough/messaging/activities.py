@@ -1,7 +1,10 @@
 """Messaging activities (WhatsApp): ``messaging.send``, once per idempotency key, under
-WhatsApp's 24-hour customer-service window."""
+WhatsApp's 24-hour customer-service window. Light to import (workflows name these activities):
+the provider and the store load when the worker builds the class."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from temporalio import activity
 
@@ -9,18 +12,18 @@ from followthrough.errors import OutsideCustomerServiceWindow
 from followthrough.providers.calls import attempt_time, provider_call
 from followthrough.providers.contracts.messaging import SendMessageInput, SendMessageResult
 from followthrough.providers.idempotency import idempotent
-from followthrough.providers.messaging import (
-    SANDBOX_TEMPLATES,
-    SandboxMessaging,
-    for_customer_service_window,
-    parse_whatsapp_templates,
-)
-from followthrough.services import Services
-from followthrough.store.repositories import Leads
+
+if TYPE_CHECKING:
+    from followthrough.services import Services
 
 
 class MessagingActivities:
     def __init__(self, services: Services) -> None:
+        # The provider (httpx) and the store (SQLAlchemy) load with the worker, not with the
+        # workflows that name these activities.
+        from followthrough.providers.messaging import SANDBOX_TEMPLATES, SandboxMessaging, parse_whatsapp_templates
+        from followthrough.store.repositories import Leads
+
         self._providers = services.providers
         self._leads = Leads(services.database)
         raw = services.settings.whatsapp_templates
@@ -33,6 +36,8 @@ class MessagingActivities:
         """Send once per key. A catalog text to a lead goes out as text inside the lead's 24-hour
         window and as its approved template (``WHATSAPP_TEMPLATES``) outside it; with no template
         it fails for good before anything is sent. The outbox records what actually went out."""
+        from followthrough.providers.messaging import for_customer_service_window
+
         provider = self._providers.messaging
         with provider_call():
             lead_id = input.catalog.lead_id if input.catalog is not None and input.template is None else None

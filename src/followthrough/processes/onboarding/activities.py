@@ -6,6 +6,8 @@ touching the others, and undo exactly the stores that were written.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from temporalio import activity
 
 from followthrough.errors import ValidationError, as_temporal_errors
@@ -16,18 +18,24 @@ from followthrough.processes.onboarding.rules import (
     StorePlan,
     StoreUserResult,
 )
-from followthrough.providers.user_stores import UserStores, configured_stores
-from followthrough.services import Services
+
+if TYPE_CHECKING:
+    from followthrough.services import Services
 
 
 class UserStoreActivities:
     def __init__(self, services: Services) -> None:
+        # The stores' drivers (SQLAlchemy, MongoDB) load with the worker, not with the workflow.
+        from followthrough.providers.user_stores import UserStores
+
         self._settings = services.settings
         self.stores = UserStores.from_settings(services.settings)
 
     @activity.defn(name="user_stores.plan")
     async def plan(self, input: PlanStoresInput) -> StorePlan:
         """The stores to write, in order: the requested ones (checked) or every configured one."""
+        from followthrough.providers.user_stores import configured_stores
+
         with as_temporal_errors():
             known = list(configured_stores(self._settings))
             unknown = [name for name in input.requested if name not in known]

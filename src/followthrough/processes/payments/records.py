@@ -8,21 +8,28 @@ calls; the lead's record is created when the store has none yet.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from temporalio import activity
 
 from followthrough.errors import ValidationError, as_temporal_errors
 from followthrough.processes.payments.rules import MarkPaymentInput, RecordCheckoutInput
-from followthrough.services import Services
-from followthrough.store.repositories import LeadData, Payments, RecordNotFound
+
+if TYPE_CHECKING:
+    from followthrough.services import Services
 
 
 class PaymentRecordActivities:
     def __init__(self, services: Services) -> None:
+        from followthrough.store.repositories import Payments  # the store loads with the worker
+
         self._payments = Payments(services.database)
 
     @activity.defn(name="payment_records.record_checkout")
     async def record_checkout(self, input: RecordCheckoutInput) -> str:
         """Write the pending payment; returns its record id."""
+        from followthrough.store.repositories import LeadData
+
         with as_temporal_errors():
             payment = await self._payments.record_checkout(
                 LeadData(**input.lead.model_dump()),
@@ -40,6 +47,8 @@ class PaymentRecordActivities:
     @activity.defn(name="payment_records.mark")
     async def mark(self, input: MarkPaymentInput) -> str:
         """Mark the payment paid or expired; returns the status it has afterwards."""
+        from followthrough.store.repositories import RecordNotFound
+
         with as_temporal_errors():
             try:
                 return await self._payments.settle_session(input.session_id, input.state, input.at)
