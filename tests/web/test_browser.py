@@ -262,6 +262,36 @@ async def test_today_lists_the_follow_ups_due_in_the_next_24_hours(page: Any, st
     await shot(page, "today")
 
 
+async def test_content_approved_or_rejected_on_today_moves_its_pipeline_on(
+    page: Any, stack: Stack, dev_client: Client
+) -> None:
+    verdicts = {"web-approve": ("Approve", "approved"), "web-reject": ("Reject", "rejected")}
+    async with stack.api() as api:
+        for content_id in verdicts:
+            body = {"content_id": content_id, "brief": {"topic": "Follow-ups that land"}, "max_rounds": 1}
+            started = await api.post("/api/content", json=body)
+            assert started.status_code == 202, started.text
+
+    async def both_listed() -> bool:
+        await page.goto("/app/today")
+        return all([await page.locator(f'li[data-content="{c}"]').count() == 1 for c in verdicts])
+
+    await eventually(both_listed, "both drafts awaiting review on Today")
+    for content_id, (verdict, notes) in verdicts.items():
+        item = page.locator(f'li[data-content="{content_id}"]')
+        await item.get_by_label("Notes for").fill(f"{notes} from the web")
+        await item.get_by_role("button", name=f"{verdict} “").click()
+        await page.wait_for_url("**/app/today")
+    approved = await dev_client.get_workflow_handle("content-web-approve").result()
+    rejected = await dev_client.get_workflow_handle("content-web-reject").result()
+    assert approved["stage"] == "published" and rejected["stage"] == "rejected"
+    assert [(r["approved"], r["notes"]) for r in approved["reviews"]] == [(True, "approved from the web")]
+    assert [(r["approved"], r["notes"]) for r in rejected["reviews"]] == [(False, "rejected from the web")]
+    assert approved["reviews"][0]["reviewer"].startswith("web:")
+    await page.goto("/app/today")
+    assert await page.locator("li[data-content]").count() == 0
+
+
 async def test_pause_from_the_page_pauses_the_workflow(page: Any, stack: Stack, dev_client: Client) -> None:
     await page.goto(f"/app/campaigns/{stack.campaign}")
     await page.get_by_role("button", name="Pause").click()

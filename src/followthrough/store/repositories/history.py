@@ -16,6 +16,7 @@ from followthrough.store.models import (
     Appointment,
     Campaign,
     CampaignExecution,
+    ContentItem,
     InboundMessage,
     Lead,
     OutboxRecord,
@@ -79,6 +80,31 @@ class LeadHistories(Repository):
                 )
                 .order_by(Appointment.start_at)
                 .limit(MAX_MESSAGES)
+            )
+            return list(rows.all())
+
+    async def waiting_payments(self, organization: str, limit: int = MAX_MESSAGES) -> list[Payment]:
+        """The organization's payments still waiting to be paid, oldest first."""
+        async with self.database.session() as session:
+            rows = await session.scalars(
+                select(Payment)
+                .join(Lead, Lead.id == Payment.lead_id)
+                .where(Lead.organization_id == organization, Payment.status == "pending")
+                .order_by(Payment.created_at)
+                .limit(limit)
+            )
+            return list(rows.all())
+
+    async def awaiting_review(self, content_ids: Sequence[str]) -> list[ContentItem]:
+        """Of these content items (the caller's own, found in its visibility list), those whose
+        draft waits for a human review, oldest first."""
+        if not content_ids:
+            return []
+        async with self.database.session() as session:
+            rows = await session.scalars(
+                select(ContentItem)
+                .where(ContentItem.id.in_(list(content_ids)), ContentItem.status == "pending_review")
+                .order_by(ContentItem.updated_at)
             )
             return list(rows.all())
 
