@@ -390,6 +390,21 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None]
 
 
+# --- web app sessions (issue 23) -----------------------------------------------------------
+class WebSession(Base):
+    """A browser session of the web app (``/app``). The cookie carries a random nonce, signed;
+    only its SHA-256 is kept here. Every request needs the row open and unexpired, so signing
+    out (``ended_at``) ends the session for good: a copied cookie stops working with it."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 hex of the nonce
+    key_id: Mapped[str] = mapped_column(String(32), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    ended_at: Mapped[datetime | None]
+
+
 # --- webhook deliveries accepted (issue 18) -------------------------------------------------
 class WebhookDelivery(Base):
     """A provider's delivery (an event id, a signature) accepted by one of the API processes.
