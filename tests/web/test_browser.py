@@ -262,6 +262,80 @@ async def test_today_lists_the_follow_ups_due_in_the_next_24_hours(page: Any, st
     await shot(page, "today")
 
 
+#: For every element with text of its own (and every SVG text): its colour's contrast ratio
+#: (WCAG 2) against the background it is drawn on, computed from the page's CSS colours.
+LOW_CONTRAST_JS = """() => {
+  const rgb = (s) => { const m = /rgba?\\(([^)]+)\\)/.exec(s || ""); return m ? m[1].split(",").map(Number) : null; };
+  const lum = (c) => { const [r, g, b] = c.slice(0, 3).map((v) => { v /= 255;
+    return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; }); return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+  const ratio = (a, b) => { const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p); return (x + 0.05) / (y + 0.05); };
+  const background = (el) => { for (let e = el; e; e = e.parentElement) {
+    const c = rgb(getComputedStyle(e).backgroundColor); if (c && (c.length < 4 || c[3] > 0)) return c; }
+    return [255, 255, 255]; };
+  const low = [];
+  for (const el of document.querySelectorAll("body *")) {
+    const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+    if (!own || !el.getClientRects().length) continue;
+    const style = getComputedStyle(el);
+    let fg, bg;
+    if (el.closest("svg")) {
+      const box = el.closest("g.node") && el.closest("g.node").querySelector("rect");
+      fg = rgb(style.fill); bg = box ? rgb(getComputedStyle(box).fill) : background(el.closest("svg"));
+    } else { fg = rgb(style.color); bg = background(el); }
+    const r = ratio(fg, bg);
+    const name = `${el.tagName}.${el.className.baseVal ?? el.className}`;
+    if (r < 4.5) low.push(`${name} "${el.textContent.trim().slice(0, 20)}" ${r.toFixed(2)}`);
+  }
+  return low;
+}"""
+CONTROLS = {"button", "textbox", "checkbox", "combobox", "link", "meter", "progressbar", "searchbox", "spinbutton"}
+
+
+async def unnamed_controls(page: Any) -> list[str]:
+    """The form controls and links without an accessible name, from Chromium's accessibility tree."""
+    cdp = await page.context.new_cdp_session(page)
+    try:
+        tree = await cdp.send("Accessibility.getFullAXTree")
+    finally:
+        await cdp.detach()
+    return [
+        f"{node['role']['value']} #{node.get('backendDOMNodeId')}"
+        for node in tree["nodes"]
+        if not node.get("ignored")
+        and node.get("role", {}).get("value") in CONTROLS
+        and not str((node.get("name") or {}).get("value") or "").strip()
+    ]
+
+
+async def test_pages_are_accessible_and_fit_a_phone(browser: Any, page: Any, stack: Stack) -> None:
+    pages = ["/app/campaigns", f"/app/campaigns/{stack.campaign}", "/app/today", "/app/leads/web-cold-lead"]
+    for path in pages:
+        await page.goto(path)
+        assert await unnamed_controls(page) == [], path
+        assert await page.evaluate(LOW_CONTRAST_JS) == [], path
+    await page.goto(f"/app/campaigns/{stack.campaign}")
+    reached = []
+    for _ in range(30):  # from the top of the page, by keyboard only
+        await page.keyboard.press("Tab")
+        reached.append(await page.evaluate("document.activeElement.textContent.trim()"))
+        if reached[-1] == "Pause":
+            break
+    assert reached[0] == "Skip to content" and reached[-1] == "Pause", reached
+
+    phone = await browser.new_context(
+        viewport={"width": 390, "height": 844}, base_url=stack.base, is_mobile=True, has_touch=True
+    )
+    try:
+        await phone.add_cookies(await page.context.cookies())  # the same session
+        small = await phone.new_page()
+        for path, name in [(f"/app/campaigns/{stack.campaign}", "campaign-phone"), ("/app/today", "today-phone")]:
+            await small.goto(path)
+            assert await small.evaluate("document.documentElement.scrollWidth") <= 390, path  # no sideways scroll
+            await shot(small, name)
+    finally:
+        await phone.close()
+
+
 async def test_content_approved_or_rejected_on_today_moves_its_pipeline_on(
     page: Any, stack: Stack, dev_client: Client
 ) -> None:
