@@ -21,7 +21,8 @@ from temporalio.client import Client
 from followthrough.api import create_app
 from followthrough.config import load_settings
 from followthrough.services import Services
-from followthrough.store.repositories import ApiKeys, SenderAccounts
+from followthrough.store.models import InboundMessage, Lead
+from followthrough.store.repositories import ApiKeys, CampaignExecutions, SenderAccounts
 from followthrough.temporal import build_worker
 from tests.conftest import API_KEY, copy_sqlite, serving
 
@@ -241,6 +242,43 @@ async def test_a_leads_timeline_lists_its_follow_ups_at_their_instants(page: Any
     await shot(page, "lead-timeline")
     missing = await page.goto("/app/leads/someone-elses-lead")
     assert missing.status == 404
+
+
+async def test_a_leads_timeline_shows_its_campaign_actions_and_messages(page: Any, stack: Stack) -> None:
+    runs = await CampaignExecutions(stack.services.database).for_campaign(stack.campaign)
+    await page.goto(f"/app/leads/{runs[0].lead_id}")
+    actions = page.locator('li[data-kind="campaign"]')
+    texts = await actions.all_inner_texts()
+    assert any("Spring founders: visit (profile_visit) done" in t for t in texts), texts
+    assert any("Spring founders: lead started" in t for t in texts), texts
+
+    # a lead who wrote to us (what the WhatsApp webhook records), then a follow-up due in seconds
+    now = datetime.now(UTC)
+    async with stack.services.database.session() as session:
+        session.add(Lead(id="web-msg-lead", phone="+34600111555", organization_id="org-web", last_inbound_at=now))
+        await session.flush()
+        session.add(
+            InboundMessage(
+                lead_id="web-msg-lead", provider_message_id="wamid.web-msg", text="Can we talk?", received_at=now
+            )
+        )
+    triggered = now - timedelta(hours=24) + timedelta(seconds=4)
+    lead = {"id": "web-msg-lead", "phone": "+34600111555", "name": "Cris"}
+    body = {"lead": lead, "type": "cold_lead_reengagement", "triggered_at": triggered.isoformat()}
+    async with stack.api() as api:
+        started = await api.post("/api/followups", json=body)
+        assert started.status_code == 202, started.text
+
+    async def sent() -> bool:
+        await page.goto("/app/leads/web-msg-lead")
+        return await page.locator('li[data-kind="message"]').count() == 2
+
+    await eventually(sent, "the message in and the follow-up's message out")
+    messages = await page.locator('li[data-kind="message"]').all_inner_texts()
+    assert messages[0].split(" ", 2)[2].startswith("Message out via") and "Can we talk?" in messages[1]
+    followups = await page.locator('li[data-kind="follow-up"]').all_inner_texts()
+    assert any("Follow-up “24h” sent" in t for t in followups), followups
+    await shot(page, "lead-timeline-messages")
 
 
 async def test_today_lists_the_follow_ups_due_in_the_next_24_hours(page: Any, stack: Stack) -> None:
