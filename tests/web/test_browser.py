@@ -21,7 +21,8 @@ from temporalio.client import Client
 from followthrough.api import create_app
 from followthrough.config import load_settings
 from followthrough.services import Services
-from followthrough.store.repositories import ApiKeys, SenderAccounts
+from followthrough.store.models import InboundMessage, Lead
+from followthrough.store.repositories import ApiKeys, CampaignExecutions, SenderAccounts
 from followthrough.temporal import build_worker
 from tests.conftest import API_KEY, copy_sqlite, serving
 
@@ -243,6 +244,43 @@ async def test_a_leads_timeline_lists_its_follow_ups_at_their_instants(page: Any
     assert missing.status == 404
 
 
+async def test_a_leads_timeline_shows_its_campaign_actions_and_messages(page: Any, stack: Stack) -> None:
+    runs = await CampaignExecutions(stack.services.database).for_campaign(stack.campaign)
+    await page.goto(f"/app/leads/{runs[0].lead_id}")
+    actions = page.locator('li[data-kind="campaign"]')
+    texts = await actions.all_inner_texts()
+    assert any("Spring founders: visit (profile_visit) done" in t for t in texts), texts
+    assert any("Spring founders: lead started" in t for t in texts), texts
+
+    # a lead who wrote to us (what the WhatsApp webhook records), then a follow-up due in seconds
+    now = datetime.now(UTC)
+    async with stack.services.database.session() as session:
+        session.add(Lead(id="web-msg-lead", phone="+34600111555", organization_id="org-web", last_inbound_at=now))
+        await session.flush()
+        session.add(
+            InboundMessage(
+                lead_id="web-msg-lead", provider_message_id="wamid.web-msg", text="Can we talk?", received_at=now
+            )
+        )
+    triggered = now - timedelta(hours=24) + timedelta(seconds=4)
+    lead = {"id": "web-msg-lead", "phone": "+34600111555", "name": "Cris"}
+    body = {"lead": lead, "type": "cold_lead_reengagement", "triggered_at": triggered.isoformat()}
+    async with stack.api() as api:
+        started = await api.post("/api/followups", json=body)
+        assert started.status_code == 202, started.text
+
+    async def sent() -> bool:
+        await page.goto("/app/leads/web-msg-lead")
+        return await page.locator('li[data-kind="message"]').count() == 2
+
+    await eventually(sent, "the message in and the follow-up's message out")
+    messages = await page.locator('li[data-kind="message"]').all_inner_texts()
+    assert messages[0].split(" ", 2)[2].startswith("Message out via") and "Can we talk?" in messages[1]
+    followups = await page.locator('li[data-kind="follow-up"]').all_inner_texts()
+    assert any("Follow-up “24h” sent" in t for t in followups), followups
+    await shot(page, "lead-timeline-messages")
+
+
 async def test_today_lists_the_follow_ups_due_in_the_next_24_hours(page: Any, stack: Stack) -> None:
     lead = {"id": "web-later-lead", "phone": "+34600111444", "name": "Bea"}
     async with stack.api() as api:
@@ -260,6 +298,110 @@ async def test_today_lists_the_follow_ups_due_in_the_next_24_hours(page: Any, st
     # the cold lead's steps are days away (2030): not today's
     assert await page.locator('#followups li[data-lead="web-cold-lead"]').count() == 0
     await shot(page, "today")
+
+
+#: For every element with text of its own (and every SVG text): its colour's contrast ratio
+#: (WCAG 2) against the background it is drawn on, computed from the page's CSS colours.
+LOW_CONTRAST_JS = """() => {
+  const rgb = (s) => { const m = /rgba?\\(([^)]+)\\)/.exec(s || ""); return m ? m[1].split(",").map(Number) : null; };
+  const lum = (c) => { const [r, g, b] = c.slice(0, 3).map((v) => { v /= 255;
+    return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; }); return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+  const ratio = (a, b) => { const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p); return (x + 0.05) / (y + 0.05); };
+  const background = (el) => { for (let e = el; e; e = e.parentElement) {
+    const c = rgb(getComputedStyle(e).backgroundColor); if (c && (c.length < 4 || c[3] > 0)) return c; }
+    return [255, 255, 255]; };
+  const low = [];
+  for (const el of document.querySelectorAll("body *")) {
+    const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+    if (!own || !el.getClientRects().length) continue;
+    const style = getComputedStyle(el);
+    let fg, bg;
+    if (el.closest("svg")) {
+      const box = el.closest("g.node") && el.closest("g.node").querySelector("rect");
+      fg = rgb(style.fill); bg = box ? rgb(getComputedStyle(box).fill) : background(el.closest("svg"));
+    } else { fg = rgb(style.color); bg = background(el); }
+    const r = ratio(fg, bg);
+    const name = `${el.tagName}.${el.className.baseVal ?? el.className}`;
+    if (r < 4.5) low.push(`${name} "${el.textContent.trim().slice(0, 20)}" ${r.toFixed(2)}`);
+  }
+  return low;
+}"""
+CONTROLS = {"button", "textbox", "checkbox", "combobox", "link", "meter", "progressbar", "searchbox", "spinbutton"}
+
+
+async def unnamed_controls(page: Any) -> list[str]:
+    """The form controls and links without an accessible name, from Chromium's accessibility tree."""
+    cdp = await page.context.new_cdp_session(page)
+    try:
+        tree = await cdp.send("Accessibility.getFullAXTree")
+    finally:
+        await cdp.detach()
+    return [
+        f"{node['role']['value']} #{node.get('backendDOMNodeId')}"
+        for node in tree["nodes"]
+        if not node.get("ignored")
+        and node.get("role", {}).get("value") in CONTROLS
+        and not str((node.get("name") or {}).get("value") or "").strip()
+    ]
+
+
+async def test_pages_are_accessible_and_fit_a_phone(browser: Any, page: Any, stack: Stack) -> None:
+    pages = ["/app/campaigns", f"/app/campaigns/{stack.campaign}", "/app/today", "/app/leads/web-cold-lead"]
+    for path in pages:
+        await page.goto(path)
+        assert await unnamed_controls(page) == [], path
+        assert await page.evaluate(LOW_CONTRAST_JS) == [], path
+    await page.goto(f"/app/campaigns/{stack.campaign}")
+    reached = []
+    for _ in range(30):  # from the top of the page, by keyboard only
+        await page.keyboard.press("Tab")
+        reached.append(await page.evaluate("document.activeElement.textContent.trim()"))
+        if reached[-1] == "Pause":
+            break
+    assert reached[0] == "Skip to content" and reached[-1] == "Pause", reached
+
+    phone = await browser.new_context(
+        viewport={"width": 390, "height": 844}, base_url=stack.base, is_mobile=True, has_touch=True
+    )
+    try:
+        await phone.add_cookies(await page.context.cookies())  # the same session
+        small = await phone.new_page()
+        for path, name in [(f"/app/campaigns/{stack.campaign}", "campaign-phone"), ("/app/today", "today-phone")]:
+            await small.goto(path)
+            assert await small.evaluate("document.documentElement.scrollWidth") <= 390, path  # no sideways scroll
+            await shot(small, name)
+    finally:
+        await phone.close()
+
+
+async def test_content_approved_or_rejected_on_today_moves_its_pipeline_on(
+    page: Any, stack: Stack, dev_client: Client
+) -> None:
+    verdicts = {"web-approve": ("Approve", "approved"), "web-reject": ("Reject", "rejected")}
+    async with stack.api() as api:
+        for content_id in verdicts:
+            body = {"content_id": content_id, "brief": {"topic": "Follow-ups that land"}, "max_rounds": 1}
+            started = await api.post("/api/content", json=body)
+            assert started.status_code == 202, started.text
+
+    async def both_listed() -> bool:
+        await page.goto("/app/today")
+        return all([await page.locator(f'li[data-content="{c}"]').count() == 1 for c in verdicts])
+
+    await eventually(both_listed, "both drafts awaiting review on Today")
+    for content_id, (verdict, notes) in verdicts.items():
+        item = page.locator(f'li[data-content="{content_id}"]')
+        await item.get_by_label("Notes for").fill(f"{notes} from the web")
+        await item.get_by_role("button", name=f"{verdict} “").click()
+        await page.wait_for_url("**/app/today")
+    approved = await dev_client.get_workflow_handle("content-web-approve").result()
+    rejected = await dev_client.get_workflow_handle("content-web-reject").result()
+    assert approved["stage"] == "published" and rejected["stage"] == "rejected"
+    assert [(r["approved"], r["notes"]) for r in approved["reviews"]] == [(True, "approved from the web")]
+    assert [(r["approved"], r["notes"]) for r in rejected["reviews"]] == [(False, "rejected from the web")]
+    assert approved["reviews"][0]["reviewer"].startswith("web:")
+    await page.goto("/app/today")
+    assert await page.locator("li[data-content]").count() == 0
 
 
 async def test_pause_from_the_page_pauses_the_workflow(page: Any, stack: Stack, dev_client: Client) -> None:

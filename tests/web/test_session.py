@@ -119,3 +119,40 @@ async def test_pages_are_not_in_the_openapi_document(web: httpx.AsyncClient) -> 
     paths = (await web.get("/openapi.json", headers={"Authorization": f"Bearer {API_KEY}"})).json()["paths"]
     assert not [p for p in paths if p.startswith("/app")]
     assert (await web.get("/app/static/htmx.min.js")).status_code == 200
+
+
+async def test_a_copied_cookie_stops_working_after_sign_out(web: httpx.AsyncClient, services: Services) -> None:
+    issued = await ApiKeys(services.database).create("org-a", ["read", "write"])
+    await sign_in(web, issued.key)
+    copied = web.cookies["ft_session"]
+    app = web._transport.app  # type: ignore[attr-defined]
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as thief:
+        thief.cookies.set("ft_session", copied, path="/app")
+        assert (await thief.get("/app/campaigns")).status_code == 200  # a copy works while signed in
+        out = await web.post("/app/sign-out", headers=SAME)
+        assert out.status_code == 303 and out.headers["location"] == "/app/sign-in"
+        assert (await thief.get("/app/campaigns")).status_code == 303
+        polled = await thief.get("/app/today/live", headers={"HX-Request": "true"})
+        assert polled.status_code == 401
+        assert (await thief.post("/app/campaigns/x/pause", headers=SAME)).status_code == 303
+    # signing in again opens a new session; the old cookie stays dead
+    await sign_in(web, issued.key)
+    assert web.cookies["ft_session"] != copied
+    assert (await web.get("/app/campaigns")).status_code == 200
+
+
+async def test_a_cookie_signed_for_a_session_never_opened_is_no_session(
+    web: httpx.AsyncClient, services: Services
+) -> None:
+    """Whoever learns the signing secret still cannot mint a session the store did not open."""
+    import json
+    import time
+    from types import SimpleNamespace
+
+    from followthrough.web.session import _sign
+
+    issued = await ApiKeys(services.database).create("org-a", ["read"])
+    request = SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace(api_key=API_KEY)))
+    payload = json.dumps({"k": issued.record.id, "t": int(time.time()), "n": "never-opened"}).encode()
+    web.cookies.set("ft_session", _sign(request, payload), path="/app")  # type: ignore[arg-type]
+    assert (await web.get("/app/campaigns")).status_code == 303

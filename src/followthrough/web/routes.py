@@ -32,13 +32,14 @@ async def sign_in(request: Request, api_key: str = Form(default="", max_length=3
     if record is None or "read" not in record.scopes:
         return render(request, "sign_in.html", status_code=401, error="That key is not an active organization key.")
     response = RedirectResponse("/app/campaigns", status_code=303)
-    open_session(request, response, record.id)
+    await open_session(request, response, record.id)
     return response
 
 
 @router.post("/sign-out")
 async def sign_out(request: Request) -> Response:
+    """End the session in the store, not only in this browser: a copy of the cookie stops too."""
     check_origin(request)
     response = RedirectResponse("/app/sign-in", status_code=303)
-    close_session(response)
+    await close_session(request, response)
     return response

@@ -4,8 +4,11 @@ Signing in takes an organization's API key in a form POST, checks it with the ke
 (:meth:`ApiKeys.authenticate`) and answers with a session cookie; the key itself is never
 stored in the browser nor put in a URL. The cookie holds the key's public id, the instant of
 sign-in and a random nonce, signed with HMAC-SHA256 under a secret derived from the operator's
-key (server-side only). It is ``HttpOnly`` (no script reads it), ``SameSite=Strict`` (no other
-site's page sends it) and scoped to ``/app``. Every request re-reads the key's record, so a
+key (server-side only). The nonce's digest is a row of ``web_sessions``
+(:class:`~followthrough.store.repositories.web_sessions.WebSessions`), checked on every request
+and ended at sign-out: a copied cookie stops working when its session is signed out. The
+cookie is ``HttpOnly`` (no script reads it), ``SameSite=Strict`` (no other site's page sends
+it) and scoped to ``/app``. Every request re-reads the key's record, so a
 revoked or expired key signs its sessions out at their next request, in every API process.
 
 Cross-site forms: besides ``SameSite=Strict``, every POST must carry an ``Origin`` (or, failing
@@ -20,6 +23,7 @@ import hmac
 import json
 import secrets
 import time
+from datetime import timedelta
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -27,6 +31,7 @@ from fastapi import Depends, HTTPException, Request, Response, status
 
 from followthrough.api.auth import Principal
 from followthrough.store.repositories.api_keys import ApiKeys
+from followthrough.store.repositories.web_sessions import WebSessions
 
 COOKIE = "ft_session"
 #: A session ends this long after sign-in, whatever happens (the key may live for years).
@@ -64,9 +69,20 @@ def _unsign(request: Request, value: str) -> dict[str, object] | None:
     return data if isinstance(data, dict) else None
 
 
-def open_session(request: Request, response: Response, key_id: str) -> None:
-    """Set the session cookie for key ``key_id`` (already authenticated by the caller)."""
-    payload = json.dumps({"k": key_id, "t": int(time.time()), "n": secrets.token_urlsafe(16)}).encode()
+def _digest(nonce: str) -> str:
+    return hashlib.sha256(nonce.encode()).hexdigest()
+
+
+def _sessions(request: Request) -> WebSessions:
+    return WebSessions(request.app.state.services.database)
+
+
+async def open_session(request: Request, response: Response, key_id: str) -> None:
+    """Record a new session for key ``key_id`` (already authenticated by the caller) and set its
+    cookie."""
+    nonce = secrets.token_urlsafe(16)
+    await _sessions(request).open(_digest(nonce), key_id, timedelta(seconds=SESSION_SECONDS))
+    payload = json.dumps({"k": key_id, "t": int(time.time()), "n": nonce}).encode()
     response.set_cookie(
         COOKIE,
         _sign(request, payload),
@@ -78,19 +94,27 @@ def open_session(request: Request, response: Response, key_id: str) -> None:
     )
 
 
-def close_session(response: Response) -> None:
+async def close_session(request: Request, response: Response) -> None:
+    """End the request's session in the store (every copy of its cookie with it) and clear the
+    cookie."""
+    value = request.cookies.get(COOKIE)
+    data = _unsign(request, value) if value else None
+    if data is not None and isinstance(data.get("n"), str):
+        await _sessions(request).end(_digest(str(data["n"])))
     response.delete_cookie(COOKIE, path=PATH, httponly=True, samesite="strict")
 
 
 async def signed_in(request: Request) -> Principal | None:
-    """The principal of the request's session: None without a valid, unexpired session whose key
-    is still active (read from the store on every request)."""
+    """The principal of the request's session: None without a valid, unexpired, not signed-out
+    session whose key is still active (both read from the store on every request)."""
     value = request.cookies.get(COOKIE)
     data = _unsign(request, value) if value else None
     if data is None:
         return None
-    key_id, issued = data.get("k"), data.get("t")
+    key_id, issued, nonce = data.get("k"), data.get("t"), data.get("n")
     if not isinstance(key_id, str) or not isinstance(issued, int) or time.time() - issued > SESSION_SECONDS:
+        return None
+    if not isinstance(nonce, str) or not await _sessions(request).is_open(_digest(nonce), key_id):
         return None
     record = await ApiKeys(request.app.state.services.database).active(key_id)
     if record is None:

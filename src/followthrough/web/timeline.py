@@ -52,10 +52,13 @@ async def _followup_events(wf: Workflows, settings: Settings, info: ExecutionInf
     for step in status.get("steps", []):
         state, name = step.get("state", "pending"), step.get("name", "")
         due = datetime.fromisoformat(step["due_at"])
+        sent = datetime.fromisoformat(step["sent_at"]) if step.get("sent_at") else None
         title = f"Follow-up “{name}” {'scheduled' if state == 'pending' else state}"
-        events.append(Event(due, "follow-up", title, f"{status.get('type', '')} · due {due.isoformat()}", link))
-        if step.get("sent_at"):
-            events.append(Event(datetime.fromisoformat(step["sent_at"]), "message", f"Sent “{name}”", "", link))
+        detail = f"{status.get('type', '')} · due {due.isoformat()}"
+        if step.get("reason"):
+            detail += f" · {step['reason']}"
+        # the message itself is the outbox's "Message out" event
+        events.append(Event(sent or due, "follow-up", title, detail, link))
     return events
 
 
@@ -80,6 +83,18 @@ async def _temporal_events(request: Request, lead_id: str) -> list[Event]:
     for found in await asyncio.gather(*followups):
         events.extend(found)
     return events
+
+
+def _message_out(record: Any) -> Event:
+    request = record.request or {}
+    text = request.get("text") or (request.get("template") or {}).get("name") or ""
+    what = "Message out" if record.status == "sent" else f"Message out ({record.status})"
+    return Event(record.sent_at or record.created_at, "message", f"{what} via {record.provider}", str(text))
+
+
+async def _messages_out(request: Request, lead_id: str) -> list[Event]:
+    histories = LeadHistories(request.app.state.services.database)
+    return [_message_out(record) for record in await histories.messages_out(lead_id)]
 
 
 async def _store_events(request: Request, lead_id: str, organization: str) -> tuple[list[Event], bool]:
@@ -107,7 +122,7 @@ async def _store_events(request: Request, lead_id: str, organization: str) -> tu
         if run.completed_at:
             events.append(Event(run.completed_at, "campaign", f"{campaign.name}: lead {run.status}", "", link))
     for message in history.messages:
-        events.append(Event(message.received_at, "message", f"Message in ({message.channel})", message.text or ""))
+        events.append(Event(message.received_at, "message", f"Message in via {message.channel}", message.text or ""))
     for appointment in history.appointments:
         link = temporal_link(settings, appointment.workflow_id)
         events.append(
@@ -140,5 +155,7 @@ async def lead_page(request: Request, lead_id: str, principal: SessionDep) -> Re
     )
     if not owned and not from_temporal:  # nothing of this organization's: like a missing lead
         return not_found(request, "lead")
-    events = sorted([*stored, *from_temporal], key=lambda e: e.at, reverse=True)
+    # Messages out are keyed by the lead's id alone: shown once the lead is known to be this
+    # organization's (its record, its campaign runs or its executions).
+    events = sorted([*stored, *from_temporal, *await _messages_out(request, lead_id)], key=lambda e: e.at, reverse=True)
     return render(request, "lead.html", lead_id=lead_id, events=events)

@@ -10,12 +10,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 
 from followthrough.store.models import (
     Appointment,
     Campaign,
     CampaignExecution,
+    ContentItem,
     InboundMessage,
     Lead,
     OutboxRecord,
@@ -24,6 +25,9 @@ from followthrough.store.models import (
 from followthrough.store.repositories.base import Repository
 
 MAX_MESSAGES = 200
+#: The outbox keys of the messages sent to a lead start with one of these and the lead's id
+#: (``followup:{lead}:…``, ``payment:{lead}:{reference}:{kind}``, ``booking-confirmation:{lead}:…``).
+MESSAGE_KEY_PREFIXES = ("followup", "payment", "booking-confirmation")
 
 
 @dataclass
@@ -78,6 +82,48 @@ class LeadHistories(Repository):
                     Appointment.status.in_(("scheduled", "rescheduled")),
                 )
                 .order_by(Appointment.start_at)
+                .limit(MAX_MESSAGES)
+            )
+            return list(rows.all())
+
+    async def waiting_payments(self, organization: str, limit: int = MAX_MESSAGES) -> list[Payment]:
+        """The organization's payments still waiting to be paid, oldest first."""
+        async with self.database.session() as session:
+            rows = await session.scalars(
+                select(Payment)
+                .join(Lead, Lead.id == Payment.lead_id)
+                .where(Lead.organization_id == organization, Payment.status == "pending")
+                .order_by(Payment.created_at)
+                .limit(limit)
+            )
+            return list(rows.all())
+
+    async def awaiting_review(self, content_ids: Sequence[str]) -> list[ContentItem]:
+        """Of these content items (the caller's own, found in its visibility list), those whose
+        draft waits for a human review, oldest first."""
+        if not content_ids:
+            return []
+        async with self.database.session() as session:
+            rows = await session.scalars(
+                select(ContentItem)
+                .where(ContentItem.id.in_(list(content_ids)), ContentItem.status == "pending_review")
+                .order_by(ContentItem.updated_at)
+            )
+            return list(rows.all())
+
+    async def messages_out(self, lead_id: str) -> list[OutboxRecord]:
+        """The messages sent to the lead (the outbox's ``send`` records under the lead's keys),
+        newest first. Each prefix is a key range, so the outbox's unique key index finds them on
+        every back-end (a ``LIKE`` would not use it on SQLite or PostgreSQL)."""
+        ranges = [
+            and_(OutboxRecord.idempotency_key >= f"{p}:{lead_id}:", OutboxRecord.idempotency_key < f"{p}:{lead_id};")
+            for p in MESSAGE_KEY_PREFIXES
+        ]
+        async with self.database.session() as session:
+            rows = await session.scalars(
+                select(OutboxRecord)
+                .where(or_(*ranges), OutboxRecord.operation == "send")
+                .order_by(OutboxRecord.created_at.desc())
                 .limit(MAX_MESSAGES)
             )
             return list(rows.all())
