@@ -1,25 +1,40 @@
 """The sender's caps under real concurrency on the real dev server: many ``outreach.acquire_slot``
-calls at once, from two client connections, racing to start the coordinator with
-update-with-start. None is refused, one coordinator serves them all, no day exceeds its cap."""
+calls at once, from two client connections (two worker processes, each with its own batcher),
+racing to start the coordinator with update-with-start. None is refused, one coordinator serves
+them all, no day exceeds its cap; and a burst of 500 never meets Temporal's limit of 10
+in-flight updates per workflow, as the server's own ``RESOURCE_EXHAUSTED`` count shows."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
+import urllib.request
 import uuid
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from datetime import time as clock
+from typing import Any
 
 import pytest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import ActivityEnvironment
 from temporalio.worker import Worker
 
+from followthrough.processes.campaigns.graph import ActionType
 from followthrough.processes.campaigns.sender import SenderWorkflow
-from followthrough.processes.campaigns.sending_window import SlotGrant
+from followthrough.processes.campaigns.sending_window import (
+    AcquireSlotsRequest,
+    SenderInput,
+    SenderLimits,
+    SendingWindow,
+    SlotGrant,
+    SlotRequest,
+)
 from followthrough.processes.campaigns.slots import OutreachActivities
 from followthrough.processes.campaigns.steps import AcquireSlotInput
 from followthrough.services import Services
+from followthrough.temporal import DevServer
 from tests.processes.campaigns.outreach_support import seed
 
 pytestmark = pytest.mark.devserver
@@ -74,3 +89,100 @@ async def test_concurrent_acquires_from_two_connections_never_exceed_the_daily_c
     per_day = Counter(g.day for g in grants)
     assert sorted(per_day.values(), reverse=True) == [7, 7, 7, 7, 2]
     assert status.granted_total == 30
+
+
+#: Always open, 120 invitations a day, 30 to 60 s between two actions: 500 take five days.
+CAPPED_120_A_DAY = {
+    **ALWAYS_OPEN_7_A_DAY,
+    "daily_limits": {"send_invitation": 120},
+    "min_action_spacing_seconds": 30,
+    "max_action_spacing_seconds": 60,
+}
+
+
+async def refused_for_limits(server: DevServer) -> int:
+    """How many requests the server's frontend has answered ``RESOURCE_EXHAUSTED`` so far (its
+    own Prometheus counter; each one is a retry with backoff for the client)."""
+    assert server.metrics_url is not None
+    url = server.metrics_url
+    text = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=10).read().decode())
+    return sum(
+        int(float(line.rsplit(" ", 1)[1]))
+        for line in text.splitlines()
+        if line.startswith("service_errors_resource_exhausted{") and 'service_name="frontend"' in line
+    )
+
+
+async def test_a_burst_of_500_slot_requests_on_one_sender_is_never_refused_and_keeps_the_caps(
+    dev_server: DevServer, dev_client: Client, services: Services, task_queue: str
+) -> None:
+    seeded = await seed(services, GRAPH, account=CAPPED_120_A_DAY)
+    other = await Client.connect(dev_client.service_client.config.target_host, data_converter=dev_client.data_converter)
+    # Two worker processes: each its own connection and its own OutreachActivities (its batcher).
+    processes = [OutreachActivities(services), OutreachActivities(services)]
+    envs = [activity_env(dev_client, task_queue), activity_env(other, task_queue)]
+    keys = [f"campaign-{seeded.campaign_id}-lead-{i}:a:1" for i in range(500)]
+    now = datetime.now(UTC)
+
+    def ask(key: str, process: int) -> Any:
+        slot = AcquireSlotInput(account_id=seeded.account_id, request_key=key, action="send_invitation", not_before=now)
+        return envs[process].run(processes[process].acquire_slot, slot)
+
+    before = await refused_for_limits(dev_server)
+    async with Worker(dev_client, task_queue=task_queue, workflows=[SenderWorkflow]):
+        started = time.monotonic()
+        # 500 leads at once, and 50 of them again from the other process (an activity retried
+        # while its first attempt was still waiting for its slot).
+        grants: list[SlotGrant] = await asyncio.gather(
+            *(ask(key, i % 2) for i, key in enumerate(keys)),
+            *(ask(key, (i + 1) % 2) for i, key in enumerate(keys[:50])),
+        )
+        took = time.monotonic() - started
+        sender = dev_client.get_workflow_handle(f"sender-{seeded.account_id}")
+        status = await sender.query(SenderWorkflow.status)
+        await sender.terminate("test over")
+    refused = await refused_for_limits(dev_server) - before
+    updates = sum(p.slot_batches.stats.updates for p in processes)
+    carried = sum(p.slot_batches.stats.requests for p in processes)
+    largest = max(p.slot_batches.stats.largest for p in processes)
+    print(f"\n500 leads (+50 retries): {took:.2f} s, {updates} updates, {carried / updates:.1f} a batch, max {largest}")
+
+    assert refused == 0
+    assert status.granted_total == 500  # one slot per request, the 50 repeats got theirs back
+    first, again = grants[:500], grants[500:]
+    assert again == first[:50]
+    assert [g.request_key for g in first] == keys
+    assert updates < 100 and largest > 1  # batched: far fewer updates than requests
+    per_day = Counter(g.day for g in first)
+    assert max(per_day.values()) <= 120 and len(per_day) >= 5
+    times = sorted(g.at for g in first)
+    assert times[0] >= now
+    assert min(b - a for a, b in zip(times, times[1:], strict=False)) >= timedelta(seconds=30)
+
+
+async def test_unbatched_updates_of_a_burst_are_refused_and_the_count_shows_it(
+    dev_server: DevServer, dev_client: Client, task_queue: str
+) -> None:
+    """The control of the test above: the same server counts refusals when one update per
+    request races for the 10 places (what ``acquire_slot`` used to do)."""
+    limits = SenderLimits(window=SendingWindow(start=clock(0), end=clock(0), days=list(range(1, 8))))
+    now = datetime.now(UTC)
+    before = await refused_for_limits(dev_server)
+    async with Worker(dev_client, task_queue=task_queue, workflows=[SenderWorkflow]):
+        handle: WorkflowHandle[Any, Any] = await dev_client.start_workflow(
+            SenderWorkflow.run,
+            SenderInput(account_id=f"acct-{uuid.uuid4().hex[:8]}"),
+            id=f"sender-control-{uuid.uuid4().hex[:8]}",
+            task_queue=task_queue,
+        )
+        one = [
+            AcquireSlotsRequest(
+                requests=[SlotRequest(request_key=f"k{i}", action=ActionType.PROFILE_VISIT, not_before=now)],
+                limits=limits,
+            )
+            for i in range(60)
+        ]
+        answers = await asyncio.gather(*(handle.execute_update(SenderWorkflow.acquire_many, b) for b in one))
+        await handle.terminate("test over")
+    assert len({a.grants[0].request_key for a in answers}) == 60  # all granted in the end...
+    assert await refused_for_limits(dev_server) - before > 0  # ...after refusals and retries
