@@ -380,7 +380,10 @@ class LeadOutreachWorkflow:
         while True:
             await self._hold_while_paused()
             self._requests += 1
-            grant = await _local(
+            # A regular activity, not a local one: a lead waiting on a local activity holds a
+            # workflow-task slot of its worker, and a burst of leads would hold every slot the
+            # sender's own workflow task needs to answer them.
+            grant = await workflow.execute_activity_method(
                 OutreachActivities.acquire_slot,
                 AcquireSlotInput(
                     account_id=self._input.sender_account_id,
@@ -388,7 +391,8 @@ class LeadOutreachWorkflow:
                     action=action,
                     not_before=workflow.now(),
                 ),
-                timeout=SLOT_CALL_TIMEOUT,
+                start_to_close_timeout=SLOT_CALL_TIMEOUT,
+                retry_policy=DEFAULT_RETRY,
             )
             self._state = "waiting"
             try:
