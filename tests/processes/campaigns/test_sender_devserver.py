@@ -190,8 +190,10 @@ async def test_unbatched_updates_of_a_burst_are_refused_and_the_count_shows_it(
         ]
         answers = await asyncio.gather(*(handle.execute_update(SenderWorkflow.acquire_many, b) for b in one))
         await handle.terminate("test over")
+    refused = await refused_for_limits(dev_server) - before
+    print(f"\n60 unbatched updates at once: {refused} refused with RESOURCE_EXHAUSTED")
     assert len({a.grants[0].request_key for a in answers}) == 60  # all granted in the end...
-    assert await refused_for_limits(dev_server) - before > 0  # ...after refusals and retries
+    assert refused > 0  # ...after refusals and retries
 
 
 async def test_a_burst_across_continue_as_new_grants_every_request_once(
