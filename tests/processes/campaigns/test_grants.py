@@ -7,6 +7,8 @@ import asyncio
 from datetime import UTC, datetime
 
 import pytest
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
 
 from followthrough.processes.campaigns.grants import SlotBatcher
 from followthrough.processes.campaigns.graph import ActionType
@@ -17,6 +19,10 @@ from followthrough.processes.campaigns.sending_window import (
     SlotGrants,
     SlotRequest,
 )
+from followthrough.processes.campaigns.slots import OutreachActivities
+from followthrough.processes.campaigns.steps import AcquireSlotInput
+from followthrough.services import Services
+from tests.processes.campaigns.outreach_support import seed
 
 LIMITS = SenderLimits()
 AT = datetime(2030, 1, 7, 9, tzinfo=UTC)
@@ -108,3 +114,14 @@ async def test_a_failed_update_fails_its_callers_and_the_next_batch_still_goes_o
 def test_a_batch_is_at_most_what_one_update_may_carry() -> None:
     with pytest.raises(ValueError):
         SlotBatcher(max_batch=101)
+
+
+async def test_the_activity_refuses_a_naive_instant_before_any_batch(services: Services) -> None:
+    seeded = await seed(services, {"nodes": [{"id": "z", "kind": "end"}], "edges": []}, account={})
+    outreach = OutreachActivities(services)
+    naive = AcquireSlotInput(account_id=seeded.account_id, request_key="k", action="profile_visit", not_before=AT)
+    naive.not_before = AT.replace(tzinfo=None)
+    with pytest.raises(ApplicationError) as refused:
+        await ActivityEnvironment().run(outreach.acquire_slot, naive)
+    assert refused.value.type == "ValidationError" and refused.value.non_retryable
+    assert outreach.slot_batches.stats.updates == 0
