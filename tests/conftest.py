@@ -81,7 +81,9 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
 
 @pytest.fixture(scope="session")
 async def dev_server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[DevServer]:
-    server = DevServer(tmp_path_factory.mktemp("temporal"), port=free_port(), ui_port=free_port())
+    server = DevServer(
+        tmp_path_factory.mktemp("temporal"), port=free_port(), ui_port=free_port(), metrics_port=free_port()
+    )
     await server.start()
     try:
         yield server

@@ -23,11 +23,6 @@ STORE = PACKAGE / "store"
 ALLOWED = {
     "providers/user_stores.py": "a provider: it speaks SQL to the customers' own databases",
 }
-#: Modules that still do for now. TEMPORARY: being reworked by another branch; remove the entry
-#: when that lands (the test then fails on an entry no longer needed, so it cannot go stale).
-TEMPORARY = {
-    "processes/campaigns/slots.py": "outreach.open_lead's transaction, reworked with the sender (issue 19)",
-}
 
 
 def sqlalchemy_imports(source: str) -> list[int]:
@@ -58,14 +53,14 @@ def importers() -> dict[str, list[int]]:
 
 
 def test_only_the_store_and_the_named_exceptions_import_sqlalchemy() -> None:
-    outside = {path: lines for path, lines in importers().items() if path not in ALLOWED and path not in TEMPORARY}
+    outside = {path: lines for path, lines in importers().items() if path not in ALLOWED}
     assert not outside, (
         "these modules import SQLAlchemy outside store/ (call a repository under store/repositories/ instead): "
         + ", ".join(f"{path} (line {', '.join(map(str, lines))})" for path, lines in outside.items())
     )
 
 
-@pytest.mark.parametrize("path", sorted(ALLOWED | TEMPORARY))
+@pytest.mark.parametrize("path", sorted(ALLOWED))
 def test_every_exception_is_still_needed(path: str) -> None:
     assert path in importers(), f"{path} no longer imports SQLAlchemy: remove it from the exceptions"
 

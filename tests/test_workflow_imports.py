@@ -24,13 +24,6 @@ from followthrough.catalog import workflow_classes
 PACKAGE = Path(followthrough.__file__).parent
 HEAVY = ("sqlalchemy", "httpx", "fastapi")
 
-#: Workflow modules still heavy because of a module another branch is reworking. TEMPORARY:
-#: strict xfail, so the entry fails as soon as the module is light and must then be removed.
-KNOWN_HEAVY = {
-    # lead.py imports processes/campaigns/slots.py (OutreachActivities), which imports the store
-    # at the top (helper hd reworks it with the sender; issue 19, item 7).
-    "followthrough.processes.campaigns.lead",
-}
 
 #: Run in the child: record, for the first import of each heavy package, the modules whose
 #: top-level code was running (outermost first), then import the workflow module.
@@ -87,17 +80,11 @@ def test_every_catalog_workflow_is_scanned() -> None:
     catalog = {cls.__module__ for cls in workflow_classes()}
     assert catalog <= set(WORKFLOW_MODULES), catalog - set(WORKFLOW_MODULES)
     assert len(WORKFLOW_MODULES) >= len(catalog) >= 10
-    assert KNOWN_HEAVY <= set(WORKFLOW_MODULES), KNOWN_HEAVY - set(WORKFLOW_MODULES)
 
 
 @pytest.mark.parametrize(
     "module",
-    [
-        pytest.param(m, marks=pytest.mark.xfail(strict=True, reason="known heavy: see KNOWN_HEAVY"))
-        if m in KNOWN_HEAVY
-        else m
-        for m in WORKFLOW_MODULES
-    ],
+    WORKFLOW_MODULES,
 )
 def test_importing_a_workflow_module_loads_no_sqlalchemy_httpx_or_fastapi(module: str) -> None:
     loaded = heavy_imports(module)

@@ -167,12 +167,14 @@ async def test_an_update_with_a_bad_payload_is_rejected_and_the_workflow_goes_on
         handle = await ts_env.client.start_workflow(
             SenderWorkflow.run, SenderInput(account_id="acct-guard"), id=f"sender-{uuid.uuid4()}", task_queue=task_queue
         )
-        for args in ([], [{}, {}], [{"request_key": 5}]):
+        for args in ([], [{}, {}], [{"requests": [{"request_key": 5}]}]):
             with pytest.raises(WorkflowUpdateFailedError):
-                await handle.execute_update("acquire", args=args)
+                await handle.execute_update("acquire_many", args=args)
         await handle.signal("release")  # a signal without its payload, dropped as well
         now = await ts_env.get_current_time()
-        grant = await handle.execute_update(SenderWorkflow.acquire, request("k1", limits, now + timedelta(hours=1)))
+        later = now + timedelta(hours=1)
+        answer = await handle.execute_update(SenderWorkflow.acquire_many, request("k1", limits, later))
+        [grant] = answer.grants
         status = await handle.query(SenderWorkflow.status)
         await handle.terminate()
     assert grant.request_key == "k1" and status.granted_total == 1

@@ -80,6 +80,7 @@ class DevServer:
         db_filename: str | None = "temporal.db",
         log_level: str = "error",
         codec_endpoint: str | None = None,
+        metrics_port: int | None = None,
     ) -> None:
         self.home = home
         self.port = port
@@ -91,11 +92,17 @@ class DevServer:
         self.log_path = home / "temporal-server.log"
         self.log_level = log_level
         self.codec_endpoint = codec_endpoint
+        #: Where the server serves its own Prometheus metrics (``/metrics``); None: a random port.
+        self.metrics_port = metrics_port
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def metrics_url(self) -> str | None:
+        return f"http://127.0.0.1:{self.metrics_port}/metrics" if self.metrics_port else None
 
     @property
     def ui_url(self) -> str | None:
@@ -124,6 +131,8 @@ class DevServer:
                 cmd += ["--ui-codec-endpoint", self.codec_endpoint]
         else:
             cmd.append("--headless")
+        if self.metrics_port:
+            cmd += ["--metrics-port", str(self.metrics_port)]
         for name in self.search_attributes:
             cmd += ["--search-attribute", f"{name}=Keyword"]
         return cmd

@@ -198,6 +198,7 @@ async def outreach_worker(
     task_queue: str,
     *,
     extra_workflows: list[type] | None = None,
+    **options: Any,
 ) -> AsyncIterator[Worker]:
     acts = [
         *activity_methods(OutreachActivities(services)),
@@ -212,5 +213,6 @@ async def outreach_worker(
         # Deliver a cancellation at the fakes' next heartbeat instead of tens of seconds later.
         max_heartbeat_throttle_interval=timedelta(milliseconds=50),
         default_heartbeat_throttle_interval=timedelta(milliseconds=50),
+        **options,
     ) as worker:
         yield worker

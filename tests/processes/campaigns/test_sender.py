@@ -22,12 +22,13 @@ from followthrough.processes.campaigns.graph import ActionType, LeadOutcome, Lea
 from followthrough.processes.campaigns.lead import LeadOutreachWorkflow
 from followthrough.processes.campaigns.sender import SenderWorkflow
 from followthrough.processes.campaigns.sending_window import (
-    AcquireSlotRequest,
+    AcquireSlotsRequest,
     ReleaseSlotSignal,
     SenderInput,
     SenderLimits,
     SendingWindow,
     SlotGrant,
+    SlotRequest,
 )
 from followthrough.services import Services
 from tests.processes.campaigns.outreach_support import FakeProviders, Seeded, outreach_worker, seed
@@ -179,14 +180,15 @@ async def test_concurrent_leads_of_two_campaigns_on_two_workers_never_exceed_the
     assert max(gaps) <= 121
 
 
-def request(key: str, limits: SenderLimits, not_before: datetime) -> AcquireSlotRequest:
-    return AcquireSlotRequest(request_key=key, action=ActionType.PROFILE_VISIT, not_before=not_before, limits=limits)
+def request(key: str, limits: SenderLimits, not_before: datetime) -> AcquireSlotsRequest:
+    one = SlotRequest(request_key=key, action=ActionType.PROFILE_VISIT, not_before=not_before)
+    return AcquireSlotsRequest(requests=[one], limits=limits)
 
 
 async def acquire(
-    env: WorkflowEnvironment, account_id: str, task_queue: str, req: AcquireSlotRequest, **kw: Any
+    env: WorkflowEnvironment, account_id: str, task_queue: str, req: AcquireSlotsRequest, **kw: Any
 ) -> tuple[SlotGrant, str]:
-    """Ask ``sender-{account_id}`` for a slot as the activity does; returns it and the run id."""
+    """Ask ``sender-{account_id}`` for a batch of one slot as the activity does; returns it and the run id."""
     start = WithStartWorkflowOperation(
         SenderWorkflow.run,
         SenderInput(account_id=account_id, **kw),
@@ -194,10 +196,11 @@ async def acquire(
         task_queue=task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
-    grant: SlotGrant = await env.client.execute_update_with_start_workflow(
-        SenderWorkflow.acquire, req, start_workflow_operation=start, id=req.request_key
+    answer = await env.client.execute_update_with_start_workflow(
+        SenderWorkflow.acquire_many, req, start_workflow_operation=start
     )
     handle = await start.workflow_handle()
+    [grant] = answer.grants
     return grant, handle.first_execution_run_id or ""
 
 

@@ -115,7 +115,10 @@ async def _slot(book: LeadBook, input: LeadOutreachInput, action: str, plan: Lea
         return None
     while True:
         await _hold_while_paused(book, input)
-        grant = await local(
+        # A regular activity, not a local one: a lead waiting on a local activity holds a
+        # workflow-task slot of its worker, and a burst of leads would hold every slot the
+        # sender's own workflow task needs to answer them.
+        grant = await workflow.execute_activity_method(
             OutreachActivities.acquire_slot,
             AcquireSlotInput(
                 account_id=input.sender_account_id,
@@ -123,7 +126,8 @@ async def _slot(book: LeadBook, input: LeadOutreachInput, action: str, plan: Lea
                 action=action,
                 not_before=workflow.now(),
             ),
-            timeout=SLOT_CALL_TIMEOUT,
+            start_to_close_timeout=SLOT_CALL_TIMEOUT,
+            retry_policy=DEFAULT_RETRY,
         )
         book.state = "waiting"
         try:

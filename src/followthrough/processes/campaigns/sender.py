@@ -1,10 +1,14 @@
 """SenderWorkflow: the single place that grants one sender account's action slots.
 
 Every action a lead workflow takes for a sender (a profile visit, an invitation, a message…)
-first asks ``sender-{account_id}`` for a slot with the ``acquire`` update, through the
-``outreach.acquire_slot`` activity, which uses update-with-start so the first request of an
-account starts its coordinator. The update returns the granted instant; the lead workflow then
-``workflow.sleep``\\s until it. The rule that picks the instant is
+first asks ``sender-{account_id}`` for a slot through the ``outreach.acquire_slot`` activity.
+Temporal admits at most 10 in-flight updates per workflow, so the activity does not send one
+update per lead: each worker process gathers the requests for one sender that arrive while its
+previous update is in flight and sends them as one ``acquire_many`` update (with update-with-start,
+so the first request of an account starts its coordinator; see
+:mod:`followthrough.processes.campaigns.grants`). A burst of 500 leads on one sender is then a
+handful of updates, never more than one per sender per worker process in flight. Each lead gets
+its own granted instant and ``workflow.sleep``\\s until it. The rule that picks the instant is
 :func:`followthrough.processes.campaigns.sending_window.grant_slot`: inside the account's sending window, under its
 daily and weekly caps, spaced from every other slot by a human-like random gap.
 
@@ -21,8 +25,9 @@ Why the caps hold with many workers and many campaigns sharing one sender:
   ``release`` signal; a lost release only wastes a slot, it never over-sends.
 * **Durable and replay-safe.** The ledger is rebuilt by replaying the recorded updates, so a
   worker crash loses nothing; the spacing's randomness comes from ``workflow.random()``, so a
-  replay draws the same gaps. A retried ``acquire`` (same request key, e.g. after an activity
-  timeout) returns the slot already granted instead of a second one.
+  replay draws the same gaps. A request is granted once: a retried request (same request key,
+  e.g. after an activity timeout, in the same batch or a later one) returns the slot already
+  granted instead of a second one.
 * **Bounded history.** After ``grants_per_run`` grants, or when Temporal suggests it, the
   workflow waits for its handlers to finish and continues as new carrying only the pruned
   ledger (counters of yesterday onwards, this week's invitations, outstanding slots, recent
@@ -39,13 +44,13 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from followthrough.processes.campaigns.sending_window import (
-        AcquireSlotRequest,
+        AcquireSlotsRequest,
         ReleaseSlotSignal,
         SenderInput,
         SenderLedger,
         SenderLimits,
         SenderStatus,
-        SlotGrant,
+        SlotGrants,
         grant_slot,
         prune,
         release_slot,
@@ -60,7 +65,7 @@ class SenderWorkflow:
     #: Nothing: sending slots are granted and released only by the campaign's own activities.
     PUBLIC_UPDATES: frozenset[str] = frozenset()
     INTERNAL = {
-        "acquire": "acquire is sent only by the campaign's outreach activities",
+        "acquire_many": "acquire_many is sent only by the campaign's outreach activities",
         "release": "release is sent only by the campaign's outreach activities",
     }
 
@@ -89,26 +94,32 @@ class SenderWorkflow:
         )
 
     @workflow.update
-    def acquire(self, request: AcquireSlotRequest) -> SlotGrant:
-        """Book the next allowed slot for one action; the caller sleeps until ``at``."""
-        self._limits = request.limits
+    def acquire_many(self, batch: AcquireSlotsRequest) -> SlotGrants:
+        """Book the next allowed slot for each request, in order; each caller sleeps until its ``at``."""
+        self._limits = batch.limits
         now = workflow.now()
-        grant = grant_slot(
-            self._ledger,
-            request.limits,
-            request_key=request.request_key,
-            action=request.action,
-            earliest=request.not_before or now,
-            now=now,
-            draw=workflow.random().random(),
-        )
-        self._grants_this_run += 1
-        return grant
+        grants = []
+        for request in batch.requests:
+            known = request.request_key in self._ledger.recent
+            grants.append(
+                grant_slot(
+                    self._ledger,
+                    batch.limits,
+                    request_key=request.request_key,
+                    action=request.action,
+                    earliest=request.not_before or now,
+                    now=now,
+                    draw=workflow.random().random(),
+                )
+            )
+            self._grants_this_run += 0 if known else 1
+        return SlotGrants(grants=grants)
 
-    @acquire.validator
-    def _validate_acquire(self, request: AcquireSlotRequest) -> None:
-        if request.not_before is not None and request.not_before.tzinfo is None:
-            raise ValueError("not_before must be timezone-aware (UTC)")
+    @acquire_many.validator
+    def _validate_acquire_many(self, batch: AcquireSlotsRequest) -> None:
+        for request in batch.requests:
+            if request.not_before is not None and request.not_before.tzinfo is None:
+                raise ValueError(f"not_before of {request.request_key!r} must be timezone-aware (UTC)")
 
     @workflow.signal
     def release(self, signal: ReleaseSlotSignal) -> None:

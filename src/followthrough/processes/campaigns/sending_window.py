@@ -411,15 +411,33 @@ class SenderInput(BaseModel):
     grants_per_run: int = Field(default=500, ge=1, le=10_000)
 
 
-class AcquireSlotRequest(BaseModel):
-    """The ``acquire`` update: a slot for one action of one lead."""
+#: Most slot requests one ``acquire_many`` update carries (each is at most ~500 bytes, so a
+#: batch stays far below Temporal's payload limits and a run's history stays small).
+MAX_SLOT_BATCH = 100
+
+
+class SlotRequest(BaseModel):
+    """A slot for one action of one lead; ``request_key`` names the request (the lead workflow's
+    id, its node and its request count), so a retried request gets the same slot back."""
 
     request_key: str = Field(min_length=1, max_length=400)
     action: ActionType
     #: Not before this instant (the lead's own clock, UTC); None = as soon as allowed.
     not_before: datetime | None = None
+
+
+class AcquireSlotsRequest(BaseModel):
+    """The ``acquire_many`` update: slots for every request a worker gathered for one sender."""
+
+    requests: list[SlotRequest] = Field(min_length=1, max_length=MAX_SLOT_BATCH)
     #: The account's limits as read from the store just now (the newest one wins).
     limits: SenderLimits
+
+
+class SlotGrants(BaseModel):
+    """One grant per request, in the order of the requests."""
+
+    grants: list[SlotGrant]
 
 
 class ReleaseSlotSignal(BaseModel):
