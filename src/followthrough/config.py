@@ -15,11 +15,20 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: Search attributes every Followthrough namespace needs (all Keyword). They carry ids only,
@@ -281,36 +290,27 @@ class Settings(BaseSettings):
     slack_signing_secret: SecretStr | None = Field(default=None, description="Slack app signing secret")
     # --- end Slack events webhook ----------------------------------------------------------------
 
-    @field_validator("followthrough_allowed_callback_hosts")
+    @field_validator(
+        "followthrough_allowed_callback_hosts",
+        "followthrough_providers",
+        "whatsapp_templates",
+        "followthrough_sandbox_faults",
+    )
     @classmethod
-    def _callback_hosts_parse(cls, value: str) -> str:
+    def _small_language_parses(cls, value: str, info: ValidationInfo) -> str:
+        """These settings are each a small language: its parser raises ValueError naming the bad
+        entry (imported here, late: the providers read the settings)."""
+        from followthrough.providers.messaging import parse_whatsapp_templates
+        from followthrough.providers.selection import parse_faults, parse_provider_modes
         from followthrough.providers.urls import parse_allowed_hosts
 
-        parse_allowed_hosts(value)  # raises ValueError naming the bad entry
-        return value
-
-    @field_validator("followthrough_providers")
-    @classmethod
-    def _providers_parse(cls, value: str) -> str:
-        from followthrough.providers.selection import parse_provider_modes
-
-        parse_provider_modes(value)  # raises ValueError naming the bad entry
-        return value
-
-    @field_validator("whatsapp_templates")
-    @classmethod
-    def _templates_parse(cls, value: str) -> str:
-        from followthrough.providers.messaging import parse_whatsapp_templates
-
-        parse_whatsapp_templates(value)  # raises ValueError naming the bad entry
-        return value
-
-    @field_validator("followthrough_sandbox_faults")
-    @classmethod
-    def _faults_parse(cls, value: str) -> str:
-        from followthrough.providers.selection import parse_faults
-
-        parse_faults(value)  # raises ValueError naming the bad entry
+        parsers: dict[str, Callable[[str], object]] = {
+            "followthrough_allowed_callback_hosts": parse_allowed_hosts,
+            "followthrough_providers": parse_provider_modes,
+            "whatsapp_templates": parse_whatsapp_templates,
+            "followthrough_sandbox_faults": parse_faults,
+        }
+        parsers[str(info.field_name)](value)
         return value
 
     log_level: str = "INFO"

@@ -9,6 +9,10 @@ Providers deliver at least once, and every API process must answer alike, so wha
 is recorded in the store (:class:`~followthrough.store.repositories.WebhookDeliveries`), not in
 memory:
 
+Each webhook states only what differs: :class:`Signature` reads the body, checks the provider's
+signature (or shared secret) and refuses what does not hold; :func:`refuse_replay` and
+:func:`once` claim the delivery; :func:`workflows` and :func:`signal_running` act on it.
+
 * :func:`refuse_replay` — the same signed delivery sent again (the signature covers a
   timestamp: Stripe, Slack) is a replay by someone else: 403, as a forgery.
 * :func:`once` — an event handled before (same event id, a fresh valid signature: the
@@ -31,15 +35,16 @@ import hashlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from fastapi import HTTPException, Request, status
 from pydantic import SecretStr
 
 from followthrough.metrics import record_webhook
 from followthrough.processes.followups.rules import FOLLOWUP_TYPES, followup_workflow_id
-from followthrough.providers.signatures import InvalidSignature
+from followthrough.providers.signatures import InvalidSignature, verify_shared_secret
 from followthrough.store import StoreError
 from followthrough.store.repositories.webhooks import MAX_DELIVERY_ID, Claim, WebhookDeliveries
 from followthrough.temporal.operations import WorkflowNotFound, Workflows
@@ -54,6 +59,8 @@ EVENT_TTL = timedelta(days=7)
 SIGNATURE_TTL = timedelta(minutes=10)
 #: What a provider is asked to wait while another process handles the same event.
 RETRY_AFTER_SECONDS = 30
+
+T = TypeVar("T")
 
 
 def configured_secret(value: SecretStr | None, variable: str) -> str:
@@ -106,12 +113,15 @@ async def refuse_replay(request: Request, provider: str, signed: str, header: st
 async def once(
     request: Request,
     provider: str,
-    event_id: str,
+    event_id: str | None,
     handle: Callable[[], Awaitable[dict[str, Any]]],
     duplicate: dict[str, Any],
 ) -> dict[str, Any]:
     """``handle()`` the event the first time ``event_id`` is delivered, by any API process; a
-    redelivery of a handled event answers ``{"duplicate": True, **duplicate}`` and does nothing."""
+    redelivery of a handled event answers ``{"duplicate": True, **duplicate}`` and does nothing.
+    An event without an id (None or empty) has nothing to be told apart by: it is handled."""
+    if not event_id:
+        return await handle()
     claim = await _claim(request, provider, event_id, EVENT_TTL)
     if claim is Claim.DONE:
         log.info("webhook %s: event already handled; redelivery acknowledged", provider)
@@ -147,6 +157,42 @@ def refuse(header: str, exc: InvalidSignature, given: str | None, *, provider: s
     return HTTPException(code, f"{header} refused: {exc}")
 
 
+@dataclass(frozen=True)
+class Signed(Generic[T]):
+    """A delivery whose signature held: its raw body, the header as given, what the check returned."""
+
+    body: bytes
+    signature: str | None
+    checked: T
+
+
+@dataclass(frozen=True)
+class Signature(Generic[T]):
+    """How a provider authenticates its deliveries: the header it sends, the setting that holds the
+    secret, and ``check(body, header value, secret)``, which raises :class:`InvalidSignature`."""
+
+    provider: str
+    header: str
+    variable: str
+    check: Callable[[bytes, str | None, str], T]
+
+    async def verify(self, request: Request, secret: SecretStr | None) -> Signed[T]:
+        """The delivery once the check holds: 403 when the secret is not configured, then 401/403
+        by :func:`refuse` when the check fails."""
+        body = await request.body()
+        given = request.headers.get(self.header)
+        key = configured_secret(secret, self.variable)
+        try:
+            return Signed(body, given, self.check(body, given, key))
+        except InvalidSignature as exc:
+            raise refuse(self.header, exc, given, provider=self.provider) from None
+
+
+def shared_secret(provider: str, header: str, variable: str) -> Signature[None]:
+    """For a provider that signs nothing and sends the secret itself in ``header``."""
+    return Signature(provider, header, variable, lambda _body, given, key: verify_shared_secret(given, key))
+
+
 def parse_json(body: bytes) -> Any:
     """The body as JSON; 400 when it is not."""
     try:
@@ -160,6 +206,22 @@ async def temporal_client(request: Request) -> Any:
     from followthrough.api.deps import get_client
 
     return await get_client(request)
+
+
+async def workflows(request: Request) -> Workflows:
+    """The workflow operations a public webhook acts with (they see every organization's)."""
+    from followthrough.api.deps import get_workflows
+
+    return await get_workflows(request, await temporal_client(request))
+
+
+async def signal_running(wf: Workflows, workflow_id: str, name: str, arg: Any) -> bool:
+    """Signal ``workflow_id``; False when it is not running (never started, or already closed)."""
+    try:
+        await wf.signal(workflow_id, name, arg, internal=True)
+    except WorkflowNotFound:
+        return False
+    return True
 
 
 async def running_followups(wf: Workflows, lead_id: str, types: Iterable[str] = FOLLOWUP_TYPES) -> set[str]:
@@ -188,10 +250,6 @@ async def signal_followups(
     ids = sorted((await running_followups(wf, lead_id, types)) - (skip or set()))
 
     async def one(workflow_id: str) -> str | None:
-        try:
-            await wf.signal(workflow_id, name, arg, internal=True)
-            return workflow_id
-        except WorkflowNotFound:
-            return None  # never started, or already closed
+        return workflow_id if await signal_running(wf, workflow_id, name, arg) else None
 
     return [i for i in await asyncio.gather(*(one(i) for i in ids)) if i is not None]

@@ -25,6 +25,7 @@ policy with fewer ``maximum_attempts``: a deployment step, a notification's deli
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 from temporalio.common import RetryPolicy
@@ -36,31 +37,26 @@ PROVIDER_ATTEMPTS = 70
 STORE_ATTEMPTS = 30
 COMPENSATION_ATTEMPTS = 1500
 
-DEFAULT_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=60),
-    maximum_attempts=PROVIDER_ATTEMPTS,
-    non_retryable_error_types=NON_RETRYABLE_ERROR_TYPES,
-)
 
+def exponential_backoff(
+    attempts: int, *, non_retryable: Sequence[str] | None = NON_RETRYABLE_ERROR_TYPES
+) -> RetryPolicy:
+    """The presets' one backoff (1 s, doubling, at most a minute apart), bounded by ``attempts``."""
+    return RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=60),
+        maximum_attempts=attempts,
+        non_retryable_error_types=non_retryable,
+    )
+
+
+DEFAULT_RETRY = exponential_backoff(PROVIDER_ATTEMPTS)
 #: Store reads and writes: the same backoff, a shorter bound.
-STORE_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=60),
-    maximum_attempts=STORE_ATTEMPTS,
-    non_retryable_error_types=NON_RETRYABLE_ERROR_TYPES,
-)
-
+STORE_RETRY = exponential_backoff(STORE_ATTEMPTS)
 #: Undo steps: about a day of attempts; no error type is listed as non-retryable (an error
 #: raised non-retryable, such as bad data, still stops them).
-COMPENSATION_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=60),
-    maximum_attempts=COMPENSATION_ATTEMPTS,
-)
+COMPENSATION_RETRY = exponential_backoff(COMPENSATION_ATTEMPTS, non_retryable=None)
 
 #: A provider call: how long one attempt may take.
 PROVIDER_CALL_TIMEOUT = timedelta(seconds=30)

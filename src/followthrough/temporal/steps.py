@@ -31,6 +31,8 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
     from followthrough.services import Services
 
 A = TypeVar("A")
@@ -104,6 +106,31 @@ class WorkflowSteps:
 
 
 log = logging.getLogger("followthrough.inline")
+
+M = TypeVar("M", bound="BaseModel")
+
+
+class PublishedRun(Protocol):
+    """An inline run as a route reports it: its id and the status it publishes (JSON)."""
+
+    id: str
+    status: dict[str, Any]
+
+
+async def run_published(
+    services: Services,
+    run: PublishedRun,
+    model: type[M],
+    steps: Callable[[InlineSteps, M], Awaitable[object]],
+) -> M:
+    """``steps`` on :class:`InlineSteps` for ``run``, on its status read as ``model``; the state
+    reached is published back to ``run.status`` whether the steps finish or fail."""
+    state = model.model_validate(run.status)
+    try:
+        await steps(InlineSteps(services, run.id), state)
+    finally:
+        run.status = state.model_dump(mode="json")
+    return state
 
 
 class InlineSteps:

@@ -64,16 +64,21 @@ async def closed_outcome(wf: Workflows, outcome: StartOutcome) -> dict[str, Any]
     return {"status": outcome.status, "result": dumped}
 
 
-async def start_response(wf: Workflows, outcome: StartOutcome, response: Response) -> StartResponse:
-    """202 for a new execution; 200 for the one already under that id: running, or closed
-    with its result (a start never runs a closed id again)."""
+async def started(wf: Workflows, outcome: StartOutcome, response: Response) -> dict[str, Any]:
+    """What every start route answers: 202 for a new execution; 200 for the one already under
+    that id: running, or closed with its result (a start never runs a closed id again)."""
     response.status_code = status.HTTP_202_ACCEPTED if outcome.created else status.HTTP_200_OK
-    return StartResponse(
-        workflow_id=outcome.workflow_id,
-        run_id=outcome.run_id,
-        created=outcome.created,
+    return {
+        "workflow_id": outcome.workflow_id,
+        "run_id": outcome.run_id,
+        "created": outcome.created,
         **await closed_outcome(wf, outcome),
-    )
+    }
+
+
+async def start_response(wf: Workflows, outcome: StartOutcome, response: Response) -> StartResponse:
+    """:func:`started` as the generic start's model."""
+    return StartResponse(**await started(wf, outcome, response))
 
 
 def _start_kwargs(body: StartRequest) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from followthrough.api.flags import (
 )
 from followthrough.api.listing import ListPageDep
 from followthrough.api.openapi import LEAD, body_example
-from followthrough.api.routes.workflows import closed_outcome
+from followthrough.api.routes.workflows import started
 from followthrough.bounds import WithinHorizon
 from followthrough.processes.bookings.rules import (
     DEMO_FOLLOWUP_TYPES,
@@ -93,14 +93,7 @@ async def book_demo(
     outcome = await wf.start(
         "DemoBookingWorkflow", body, workflow_id=workflow_id, search_attributes={"LeadId": body.lead.id}
     )
-    response.status_code = status.HTTP_202_ACCEPTED if outcome.created else status.HTTP_200_OK
-    return {
-        "workflow_id": outcome.workflow_id,
-        "run_id": outcome.run_id,
-        "created": outcome.created,
-        "mode": "temporal",
-        **await closed_outcome(wf, outcome),
-    }
+    return {**await started(wf, outcome, response), "mode": "temporal"}
 
 
 @router.get("")

@@ -18,23 +18,16 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
 
-from followthrough.api.deps import SettingsDep, get_workflows
-from followthrough.api.webhook_common import (
-    PREFIX,
-    configured_secret,
-    digest,
-    once,
-    refuse,
-    signal_followups,
-    temporal_client,
-)
+from followthrough.api.deps import SettingsDep
+from followthrough.api.webhook_common import PREFIX, Signature, digest, once, signal_followups, workflows
 from followthrough.processes.bookings.rules import DEMO_FOLLOWUP_TYPES
 from followthrough.processes.followups.rules import DemoChangedSignal
 from followthrough.providers.calendar import verify_calcom_signature
-from followthrough.providers.signatures import InvalidSignature
 
 router = APIRouter(prefix=PREFIX, tags=["webhooks"])
 PUBLIC = True
+
+CALCOM = Signature("calcom", "X-Cal-Signature-256", "CALCOM_WEBHOOK_SECRET", verify_calcom_signature)
 
 
 def _instant(value: Any) -> datetime | None:
@@ -46,14 +39,9 @@ def _instant(value: Any) -> datetime | None:
 
 @router.post("/calcom")
 async def calcom_event(request: Request, settings: SettingsDep) -> dict[str, Any]:
-    body = await request.body()
-    signature = request.headers.get("X-Cal-Signature-256")
-    secret = configured_secret(settings.calcom_webhook_secret, "CALCOM_WEBHOOK_SECRET")
-    try:
-        event = verify_calcom_signature(body, signature, secret)
-    except InvalidSignature as exc:
-        raise refuse("X-Cal-Signature-256", exc, signature, provider="calcom") from None
-    key = calcom_delivery_id(event, body)
+    signed = await CALCOM.verify(request, settings.calcom_webhook_secret)
+    event = signed.checked
+    key = calcom_delivery_id(event, signed.body)
     return await once(request, "calcom", key, lambda: _handle(request, event), {"delivery": key})
 
 
@@ -85,6 +73,7 @@ async def _handle(request: Request, event: dict[str, Any]) -> dict[str, Any]:
         )
     except ValueError as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, f"unusable booking times: {exc}") from None
-    wf = await get_workflows(request, await temporal_client(request))
-    signalled = await signal_followups(wf, str(lead_id), "demo_changed", change, types=DEMO_FOLLOWUP_TYPES)
+    signalled = await signal_followups(
+        await workflows(request), str(lead_id), "demo_changed", change, types=DEMO_FOLLOWUP_TYPES
+    )
     return {"signalled": "demo_changed", "workflows": signalled}

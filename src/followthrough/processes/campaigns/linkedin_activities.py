@@ -12,7 +12,7 @@ acknowledged no action of the campaign goes out, whether the lead has heard of t
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar, cast
 
 from pydantic import BaseModel
 from temporalio import activity
@@ -36,6 +36,14 @@ from followthrough.providers.contracts.linkedin import (
 from followthrough.services import Services
 
 R = TypeVar("R", bound=BaseModel)
+In = TypeVar("In", bound="_Keyed")
+
+
+class _Keyed(Protocol):
+    """A LinkedIn action's input: a model carrying its idempotency key."""
+
+    idempotency_key: str
+
 
 #: The error type of an action refused because its campaign is paused (the lead holds on it).
 CAMPAIGN_PAUSED = "CampaignPaused"
@@ -65,9 +73,9 @@ class LinkedInActivities:
         if await self._campaigns.any_paused(candidates):
             raise ApplicationError("the campaign is paused", type=CAMPAIGN_PAUSED, non_retryable=True)
 
-    async def _once(
-        self, operation: str, key: str, request: BaseModel, result_type: type[R], call: Callable[[], Awaitable[R]]
-    ) -> R:
+    async def _once(self, operation: str, call: Callable[[In], Awaitable[R]], input: In, result_type: type[R]) -> R:
+        """``call(input)`` at most once per ``input.idempotency_key`` (the recorded result after),
+        recorded as ``operation``; refused while the lead's campaign is paused."""
         from followthrough.providers.idempotency import idempotent
 
         await self._refuse_if_paused()
@@ -76,40 +84,28 @@ class LinkedInActivities:
                 self._providers.outbox,
                 provider=self._providers.linkedin.name,
                 operation=operation,
-                key=key,
-                request=request,
+                key=input.idempotency_key,
+                request=cast(BaseModel, input),
                 result_type=result_type,
-                call=call,
+                call=lambda: call(input),
             )
 
     @activity.defn(name="linkedin.visit_profile")
     async def visit_profile(self, input: VisitProfileInput) -> Profile:
-        linkedin = self._providers.linkedin
-        return await self._once(
-            "visit_profile", input.idempotency_key, input, Profile, lambda: linkedin.visit_profile(input)
-        )
+        return await self._once("visit_profile", self._providers.linkedin.visit_profile, input, Profile)
 
     @activity.defn(name="linkedin.like_posts")
     async def like_posts(self, input: LikePostsInput) -> LikePostsResult:
-        linkedin = self._providers.linkedin
         async with heartbeating():
-            return await self._once(
-                "like_posts", input.idempotency_key, input, LikePostsResult, lambda: linkedin.like_posts(input)
-            )
+            return await self._once("like_posts", self._providers.linkedin.like_posts, input, LikePostsResult)
 
     @activity.defn(name="linkedin.send_invitation")
     async def send_invitation(self, input: SendInvitationInput) -> InvitationResult:
-        linkedin = self._providers.linkedin
-        return await self._once(
-            "send_invitation", input.idempotency_key, input, InvitationResult, lambda: linkedin.send_invitation(input)
-        )
+        return await self._once("send_invitation", self._providers.linkedin.send_invitation, input, InvitationResult)
 
     @activity.defn(name="linkedin.send_message")
     async def send_message(self, input: SendLinkedInMessageInput) -> LinkedInMessageResult:
-        linkedin = self._providers.linkedin
-        return await self._once(
-            "send_message", input.idempotency_key, input, LinkedInMessageResult, lambda: linkedin.send_message(input)
-        )
+        return await self._once("send_message", self._providers.linkedin.send_message, input, LinkedInMessageResult)
 
     @activity.defn(name="linkedin.invitation_status")
     async def invitation_status(self, input: InvitationStatusInput) -> InvitationStatusResult:
@@ -118,11 +114,6 @@ class LinkedInActivities:
 
     @activity.defn(name="linkedin.withdraw_invitation")
     async def withdraw_invitation(self, input: WithdrawInvitationInput) -> WithdrawInvitationResult:
-        linkedin = self._providers.linkedin
         return await self._once(
-            "withdraw_invitation",
-            input.idempotency_key,
-            input,
-            WithdrawInvitationResult,
-            lambda: linkedin.withdraw_invitation(input),
+            "withdraw_invitation", self._providers.linkedin.withdraw_invitation, input, WithdrawInvitationResult
         )

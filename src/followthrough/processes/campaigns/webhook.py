@@ -24,23 +24,21 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
 
-from followthrough.api.deps import ServicesDep, SettingsDep, get_workflows
+from followthrough.api.deps import ServicesDep, SettingsDep
 from followthrough.api.webhook_common import (
     PREFIX,
-    configured_secret,
     delivery_key,
     once,
     parse_json,
-    refuse,
-    temporal_client,
+    shared_secret,
+    signal_running,
+    workflows,
 )
 from followthrough.processes.campaigns.graph import LeadRepliedSignal
 from followthrough.processes.campaigns.seats import lead_workflow_id
 from followthrough.providers.contracts.linkedin import linkedin_identifier
-from followthrough.providers.signatures import InvalidSignature, verify_shared_secret
 from followthrough.services import Services
 from followthrough.store.repositories.campaigns import CampaignLeads, normalize_linkedin_url
-from followthrough.temporal.operations import WorkflowNotFound
 
 log = logging.getLogger(__name__)
 
@@ -48,19 +46,15 @@ router = APIRouter(prefix=PREFIX, tags=["webhooks"])
 PUBLIC = True
 
 AUTH_HEADER = "Unipile-Auth"
+UNIPILE = shared_secret("unipile", AUTH_HEADER, "UNIPILE_WEBHOOK_SECRET")
 #: The events that mean "a person wrote to us"; reactions and read receipts are not replies.
 REPLY_EVENTS = frozenset({"message_received"})
 
 
 @router.post("/unipile")
 async def unipile_event(request: Request, settings: SettingsDep, services: ServicesDep) -> dict[str, Any]:
-    secret = configured_secret(settings.unipile_webhook_secret, "UNIPILE_WEBHOOK_SECRET")
-    given = request.headers.get(AUTH_HEADER)
-    try:
-        verify_shared_secret(given, secret)
-    except InvalidSignature as exc:
-        raise refuse(AUTH_HEADER, exc, given, provider="unipile") from None
-    body = parse_json(await request.body())
+    signed = await UNIPILE.verify(request, settings.unipile_webhook_secret)
+    body = parse_json(signed.body)
     if not isinstance(body, dict):
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "the body is not a Unipile event object")
     event = body.get("event")
@@ -77,9 +71,8 @@ async def unipile_event(request: Request, settings: SettingsDep, services: Servi
     async def handle() -> dict[str, Any]:
         return await _signal_replies(request, services, body, account_id, ids, url)
 
-    if not isinstance(message_id, str) or not message_id:
-        return await handle()
-    return await once(request, "unipile", delivery_key(account_id, message_id), handle, {"message_id": message_id})
+    key = delivery_key(account_id, message_id) if isinstance(message_id, str) and message_id else None
+    return await once(request, "unipile", key, handle, {"message_id": message_id})
 
 
 async def _signal_replies(
@@ -88,16 +81,13 @@ async def _signal_replies(
     leads = await replying_leads(services, account_id, ids, url)
     if not leads:
         return {"message_id": body.get("message_id"), "leads": 0, "signalled": []}
-    workflows = await get_workflows(request, await temporal_client(request))
+    wf = await workflows(request)
     signal = LeadRepliedSignal(message_id=str(body.get("message_id") or "") or None, channel="linkedin")
     signalled: list[str] = []
     for campaign_id, lead_id in leads:
         workflow_id = lead_workflow_id(campaign_id, lead_id)
-        try:
-            await workflows.signal(workflow_id, "lead_replied", signal, internal=True)
-        except WorkflowNotFound:
-            continue  # not started yet, or already finished: nothing to stop
-        signalled.append(workflow_id)
+        if await signal_running(wf, workflow_id, "lead_replied", signal):  # else: nothing to stop
+            signalled.append(workflow_id)
     log.info("unipile reply %s: %d lead(s), %d signalled", body.get("message_id"), len(leads), len(signalled))
     return {"message_id": body.get("message_id"), "leads": len(leads), "signalled": signalled}
 

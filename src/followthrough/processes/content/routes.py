@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from followthrough.api.deps import WorkflowsDep
 from followthrough.api.listing import ListPageDep
 from followthrough.api.openapi import body_example
-from followthrough.api.routes.workflows import closed_outcome
+from followthrough.api.routes.workflows import started
 from followthrough.processes.content.rules import ContentPipelineInput, ReviewDecision, content_workflow_id
 from followthrough.temporal.operations import UpdateRejected
 
@@ -58,14 +58,7 @@ class ContentStarted(BaseModel):
 async def create_content(body: CreateContentRequest, response: Response, wf: WorkflowsDep) -> ContentStarted:
     input = ContentPipelineInput.model_validate(body.model_dump())
     outcome = await wf.start(WORKFLOW, input, workflow_id=input.workflow_id)
-    response.status_code = status.HTTP_202_ACCEPTED if outcome.created else status.HTTP_200_OK
-    return ContentStarted(
-        content_id=input.content_id,
-        workflow_id=outcome.workflow_id,
-        run_id=outcome.run_id,
-        created=outcome.created,
-        **await closed_outcome(wf, outcome),
-    )
+    return ContentStarted(content_id=input.content_id, **await started(wf, outcome, response))
 
 
 @router.get("")

@@ -140,21 +140,38 @@ class DeploymentActivities:
         clients = getattr(self._services.providers.bots, "clients", None)
         return clients is None or bot_type in clients
 
+    def _target(self, input: PlatformCallInput) -> tuple[dict[str, str], dict[str, Any]]:
+        """The bot's secrets opened, and what every platform call names: platform, token, account."""
+        secrets = self._open(input.bot_name, input.secrets)
+        target = {
+            "platform": _platform(input.bot_type),
+            "token": secrets["token"],
+            "account": _account(input.config, secrets),
+        }
+        return secrets, target
+
     async def _once(
-        self, operation: str, input: PlatformCallInput, request: dict[str, Any], call: Callable[[], Awaitable[Any]]
+        self,
+        operation: str,
+        input: PlatformCallInput,
+        secrets: dict[str, str],
+        request: dict[str, Any],
+        call: Callable[[], Awaitable[Any]],
     ) -> dict[str, Any]:
-        """The platform call, at most once successfully per key; the recorded response after."""
+        """The platform call, at most once successfully per key, its errors scrubbed of
+        ``secrets``; the recorded response after."""
 
         async def run() -> dict[str, Any]:
             return (await call()).model_dump(mode="json")  # type: ignore[no-any-return]
 
-        entry = await self._services.providers.outbox.once(
-            provider=input.bot_type,
-            operation=operation,
-            idempotency_key=input.idempotency_key,
-            request=request,
-            call=run,
-        )
+        with self._scrubbed(secrets):
+            entry = await self._services.providers.outbox.once(
+                provider=input.bot_type,
+                operation=operation,
+                idempotency_key=input.idempotency_key,
+                request=request,
+                call=run,
+            )
         return entry.response or {}
 
     # --- activities ---------------------------------------------------------------------------
@@ -192,44 +209,31 @@ class DeploymentActivities:
 
     @activity.defn(name="deployments.register")
     async def register(self, input: PlatformCallInput) -> RegisterResult:
-        secrets = self._open(input.bot_name, input.secrets)
-        call = RegisterBotInput(
-            platform=_platform(input.bot_type),
-            token=secrets["token"],
-            account=_account(input.config, secrets),
-            idempotency_key=input.idempotency_key,
-        )
-        with self._scrubbed(secrets):
-            response = await self._once(
-                "register", input, call.redacted(), lambda: self._services.providers.bots.register(call)
-            )
+        secrets, target = self._target(input)
+        call = RegisterBotInput(**target, idempotency_key=input.idempotency_key)
+        bots = self._services.providers.bots
+        response = await self._once("register", input, secrets, call.redacted(), lambda: bots.register(call))
         return RegisterResult(platform_bot_id=str(response["bot_id"]))
 
     @activity.defn(name="deployments.set_webhook")
     async def set_webhook(self, input: PlatformCallInput) -> None:
-        secrets = self._open(input.bot_name, input.secrets)
+        secrets, target = self._target(input)
         call = SetWebhookInput(
-            platform=_platform(input.bot_type),
-            token=secrets["token"],
+            **target,
             url=str(input.config["webhook_url"]),
             secret_token=_webhook_secret(secrets),
-            account=_account(input.config, secrets),
             idempotency_key=input.idempotency_key,
         )
         request = {**call.redacted(), "secret_token": "***" if call.secret_token else None}
-        with self._scrubbed(secrets):
-            result = await self._once(
-                "set_webhook", input, request, lambda: self._services.providers.bots.set_webhook(call)
-            )
+        bots = self._services.providers.bots
+        result = await self._once("set_webhook", input, secrets, request, lambda: bots.set_webhook(call))
         if result.get("manual_step_required"):  # e.g. Slack without an app configuration token
             activity.logger.warning("bot %s: %s", input.bot_name, result["manual_step_required"])
 
     @activity.defn(name="deployments.health")
     async def health(self, input: PlatformCallInput) -> BotHealthResult:
-        secrets = self._open(input.bot_name, input.secrets)
-        call = BotHealthInput(
-            platform=_platform(input.bot_type), token=secrets["token"], account=_account(input.config, secrets)
-        )
+        secrets, target = self._target(input)
+        call = BotHealthInput(**target)
         with self._scrubbed(secrets):
             health = await self._services.providers.bots.health(call)
         wanted = input.config.get("webhook_url")
@@ -246,17 +250,10 @@ class DeploymentActivities:
 
     @activity.defn(name="deployments.undeploy")
     async def undeploy(self, input: PlatformCallInput) -> None:
-        secrets = self._open(input.bot_name, input.secrets)
-        call = UnregisterBotInput(
-            platform=_platform(input.bot_type),
-            token=secrets["token"],
-            account=_account(input.config, secrets),
-            idempotency_key=input.idempotency_key,
-        )
-        with self._scrubbed(secrets):
-            await self._once(
-                "unregister", input, call.redacted(), lambda: self._services.providers.bots.unregister(call)
-            )
+        secrets, target = self._target(input)
+        call = UnregisterBotInput(**target, idempotency_key=input.idempotency_key)
+        bots = self._services.providers.bots
+        await self._once("unregister", input, secrets, call.redacted(), lambda: bots.unregister(call))
 
     @activity.defn(name="deployments.delete_record")
     async def delete_record(self, input: BotRecordInput) -> None:

@@ -23,17 +23,8 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request, status
 
 from followthrough.api.deps import SettingsDep
-from followthrough.api.webhook_common import (
-    PREFIX,
-    configured_secret,
-    delivery_key,
-    digest,
-    once,
-    parse_json,
-    refuse,
-    refuse_replay,
-)
-from followthrough.providers.signatures import InvalidSignature, verify_slack_signature
+from followthrough.api.webhook_common import PREFIX, Signature, delivery_key, digest, once, parse_json, refuse_replay
+from followthrough.providers.signatures import verify_slack_signature
 
 log = logging.getLogger(__name__)
 
@@ -43,16 +34,13 @@ PUBLIC = True
 
 @router.post("/slack")
 async def slack_event(request: Request, settings: SettingsDep) -> dict[str, Any]:
-    body = await request.body()
-    signature = request.headers.get("X-Slack-Signature")
-    secret = configured_secret(settings.slack_signing_secret, "SLACK_SIGNING_SECRET")
     timestamp = request.headers.get("X-Slack-Request-Timestamp")
-    try:
-        verify_slack_signature(body, signature, timestamp, secret)
-    except InvalidSignature as exc:
-        raise refuse("X-Slack-Signature", exc, signature, provider="slack") from None
-    await refuse_replay(request, "slack", digest(f"v0:{timestamp}:", body), "X-Slack-Signature")
-    event = parse_json(body)
+    slack = Signature(
+        "slack", "X-Slack-Signature", "SLACK_SIGNING_SECRET", lambda b, s, k: verify_slack_signature(b, s, timestamp, k)
+    )
+    signed = await slack.verify(request, settings.slack_signing_secret)
+    await refuse_replay(request, "slack", digest(f"v0:{timestamp}:", signed.body), "X-Slack-Signature")
+    event = parse_json(signed.body)
     if not isinstance(event, dict):
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "not a Slack event body: not a JSON object")
     kind = event.get("type")

@@ -23,15 +23,15 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import PlainTextResponse
 
-from followthrough.api.deps import SettingsDep, get_workflows
+from followthrough.api.deps import SettingsDep
 from followthrough.api.flags import Feature, get_inline_runs, integrations_on, use_temporal
 from followthrough.api.webhook_common import (
     PREFIX,
+    Signature,
     configured_secret,
     parse_json,
-    refuse,
     signal_followups,
-    temporal_client,
+    workflows,
 )
 from followthrough.config import DEFAULT_ORGANIZATION
 from followthrough.leads.models import Lead as LeadModel
@@ -55,6 +55,8 @@ log = logging.getLogger(__name__)
 
 router = APIRouter(prefix=PREFIX, tags=["webhooks"])
 PUBLIC = True
+
+WHATSAPP = Signature("whatsapp", "X-Hub-Signature-256", "WHATSAPP_APP_SECRET", verify_whatsapp_signature)
 
 #: How long the WhatsApp webhook may spend starting workflows before it answers 503 (Meta
 #: gives a webhook about 5 s; the store write and one start take milliseconds when healthy).
@@ -121,16 +123,9 @@ def parse_whatsapp(payload: Any) -> list[InboundText]:
 
 @router.post("/whatsapp")
 async def whatsapp_inbound(request: Request, settings: SettingsDep) -> dict[str, Any]:
-    body = await request.body()
-    signature = request.headers.get("X-Hub-Signature-256")
+    signed = await WHATSAPP.verify(request, settings.whatsapp_app_secret)
     try:
-        verify_whatsapp_signature(
-            body, signature, configured_secret(settings.whatsapp_app_secret, "WHATSAPP_APP_SECRET")
-        )
-    except InvalidSignature as exc:
-        raise refuse("X-Hub-Signature-256", exc, signature, provider="whatsapp") from None
-    try:
-        messages = parse_whatsapp(parse_json(body))
+        messages = parse_whatsapp(parse_json(signed.body))
     except (ValueError, TypeError, AttributeError) as exc:  # signed, but not the shape Meta sends
         raise HTTPException(status.HTTP_400_BAD_REQUEST, f"not a WhatsApp webhook body: {exc}") from None
     services: Services = request.app.state.services
@@ -201,7 +196,7 @@ async def _dispatch(request: Request, recorded: list[Recorded]) -> None:
     """
     try:
         async with asyncio.timeout(DISPATCH_BUDGET_SECONDS):
-            wf = await get_workflows(request, await temporal_client(request))
+            wf = await workflows(request)
             sync = integrations_on(request.app.state.settings)
             for r in recorded:
                 await start_inbound(wf, r, sync_integrations=sync)
@@ -266,7 +261,7 @@ async def _process_inbound(request: Request, fresh: list[Recorded]) -> None:
     """The inline path (``USE_TEMPORAL_FOLLOWUPS`` off): best effort, after the answer, lost
     if the process dies; follow-ups already running in Temporal still hear of the message."""
     try:
-        wf = await get_workflows(request, await temporal_client(request))
+        wf = await workflows(request)
     except Exception:
         log.exception("inbound messages recorded but Temporal is unreachable; follow-ups not signalled")
         return

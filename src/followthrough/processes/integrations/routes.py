@@ -25,7 +25,7 @@ from followthrough.processes.integrations.rules import (
 from followthrough.processes.integrations.workflow import sync_targets
 from followthrough.processes.payments.routes import require_amount_within
 from followthrough.services import Services
-from followthrough.temporal.steps import InlineSteps
+from followthrough.temporal.steps import run_published
 
 router = APIRouter(prefix="/api/integrations", tags=["sales assistant"])
 
@@ -67,8 +67,4 @@ async def sync_status(workflow_id: str, route: FlaggedRouteDep) -> dict[str, Any
 
 async def _run_inline(services: Services, input: IntegrationSyncInput, run: InlineRun) -> None:
     """The workflow's :func:`sync_targets`, its steps awaited in this process."""
-    result = IntegrationSyncResult.model_validate(run.status)
-    try:
-        await sync_targets(InlineSteps(services, run.id), input, result)
-    finally:
-        run.status = result.model_dump(mode="json")
+    await run_published(services, run, IntegrationSyncResult, lambda steps, result: sync_targets(steps, input, result))

@@ -15,13 +15,13 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Response, status
+from fastapi import APIRouter, HTTPException, Response
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from followthrough.api.deps import ServicesDep, SettingsDep, WorkflowsDep
 from followthrough.api.listing import ListPageDep
 from followthrough.api.openapi import body_example
-from followthrough.api.routes.workflows import closed_outcome
+from followthrough.api.routes.workflows import started
 from followthrough.errors import FollowthroughError
 from followthrough.processes.notifications.rules import (
     CHANNELS,
@@ -114,15 +114,11 @@ async def start_notification(
         SendNotificationInput.model_validate(input),
         workflow_id=notification_workflow_id(notification_id),
     )
-    response.status_code = status.HTTP_202_ACCEPTED if outcome.created else status.HTTP_200_OK
     return NotificationStarted(
         workflowId=outcome.workflow_id,
-        workflow_id=outcome.workflow_id,
-        run_id=outcome.run_id,
-        created=outcome.created,
         notification_id=notification_id,
         channels=channels,
-        **await closed_outcome(wf, outcome),
+        **await started(wf, outcome, response),
     )
 
 

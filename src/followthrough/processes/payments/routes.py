@@ -17,7 +17,7 @@ from followthrough.api.openapi import LEAD, body_example
 from followthrough.processes.payments.rules import PaymentInput, PaymentStatus, payment_workflow_id
 from followthrough.processes.payments.workflow import open_checkout
 from followthrough.services import Services
-from followthrough.temporal.steps import InlineSteps
+from followthrough.temporal.steps import InlineSteps, run_published
 
 router = APIRouter(prefix="/api/payments", tags=["sales assistant"])
 
@@ -67,9 +67,9 @@ async def payment_status(workflow_id: str, route: FlaggedRouteDep) -> dict[str, 
 async def _run_inline(services: Services, input: PaymentInput, run: InlineRun) -> None:
     """The workflow's :func:`open_checkout`, its steps awaited in this process; no reminders
     and no expiry follow."""
-    state = PaymentStatus.model_validate(run.status)
-    try:
-        checkout = await open_checkout(InlineSteps(services, run.id), input, state)
+
+    async def steps(inline: InlineSteps, state: PaymentStatus) -> None:
+        checkout = await open_checkout(inline, input, state)
         state.deadline = checkout.expires_at
-    finally:
-        run.status = state.model_dump(mode="json")
+
+    await run_published(services, run, PaymentStatus, steps)

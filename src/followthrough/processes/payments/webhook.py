@@ -19,40 +19,27 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from followthrough.api.deps import SettingsDep, get_workflows
-from followthrough.api.webhook_common import (
-    PREFIX,
-    configured_secret,
-    digest,
-    once,
-    refuse,
-    refuse_replay,
-    temporal_client,
-)
+from followthrough.api.deps import SettingsDep
+from followthrough.api.webhook_common import PREFIX, Signature, digest, once, refuse_replay, signal_running, workflows
 from followthrough.processes.payments.rules import PaymentCompletedSignal, PaymentExpiredSignal
 from followthrough.providers.payments import stripe_timestamp, verify_stripe_signature
-from followthrough.providers.signatures import InvalidSignature
-from followthrough.temporal.operations import WorkflowNotFound
 
 router = APIRouter(prefix=PREFIX, tags=["webhooks"])
 PUBLIC = True
 
+STRIPE = Signature("stripe", "Stripe-Signature", "STRIPE_WEBHOOK_SECRET", verify_stripe_signature)
+
 
 @router.post("/stripe")
 async def stripe_event(request: Request, settings: SettingsDep) -> dict[str, Any]:
-    body = await request.body()
-    signature = request.headers.get("Stripe-Signature")
-    secret = configured_secret(settings.stripe_webhook_secret, "STRIPE_WEBHOOK_SECRET")
-    try:
-        event = verify_stripe_signature(body, signature, secret)
-    except InvalidSignature as exc:
-        raise refuse("Stripe-Signature", exc, signature, provider="stripe") from None
+    signed = await STRIPE.verify(request, settings.stripe_webhook_secret)
+    event = signed.checked
     # What the signature covers: ``{t}.{body}``. A v1 list re-ordered still signs the same.
-    await refuse_replay(request, "stripe", digest(str(stripe_timestamp(signature or "")), body), "Stripe-Signature")
+    covered = digest(str(stripe_timestamp(signed.signature or "")), signed.body)
+    await refuse_replay(request, "stripe", covered, "Stripe-Signature")
     event_id = event.get("id")
-    if not isinstance(event_id, str) or not event_id:
-        return await _handle(request, event)
-    return await once(request, "stripe", event_id, lambda: _handle(request, event), {"event_id": event_id})
+    key = event_id if isinstance(event_id, str) else None
+    return await once(request, "stripe", key, lambda: _handle(request, event), {"event_id": event_id})
 
 
 async def _handle(request: Request, event: dict[str, Any]) -> dict[str, Any]:
@@ -80,9 +67,6 @@ async def _handle(request: Request, event: dict[str, Any]) -> dict[str, Any]:
                 session_id=str(session.get("id")), event_id=str(event.get("id")), paid_at=paid_at or datetime.now(UTC)
             ),
         )
-    wf = await get_workflows(request, await temporal_client(request))
-    try:
-        await wf.signal(workflow_id, name, arg, internal=True)
-    except WorkflowNotFound:
+    if not await signal_running(await workflows(request), workflow_id, name, arg):
         return {"ignored": kind, "reason": f"no running workflow {workflow_id}"}
     return {"signalled": name, "workflow_id": workflow_id}

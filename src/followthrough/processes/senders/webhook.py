@@ -19,27 +19,21 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
 
-from followthrough.api.deps import ServicesDep, SettingsDep, get_workflows
-from followthrough.api.webhook_common import PREFIX, configured_secret, parse_json, refuse, temporal_client
+from followthrough.api.deps import ServicesDep, SettingsDep
+from followthrough.api.webhook_common import PREFIX, parse_json, shared_secret, workflows
 from followthrough.processes.senders.accounts import SenderControl
-from followthrough.providers.signatures import InvalidSignature, verify_shared_secret
-from followthrough.temporal.operations import Workflows
 
 router = APIRouter(prefix=PREFIX, tags=["webhooks"])
 PUBLIC = True
 
 AUTH_HEADER = "Unipile-Auth"
+UNIPILE = shared_secret("unipile", AUTH_HEADER, "UNIPILE_WEBHOOK_SECRET")
 
 
 @router.post("/unipile/accounts")
 async def unipile_account_status(request: Request, settings: SettingsDep, services: ServicesDep) -> dict[str, Any]:
-    secret = configured_secret(settings.unipile_webhook_secret, "UNIPILE_WEBHOOK_SECRET")
-    given = request.headers.get(AUTH_HEADER)
-    try:
-        verify_shared_secret(given, secret)
-    except InvalidSignature as exc:
-        raise refuse(AUTH_HEADER, exc, given, provider="unipile") from None
-    body = parse_json(await request.body())
+    signed = await UNIPILE.verify(request, settings.unipile_webhook_secret)
+    body = parse_json(signed.body)
     event = body.get("AccountStatus") if isinstance(body, dict) else None
     if not isinstance(event, dict):
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "the body is not a Unipile AccountStatus event")
@@ -49,8 +43,4 @@ async def unipile_account_status(request: Request, settings: SettingsDep, servic
     account_type = event.get("account_type")
     if isinstance(account_type, str) and account_type.upper() != "LINKEDIN":
         return {"ignored": f"{account_type} account"}
-
-    async def workflows() -> Workflows:
-        return await get_workflows(request, await temporal_client(request))
-
-    return await SenderControl(services, workflows=workflows).unipile_status(account_id, message[:64])
+    return await SenderControl(services, workflows=lambda: workflows(request)).unipile_status(account_id, message[:64])
