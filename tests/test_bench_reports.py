@@ -113,4 +113,5 @@ def test_the_table_takes_each_row_from_the_latest_full_run_before_any_quick_one(
     )
     assert run.returncode == 0, run.stderr
     rows = [line for line in run.stdout.splitlines() if line.startswith("| campaign")]
-    assert rows == ["| campaign 10,000 leads | leads/s | 19 | 20 | 0.95 | ratio >= 0.9 | **yes** | 2026-12-02 abc1234 |"]
+    expected = "| campaign 10,000 leads | leads/s | 19 | 20 | 0.95 | ratio >= 0.9 | **yes** | 2026-12-02 abc1234 |"
+    assert rows == [expected]
