@@ -47,6 +47,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -260,6 +261,17 @@ class WorkerProcess:
         line = self.process.stdout.readline()
         if "ready" not in line:
             raise RuntimeError(f"worker did not start: {line!r} (exit {self.process.poll()})")
+        # Keep reading: the SDK core logs to stdout (e.g. "Workflow task duration exceeded 5
+        # seconds" under load). Unread, the pipe filled after ~64 kB and the worker's workflow
+        # thread blocked in write(): no workflow task was polled again, leads stood at two
+        # events and the orchestrator answered no query (seen 2026-12-06; the "worker polled
+        # nothing" stall of 2026-12-02 in docs/BENCHMARKS.md looks the same).
+        threading.Thread(target=self._forward, args=(self.process.stdout,), daemon=True).start()
+
+    @staticmethod
+    def _forward(stream: Any) -> None:
+        for line in stream:
+            sys.stderr.write(f"worker: {line}")
 
     def stop(self) -> tuple[float, float]:
         """Stop the worker; its peak RSS (MB) and CPU seconds, read just before."""
