@@ -32,7 +32,7 @@ own. Printed per side: total time, leads/s, the largest history of any execution
 from visibility's HistoryLength over the task queue), the worker's peak memory, and the CPU time
 the worker and the server spent per lead (``/proc``; a figure that, unlike leads/s, hardly moves
 when something else shares the two cores); then the ratios.
-``tests/test_bench_smoke.py`` runs it with a handful of leads (both sides), so the script
+``tests/test_bench_smoke.py`` runs it (through ``python -m bench``) with a handful of leads, so the script
 itself cannot rot; the figures come from runs by hand.
 """
 
