@@ -32,7 +32,7 @@ own. Printed per side: total time, leads/s, the largest history of any execution
 from visibility's HistoryLength over the task queue), the worker's peak memory, and the CPU time
 the worker and the server spent per lead (``/proc``; a figure that, unlike leads/s, hardly moves
 when something else shares the two cores); then the ratios.
-``tests/test_bench_smoke.py`` runs it with a handful of leads (both sides), so the script
+``tests/test_bench_smoke.py`` runs it (through ``python -m bench``) with a handful of leads, so the script
 itself cannot rot; the figures come from runs by hand.
 """
 
@@ -47,10 +47,11 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -146,6 +147,14 @@ class Figures:
     server_cpu_seconds: float = 0.0
     worker_cpu_ms_per_lead: float = 0.0
     server_cpu_ms_per_lead: float = 0.0
+    #: The per-lead executions (not the parent's runs): mean events and bytes of history.
+    lead_history_events: float = 0.0
+    lead_history_bytes: float = 0.0
+    #: The parent's largest run: events per lead it handled (its runs hold ``continue_as_new_after``).
+    parent_events_per_lead: float = 0.0
+    #: Leads/s in consecutive windows of ``rate_window_seconds`` (from the progress samples).
+    rate_per_window: list[float] = field(default_factory=list)
+    rate_window_seconds: float = 0.0
 
 
 def cpu_seconds(pid: int | None) -> float:
@@ -173,20 +182,70 @@ def vm_hwm_mb(pid: int) -> float:
     return 0.0
 
 
-async def largest_history(client: Client, task_queue: str) -> tuple[int, str]:
-    best, which = 0, ""
+@dataclass
+class Histories:
+    """What visibility says of the histories on one task queue."""
+
+    largest: int = 0
+    largest_workflow: str = ""
+    largest_parent: int = 0
+    lead_events: float = 0.0
+    lead_bytes: float = 0.0
+
+
+#: The workflow types that run once per lead, on either side.
+LEAD_TYPES = frozenset({"LeadOutreachWorkflow", "RawLeadWorkflow"})
+
+
+async def histories(client: Client, task_queue: str) -> Histories:
+    found = Histories()
+    leads = events = size = 0
     async for execution in client.list_workflows(f'TaskQueue = "{task_queue}"', page_size=1000):
         length = execution.history_length or 0
-        if length > best:
-            best, which = length, f"{execution.id} ({execution.workflow_type})"
-    return best, which
+        if length > found.largest:
+            found.largest, found.largest_workflow = length, f"{execution.id} ({execution.workflow_type})"
+        if execution.workflow_type in LEAD_TYPES:
+            leads, events, size = leads + 1, events + length, size + execution.raw_info.history_size_bytes
+        else:
+            found.largest_parent = max(found.largest_parent, length)
+    if leads:
+        found.lead_events, found.lead_bytes = round(events / leads, 1), round(size / leads)
+    return found
+
+
+def with_histories(figures: Figures, found: Histories, leads_per_run: int) -> Figures:
+    figures.lead_history_events, figures.lead_history_bytes = found.lead_events, found.lead_bytes
+    figures.parent_events_per_lead = round(found.largest_parent / max(min(figures.leads, leads_per_run), 1), 2)
+    return figures
+
+
+def rate_windows(samples: list[tuple[float, int]], seconds: float, leads: int) -> tuple[list[float], float]:
+    """Leads/s per window from (elapsed, done) samples, interpolated between samples: ten-minute
+    windows when the run lasts half an hour or more, else fifths of the run (so a short run
+    still shows its trend). A last, partial window is left out."""
+    if seconds <= 0:
+        return [], 0.0
+    window = 600.0 if seconds >= 1800 else seconds / 5
+    points = [(0.0, 0), *sorted(samples), (seconds, leads)]
+
+    def done_at(t: float) -> float:
+        for (t0, d0), (t1, d1) in zip(points, points[1:], strict=False):
+            if t0 <= t <= t1:
+                return d0 + (d1 - d0) * (t - t0) / (t1 - t0) if t1 > t0 else float(d1)
+        return float(leads)
+
+    count = int(seconds / window + 1e-6)
+    rates = [round((done_at(k * window) - done_at((k - 1) * window)) / window, 2) for k in range(1, count + 1)]
+    return rates, round(window, 1)
 
 
 class WorkerProcess:
     """The worker in a process of its own, so VmHWM is the worker's alone."""
 
-    def __init__(self, kind: str, address: str, task_queue: str, env: dict[str, str]) -> None:
-        cmd = [sys.executable, "-m", "bench.campaign_fanout", "--role", f"worker-{kind}"]
+    def __init__(
+        self, kind: str, address: str, task_queue: str, env: dict[str, str], module: str = "bench.campaign_fanout"
+    ) -> None:
+        cmd = [sys.executable, "-m", module, "--role", f"worker-{kind}"]
         cmd += ["--address", address, "--task-queue", task_queue]
         self.process = subprocess.Popen(
             cmd,
@@ -202,6 +261,17 @@ class WorkerProcess:
         line = self.process.stdout.readline()
         if "ready" not in line:
             raise RuntimeError(f"worker did not start: {line!r} (exit {self.process.poll()})")
+        # Keep reading: the SDK core logs to stdout (e.g. "Workflow task duration exceeded 5
+        # seconds" under load). Unread, the pipe filled after ~64 kB and the worker's workflow
+        # thread blocked in write(): no workflow task was polled again, leads stood at two
+        # events and the orchestrator answered no query (seen 2026-12-06; the "worker polled
+        # nothing" stall of 2026-12-02 in docs/BENCHMARKS.md looks the same).
+        threading.Thread(target=self._forward, args=(self.process.stdout,), daemon=True).start()
+
+    @staticmethod
+    def _forward(stream: Any) -> None:
+        for line in stream:
+            sys.stderr.write(f"worker: {line}")
 
     def stop(self) -> tuple[float, float]:
         """Stop the worker; its peak RSS (MB) and CPU seconds, read just before."""
@@ -308,7 +378,10 @@ async def measure_ours(client: Client, args: argparse.Namespace, env: dict[str, 
             id=f"campaign-{campaign_id}",
             task_queue=task_queue,
         )
-        progress = asyncio.create_task(report_progress(started, args.progress_every, orchestrator_progress(handle)))
+        samples: list[tuple[float, int]] = []
+        progress = asyncio.create_task(
+            report_progress(started, args.progress_every, orchestrator_progress(handle), samples)
+        )
         try:
             result = await handle.result()
         finally:
@@ -319,14 +392,23 @@ async def measure_ours(client: Client, args: argparse.Namespace, env: dict[str, 
         peak, worker_end = worker.stop()
     if result.totals.succeeded != args.leads:
         print(f"warning: {result.totals}", file=sys.stderr)
-    largest, which = await largest_history(client, task_queue)
-    figures = Figures("followthrough", args.leads, seconds, args.leads / seconds, largest, which, peak)
+    found = await histories(client, task_queue)
+    figures = Figures(
+        "followthrough", args.leads, seconds, args.leads / seconds, found.largest, found.largest_workflow, peak
+    )
+    figures.rate_per_window, figures.rate_window_seconds = rate_windows(samples, seconds, args.leads)
+    with_histories(figures, found, args.continue_as_new_after)
     return with_cpu(figures, worker_end - worker_cpu, server_cpu)
 
 
-async def report_progress(started: float, every: float, read: Callable[[], Awaitable[tuple[int, int, str]]]) -> None:
+async def report_progress(
+    started: float,
+    every: float,
+    read: Callable[[], Awaitable[tuple[int, int, str]]],
+    samples: list[tuple[float, int]] | None = None,
+) -> None:
     """A progress line on stderr every ``every`` seconds: ``read()`` answers (done, total, the
-    rest of the line) from the parent's query."""
+    rest of the line) from the parent's query; each answer is also kept in ``samples``."""
     while every > 0:
         await asyncio.sleep(every)
         try:
@@ -339,6 +421,8 @@ async def report_progress(started: float, every: float, read: Callable[[], Await
             )
             continue
         elapsed = time.perf_counter() - started
+        if samples is not None:
+            samples.append((elapsed, done))
         print(
             f"progress: {elapsed:7.0f} s  {done}/{total} done ({done / elapsed:.1f}/s), {rest}",
             file=sys.stderr,
@@ -379,7 +463,8 @@ async def measure_raw(client: Client, args: argparse.Namespace, env: dict[str, s
             id=f"raw-{uuid.uuid4().hex[:8]}",
             task_queue=task_queue,
         )
-        progress = asyncio.create_task(report_progress(started, args.progress_every, raw_progress(handle)))
+        samples: list[tuple[float, int]] = []
+        progress = asyncio.create_task(report_progress(started, args.progress_every, raw_progress(handle), samples))
         try:
             await handle.result()
         finally:
@@ -388,8 +473,10 @@ async def measure_raw(client: Client, args: argparse.Namespace, env: dict[str, s
         server_cpu = cpu_seconds(args.server_pid) - server_cpu
     finally:
         peak, worker_end = worker.stop()
-    largest, which = await largest_history(client, task_queue)
-    figures = Figures("raw SDK", args.leads, seconds, args.leads / seconds, largest, which, peak)
+    found = await histories(client, task_queue)
+    figures = Figures("raw SDK", args.leads, seconds, args.leads / seconds, found.largest, found.largest_workflow, peak)
+    figures.rate_per_window, figures.rate_window_seconds = rate_windows(samples, seconds, args.leads)
+    with_histories(figures, found, args.raw_batch)
     return with_cpu(figures, worker_end - worker_cpu, server_cpu)
 
 

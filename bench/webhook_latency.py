@@ -14,7 +14,9 @@ that hands its work to Temporal before answering could do. At the end it waits u
 inbound workflow has finished and prints how long that took. The load generator runs in its own
 process so it does not share the server's event loop.
 
-    python -m bench.webhook_latency --requests 2000 --concurrency 50
+    python -m bench.webhook_latency --requests 2000 --concurrency 10 50
+
+``python -m bench`` runs it as its ``webhook`` workload (:func:`measure`) and keeps the figures.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import uuid
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import uvicorn
@@ -110,15 +113,18 @@ def load_in_process(base: str, path: str, requests: int, concurrency: int, leads
 
 def report(name: str, latencies: list[float], wall: float) -> dict[str, float]:
     row = {
-        "p50_ms": percentile(latencies, 50) * 1000,
-        "p99_ms": percentile(latencies, 99) * 1000,
-        "max_ms": max(latencies) * 1000,
-        "mean_ms": statistics.fmean(latencies) * 1000,
-        "rps": len(latencies) / wall,
+        "requests": len(latencies),
+        "p50_ms": round(percentile(latencies, 50) * 1000, 1),
+        "p95_ms": round(percentile(latencies, 95) * 1000, 1),
+        "p99_ms": round(percentile(latencies, 99) * 1000, 1),
+        "max_ms": round(max(latencies) * 1000, 1),
+        "mean_ms": round(statistics.fmean(latencies) * 1000, 1),
+        "rps": round(len(latencies) / wall, 1),
     }
     print(
-        f"{name:<28} n={len(latencies):<6} p50={row['p50_ms']:8.1f} ms  p99={row['p99_ms']:8.1f} ms  "
-        f"max={row['max_ms']:8.1f} ms  {row['rps']:7.0f} req/s"
+        f"{name:<28} n={len(latencies):<6} p50={row['p50_ms']:8.1f} ms  p95={row['p95_ms']:8.1f} ms  "
+        f"p99={row['p99_ms']:8.1f} ms  max={row['max_ms']:8.1f} ms  {row['rps']:7.0f} req/s",
+        flush=True,
     )
     return row
 
@@ -126,11 +132,21 @@ def report(name: str, latencies: list[float], wall: float) -> dict[str, float]:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[10, 50])
     parser.add_argument("--leads", type=int, default=300, help="distinct phones the deliveries come from")
     args = parser.parse_args()
+    print(json.dumps(await measure(args.requests, args.concurrency, args.leads), indent=2))
 
-    home = Path(tempfile.mkdtemp(prefix="ft-bench-"))
+
+async def measure(
+    requests: int, concurrencies: list[int], leads: int = 300, drain_seconds: float = 600
+) -> dict[str, Any]:
+    """At each concurrency, in this order on one server and one uvicorn: the bare route, the raw
+    SDK's start route, the webhook; then how long the last inbound workflow took to finish
+    (waiting at most ``drain_seconds``).
+    Returns ``{"concurrency": {"10": {"noop": row, "raw": row, "ours": row}, ...}, ...}``."""
+    tmp = tempfile.TemporaryDirectory(prefix="ft-bench-")
+    home = Path(tmp.name)
     server = DevServer(home / "temporal", port=free_port(), ui_port=None)
     await server.start()
     try:
@@ -175,39 +191,45 @@ async def main() -> None:
         pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
 
         async def load(path: str, requests: int, concurrency: int, post: bool) -> list[float]:
-            return await loop.run_in_executor(
-                pool, load_in_process, base, path, requests, concurrency, args.leads, post
-            )
+            return await loop.run_in_executor(pool, load_in_process, base, path, requests, concurrency, leads, post)
 
+        by_concurrency: dict[str, dict[str, dict[str, float]]] = {}
         async with build_worker(client, services):
-            await load("/webhook/whatsapp", 50, 5, post=True)  # warm-up
-            print(f"{args.requests} requests, {args.concurrency} concurrent, {args.leads} leads, uvicorn on loopback")
-            started = time.perf_counter()
-            floor = await load("/bench/noop", args.requests, args.concurrency, post=False)
-            noop_row = report("GET /bench/noop (floor)", floor, time.perf_counter() - started)
-            started = time.perf_counter()
-            raw = await load("/bench/raw-start", args.requests, args.concurrency, post=False)
-            raw_row = report("GET /bench/raw-start (SDK)", raw, time.perf_counter() - started)
-            started = time.perf_counter()
-            hook = await load("/webhook/whatsapp", args.requests, args.concurrency, post=True)
-            answered = time.perf_counter()
-            hook_row = report("POST /webhook/whatsapp", hook, answered - started)
-            print(
-                f"p99 is {hook_row['p99_ms'] / (BUDGET_SECONDS * 1000):.1%} of the {BUDGET_SECONDS:.0f} s budget; "
-                f"p50 {hook_row['p50_ms'] / noop_row['p50_ms']:.1f}x the bare route's, "
-                f"{hook_row['p50_ms'] / raw_row['p50_ms']:.2f}x the raw SDK start's"
-            )
+            await load("/webhook/whatsapp", min(50, requests), 5, post=True)  # warm-up
+            for concurrency in concurrencies:
+                print(f"{requests} requests, {concurrency} concurrent, {leads} leads, uvicorn on loopback")
+                started = time.perf_counter()
+                floor = await load("/bench/noop", requests, concurrency, post=False)
+                noop_row = report("GET /bench/noop (floor)", floor, time.perf_counter() - started)
+                started = time.perf_counter()
+                raw = await load("/bench/raw-start", requests, concurrency, post=False)
+                raw_row = report("GET /bench/raw-start (SDK)", raw, time.perf_counter() - started)
+                started = time.perf_counter()
+                hook = await load("/webhook/whatsapp", requests, concurrency, post=True)
+                answered = time.perf_counter()
+                hook_row = report("POST /webhook/whatsapp", hook, answered - started)
+                print(
+                    f"p99 is {hook_row['p99_ms'] / (BUDGET_SECONDS * 1000):.1%} of the {BUDGET_SECONDS:.0f} s "
+                    f"budget; p50 {hook_row['p50_ms'] / noop_row['p50_ms']:.1f}x the bare route's, "
+                    f"{hook_row['p50_ms'] / raw_row['p50_ms']:.2f}x the raw SDK start's",
+                    flush=True,
+                )
+                by_concurrency[str(concurrency)] = {"noop": noop_row, "raw": raw_row, "ours": hook_row}
             print("waiting for every InboundMessageWorkflow to finish…")
             running = 'WorkflowType="InboundMessageWorkflow" AND ExecutionStatus="Running"'
-            while (await client.count_workflows(running)).count:
+            drain_until = time.perf_counter() + drain_seconds
+            while (await client.count_workflows(running)).count and time.perf_counter() < drain_until:
                 await asyncio.sleep(0.25)
+            still = (await client.count_workflows(running)).count
             done = await client.count_workflows('WorkflowType="InboundMessageWorkflow" AND ExecutionStatus="Completed"')
             others = await client.count_workflows(
                 'WorkflowType="InboundMessageWorkflow" AND ExecutionStatus!="Completed" AND ExecutionStatus!="Running"'
             )
+            drained = time.perf_counter() - answered
             print(
-                f"{done.count} inbound workflows completed ({others.count} not), the last "
-                f"{time.perf_counter() - answered:.1f} s after the last answer"
+                f"{done.count} inbound workflows completed ({others.count} failed or ended otherwise, "
+                f"{still} still running), the last {drained:.1f} s after the last answer",
+                flush=True,
             )
         pool.shutdown()
         web.should_exit = True
@@ -215,6 +237,16 @@ async def main() -> None:
         await services.close()
     finally:
         await server.stop()
+        tmp.cleanup()
+    return {
+        "requests": requests,
+        "leads": leads,
+        "concurrency": by_concurrency,
+        "inbound_completed": done.count,
+        "inbound_not_completed": others.count,
+        "inbound_still_running": still,
+        "drained_seconds": round(drained, 1),
+    }
 
 
 if __name__ == "__main__":

@@ -66,3 +66,52 @@ def test_reports_of_different_sizes_or_the_same_side_are_refused(tmp_path: Path)
     assert run.returncode != 0 and "differ in leads" in run.stderr
     run = combine(ours, ours)
     assert run.returncode != 0 and "one report of each side" in run.stderr
+
+
+# --- python -m bench: targets and the table, from reports written by hand -----------------------
+def test_rate_windows_are_fifths_of_a_short_run_and_ten_minutes_of_a_long_one() -> None:
+    from bench.campaign_fanout import rate_windows
+
+    # 100 s, 10 leads/s for 60 s then 5/s: fifths of 20 s, interpolated between samples.
+    rates, window = rate_windows([(30.0, 300), (60.0, 600), (90.0, 750)], 100.0, 800)
+    assert window == 20.0 and rates == [10.0, 10.0, 10.0, 5.0, 5.0]
+    rates, window = rate_windows([(600.0, 6000), (1200.0, 9000)], 1900.0, 12_000)
+    assert window == 600.0 and rates == [10.0, 5.0, 4.29]  # 3,000 leads in 700 s; the partial window is left out
+
+
+def test_a_target_is_met_or_not_by_the_ratio_or_by_our_own_figure() -> None:
+    from bench.__main__ import check, rate_fall
+
+    assert check("c", "leads/s", 9.0, 10.0, "ratio >=", 0.9)["met"] is True
+    assert check("c", "leads/s", 8.9, 10.0, "ratio >=", 0.9)["met"] is False
+    assert check("c", "RSS", 399.0, 150.0, "ours <", 400)["met"] is True
+    assert check("c", "RSS", 400.0, 150.0, "ours <", 400)["met"] is False
+    row = check("w", "p99 ms", 130.0, 100.0, "ratio <=", 1.2)
+    assert (row["ratio"], row["target"], row["met"]) == (1.3, "ratio <= 1.2", False)
+    assert check("f", "workflows/s", 5.0, 4.0, None, None)["met"] is None
+    assert rate_fall([20.0, 18.0, 15.0, 19.0]) == 0.25 and rate_fall([10.0]) is None
+
+
+def bench_report(date: str, quick: bool, leads_per_second: float) -> dict[str, Any]:
+    from bench.__main__ import SCHEMA, check
+
+    row = check("campaign 10,000 leads", "leads/s", leads_per_second, 20.0, "ratio >=", 0.9)
+    return {"schema": SCHEMA, "date": date, "commit": "abc1234", "quick": quick, "targets": [row]}
+
+
+def test_the_table_takes_each_row_from_the_latest_full_run_before_any_quick_one(tmp_path: Path) -> None:
+    runs = {
+        "a.json": bench_report("2026-12-01T10:00:00+00:00", False, 10.0),
+        "b.json": bench_report("2026-12-02T10:00:00+00:00", False, 19.0),
+        "c.json": bench_report("2026-12-03T10:00:00+00:00", True, 30.0),  # quick: never over a full run
+    }
+    for name, report in runs.items():
+        (tmp_path / name).write_text(json.dumps(report))
+    (tmp_path / "old-format.json").write_text(json.dumps({"leads": 5, "sides": []}))  # ignored
+    run = subprocess.run(
+        [sys.executable, "-m", "bench", "table", "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+    rows = [line for line in run.stdout.splitlines() if line.startswith("| campaign")]
+    expected = "| campaign 10,000 leads | leads/s | 19 | 20 | 0.95 | ratio >= 0.9 | **yes** | 2026-12-02 abc1234 |"
+    assert rows == [expected]

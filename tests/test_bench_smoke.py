@@ -1,7 +1,7 @@
-"""The campaign benchmark runs end to end at a tiny size, so the script cannot rot unnoticed.
+"""``python -m bench`` runs every workload end to end at a tiny size, so it cannot rot unnoticed.
 
-It starts its own dev server (in memory here) and one worker process per side; the figures
-it prints are checked for shape and sense, not for speed (speed lives in the README's runs).
+It starts its own dev servers and worker processes; the report it writes is checked for shape
+and for both sides having run, not for speed (speed lives in ``bench/runs/`` and the README).
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -20,55 +19,52 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.devserver
 
 
-def test_campaign_fanout_runs_both_sides_and_reports_their_figures() -> None:
-    leads = 12
-    run = subprocess.run(
-        [sys.executable, "-m", "bench.campaign_fanout", "--leads", str(leads), "--window", "5"]
-        + ["--json", "--progress-every", "1", "--server-db", "memory"],
+def test_one_command_runs_every_workload_on_both_sides_and_writes_its_report(tmp_path: Path) -> None:
+    cmd = [sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path), "--label", "smoke"]
+    cmd += ["--leads", "6", "--window", "3", "--server-db", "memory"]
+    cmd += ["--requests", "6", "--webhook-concurrency", "2", "--workflows", "3", "--flow-concurrency", "3"]
+    cmd += ["--flow-delay", "1"]
+    run = subprocess.run(cmd, cwd=ROOT, env=dict(os.environ), capture_output=True, text=True, timeout=240)
+    assert run.returncode == 0, run.stderr[-3000:]
+    [path] = list(tmp_path.glob("*-quick.json"))
+    report = json.loads(path.read_text())
+    assert report["schema"] == "followthrough-bench/1" and report["quick"] is True and report["label"] == "smoke"
+    assert len(report["commit"]) >= 7 and report["machine"]["cpus"] >= 1
+    assert set(report["workloads"]) == {"campaign", "webhook", "flow", "timers"}
+
+    campaign = report["workloads"]["campaign"]
+    assert [side["name"] for side in campaign["sides"]] == ["followthrough", "raw SDK"]
+    for side in campaign["sides"]:
+        assert side["leads"] == 6 and side["seconds"] > 0 and side["worker_cpu_seconds"] > 0
+        assert side["server_cpu_seconds"] > 0 and side["largest_history"] > 10 and side["lead_history_events"] > 5
+    assert "warning" not in run.stderr  # every lead of ours succeeded
+
+    for concurrency in ("2",):
+        routes = report["workloads"]["webhook"]["concurrency"][concurrency]
+        for route in ("noop", "raw", "ours"):
+            assert routes[route]["requests"] == 6
+            assert 0 < routes[route]["p50_ms"] <= routes[route]["p95_ms"] <= routes[route]["p99_ms"]
+
+    for workload in ("flow", "timers"):
+        ours, raw = report["workloads"][workload]["sides"]
+        assert (ours["name"], raw["name"]) == ("followthrough", "raw SDK")
+        for side in (ours, raw):
+            assert side["workflows"] == 3 and side["workflows_per_second"] > 0 and side["start_p50_ms"] > 0
+            assert side["history_events_per_workflow"] > 4 and side["worker_cpu_ms_per_workflow"] > 0
+
+    # Every target row names both sides' figures, and the ones with a target say met or not.
+    measures = {(row["workload"], row["measure"]) for row in report["targets"]}
+    assert ("campaign 6 leads", "leads/s") in measures and ("webhook, concurrency 2", "p99 ms") in measures
+    for row in report["targets"]:
+        assert row["ours"] is not None
+        assert (row["target"] is None) == (row["met"] is None) or row["ours"] is None
+
+    table = subprocess.run(
+        [sys.executable, "-m", "bench", "table", "--out", str(tmp_path)],
         cwd=ROOT,
-        env=dict(os.environ),
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=60,
     )
-    assert run.returncode == 0, run.stderr[-3000:]
-    report = json.loads(run.stdout)
-    assert report["leads"] == leads and report["server"] == "temporal dev server, in memory"
-    names = [side["name"] for side in report["sides"]]
-    assert names == ["followthrough", "raw SDK"]
-    for side in report["sides"]:
-        assert side["leads"] == leads
-        assert side["seconds"] > 0 and side["leads_per_second"] == pytest.approx(leads / side["seconds"])
-        assert side["largest_history"] > 10 and side["worker_peak_rss_mb"] > 20
-        assert side["worker_cpu_seconds"] > 0 and side["server_cpu_seconds"] > 0
-        assert side["worker_cpu_ms_per_lead"] == pytest.approx(1000 * side["worker_cpu_seconds"] / leads, abs=1)
-    ours = report["sides"][0]
-    assert (
-        "CampaignOrchestratorWorkflow" in ours["largest_history_workflow"]
-        or "LeadOutreach" in (ours["largest_history_workflow"])
-    )
-    assert report["ratio_leads_per_second"] > 0 and report["ratio_worker_cpu_per_lead"] > 0
-    assert "warning" not in run.stderr  # every lead succeeded
-
-
-def test_campaign_fanout_puts_a_file_backed_server_where_it_is_told(tmp_path: Path) -> None:
-    """``--server-dir`` (tmpfs at 100,000 leads): the server's SQLite file is written there
-    while the run lasts, and the directory the run made there is gone afterwards."""
-    leads = 6
-    cmd = [sys.executable, "-m", "bench.campaign_fanout", "--leads", str(leads), "--window", "3", "--sides", "raw"]
-    cmd += ["--json", "--progress-every", "0", "--server-db", "file", "--server-dir", str(tmp_path)]
-    run = subprocess.Popen(
-        cmd, cwd=ROOT, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    seen: set[str] = set()
-    deadline = time.monotonic() + 180
-    while run.poll() is None and time.monotonic() < deadline:
-        seen.update(path.name for path in tmp_path.rglob("*"))
-        time.sleep(0.1)
-    stdout, stderr = run.communicate(timeout=10)
-    assert run.returncode == 0, stderr[-3000:]
-    assert "temporal.db" in seen
-    report = json.loads(stdout)
-    assert report["server"] == "temporal dev server, SQLite file"
-    assert [(side["name"], side["leads"]) for side in report["sides"]] == [("raw SDK", leads)]
-    assert list(tmp_path.iterdir()) == []  # the run's server directory is removed with it
+    assert table.returncode == 0, table.stderr
+    assert "| campaign 6 leads | leads/s |" in table.stdout and "(quick)" in table.stdout

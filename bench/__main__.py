@@ -1,0 +1,404 @@
+"""Every headline benchmark, ours beside the raw SDK's twin in the same run: one command.
+
+    python -m bench                         # every workload, full sizes (10,000 leads: ~20-30 min here)
+    python -m bench --quick                 # every workload at smoke sizes (under 3 min on 2 cores)
+    python -m bench --only campaign --leads 100000 --server-dir /dev/shm
+    python -m bench --only webhook,flow
+    python -m bench table                   # the README's table from the latest runs' JSON
+
+Workloads (each side measured in this run; the machine's load is recorded with the figures):
+
+* ``campaign``: :mod:`bench.campaign_fanout` — our campaign of ``--leads`` leads against a raw
+  parent keeping the same window of children; a fresh dev server per side (the rate depends on
+  what the server's tables hold, so neither side pays for the other's) and a fresh worker
+  process per side. Leads/s, server and worker CPU per lead, worker peak RSS, the largest
+  history, events per lead in the parent and in each lead's history, the rate per window.
+* ``webhook``: :mod:`bench.webhook_latency` — ``POST /webhook/whatsapp`` against a bare route that
+  only calls the raw SDK's ``start_workflow``, on one uvicorn and one server, at each of
+  ``--webhook-concurrency`` (10 and 50): p50/p95/p99.
+* ``flow`` and ``timers``: :mod:`bench.flows` — follow-ups started as the API starts them against
+  a raw workflow of the same shape (workflows/s, start latency, history per workflow), and the
+  same with every timer due at one instant (how late each fired, how late its activity started).
+
+Each run writes ``bench/runs/<date>-<time>-<full|quick>.json``: the date, the git commit, the
+machine (cores, memory, load average before and after), every workload's figures on both sides,
+the ratios and the target each is compared with (``targets``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNS = ROOT / "bench" / "runs"
+WORKLOADS = ("campaign", "webhook", "flow", "timers")
+#: The report's shape; ``table`` reads only reports that carry it.
+SCHEMA = "followthrough-bench/1"
+
+FULL = {"leads": 10_000, "requests": 2000, "workflows": 1000}
+QUICK = {"leads": 100, "requests": 100, "workflows": 50}
+
+
+# --- the run ----------------------------------------------------------------------------------
+def machine() -> dict[str, Any]:
+    memory = 0
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory = int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    try:
+        cli = subprocess.run(["temporal", "--version"], capture_output=True, text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        cli = ""
+    return {
+        "cpus": os.cpu_count(),
+        "memory_mb": memory,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "temporalio": version("temporalio"),
+        "temporal_cli": cli,
+    }
+
+
+def git(*args: str) -> str:
+    try:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def ratio(ours: float, raw: float) -> float | None:
+    return round(ours / raw, 3) if raw else None
+
+
+def check(
+    workload: str, measure: str, ours: float, raw: float | None, target: str | None, limit: float | None
+) -> dict[str, Any]:
+    """One row of ``targets``: ``target`` is ``"ratio >= x"``, ``"ratio <= x"``, ``"ours < x"``,
+    ``"ours <= x"``, ``"ours >= x"`` or None (reported beside raw, no target set)."""
+    value = ratio(ours, raw) if raw is not None else None
+    met: bool | None = None
+    if target is not None and limit is not None:
+        subject = value if target.startswith("ratio") else ours
+        if subject is not None:
+            met = {
+                ">=": subject >= limit,
+                "<=": subject <= limit,
+                "<": subject < limit,
+            }[target.split()[1]]
+    return {
+        "workload": workload,
+        "measure": measure,
+        "ours": ours,
+        "raw": raw,
+        "ratio": value,
+        "target": f"{target} {limit:g}" if target is not None and limit is not None else None,
+        "met": met,
+    }
+
+
+def rate_fall(rates: list[float]) -> float | None:
+    """How far the rate fell, at its lowest, below the first window's (0.25 = 25 % lower)."""
+    if len(rates) < 2 or rates[0] <= 0:
+        return None
+    return round(max(0.0, 1 - min(rates[1:]) / rates[0]), 3)
+
+
+def campaign_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
+    ours, raw = report["sides"]
+    leads = report["leads"]
+    name = f"campaign {leads:,} leads"
+    speed = 0.85 if leads >= 100_000 else 0.9
+    rows = [
+        check(name, "leads/s", ours["leads_per_second"], raw["leads_per_second"], "ratio >=", speed),
+        check(
+            name,
+            "server CPU ms per lead",
+            ours["server_cpu_ms_per_lead"],
+            raw["server_cpu_ms_per_lead"],
+            "ratio <=",
+            1.2,
+        ),
+        check(
+            name, "worker CPU ms per lead", ours["worker_cpu_ms_per_lead"], raw["worker_cpu_ms_per_lead"], None, None
+        ),
+        check(
+            name,
+            "worker peak RSS MB",
+            round(ours["worker_peak_rss_mb"], 1),
+            round(raw["worker_peak_rss_mb"], 1),
+            "ours <",
+            400,
+        ),
+        check(name, "largest history (events)", ours["largest_history"], raw["largest_history"], "ours <", 10_000),
+        check(
+            name, "parent events per lead", ours["parent_events_per_lead"], raw["parent_events_per_lead"], None, None
+        ),
+        check(name, "events per lead history", ours["lead_history_events"], raw["lead_history_events"], None, None),
+        check(name, "bytes per lead history", ours["lead_history_bytes"], raw["lead_history_bytes"], None, None),
+    ]
+    fall = rate_fall(ours["rate_per_window"])
+    if fall is not None:
+        raw_fall = rate_fall(raw["rate_per_window"])
+        window = f"{ours['rate_window_seconds']:g} s"
+        rows.append(check(name, f"rate fall per {window} window", fall, raw_fall, "ours <=", 0.2))
+        rows[-1]["ratio"] = None  # a fall is compared with 20 %, not with raw's
+    return rows
+
+
+def webhook_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for concurrency, routes in report["concurrency"].items():
+        name = f"webhook, concurrency {concurrency}"
+        ours, raw = routes["ours"], routes["raw"]
+        rows.append(check(name, "p99 ms", ours["p99_ms"], raw["p99_ms"], "ratio <=", 1.2))
+        rows.append(check(name, "p95 ms", ours["p95_ms"], raw["p95_ms"], None, None))
+        rows.append(check(name, "p50 ms", ours["p50_ms"], raw["p50_ms"], None, None))
+    return rows
+
+
+def flow_targets(workload: str, report: dict[str, Any]) -> list[dict[str, Any]]:
+    ours, raw = report["sides"]
+    name = f"{workload}, {report['workflows']:,} workflows"
+    rows = [
+        check(
+            name,
+            "completed as planned",
+            ours["completed_as_planned"],
+            raw["completed_as_planned"],
+            "ours >=",
+            report["workflows"],
+        ),
+        check(name, "workflows/s", ours["workflows_per_second"], raw["workflows_per_second"], None, None),
+        check(name, "start p99 ms", ours["start_p99_ms"], raw["start_p99_ms"], None, None),
+        check(
+            name,
+            "server CPU ms per workflow",
+            ours["server_cpu_ms_per_workflow"],
+            raw["server_cpu_ms_per_workflow"],
+            None,
+            None,
+        ),
+        check(
+            name,
+            "worker CPU ms per workflow",
+            ours["worker_cpu_ms_per_workflow"],
+            raw["worker_cpu_ms_per_workflow"],
+            None,
+            None,
+        ),
+        check(
+            name,
+            "events per history",
+            ours["history_events_per_workflow"],
+            raw["history_events_per_workflow"],
+            None,
+            None,
+        ),
+    ]
+    if workload == "timers":
+        rows.append(
+            check(
+                name,
+                "activity start late p99 ms",
+                ours["activity_started_late_p99_ms"],
+                raw["activity_started_late_p99_ms"],
+                None,
+                None,
+            )
+        )
+    return rows
+
+
+def run_campaign(args: argparse.Namespace) -> dict[str, Any]:
+    from bench import campaign_fanout
+
+    options = argparse.Namespace(
+        leads=args.leads,
+        window=args.window,
+        continue_as_new_after=1000,
+        raw_batch=1000,  # as our orchestrator: a run per 1,000 (the 100,000-lead configuration)
+        sides=["ours", "raw"],
+        progress_every=args.progress_every,
+        server_db=args.server_db,
+        server_dir=args.server_dir,
+    )
+    return asyncio.run(campaign_fanout.run_bench(options))
+
+
+def run_webhook(args: argparse.Namespace) -> dict[str, Any]:
+    from bench import webhook_latency
+
+    # A quick run does not wait long for the inbound workflows to drain (not a target figure).
+    drain = 5.0 if args.quick else 600.0
+    return asyncio.run(webhook_latency.measure(args.requests, args.webhook_concurrency, drain_seconds=drain))
+
+
+def run_flows(workloads: list[str], args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    from datetime import timedelta
+
+    from bench import flows
+
+    delay = timedelta(seconds=args.flow_delay)
+    return asyncio.run(flows.measure(workloads, args.workflows, args.flow_concurrency, delay))
+
+
+def run(args: argparse.Namespace) -> Path:
+    only = [w.strip() for w in args.only.split(",")] if args.only else list(WORKLOADS)
+    unknown = sorted(set(only) - set(WORKLOADS))
+    if unknown:
+        raise SystemExit(f"--only: unknown workload {', '.join(unknown)}; known: {', '.join(WORKLOADS)}")
+    sizes = QUICK if args.quick else FULL
+    for key, default in sizes.items():
+        if getattr(args, key) is None:
+            setattr(args, key, default)
+    began = datetime.now(UTC)
+    report: dict[str, Any] = {
+        "schema": SCHEMA,
+        "date": began.isoformat(timespec="seconds"),
+        "commit": git("rev-parse", "--short", "HEAD"),
+        "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+        "quick": args.quick,
+        "label": args.label,
+        "argv": sys.argv[1:],
+        "machine": machine() | {"load_average_before": load_average()},
+        "workloads": {},
+        "targets": [],
+    }
+    for workload in (w for w in WORKLOADS if w in only):
+        if workload == "timers" and "flow" in only:
+            continue  # measured with flow, on its server and workers
+        print(f"== {workload}", file=sys.stderr, flush=True)
+        started = time.perf_counter()
+        if workload == "campaign":
+            done = {workload: run_campaign(args)}
+        elif workload == "webhook":
+            done = {workload: run_webhook(args)}
+        else:
+            done = run_flows([w for w in ("flow", "timers") if w in only], args)
+        for name, figures in done.items():
+            figures["wall_seconds"] = round(time.perf_counter() - started, 1)
+            report["workloads"][name] = figures
+            report["targets"].extend(
+                campaign_targets(figures)
+                if name == "campaign"
+                else webhook_targets(figures)
+                if name == "webhook"
+                else flow_targets(name, figures)
+            )
+    report["machine"]["load_average_after"] = load_average()
+    report["seconds"] = round((datetime.now(UTC) - began).total_seconds(), 1)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{began:%Y-%m-%d-%H%M%S}-{'quick' if args.quick else 'full'}.json"
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(markdown([(report, row) for row in report["targets"]]))
+    print(f"\nwritten: {path}", file=sys.stderr)
+    return path
+
+
+# --- the table --------------------------------------------------------------------------------
+def latest_rows(directory: Path) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """Each (workload, measure) row from the latest report holding it; full runs win over quick
+    ones (a quick run's row appears only where no full run has that row)."""
+    reports = []
+    for path in sorted(directory.glob("*.json")):
+        try:
+            report = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(report, dict) and report.get("schema") == SCHEMA:
+            reports.append(report)
+    reports.sort(key=lambda r: (not r["quick"], r["date"]))  # quick first, then full; oldest first
+    chosen: dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any]]] = {}
+    for report in reports:
+        for row in report["targets"]:
+            chosen[(row["workload"], row["measure"])] = (report, row)
+    return sorted(chosen.values(), key=lambda pair: _order(pair[1]))
+
+
+def _order(row: dict[str, Any]) -> tuple[int, str]:
+    prefix = next((i for i, w in enumerate(WORKLOADS) if row["workload"].startswith(w)), len(WORKLOADS))
+    return prefix, row["workload"]
+
+
+def _number(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:,.2f}" if abs(value) < 100 else f"{value:,.1f}"
+    return f"{int(value):,}"
+
+
+def markdown(rows: list[tuple[dict[str, Any], dict[str, Any]]]) -> str:
+    lines = [
+        "| workload | measure | ours | raw SDK | ratio | target | met | run |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for report, row in rows:
+        met = {True: "**yes**", False: "**no**", None: "—"}[row["met"]]
+        run_name = f"{report['date'][:10]} {report['commit']}{'+' if report.get('dirty') else ''}"
+        if report["quick"]:
+            run_name += " (quick)"
+        lines.append(
+            f"| {row['workload']} | {row['measure']} | {_number(row['ours'])} | {_number(row['raw'])} | "
+            f"{_number(row['ratio'])} | {row['target'] or '—'} | {met} | {run_name} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("command", nargs="?", default="run", choices=["run", "table"])
+    parser.add_argument("--only", default="", help=f"comma-separated workloads ({','.join(WORKLOADS)}); default all")
+    parser.add_argument("--quick", action="store_true", help="smoke sizes: " + json.dumps(QUICK))
+    parser.add_argument("--leads", type=int, help=f"campaign leads (default {FULL['leads']:,}; quick {QUICK['leads']})")
+    parser.add_argument("--window", type=int, default=100, help="campaign: lead workflows in flight")
+    parser.add_argument(
+        "--server-db", choices=["file", "memory"], default="file", help="campaign: dev-server persistence"
+    )
+    parser.add_argument("--server-dir", default="", help="campaign: where the server's SQLite file goes (/dev/shm)")
+    parser.add_argument("--progress-every", type=float, default=0, help="campaign: seconds between samples (0: auto)")
+    parser.add_argument(
+        "--requests", type=int, help=f"webhook: requests per route and concurrency (default {FULL['requests']})"
+    )
+    parser.add_argument("--webhook-concurrency", type=int, nargs="+", default=[10, 50])
+    parser.add_argument(
+        "--workflows", type=int, help=f"flow and timers: executions per side (default {FULL['workflows']})"
+    )
+    parser.add_argument("--flow-concurrency", type=int, default=50, help="flow and timers: starts in flight")
+    parser.add_argument("--flow-delay", type=float, default=5.0, help="flow and timers: seconds from start to due")
+    parser.add_argument("--label", default="", help="a note kept in the report (what this run tries)")
+    parser.add_argument("--out", default=str(RUNS), help="where the report goes, and where `table` reads")
+    args = parser.parse_args()
+    if args.command == "table":
+        print(markdown(latest_rows(Path(args.out))))
+        return
+    if not args.progress_every:
+        # Samples for the rate per window: every minute on long runs, often enough on short ones.
+        leads = args.leads or (QUICK if args.quick else FULL)["leads"]
+        args.progress_every = 60.0 if leads >= 20_000 else 10.0 if leads >= 2000 else 1.0
+    run(args)
+
+
+if __name__ == "__main__":
+    main()
