@@ -22,7 +22,7 @@ from typing import Annotated, Any, TypeVar
 import pydantic
 import typer
 
-from followthrough.console import emit, fail, run, settings_or_exit
+from followthrough.console import emit, fail, run, settings_or_exit, workflow_specs
 from followthrough.processes.campaigns.control import (
     CampaignControl,
     CampaignProblem,
@@ -42,13 +42,14 @@ T = TypeVar("T")
 
 def _with_control(action: Callable[[CampaignControl], Awaitable[T]], *, temporal: bool = True) -> T:
     settings = settings_or_exit()
+    specs = workflow_specs()
 
     async def go() -> T:
         services = await Services.open(settings)
         try:
             workflows = None
             if temporal:
-                workflows = Workflows(await connect(settings), settings.temporal_task_queue)
+                workflows = Workflows(await connect(settings), settings.temporal_task_queue, specs=specs)
             return await action(CampaignControl(services, workflows))
         finally:
             await services.close()

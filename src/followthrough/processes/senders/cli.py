@@ -23,7 +23,7 @@ import pydantic
 import typer
 from pydantic.alias_generators import to_camel
 
-from followthrough.console import emit, fail, run, settings_or_exit
+from followthrough.console import emit, fail, run, settings_or_exit, workflow_specs
 from followthrough.processes.senders.accounts import SenderControl, SenderProblem
 from followthrough.processes.senders.rules import ConnectSender, LimitsPatch, view
 from followthrough.services import Services
@@ -38,12 +38,13 @@ T = TypeVar("T")
 
 def _with_control(action: Callable[[SenderControl], Awaitable[T]]) -> T:
     settings = settings_or_exit()
+    specs = workflow_specs()
 
     async def go() -> T:
         services = await Services.open(settings)
 
         async def workflows() -> Workflows:
-            return Workflows(await connect_temporal(settings), settings.temporal_task_queue)
+            return Workflows(await connect_temporal(settings), settings.temporal_task_queue, specs=specs)
 
         try:
             return await action(SenderControl(services, workflows=workflows))
