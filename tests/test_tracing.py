@@ -26,8 +26,9 @@ from temporalio.client import Client
 from followthrough import tracing
 from followthrough.catalog import build_worker, create_app
 from followthrough.config import Settings
+from followthrough.leads.models import LeadRepliedSignal
 from followthrough.logs import JsonFormatter
-from followthrough.processes.campaigns.graph import LeadOutreachInput, LeadRepliedSignal
+from followthrough.processes.campaigns.graph import LeadOutreachInput
 from followthrough.processes.campaigns.lead import LeadOutreachWorkflow
 from followthrough.services import Services
 from tests.conftest import API_KEY, copy_sqlite, running

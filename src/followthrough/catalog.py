@@ -51,8 +51,9 @@ def processes() -> tuple[Process, ...]:
     import followthrough.commands.keys
     import followthrough.commands.webhook
     import followthrough.leads.activities
+    import followthrough.llm.activities
     import followthrough.messaging.activities
-    import followthrough.processes.bookings.activities
+    import followthrough.processes.bookings.appointments
     import followthrough.processes.bookings.calendar_activities
     import followthrough.processes.bookings.routes
     import followthrough.processes.bookings.webhook
@@ -88,7 +89,6 @@ def processes() -> tuple[Process, ...]:
     import followthrough.processes.inbound.workflow
     import followthrough.processes.integrations.conversions
     import followthrough.processes.integrations.crm
-    import followthrough.processes.integrations.memory
     import followthrough.processes.integrations.routes
     import followthrough.processes.integrations.workflow
     import followthrough.processes.notifications.activities
@@ -114,7 +114,7 @@ def processes() -> tuple[Process, ...]:
             "bookings",
             workflows=(P.bookings.workflow.DemoBookingWorkflow,),
             activities=(
-                P.bookings.activities.AppointmentActivities,
+                P.bookings.appointments.AppointmentActivities,
                 P.bookings.calendar_activities.CalendarActivities,
             ),
             routers=(
@@ -188,7 +188,6 @@ def processes() -> tuple[Process, ...]:
             activities=(
                 P.integrations.conversions.ConversionsActivities,
                 P.integrations.crm.CRMActivities,
-                P.integrations.memory.LLMActivities,
             ),
             routers=((P.integrations.routes.router, False),),
         ),
@@ -228,12 +227,13 @@ def processes() -> tuple[Process, ...]:
             ),
             commands=(("sender", P.senders.cli.app),),
         ),
-        # Foundations every process leans on: leads and messaging serve several processes; the
+        # Foundations every process leans on: leads, the llm and messaging serve several processes; the
         # generic workflow routes, the codec and metrics; the store and key commands.
         Process(
             "platform",
             activities=(
                 followthrough.leads.activities.LeadActivities,
+                followthrough.llm.activities.LLMActivities,
                 followthrough.messaging.activities.MessagingActivities,
             ),
             routers=(
