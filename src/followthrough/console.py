@@ -11,7 +11,6 @@ import json
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
-import click
 import typer
 from temporalio.exceptions import TemporalError
 from temporalio.service import RPCError
@@ -56,11 +55,11 @@ _USER_ERRORS = (
 )
 
 
-def workflow_specs() -> WorkflowSpecs:
+def workflow_specs(ctx: typer.Context) -> WorkflowSpecs:
     """The workflow types of the running command's catalog: ``cli.py`` hands its
     :class:`~followthrough.manifest.Catalog` to every group as the context's object, so a
     process's CLI never imports the list that imports it."""
-    catalog = click.get_current_context().find_object(Catalog)
+    catalog = ctx.find_object(Catalog)
     if catalog is None:
         raise RuntimeError("no Catalog in the command's context (invoke through followthrough.cli)")
     return catalog.specs

@@ -151,11 +151,16 @@ OrgOpt = Annotated[str | None, typer.Option("--org", help="the organization its 
 
 @app.command("create")
 def create(
-    schedule_id: str, every: EveryOpt = "5m", workflow: WorkflowOpt = None, input: InputOpt = None, org: OrgOpt = None
+    ctx: typer.Context,
+    schedule_id: str,
+    every: EveryOpt = "5m",
+    workflow: WorkflowOpt = None,
+    input: InputOpt = None,
+    org: OrgOpt = None,
 ) -> None:
     """Create a schedule (or update the one with this id)."""
     data = parse_json(input, "--input")
-    specs = workflow_specs()
+    specs = workflow_specs(ctx)
 
     async def go(client: Client, task_queue: str) -> dict[str, Any]:
         desc, created = await create_schedule(
