@@ -306,9 +306,10 @@ def settings_env(home: Path, address: str, task_queue: str) -> dict[str, str]:
 
 
 async def run_worker(kind: str, address: str, task_queue: str) -> None:
+    from followthrough.catalog import build_worker
     from followthrough.config import load_settings
     from followthrough.services import Services
-    from followthrough.temporal import build_worker, connect
+    from followthrough.temporal import connect
 
     settings = load_settings(temporal_address=address, temporal_task_queue=task_queue)
     services = await Services.open(settings)

@@ -43,14 +43,14 @@ import httpx
 import uvicorn
 from pydantic import SecretStr
 
-from followthrough.api import create_app
+from followthrough.catalog import build_worker, create_app
 from followthrough.config import load_settings
 from followthrough.leads.models import Lead
 from followthrough.processes.inbound.rules import InboundMessageInput
 from followthrough.processes.inbound.workflow import InboundMessageWorkflow
 from followthrough.services import Services
 from followthrough.store.migrate import upgrade
-from followthrough.temporal import DevServer, build_worker, connect
+from followthrough.temporal import DevServer, connect
 from followthrough.temporal.devserver import free_port
 
 BUDGET_SECONDS = 5.0

@@ -28,10 +28,10 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from followthrough.api import create_app
+from followthrough.catalog import build_worker, create_app
 from followthrough.config import SEARCH_ATTRIBUTES, Settings, load_settings
 from followthrough.services import Services
-from followthrough.temporal import DevServer, build_worker, data_converter
+from followthrough.temporal import DevServer, data_converter
 from followthrough.temporal.devserver import find_binary, free_port
 
 API_KEY = "test-api-key"

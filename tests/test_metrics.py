@@ -19,7 +19,7 @@ with workflow.unsafe.imports_passed_through():
     import pytest
     from prometheus_client import REGISTRY
 
-    from followthrough.api import create_app
+    from followthrough.catalog import create_app
     from followthrough.config import Settings
     from followthrough.metrics import runtime_for, sdk_metrics_text, worker_interceptors
     from followthrough.services import Services

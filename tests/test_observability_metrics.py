@@ -17,7 +17,7 @@ import pytest
 from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
-from followthrough.api import create_app
+from followthrough.catalog import create_app
 from followthrough.errors import RetryableError
 from followthrough.services import Services
 from followthrough.store.outbox import Outbox

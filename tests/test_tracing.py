@@ -24,13 +24,13 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from temporalio.client import Client
 
 from followthrough import tracing
-from followthrough.api import create_app
+from followthrough.catalog import build_worker, create_app
 from followthrough.config import Settings
+from followthrough.leads.models import LeadRepliedSignal
 from followthrough.logs import JsonFormatter
-from followthrough.processes.campaigns.graph import LeadOutreachInput, LeadRepliedSignal
+from followthrough.processes.campaigns.graph import LeadOutreachInput
 from followthrough.processes.campaigns.lead import LeadOutreachWorkflow
 from followthrough.services import Services
-from followthrough.temporal import build_worker
 from tests.conftest import API_KEY, copy_sqlite, running
 from tests.processes.campaigns.outreach_support import seed
 

@@ -1,31 +1,42 @@
 """What the product does, in one place: every business process with its workflows, activity
 classes, routers and CLI groups, listed explicitly (nothing is discovered, so a reader and a tool
 can follow every arrow). A new process gets a package under ``followthrough/processes/`` and one
-entry here; the worker, the API and the CLI read these lists.
+entry here.
+
+This is the composition root: the top of the import graph. It imports every process, and the
+entry points (``cli.py``, ``serve.py``, the tests) import it; the foundations it feeds (the app
+factory in ``api/app.py``, the worker in ``temporal/worker.py``, the workflow operations) take
+the lists as arguments and never import this module. :func:`create_app` and
+:func:`build_worker` are the product's app and worker, wired with :func:`catalog`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from followthrough.manifest import Catalog, Process, activity_methods
+
 if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from temporalio.client import Client
+    from temporalio.worker import Worker
+
+    from followthrough.config import Settings
     from followthrough.services import Services
 
-
-@dataclass(frozen=True)
-class Process:
-    """One business process: what it registers on the worker, the API and the CLI."""
-
-    name: str
-    workflows: tuple[type, ...] = ()
-    activities: tuple[type, ...] = ()
-    #: (router, public): a public router checks the provider's signature instead of the API key.
-    routers: tuple[tuple[Any, bool], ...] = ()
-    #: (name, typer app): ``followthrough NAME ...``.
-    commands: tuple[tuple[str, Any], ...] = field(default=())
+__all__ = [
+    "Catalog",
+    "Process",
+    "activity_methods",
+    "build_activities",
+    "build_worker",
+    "catalog",
+    "command_groups",
+    "create_app",
+    "workflow_classes",
+]
 
 
 @cache
@@ -40,8 +51,9 @@ def processes() -> tuple[Process, ...]:
     import followthrough.commands.keys
     import followthrough.commands.webhook
     import followthrough.leads.activities
+    import followthrough.llm.activities
     import followthrough.messaging.activities
-    import followthrough.processes.bookings.activities
+    import followthrough.processes.bookings.appointments
     import followthrough.processes.bookings.calendar_activities
     import followthrough.processes.bookings.routes
     import followthrough.processes.bookings.webhook
@@ -77,7 +89,6 @@ def processes() -> tuple[Process, ...]:
     import followthrough.processes.inbound.workflow
     import followthrough.processes.integrations.conversions
     import followthrough.processes.integrations.crm
-    import followthrough.processes.integrations.memory
     import followthrough.processes.integrations.routes
     import followthrough.processes.integrations.workflow
     import followthrough.processes.notifications.activities
@@ -103,7 +114,7 @@ def processes() -> tuple[Process, ...]:
             "bookings",
             workflows=(P.bookings.workflow.DemoBookingWorkflow,),
             activities=(
-                P.bookings.activities.AppointmentActivities,
+                P.bookings.appointments.AppointmentActivities,
                 P.bookings.calendar_activities.CalendarActivities,
             ),
             routers=(
@@ -177,7 +188,6 @@ def processes() -> tuple[Process, ...]:
             activities=(
                 P.integrations.conversions.ConversionsActivities,
                 P.integrations.crm.CRMActivities,
-                P.integrations.memory.LLMActivities,
             ),
             routers=((P.integrations.routes.router, False),),
         ),
@@ -217,12 +227,13 @@ def processes() -> tuple[Process, ...]:
             ),
             commands=(("sender", P.senders.cli.app),),
         ),
-        # Foundations every process leans on: leads and messaging serve several processes; the
+        # Foundations every process leans on: leads, the llm and messaging serve several processes; the
         # generic workflow routes, the codec and metrics; the store and key commands.
         Process(
             "platform",
             activities=(
                 followthrough.leads.activities.LeadActivities,
+                followthrough.llm.activities.LLMActivities,
                 followthrough.messaging.activities.MessagingActivities,
             ),
             routers=(
@@ -240,32 +251,50 @@ def processes() -> tuple[Process, ...]:
     )
 
 
+@cache
+def catalog() -> Catalog:
+    """The product: every process above."""
+    return Catalog(processes())
+
+
 def workflow_classes() -> tuple[type, ...]:
-    return tuple(cls for process in processes() for cls in process.workflows)
-
-
-def activity_groups() -> tuple[type, ...]:
-    """Classes whose ``@activity.defn`` methods the worker registers (constructed with Services)."""
-    return tuple(cls for process in processes() for cls in process.activities)
-
-
-def routers() -> tuple[tuple[Any, bool], ...]:
-    """(router, public) of every process."""
-    return tuple(router for process in processes() for router in process.routers)
+    return catalog().workflows
 
 
 def command_groups() -> tuple[tuple[str, Any], ...]:
-    return tuple(command for process in processes() for command in process.commands)
-
-
-def activity_methods(instance: object) -> list[Callable[..., Any]]:
-    """The bound ``@activity.defn`` methods of one group instance."""
-    return [
-        getattr(instance, name)
-        for name, attr in sorted(vars(type(instance)).items())
-        if hasattr(attr, "__temporal_activity_definition")
-    ]
+    return catalog().commands
 
 
 def build_activities(services: Services) -> list[Callable[..., Any]]:
-    return [m for group in activity_groups() for m in activity_methods(group(services))]
+    return catalog().activities(services)
+
+
+def create_app(
+    settings: Settings, *, api_key: str, services: Services | None = None, client: Client | None = None
+) -> FastAPI:
+    """The product's API: :func:`followthrough.api.app.create_app` with every process."""
+    from followthrough.api.app import create_app as app_of
+
+    return app_of(settings, catalog(), api_key=api_key, services=services, client=client)
+
+
+def build_worker(
+    client: Client,
+    services: Services,
+    *,
+    task_queue: str | None = None,
+    workflows: Sequence[type] | None = None,
+    activities: Sequence[Callable[..., Any]] | None = None,
+    **overrides: Any,
+) -> Worker:
+    """The product's worker: every workflow and activity (tests may pass their own lists)."""
+    from followthrough.temporal.worker import build_worker as worker_of
+
+    return worker_of(
+        client,
+        services,
+        task_queue=task_queue,
+        workflows=workflow_classes() if workflows is None else workflows,
+        activities=build_activities(services) if activities is None else activities,
+        **overrides,
+    )

@@ -36,10 +36,12 @@ app.add_typer(workflow_app, name="workflow")
 
 
 def _add_command_groups() -> None:
-    from followthrough.catalog import command_groups
+    """Every process's and the platform's groups, each handed the catalog as its context's
+    object (:func:`followthrough.console.workflow_specs` reads it)."""
+    from followthrough.catalog import catalog
 
-    for name, group in command_groups():
-        app.add_typer(group, name=name)
+    for name, group in catalog().commands:
+        app.add_typer(group, name=name, context_settings={"obj": catalog()})
 
 
 # --- processes --------------------------------------------------------------------------
@@ -87,8 +89,10 @@ def with_workflows(action: Callable[[Workflows], Awaitable[T]]) -> T:
     settings = settings_or_exit()
 
     async def go() -> T:
+        from followthrough.catalog import catalog
+
         client = await connect(settings)
-        return await action(Workflows(client, settings.temporal_task_queue))
+        return await action(Workflows(client, settings.temporal_task_queue, specs=catalog().specs))
 
     return run(go())
 

@@ -17,6 +17,7 @@ from temporalio.service import RPCError
 
 from followthrough.config import ConfigError, Settings, load_settings
 from followthrough.logs import configure_logging
+from followthrough.manifest import Catalog
 from followthrough.temporal.client import TemporalUnavailable
 from followthrough.temporal.operations import (
     HandlerNotPublic,
@@ -31,6 +32,7 @@ from followthrough.temporal.operations import (
     WorkflowNotFound,
     WorkflowTaskFailing,
 )
+from followthrough.temporal.specs import WorkflowSpecs
 
 T = TypeVar("T")
 
@@ -51,6 +53,16 @@ _USER_ERRORS = (
     ValueError,
     OverflowError,
 )
+
+
+def workflow_specs(ctx: typer.Context) -> WorkflowSpecs:
+    """The workflow types of the running command's catalog: ``cli.py`` hands its
+    :class:`~followthrough.manifest.Catalog` to every group as the context's object, so a
+    process's CLI never imports the list that imports it."""
+    catalog = ctx.find_object(Catalog)
+    if catalog is None:
+        raise RuntimeError("no Catalog in the command's context (invoke through followthrough.cli)")
+    return catalog.specs
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:

@@ -18,12 +18,12 @@ import uvicorn
 from temporalio.client import Client
 
 from followthrough import tracing
-from followthrough.api import create_app
+from followthrough.catalog import build_worker, create_app
 from followthrough.config import Settings
 from followthrough.metrics import start_exporter
 from followthrough.services import Services
 from followthrough.store.migrate import upgrade
-from followthrough.temporal import DevServer, build_worker, connect
+from followthrough.temporal import DevServer, connect
 from followthrough.temporal.devserver import free_port
 
 log = logging.getLogger("followthrough")

@@ -21,12 +21,12 @@ from temporalio.client import Client
 from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from followthrough.api import create_app
+from followthrough.catalog import catalog, create_app
 from followthrough.services import Services
 from followthrough.store.repositories import Campaigns
-from followthrough.temporal.catalog import _spec, catalog
 from followthrough.temporal.devserver import free_port
 from followthrough.temporal.operations import Workflows
+from followthrough.temporal.specs import workflow_specs
 from tests.conftest import API_KEY, suite_converter
 
 
@@ -65,7 +65,7 @@ TEST_WORKFLOWS = [BrokenTaskWorkflow, DeclinedChargeWorkflow]
 
 def app_with_test_workflows(services: Services, client: Client) -> Any:
     app = create_app(services.settings, api_key=API_KEY, services=services, client=client)
-    specs = {**catalog(), **{spec.name: spec for spec in map(_spec, TEST_WORKFLOWS)}}
+    specs = {**catalog().specs, **workflow_specs(TEST_WORKFLOWS)}
     app.state.workflows = Workflows(client, services.settings.temporal_task_queue, specs=specs)
     return app
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from followthrough.api.app import create_app
+from followthrough.catalog import create_app
 from followthrough.services import Services
 from tests.conftest import serving
 

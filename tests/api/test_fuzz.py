@@ -31,7 +31,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from followthrough.api import create_app
+from followthrough.catalog import create_app
 from followthrough.services import Services
 from followthrough.store.repositories import ApiKeys
 from tests.conftest import API_KEY

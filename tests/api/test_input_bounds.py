@@ -17,7 +17,7 @@ import httpx
 import pytest
 from temporalio.client import Client
 
-from followthrough.api import create_app
+from followthrough.catalog import create_app
 from followthrough.config import Settings
 from followthrough.services import Services
 from tests.conftest import API_KEY, copy_sqlite

@@ -21,7 +21,7 @@ import pytest
 from fastapi import FastAPI
 from limits.aio.storage import MemoryStorage, RedisStorage
 
-from followthrough.api import create_app
+from followthrough.catalog import create_app
 from followthrough.config import Settings
 from followthrough.services import Services
 from followthrough.store.repositories.api_keys import ApiKeys

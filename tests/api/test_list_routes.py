@@ -12,7 +12,7 @@ import httpx
 import pytest
 from temporalio.client import Client
 
-from followthrough.api import create_app
+from followthrough.catalog import create_app
 from followthrough.services import Services
 from followthrough.store.repositories import ApiKeys
 from tests.api.test_closed_executions import _bodies, _lead

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from followthrough.api.app import create_app
+from followthrough.catalog import create_app
 from followthrough.config import Settings
 from followthrough.processes.campaigns.control import CreateCampaign, parse_leads
 

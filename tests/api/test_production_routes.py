@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 import httpx
 import pytest
 
-from followthrough.api import create_app
+from followthrough.catalog import create_app
 from followthrough.providers.contracts.payments import CreateCheckoutInput, GetCheckoutInput
 from followthrough.services import Services
 

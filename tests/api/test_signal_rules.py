@@ -20,10 +20,10 @@ import pytest
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from followthrough.temporal.catalog import catalog
+from followthrough.catalog import catalog
 from followthrough.temporal.handlers import HandlerSpec
 
-CATALOG = catalog()
+CATALOG = catalog().specs
 HANDLERS = [
     (spec.name, kind, handler)
     for spec in CATALOG.values()

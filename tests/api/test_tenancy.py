@@ -26,7 +26,7 @@ from fastapi import FastAPI
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from followthrough.api import create_app
+from followthrough.catalog import create_app
 from followthrough.config import Settings
 from followthrough.services import Services
 from followthrough.store.migrate import upgrade

@@ -24,7 +24,7 @@ from temporalio.common import RawValue
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from followthrough.api import create_app
+from followthrough.catalog import create_app
 from followthrough.services import Services
 from followthrough.temporal.client import TemporalUnavailable
 from followthrough.temporal.operations import Workflows

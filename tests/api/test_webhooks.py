@@ -29,8 +29,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from followthrough.api import create_app
-from followthrough.catalog import activity_methods
+from followthrough.catalog import activity_methods, create_app
 from followthrough.processes.inbound.activities import InboundActivities
 from followthrough.processes.inbound.rules import InboundMessageResult, inbound_workflow_id
 from followthrough.processes.inbound.webhook import parse_whatsapp, pending_tasks

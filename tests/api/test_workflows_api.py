@@ -8,7 +8,7 @@ import uuid
 import httpx
 from temporalio.worker import Worker
 
-from followthrough.api import create_app
+from followthrough.catalog import create_app
 from followthrough.services import Services
 from followthrough.temporal.devserver import free_port
 from tests.conftest import API_KEY

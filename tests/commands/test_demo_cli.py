@@ -13,7 +13,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from typer.testing import CliRunner, Result
 
-from followthrough.api.app import create_app
+from followthrough.catalog import create_app
 from followthrough.cli import app
 from followthrough.services import Services
 from followthrough.store.repositories.api_keys import ApiKeys

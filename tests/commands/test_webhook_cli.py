@@ -11,7 +11,7 @@ from pydantic import SecretStr
 from temporalio.client import Client
 from typer.testing import CliRunner, Result
 
-from followthrough.api.app import create_app
+from followthrough.catalog import create_app
 from followthrough.cli import app
 from followthrough.services import Services
 from tests.conftest import serving

@@ -18,7 +18,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from followthrough.api import create_app
+from followthrough.catalog import create_app
 from followthrough.processes.campaigns.graph import LeadOutcome, LeadOutreachResult
 from followthrough.processes.campaigns.webhook import AUTH_HEADER, replying_leads
 from followthrough.services import Services

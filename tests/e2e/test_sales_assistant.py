@@ -27,7 +27,7 @@ from temporalio.client import Client
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 from temporalio.worker import Worker
 
-from followthrough.api import create_app
+from followthrough.catalog import create_app
 from followthrough.processes.campaigns.graph import LeadOutcome, LeadOutreachInput, LeadOutreachResult
 from followthrough.processes.campaigns.lead import LeadOutreachWorkflow
 from followthrough.processes.inbound.rules import InboundMessageResult, inbound_workflow_id

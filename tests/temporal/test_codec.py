@@ -17,7 +17,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from followthrough.api import create_app
+from followthrough.catalog import create_app
 from followthrough.config import ConfigError, load_settings
 from followthrough.services import Services
 from followthrough.temporal import DevServer

@@ -18,12 +18,11 @@ import httpx
 import pytest
 from temporalio.client import Client
 
-from followthrough.api import create_app
+from followthrough.catalog import build_worker, create_app
 from followthrough.config import load_settings
 from followthrough.services import Services
 from followthrough.store.models import InboundMessage, Lead
 from followthrough.store.repositories import ApiKeys, CampaignExecutions, SenderAccounts
-from followthrough.temporal import build_worker
 from tests.conftest import API_KEY, copy_sqlite, serving
 
 pytestmark = pytest.mark.devserver

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from followthrough.api import create_app
+from followthrough.catalog import create_app
 from followthrough.services import Services
 from followthrough.store.models import ContentItem, Lead, Payment
 from followthrough.store.repositories import ApiKeys

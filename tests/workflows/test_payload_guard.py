@@ -20,11 +20,11 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from followthrough.catalog import build_activities
-from followthrough.leads.models import Lead
+from followthrough.leads.models import Lead, LeadRepliedSignal
 from followthrough.metrics import SIGNALS_DROPPED, worker_interceptors
 from followthrough.processes.campaigns.sender import SenderWorkflow
 from followthrough.processes.campaigns.sending_window import SenderInput, SenderLimits
-from followthrough.processes.followups.rules import FollowUpInput, LeadRepliedSignal
+from followthrough.processes.followups.rules import FollowUpInput
 from followthrough.processes.followups.workflow import FollowUpWorkflow
 from followthrough.processes.integrations.workflow import IntegrationSyncWorkflow
 from followthrough.processes.payments.rules import PaymentCompletedSignal, PaymentInput

@@ -1,5 +1,3 @@
-"""The HTTP API (FastAPI): generic workflow routes, one router per business process, webhooks."""
-
-from followthrough.api.app import create_app
-
-__all__ = ["create_app"]
+"""The HTTP API (FastAPI): the app factory, auth, errors, limits, the generic workflow routes
+and the webhooks' common parts. The product's app (every process's routers) is
+:func:`followthrough.catalog.create_app`."""

@@ -1,4 +1,5 @@
-"""The FastAPI application factory."""
+"""The FastAPI application factory: the platform's middleware and the routers of the processes
+it is given (the product's list is ``followthrough/catalog.py``, which calls this)."""
 
 from __future__ import annotations
 
@@ -18,21 +19,23 @@ from followthrough.api.errors import install_error_handlers
 from followthrough.api.http_metrics import HttpMetricsMiddleware
 from followthrough.api.limits import install_limits
 from followthrough.api.rate_limits import limits_for
-from followthrough.catalog import routers
 from followthrough.config import Settings
 from followthrough.logs import RequestIdMiddleware
+from followthrough.manifest import Catalog
 from followthrough.services import Services
 from followthrough.web import install_web
 
 
 def create_app(
     settings: Settings,
+    catalog: Catalog,
     *,
     api_key: str,
     services: Services | None = None,
     client: Client | None = None,
 ) -> FastAPI:
-    """The app. ``client`` may be given (tests, `dev`); otherwise it connects on first use.
+    """The app serving ``catalog``'s routers and workflow types. ``client`` may be given (tests,
+    `dev`); otherwise it connects on first use.
 
     ``services`` are closed with the app only when the app opened them.
     """
@@ -62,6 +65,7 @@ def create_app(
     app.state.client = client
     app.state.client_lock = asyncio.Lock()
     app.state.workflows = None
+    app.state.specs = catalog.specs  # the workflow types the generic routes and flags may use
     install_error_handlers(app)
     install_docs(app)
     app.add_middleware(RequestIdMiddleware)  # X-Request-ID, and request_id in log lines
@@ -79,7 +83,7 @@ def create_app(
     install_limits(app, settings)  # after CORS: the body limit is the outermost middleware but one
     app.add_middleware(HttpMetricsMiddleware)  # counts every answer, the body limit's 413 too
     tracing.instrument_app(app)  # a span per request when OTEL_EXPORTER_OTLP_ENDPOINT is set
-    for router, public in routers():
+    for router, public in catalog.routers:
         keyed = [] if public else [Depends(require_key)]
         app.include_router(router, dependencies=[*keyed, *limits_for(router, public)])
     install_web(app)  # /app: the business pages, signed in with a session (not in the schema)

@@ -39,7 +39,7 @@ async def get_workflows(request: Request, client: Annotated[Client, Depends(get_
     (signed webhooks, which resolve the owner from their records) see every one."""
     state = request.app.state
     if state.workflows is None or state.workflows.client is not client:
-        state.workflows = Workflows(client, state.settings.temporal_task_queue)
+        state.workflows = Workflows(client, state.settings.temporal_task_queue, specs=state.specs)
     principal = principal_of(request)
     if principal.operator:
         return state.workflows  # type: ignore[no-any-return]

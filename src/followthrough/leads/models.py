@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, Field
 
+from followthrough.bounds import Id, Instant
+
 #: The languages the message templates are written in.
 Language = Literal["es", "en"]
 
@@ -31,6 +33,16 @@ class Lead(BaseModel):
     @property
     def first_name(self) -> str:
         return (self.name or "").split(" ", 1)[0]
+
+
+class LeadRepliedSignal(BaseModel):
+    """The lead answered: the signal ``lead_replied`` of the follow-ups and of a campaign's
+    outreach. Every field is optional: WhatsApp's inbound path sends when it was received, a
+    campaign's webhook which channel it came on."""
+
+    message_id: Id | None = None
+    received_at: Instant | None = None
+    channel: Literal["linkedin", "whatsapp", "email", "other"] | None = None
 
 
 class SetStageInput(BaseModel):

@@ -56,9 +56,9 @@ from temporalio.exceptions import FailureError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from followthrough.config import DEFAULT_ORGANIZATION, SEARCH_ATTRIBUTES
-from followthrough.temporal.catalog import WorkflowSpec, catalog
 from followthrough.temporal.client import TemporalUnavailable
 from followthrough.temporal.handlers import HandlerSpec, Kind
+from followthrough.temporal.specs import WorkflowSpec, WorkflowSpecs
 
 T = TypeVar("T")
 
@@ -332,12 +332,13 @@ class Workflows:
         client: Client,
         task_queue: str,
         *,
-        specs: dict[str, WorkflowSpec] | None = None,
+        specs: WorkflowSpecs,
         organization: str | None = None,
     ) -> None:
         self.client = client
         self.task_queue = task_queue
-        self.specs: dict[str, WorkflowSpec] = catalog() if specs is None else specs
+        #: The workflow types these operations know (the caller's list: ``Catalog.specs``).
+        self.specs: WorkflowSpecs = specs
         #: The owner stamped on what this starts when the caller names none (``OrganizationId``).
         self.organization: str | None = organization
         self.rpc_timeout = RPC_TIMEOUT

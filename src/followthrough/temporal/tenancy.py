@@ -18,7 +18,6 @@ from temporalio.client import Client, WorkflowExecutionDescription
 from temporalio.common import SearchAttributeKey
 from temporalio.service import RPCError, RPCStatusCode
 
-from followthrough.temporal.catalog import WorkflowSpec
 from followthrough.temporal.operations import (
     DEFAULT_EXECUTION_TIMEOUT,
     ExecutionInfo,
@@ -26,6 +25,7 @@ from followthrough.temporal.operations import (
     WorkflowNotFound,
     Workflows,
 )
+from followthrough.temporal.specs import WorkflowSpecs
 
 OWNER = "OrganizationId"
 _OWNER_KEY = SearchAttributeKey.for_keyword(OWNER)
@@ -146,9 +146,7 @@ def scoped_query(query: str | None, organization: str) -> str:
 class OrganizationWorkflows(Workflows):
     """:class:`Workflows` for one organization's key (the operator's key uses plain ``Workflows``)."""
 
-    def __init__(
-        self, client: Client, task_queue: str, organization: str, specs: dict[str, WorkflowSpec] | None = None
-    ) -> None:
+    def __init__(self, client: Client, task_queue: str, organization: str, specs: WorkflowSpecs) -> None:
         super().__init__(client, task_queue, specs=specs, organization=organization)
         self.organization: str = organization
 

@@ -1,4 +1,6 @@
-"""The worker: every workflow and activity of the package, with the configured limits.
+"""The worker: the workflows and activities it is given, with the configured limits and
+interceptors (the product's full list comes from ``followthrough/catalog.py``'s
+``build_worker``).
 
 Any number of ``followthrough worker`` processes on any number of machines poll the same task
 queue; Temporal spreads the work between them.
@@ -17,7 +19,6 @@ from temporalio.worker import (
     Worker,
 )
 
-from followthrough.catalog import build_activities, workflow_classes
 from followthrough.errors import classify
 from followthrough.metrics import worker_interceptors
 from followthrough.services import Services
@@ -47,15 +48,13 @@ def build_worker(
     client: Client,
     services: Services,
     *,
+    workflows: Sequence[type],
+    activities: Sequence[Callable[..., Any]],
     task_queue: str | None = None,
-    workflows: Sequence[type] | None = None,
-    activities: Sequence[Callable[..., Any]] | None = None,
     **overrides: Any,
 ) -> Worker:
-    """A worker for ``task_queue`` (default ``TEMPORAL_TASK_QUEUE``).
-
-    ``workflows`` and ``activities`` default to the whole package; tests pass fakes here.
-    """
+    """A worker of ``workflows`` and ``activities`` for ``task_queue`` (default
+    ``TEMPORAL_TASK_QUEUE``)."""
     settings = services.settings
     options: dict[str, Any] = {
         # Completions per workflow type and outcome, and durations, for GET /metrics.
@@ -68,7 +67,7 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue or settings.temporal_task_queue,
-        workflows=list(workflow_classes() if workflows is None else workflows),
-        activities=list(build_activities(services) if activities is None else activities),
+        workflows=list(workflows),
+        activities=list(activities),
         **options,
     )

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from temporalio.testing import ActivityEnvironment
 
 from followthrough.leads.models import Lead as LeadInput
-from followthrough.processes.bookings.activities import AppointmentActivities
+from followthrough.processes.bookings.appointments import AppointmentActivities
 from followthrough.processes.bookings.rules import CancelAppointmentInput, CreateAppointmentInput
 from followthrough.services import Services
 from followthrough.store.models import Appointment, Lead

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from followthrough.api import create_app
+from followthrough.catalog import create_app
 from followthrough.services import Services
 from followthrough.store.models import Appointment, Lead
 from followthrough.store.outbox import Outbox

@@ -17,10 +17,9 @@ from followthrough.processes.campaigns.graph import (
     LeadFinishedSignal,
     LeadOutcome,
     LeadOutreachInput,
-    PauseSignal,
-    ResumeSignal,
     StopSignal,
 )
+from followthrough.temporal.signals import PauseSignal, ResumeSignal
 
 
 class LeadPlan(BaseModel):

@@ -18,13 +18,11 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from followthrough.api import create_app
-from followthrough.catalog import build_activities
+from followthrough.catalog import build_activities, build_worker, create_app
 from followthrough.processes.campaigns.activities import CampaignActivities
 from followthrough.processes.campaigns.seats import StartLeadsInput, StartLeadsResult
 from followthrough.services import Services
 from followthrough.store.outbox import Outbox
-from followthrough.temporal import build_worker
 from followthrough.temporal.devserver import free_port
 from tests.conftest import API_KEY, running, suite_converter
 from tests.processes.campaigns.outreach_support import seed

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from temporalio.client import Client
 
-from followthrough.api import create_app
+from followthrough.catalog import create_app
 from followthrough.services import Services
 from followthrough.store.repositories import ApiKeys, Campaigns, SenderAccounts
 from tests.conftest import API_KEY

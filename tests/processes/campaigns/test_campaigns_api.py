@@ -12,7 +12,7 @@ import pytest
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from followthrough.api import create_app
+from followthrough.catalog import create_app
 from followthrough.services import Services
 from followthrough.store.repositories import ApiKeys, CampaignLeads, SenderAccounts
 from tests.conftest import API_KEY

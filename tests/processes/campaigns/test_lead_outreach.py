@@ -17,18 +17,17 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from followthrough.leads.models import LeadRepliedSignal
 from followthrough.processes.campaigns.graph import (
     LeadFinishedSignal,
     LeadOutcome,
     LeadOutreachInput,
     LeadOutreachResult,
-    LeadRepliedSignal,
-    PauseSignal,
-    ResumeSignal,
     StopSignal,
 )
 from followthrough.processes.campaigns.lead import LeadOutreachWorkflow
 from followthrough.services import Services
+from followthrough.temporal.signals import PauseSignal, ResumeSignal
 from tests.processes.campaigns.outreach_support import (
     FakeProviders,
     Seeded,

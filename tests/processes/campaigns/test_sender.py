@@ -281,7 +281,7 @@ async def test_record_history_for_replay(ts_env: WorkflowEnvironment, task_queue
 async def test_a_lead_paused_while_waiting_for_its_slot_gives_it_back_and_never_sends_late(
     ts_env: WorkflowEnvironment, services: Services, task_queue: str
 ) -> None:
-    from followthrough.processes.campaigns.graph import PauseSignal, ResumeSignal
+    from followthrough.temporal.signals import PauseSignal, ResumeSignal
 
     tz = ZoneInfo("Europe/Madrid")
     saturday = await skip_to(ts_env, 5, time(3, 0), tz)

@@ -19,6 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from followthrough.catalog import activity_methods
+from followthrough.llm.activities import LLMActivities
 from followthrough.processes.content.activities import ContentActivities
 from followthrough.processes.content.rules import (
     ContentBrief,
@@ -28,7 +29,6 @@ from followthrough.processes.content.rules import (
     ReviewDecision,
 )
 from followthrough.processes.content.workflow import ContentPipelineWorkflow
-from followthrough.processes.integrations.memory import LLMActivities
 from followthrough.providers.contracts.llm import CompleteInput, CompleteResult
 from followthrough.providers.contracts.messaging import SendMessageInput, SendMessageResult
 from followthrough.providers.llm import SANDBOX_REJECT_MARKER, SandboxLLM

@@ -14,7 +14,7 @@ import pytest
 from temporalio.client import Client
 from typer.testing import CliRunner
 
-from followthrough.catalog import activity_methods
+from followthrough.catalog import activity_methods, build_worker, catalog
 from followthrough.config import Settings
 from followthrough.processes.data_sync.activities import DataSyncActivities
 from followthrough.processes.data_sync.cli import app as schedule_app
@@ -22,7 +22,7 @@ from followthrough.processes.data_sync.cli import parse_every
 from followthrough.processes.data_sync.rules import DataSyncResult
 from followthrough.processes.data_sync.workflow import DataSyncWorkflow
 from followthrough.services import Services
-from followthrough.temporal import DevServer, build_worker
+from followthrough.temporal import DevServer
 from tests.backends import unique_table
 from tests.processes.data_sync.test_data_sync import Stores, _user
 
@@ -39,7 +39,7 @@ def test_every_accepts_units_and_refuses_nonsense() -> None:
 
 
 async def _cli(env: dict[str, str], *args: str) -> dict[str, object]:
-    result = await asyncio.to_thread(CliRunner().invoke, schedule_app, list(args), env=env)
+    result = await asyncio.to_thread(CliRunner().invoke, schedule_app, list(args), env=env, obj=catalog())
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
 

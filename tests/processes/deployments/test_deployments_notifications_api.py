@@ -12,9 +12,9 @@ from sqlalchemy import select
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from followthrough.catalog import build_worker
 from followthrough.services import Services
 from followthrough.store.models import NotificationDelivery
-from followthrough.temporal import build_worker
 
 TOKEN = "555666777:AAroutesTelegramTokenThatMustStayHidden1"
 DISCORD_TOKEN = "MTIzNDU2Nzg5MDEy.RoutesDiscordTokenThatMustStayHidden"

@@ -20,13 +20,12 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from followthrough.leads.models import ContactState, ContactStateInput, Lead
+from followthrough.leads.models import ContactState, ContactStateInput, Lead, LeadRepliedSignal
 from followthrough.processes.followups.rules import (
     DemoBookedSignal,
     DemoChangedSignal,
     FollowUpInput,
     FollowUpStatus,
-    LeadRepliedSignal,
     OptedOutSignal,
 )
 from followthrough.processes.followups.workflow import FollowUpWorkflow

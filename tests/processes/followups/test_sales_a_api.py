@@ -16,7 +16,7 @@ import pytest
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from followthrough.api import create_app
+from followthrough.catalog import create_app
 from followthrough.config import Settings
 from followthrough.services import Services
 from followthrough.store.models import Lead as LeadRow

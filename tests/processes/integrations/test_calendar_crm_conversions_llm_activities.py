@@ -11,10 +11,10 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from followthrough.config import Settings
+from followthrough.llm.activities import LLMActivities
 from followthrough.processes.bookings.calendar_activities import CalendarActivities
 from followthrough.processes.integrations.conversions import ConversionsActivities
 from followthrough.processes.integrations.crm import CRMActivities
-from followthrough.processes.integrations.memory import LLMActivities
 from followthrough.providers.contracts.calendar import CancelBookingInput, CreateBookingInput
 from followthrough.providers.contracts.conversions import SendEventInput
 from followthrough.providers.contracts.crm import UpsertContactInput

@@ -13,7 +13,7 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from followthrough.catalog import activity_methods
+from followthrough.catalog import activity_methods, build_worker
 from followthrough.processes.content.activities import ContentActivities
 from followthrough.processes.content.workflow import ContentPipelineWorkflow
 from followthrough.processes.onboarding.activities import UserStoreActivities
@@ -22,7 +22,6 @@ from followthrough.processes.onboarding.rules import onboarding_workflow_id
 from followthrough.processes.onboarding.workflow import UserOnboardingWorkflow
 from followthrough.providers.contracts.messaging import SendMessageInput, SendMessageResult
 from followthrough.services import Services
-from followthrough.temporal import build_worker
 from tests.processes.content.test_content import FakeLLM
 
 pytestmark = pytest.mark.devserver

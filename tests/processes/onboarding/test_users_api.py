@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import text
 from temporalio.worker import Worker
 
-from followthrough.api import create_app
+from followthrough.catalog import create_app
 from followthrough.config import Settings, load_settings
 from followthrough.services import Services
 

@@ -12,7 +12,7 @@ from pydantic import SecretStr
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from followthrough.api import create_app
+from followthrough.catalog import create_app
 from followthrough.processes.campaigns.seats import PauseCampaignSignal
 from followthrough.processes.senders.rules import pause_reason
 from followthrough.services import Services

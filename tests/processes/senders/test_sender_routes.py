@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable
 import httpx
 import pytest
 
-from followthrough.api import create_app
+from followthrough.catalog import create_app
 from followthrough.services import Services
 from followthrough.store.repositories import ApiKeys, Campaigns
 from tests.conftest import API_KEY

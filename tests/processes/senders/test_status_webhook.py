@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 from pydantic import SecretStr
 
-from followthrough.api import create_app
+from followthrough.catalog import create_app
 from followthrough.services import Services
 from followthrough.store.repositories import SenderAccounts
 from tests.conftest import API_KEY

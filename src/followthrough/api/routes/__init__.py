@@ -1,3 +1,3 @@
-"""Routers of the API, discovered (:func:`followthrough.catalog.routers`): each module has a
-``router``; webhook modules set ``PUBLIC = True`` because they check the provider's own
-signature instead of the API key."""
+"""The platform's routers (generic workflow routes, codec, metrics), listed with the processes'
+in ``followthrough/catalog.py`` as (router, public) pairs: a public router checks the caller's
+own credential (a provider's signature, the codec's) instead of the API key."""

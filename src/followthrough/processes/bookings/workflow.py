@@ -32,7 +32,7 @@ with workflow.unsafe.imports_passed_through():
     from followthrough.leads.activities import LeadActivities
     from followthrough.leads.models import SetStageInput
     from followthrough.messaging.activities import MessagingActivities
-    from followthrough.processes.bookings.activities import AppointmentActivities
+    from followthrough.processes.bookings.appointments import AppointmentActivities
     from followthrough.processes.bookings.calendar_activities import CalendarActivities
     from followthrough.processes.bookings.rules import (
         DEMO_FOLLOWUP_TYPES,

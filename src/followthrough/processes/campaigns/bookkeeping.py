@@ -34,7 +34,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from followthrough.processes.campaigns.graph import PauseSignal, ResumeSignal, StopSignal
+from followthrough.processes.campaigns.graph import StopSignal
 from followthrough.processes.campaigns.seats import (
     CampaignCounters,
     CampaignOrchestratorInput,
@@ -55,6 +55,7 @@ from followthrough.processes.campaigns.seats import (
     StopCampaignSignal,
     orchestrator_workflow_id,
 )
+from followthrough.temporal.signals import PauseSignal, ResumeSignal
 
 
 class Step(Enum):

@@ -22,7 +22,7 @@ from typing import Annotated, Any, TypeVar
 import pydantic
 import typer
 
-from followthrough.console import emit, fail, run, settings_or_exit
+from followthrough.console import emit, fail, run, settings_or_exit, workflow_specs
 from followthrough.processes.campaigns.control import (
     CampaignControl,
     CampaignProblem,
@@ -40,15 +40,16 @@ app = typer.Typer(help="Outreach campaigns: create, start, pause, resume, stop, 
 T = TypeVar("T")
 
 
-def _with_control(action: Callable[[CampaignControl], Awaitable[T]], *, temporal: bool = True) -> T:
+def _with_control(ctx: typer.Context, action: Callable[[CampaignControl], Awaitable[T]], *, temporal: bool = True) -> T:
     settings = settings_or_exit()
+    specs = workflow_specs(ctx) if temporal else {}
 
     async def go() -> T:
         services = await Services.open(settings)
         try:
             workflows = None
             if temporal:
-                workflows = Workflows(await connect(settings), settings.temporal_task_queue)
+                workflows = Workflows(await connect(settings), settings.temporal_task_queue, specs=specs)
             return await action(CampaignControl(services, workflows))
         finally:
             await services.close()
@@ -62,6 +63,7 @@ def _with_control(action: Callable[[CampaignControl], Awaitable[T]], *, temporal
 
 @app.command("create")
 def create(
+    ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="campaign JSON (the POST /api/campaigns body)", exists=True)],
     leads_csv: Annotated[Path | None, typer.Option("--leads-csv", help="lead list as CSV", exists=True)] = None,
 ) -> None:
@@ -73,12 +75,13 @@ def create(
         request = CreateCampaign.model_validate(data)
     except (json.JSONDecodeError, pydantic.ValidationError) as exc:
         raise fail(f"error: {file}: {exc}") from None
-    created = _with_control(lambda c: c.create(request), temporal=False)
+    created = _with_control(ctx, lambda c: c.create(request), temporal=False)
     emit(created.model_dump())
 
 
 @app.command("start")
 def start(
+    ctx: typer.Context,
     campaign_id: str,
     organization_id: Annotated[str, typer.Option("--organization-id", help="the campaign's organization")],
     max_concurrent: Annotated[int | None, typer.Option(min=1, max=1000, help="lead workflows in flight")] = None,
@@ -88,35 +91,37 @@ def start(
     request = StartCampaign(
         organization_id=organization_id, max_concurrent_leads=max_concurrent, lead_processing_delay=delay
     )
-    outcome = _with_control(lambda c: c.start(campaign_id, request))
+    outcome = _with_control(ctx, lambda c: c.start(campaign_id, request))
     emit({"campaignId": campaign_id, "workflowId": outcome.workflow_id, "runId": outcome.run_id})
 
 
 @app.command("pause")
-def pause(campaign_id: str) -> None:
+def pause(ctx: typer.Context, campaign_id: str) -> None:
     """No new leads start; running leads hold before their next action."""
-    _with_control(lambda c: c.pause(campaign_id))
+    _with_control(ctx, lambda c: c.pause(campaign_id))
     emit({"campaignId": campaign_id, "signal": "pause"})
 
 
 @app.command("resume")
-def resume(campaign_id: str) -> None:
-    _with_control(lambda c: c.resume(campaign_id))
+def resume(ctx: typer.Context, campaign_id: str) -> None:
+    _with_control(ctx, lambda c: c.resume(campaign_id))
     emit({"campaignId": campaign_id, "signal": "resume"})
 
 
 @app.command("stop")
 def stop(
+    ctx: typer.Context,
     campaign_id: str,
     complete_current: Annotated[bool, typer.Option("--complete-current", help="let running leads finish")] = False,
 ) -> None:
     """Stop the campaign: running leads stop now, or finish first with --complete-current."""
-    _with_control(lambda c: c.stop(campaign_id, StopCampaign(complete_current_executions=complete_current)))
+    _with_control(ctx, lambda c: c.stop(campaign_id, StopCampaign(complete_current_executions=complete_current)))
     emit({"campaignId": campaign_id, "signal": "stop"})
 
 
 @app.command("status")
 def status(
+    ctx: typer.Context,
     campaign_id: str,
     watch: Annotated[
         bool, typer.Option("--watch", help="follow it to the end: a bar, or a line per change off a terminal")
@@ -125,9 +130,9 @@ def status(
 ) -> None:
     """The campaign's totals: from the orchestrator's query and from visibility."""
     if not watch:
-        emit(_with_control(lambda c: c.status(campaign_id)))
+        emit(_with_control(ctx, lambda c: c.status(campaign_id)))
         return
-    final = _with_control(lambda c: watch_progress(c, campaign_id, interval))
+    final = _with_control(ctx, lambda c: watch_progress(c, campaign_id, interval))
     emit(final)
 
 

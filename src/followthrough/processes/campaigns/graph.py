@@ -621,19 +621,6 @@ class StopSignal(BaseModel):
     complete_current_executions: bool = False
 
 
-class PauseSignal(BaseModel):
-    reason: Text | None = None
-
-
-class ResumeSignal(BaseModel):
-    pass
-
-
-class LeadRepliedSignal(BaseModel):
-    message_id: Id | None = None
-    channel: Literal["linkedin", "whatsapp", "email", "other"] = "linkedin"
-
-
 class StepResult(BaseModel):
     """What one executed node did, as recorded in the execution record's per-step results."""
 

@@ -24,6 +24,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from followthrough.leads.models import LeadRepliedSignal
     from followthrough.processes.campaigns.graph import (
         AnyNode,
         DelayNode,
@@ -33,11 +34,8 @@ with workflow.unsafe.imports_passed_through():
         LeadOutreachInput,
         LeadOutreachResult,
         LeadOutreachStatus,
-        LeadRepliedSignal,
-        PauseSignal,
         ProfileHasNode,
         RepliedNode,
-        ResumeSignal,
         StepResult,
         StopSignal,
     )
@@ -59,6 +57,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from followthrough.providers.contracts.linkedin import InvitationStatusInput, InvitationStatusResult
     from followthrough.temporal.policies import PROVIDER_CALL_TIMEOUT
+    from followthrough.temporal.signals import PauseSignal, ResumeSignal
 
 
 #: Outside the sandbox (see docs/CONVENTIONS.md, "Sandbox"): one instance per lead, so the

@@ -34,7 +34,7 @@ from followthrough.api.webhook_common import (
     signal_running,
     workflows,
 )
-from followthrough.processes.campaigns.graph import LeadRepliedSignal
+from followthrough.leads.models import LeadRepliedSignal
 from followthrough.processes.campaigns.seats import lead_workflow_id
 from followthrough.providers.contracts.linkedin import linkedin_identifier
 from followthrough.services import Services

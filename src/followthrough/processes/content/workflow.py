@@ -17,6 +17,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from followthrough.llm.activities import LLMActivities
     from followthrough.messaging.activities import MessagingActivities
     from followthrough.processes.content.activities import ContentActivities
     from followthrough.processes.content.rules import (
@@ -34,7 +35,6 @@ with workflow.unsafe.imports_passed_through():
         rubric_prompt,
         split_draft,
     )
-    from followthrough.processes.integrations.memory import LLMActivities
     from followthrough.providers.contracts.llm import CompleteInput
     from followthrough.providers.contracts.messaging import SendMessageInput
     from followthrough.temporal.policies import DEFAULT_RETRY, PROVIDER_CALL_TIMEOUT, STORE_CALL_TIMEOUT, STORE_RETRY

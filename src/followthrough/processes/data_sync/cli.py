@@ -32,10 +32,11 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from followthrough.console import emit, parse_json, run, settings_or_exit
+from followthrough.console import emit, parse_json, run, settings_or_exit, workflow_specs
 from followthrough.store.repositories.api_keys import ORGANIZATION_PATTERN
 from followthrough.temporal.client import connect
 from followthrough.temporal.operations import Workflows
+from followthrough.temporal.specs import WorkflowSpecs
 
 NAME = "schedule"
 app = typer.Typer(help="Temporal Schedules: start a workflow every N minutes.", no_args_is_help=True)
@@ -85,6 +86,7 @@ async def create_schedule(
     workflow_type: str | None = None,
     input: Any = None,
     organization: str | None = None,
+    specs: WorkflowSpecs,
 ) -> tuple[ScheduleDescription, bool]:
     """Create (or update) the schedule; returns its description and whether it is new. Its runs
     belong to ``organization`` (unset: the operator's own, ``default``)."""
@@ -93,7 +95,7 @@ async def create_schedule(
         raise ValueError(f"--workflow is needed for schedule {schedule_id!r} (known ids: {', '.join(KNOWN_SCHEDULES)})")
     if organization is not None and not re.fullmatch(ORGANIZATION_PATTERN, organization):
         raise ValueError(f"--org must match {ORGANIZATION_PATTERN}")
-    ops = Workflows(client, task_queue, organization=organization)
+    ops = Workflows(client, task_queue, specs=specs, organization=organization)
     spec = ops.spec(workflow_type)
     arg = ops.validate_input(spec, input)
     action = ScheduleActionStartWorkflow(
@@ -149,10 +151,16 @@ OrgOpt = Annotated[str | None, typer.Option("--org", help="the organization its 
 
 @app.command("create")
 def create(
-    schedule_id: str, every: EveryOpt = "5m", workflow: WorkflowOpt = None, input: InputOpt = None, org: OrgOpt = None
+    ctx: typer.Context,
+    schedule_id: str,
+    every: EveryOpt = "5m",
+    workflow: WorkflowOpt = None,
+    input: InputOpt = None,
+    org: OrgOpt = None,
 ) -> None:
     """Create a schedule (or update the one with this id)."""
     data = parse_json(input, "--input")
+    specs = workflow_specs(ctx)
 
     async def go(client: Client, task_queue: str) -> dict[str, Any]:
         desc, created = await create_schedule(
@@ -163,6 +171,7 @@ def create(
             workflow_type=workflow,
             input=data,
             organization=org,
+            specs=specs,
         )
         return {**_summary(desc), "created": created}
 

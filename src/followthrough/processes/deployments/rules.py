@@ -25,7 +25,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from followthrough.bounds import MAX_ITEMS, Name, Text
+from followthrough.bounds import MAX_ITEMS, Name
 from followthrough.providers.urls import url_problem
 
 BotType = Literal["discord", "telegram", "slack", "whatsapp"]
@@ -208,14 +208,6 @@ class BotDeploymentResult(BaseModel):
     rolled_back: list[str] = Field(default_factory=list)
     #: ``"undo: Type: message"`` of each undo that failed for good: left for a person to finish.
     compensation_errors: list[str] = Field(default_factory=list)
-
-
-class PauseSignal(BaseModel):
-    reason: Text | None = None
-
-
-class ResumeSignal(BaseModel):
-    reason: Text | None = None
 
 
 # --- activity inputs and results -------------------------------------------------------------

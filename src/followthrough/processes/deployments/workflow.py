@@ -30,9 +30,7 @@ with workflow.unsafe.imports_passed_through():
         BotRecordInput,
         CreateBotRecordInput,
         DeploymentStatus,
-        PauseSignal,
         PlatformCallInput,
-        ResumeSignal,
         ValidateBotConfigInput,
     )
     from followthrough.temporal.policies import (
@@ -42,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
         STORE_CALL_TIMEOUT,
     )
     from followthrough.temporal.saga import Saga
+    from followthrough.temporal.signals import PauseSignal, ResumeSignal
     from followthrough.temporal.steps import WorkflowSteps
 
 #: A step retries passing faults for a few minutes, then the deployment rolls back.

@@ -113,11 +113,6 @@ class FollowUpStatus(BaseModel):
 
 
 # --- signals ------------------------------------------------------------------------------
-class LeadRepliedSignal(BaseModel):
-    message_id: Id | None = None
-    received_at: Instant | None = None
-
-
 class OptedOutSignal(BaseModel):
     reason: Text | None = None
 

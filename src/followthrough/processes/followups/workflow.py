@@ -19,7 +19,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from followthrough.leads.activities import LeadActivities
-    from followthrough.leads.models import ContactStateInput
+    from followthrough.leads.models import ContactStateInput, LeadRepliedSignal
     from followthrough.messaging.activities import MessagingActivities
     from followthrough.processes.followups import rules
     from followthrough.processes.followups.rules import (
@@ -28,7 +28,6 @@ with workflow.unsafe.imports_passed_through():
         FollowUpInput,
         FollowUpStatus,
         FollowUpStep,
-        LeadRepliedSignal,
         OptedOutSignal,
     )
     from followthrough.temporal.policies import DEFAULT_RETRY, PROVIDER_CALL_TIMEOUT, STORE_CALL_TIMEOUT, STORE_RETRY

@@ -35,9 +35,9 @@ from followthrough.api.webhook_common import (
 )
 from followthrough.config import DEFAULT_ORGANIZATION
 from followthrough.leads.models import Lead as LeadModel
+from followthrough.leads.models import LeadRepliedSignal
 from followthrough.processes.followups.rules import (
     FollowUpInput,
-    LeadRepliedSignal,
     OptedOutSignal,
     followup_workflow_id,
 )

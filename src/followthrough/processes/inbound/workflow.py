@@ -25,9 +25,9 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from followthrough.processes.campaigns.graph import LeadRepliedSignal as OutreachReplied
+    from followthrough.leads.models import LeadRepliedSignal
     from followthrough.processes.campaigns.graph import StopSignal
-    from followthrough.processes.followups.rules import FollowUpInput, LeadRepliedSignal, OptedOutSignal
+    from followthrough.processes.followups.rules import FollowUpInput, OptedOutSignal
     from followthrough.processes.inbound.activities import InboundActivities
     from followthrough.processes.inbound.rules import (
         FindOutreachInput,
@@ -78,7 +78,7 @@ class InboundMessageWorkflow:
         outreach_arg: Any = (
             StopSignal(complete_current_executions=False)
             if todo.outreach_signal == "stop"
-            else OutreachReplied(message_id=input.message_id, channel=input.channel)
+            else LeadRepliedSignal(message_id=input.message_id, channel=input.channel)
         )
         result.outreach_signalled = await _signal_all(found.workflow_ids, todo.outreach_signal, outreach_arg)
         if input.new_lead and input.sync_integrations:

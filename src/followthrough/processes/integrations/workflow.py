@@ -22,9 +22,9 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from followthrough.leads.activities import LeadActivities
     from followthrough.leads.models import RecentConversationInput
+    from followthrough.llm.activities import LLMActivities
     from followthrough.processes.integrations.conversions import ConversionsActivities
     from followthrough.processes.integrations.crm import CRMActivities
-    from followthrough.processes.integrations.memory import LLMActivities
     from followthrough.processes.integrations.rules import (
         IntegrationSyncInput,
         IntegrationSyncResult,

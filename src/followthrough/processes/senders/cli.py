@@ -23,7 +23,7 @@ import pydantic
 import typer
 from pydantic.alias_generators import to_camel
 
-from followthrough.console import emit, fail, run, settings_or_exit
+from followthrough.console import emit, fail, run, settings_or_exit, workflow_specs
 from followthrough.processes.senders.accounts import SenderControl, SenderProblem
 from followthrough.processes.senders.rules import ConnectSender, LimitsPatch, view
 from followthrough.services import Services
@@ -36,14 +36,15 @@ app = typer.Typer(help="Sender accounts: connect, list, show, limits, disconnect
 T = TypeVar("T")
 
 
-def _with_control(action: Callable[[SenderControl], Awaitable[T]]) -> T:
+def _with_control(ctx: typer.Context, action: Callable[[SenderControl], Awaitable[T]]) -> T:
     settings = settings_or_exit()
+    specs = workflow_specs(ctx)
 
     async def go() -> T:
         services = await Services.open(settings)
 
         async def workflows() -> Workflows:
-            return Workflows(await connect_temporal(settings), settings.temporal_task_queue)
+            return Workflows(await connect_temporal(settings), settings.temporal_task_queue, specs=specs)
 
         try:
             return await action(SenderControl(services, workflows=workflows))
@@ -119,31 +120,35 @@ def _days(text: str) -> list[int]:
 
 @app.command("connect")
 def connect(
+    ctx: typer.Context,
     account_id: Annotated[str, typer.Argument(help="Unipile's account id")],
     org: Annotated[str, typer.Option("--org", help="the organization that owns the account")],
     name: Annotated[str | None, typer.Option("--name", help="a display name")] = None,
 ) -> None:
     """Check the account with Unipile and save it with its status."""
     request = _validated(ConnectSender, {"account_id": account_id, "organization_id": org, "display_name": name})
-    shown, _ = _with_control(lambda control: control.connect(request))
+    shown, _ = _with_control(ctx, lambda control: control.connect(request))
     emit(shown)
 
 
 @app.command("list")
-def list_senders(org: Annotated[str | None, typer.Option("--org", help="only this organization's")] = None) -> None:
-    emit(_with_control(lambda control: control.list_accounts(org)))
+def list_senders(
+    ctx: typer.Context, org: Annotated[str | None, typer.Option("--org", help="only this organization's")] = None
+) -> None:
+    emit(_with_control(ctx, lambda control: control.list_accounts(org)))
 
 
 @app.command("show")
-def show(sender_id: Annotated[str, typer.Argument(help="the sender account's id")]) -> None:
+def show(ctx: typer.Context, sender_id: Annotated[str, typer.Argument(help="the sender account's id")]) -> None:
     async def shown(control: SenderControl) -> dict[str, Any]:
         return view(await control.get(sender_id))
 
-    emit(_with_control(shown))
+    emit(_with_control(ctx, shown))
 
 
 @app.command("limits")
 def limits(
+    ctx: typer.Context,
     sender_id: Annotated[str, typer.Argument(help="the sender account's id")],
     timezone: Annotated[str | None, typer.Option("--timezone", help="IANA, e.g. Europe/Paris")] = None,
     working_hours: Annotated[str | None, typer.Option("--working-hours", help="HH:MM-HH:MM")] = None,
@@ -166,10 +171,10 @@ def limits(
         "max_spacing_seconds": max_spacing,
     }
     patch = _validated(LimitsPatch, {k: v for k, v in values.items() if v is not None})
-    emit(_with_control(lambda control: control.set_limits(sender_id, patch)))
+    emit(_with_control(ctx, lambda control: control.set_limits(sender_id, patch)))
 
 
 @app.command("disconnect")
-def disconnect(sender_id: Annotated[str, typer.Argument(help="the sender account's id")]) -> None:
+def disconnect(ctx: typer.Context, sender_id: Annotated[str, typer.Argument(help="the sender account's id")]) -> None:
     """Remove the account (refused while a running or paused campaign uses it)."""
-    emit(_with_control(lambda control: control.remove(sender_id)))
+    emit(_with_control(ctx, lambda control: control.remove(sender_id)))

@@ -1,16 +1,19 @@
 """What the API and CLI know of each workflow type: its class, input model, family and the
-signals, updates and queries it handles (with who may send them, see ``temporal/handlers.py``)."""
+signals, updates and queries it handles (with who may send them, see ``temporal/handlers.py``).
+
+The classes come from the caller (the composition root, ``followthrough/catalog.py``): this
+module lists no workflow itself."""
 
 from __future__ import annotations
 
 import inspect
 import typing
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 from temporalio import workflow
 
-from followthrough.catalog import workflow_classes
 from followthrough.temporal.handlers import HandlerSpec, Kind, handlers_of
 
 
@@ -29,7 +32,7 @@ class WorkflowSpec:
         return {"signal": self.signals, "update": self.updates, "query": self.queries}[kind]
 
 
-def _spec(cls: type) -> WorkflowSpec:
+def workflow_spec(cls: type) -> WorkflowSpec:
     defn = workflow._Definition.must_from_class(cls)
     run_fn = defn.run_fn
     hints = typing.get_type_hints(run_fn)
@@ -53,6 +56,10 @@ def _spec(cls: type) -> WorkflowSpec:
     )
 
 
-def catalog() -> dict[str, WorkflowSpec]:
-    specs = (_spec(cls) for cls in workflow_classes())
+#: Every workflow type the API and CLI may start or steer, by its registered name.
+WorkflowSpecs = Mapping[str, WorkflowSpec]
+
+
+def workflow_specs(classes: Iterable[type]) -> dict[str, WorkflowSpec]:
+    specs = (workflow_spec(cls) for cls in classes)
     return {spec.name: spec for spec in specs}

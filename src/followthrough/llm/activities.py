@@ -1,5 +1,6 @@
-"""LLM activities: ``llm.complete``. With an idempotency key the answer is recorded in the
-outbox, so a retried or repeated step gets the same text without a second (paid) call.
+"""The LLM activity: ``llm.complete``, for every process that has a text written (content's
+drafts, the integration sync's memory summary). With an idempotency key the answer is recorded
+in the outbox, so a retried or repeated step gets the same text without a second (paid) call.
 Heartbeats while the model thinks, so a stuck server is noticed by the heartbeat timeout."""
 
 from __future__ import annotations
