@@ -75,7 +75,6 @@ def processes() -> tuple[Process, ...]:
     import followthrough.processes.data_sync.cli
     import followthrough.processes.data_sync.workflow
     import followthrough.processes.deployments.activities
-    import followthrough.processes.deployments.bot_activities
     import followthrough.processes.deployments.routes
     import followthrough.processes.deployments.webhook
     import followthrough.processes.deployments.workflow
@@ -156,10 +155,7 @@ def processes() -> tuple[Process, ...]:
         Process(
             "deployments",
             workflows=(P.deployments.workflow.BotDeploymentWorkflow,),
-            activities=(
-                P.deployments.activities.DeploymentActivities,
-                P.deployments.bot_activities.BotsActivities,
-            ),
+            activities=(P.deployments.activities.DeploymentActivities,),
             routers=(
                 (P.deployments.routes.router, False),
                 (P.deployments.webhook.router, True),

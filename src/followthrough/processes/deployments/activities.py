@@ -1,9 +1,9 @@
 """Bot-deployment activities: the bot record, and the platform calls with the sealed token.
 
-These wrap the bots capability (``services.providers.bots``) instead of scheduling the
-``bots.*`` activities from the workflow, because those take the token in their input, which
-would put it in the workflow's history. Here the token is unsealed in memory, passed to the
-provider, masked in the outbox record and scrubbed from any error message.
+These call the bots capability (``services.providers.bots``) with the token sealed in their
+input: an activity taking the token in clear would put it in the workflow's history (there is
+none such; a ``bots.*`` group that took it was removed unused). Here the token is unsealed in
+memory, passed to the provider, masked in the outbox record and scrubbed from any error message.
 """
 
 from __future__ import annotations
