@@ -243,11 +243,18 @@ def zone_at_noon(now: datetime) -> str:
 
 
 async def eventually(check: Callable[[], Awaitable[T]], done: Callable[[T], bool], within: float = 180) -> T:
+    """``check()`` until ``done`` or ``within`` seconds; a workflow not started yet (the sender
+    starts with the first slot request, which a loaded machine may not have reached) is waited for."""
     deadline = time.monotonic() + within
     while True:
-        value = await check()
-        if done(value) or time.monotonic() > deadline:
-            return value
+        try:
+            value = await check()
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND or time.monotonic() > deadline:
+                raise
+        else:
+            if done(value) or time.monotonic() > deadline:
+                return value
         await asyncio.sleep(0.25)
 
 
