@@ -195,6 +195,14 @@ async def test_start_pause_status_and_stop_through_http(
         return status["leadWorkflows"].get("TOTAL") == 3 and status["orchestrator"]["totals"]["running"] == 3
 
     await eventually(three_lead_workflows_visible, "three lead workflows tagged with the campaign id")
+    # Nor on a lead: its 30 days are its own deadline (lead_rules.LEAD_DEADLINE), no server timer.
+    described_leads = 0
+    async for lead in dev_client.list_workflows(f'CampaignId = "{campaign_id}" AND WorkflowFamily = "lead_outreach"'):
+        lead_config = (await dev_client.get_workflow_handle(lead.id).describe()).raw_description.execution_config
+        assert not lead_config.HasField("workflow_execution_timeout")
+        assert not lead_config.HasField("workflow_run_timeout")
+        described_leads += 1
+    assert described_leads == 3
     status = (await api.get(f"/api/campaigns/{campaign_id}/status")).json()
     assert status["status"] == "running" and status["workflowStatus"] == "RUNNING"
     assert status["orchestrator"]["totals"]["pending"] == 2

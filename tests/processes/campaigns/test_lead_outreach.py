@@ -26,6 +26,7 @@ from followthrough.processes.campaigns.graph import (
     StopSignal,
 )
 from followthrough.processes.campaigns.lead import LeadOutreachWorkflow
+from followthrough.processes.campaigns.lead_rules import LEAD_DEADLINE
 from followthrough.services import Services
 from followthrough.temporal.signals import PauseSignal, ResumeSignal
 from tests.processes.campaigns.outreach_support import (
@@ -490,6 +491,45 @@ async def test_the_parent_is_told_when_the_lead_finishes(
     assert EventType.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED not in events
     closing = events[events.index(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED) - 2 :]
     assert closing[:2] == [EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED, EventType.EVENT_TYPE_MARKER_RECORDED]
+
+
+async def test_a_lead_past_its_30_days_ends_failed_closes_its_record_and_tells_the_parent(
+    ts_env: WorkflowEnvironment, services: Services, task_queue: str
+) -> None:
+    """The 30-day bound is the lead's own (no execution timeout): a wait that would run past it
+    ends there, the lead fails as the timeout's reconcile counted it, and its record is closed."""
+    graph = {
+        "nodes": [
+            {"id": "visit", "kind": "action", "action": "profile_visit"},
+            {"id": "wait", "kind": "delay", "duration": 45, "unit": "calendar"},
+            {"id": "hello", "kind": "action", "action": "send_message", "config": {"template": "Hi"}},
+            {"id": "done", "kind": "end"},
+        ],
+        "edges": [
+            {"source": "visit", "target": "wait"},
+            {"source": "wait", "target": "hello"},
+            {"source": "hello", "target": "done"},
+        ],
+    }
+    fakes = FakeProviders()
+    seeded = await seed(services, graph)
+    async with outreach_worker(ts_env.client, services, fakes, task_queue, extra_workflows=[FakeParent]):
+        parent = await ts_env.client.start_workflow(
+            FakeParent.run, id=f"parent-{seeded.campaign_id}", task_queue=task_queue
+        )
+        lead = await start(ts_env, seeded, task_queue, parent=parent.id)
+        result: LeadOutreachResult = await lead.result()
+        finished: LeadFinishedSignal = await parent.result()
+        history = await lead.fetch_history()
+    assert (result.outcome, result.ended_at_node) == (LeadOutcome.FAILED, "wait")
+    assert finished == LeadFinishedSignal(lead_id=seeded.lead_ids[0], outcome=LeadOutcome.FAILED)
+    assert fakes.actions == ["linkedin.visit_profile"]
+    started, closed = history.events[0], history.events[-1]
+    lasted = closed.event_time.ToDatetime() - started.event_time.ToDatetime()
+    assert LEAD_DEADLINE <= lasted < LEAD_DEADLINE + timedelta(minutes=1)  # not the 45 days
+    record = await execution_record(services, seeded.campaign_id, seeded.lead_ids[0])
+    assert record is not None and (record.status, record.execution_data["ended_at_node"]) == ("failed", "wait")
+    assert [s["node_id"] for s in record.execution_data["steps"]] == ["visit"]  # the delay never ended
 
 
 async def test_a_lead_whose_orchestrator_is_gone_still_closes_its_record(

@@ -21,6 +21,7 @@ from followthrough.processes.campaigns.graph import (
 from followthrough.processes.campaigns.lead_rules import (
     CAMPAIGN_PAUSED,
     GRANT_GRACE,
+    LEAD_DEADLINE,
     STORE_PAUSE_RECHECK,
     Ending,
     Interrupted,
@@ -175,6 +176,25 @@ def test_a_slot_is_given_back_when_paused_stopped_or_too_late() -> None:
     resumed = LeadBook()
     resumed.stop(StopSignal())
     assert resumed.give_back(slot, T0)
+
+
+def test_waits_end_at_the_deadline_and_past_it_the_lead_fails_unless_stopped() -> None:
+    book = LeadBook(deadline=T0 + LEAD_DEADLINE)
+    day_before = T0 + LEAD_DEADLINE - timedelta(days=1)
+    assert book.bound(timedelta(days=3), day_before) == timedelta(days=1)
+    assert book.bound(timedelta(hours=1), day_before) == timedelta(hours=1)
+    assert book.bound(None, day_before) == timedelta(days=1)  # a hold on a signal ends there too
+    book.clock(day_before)
+    book.check()  # not yet
+    book.clock(T0 + LEAD_DEADLINE)
+    assert book.bound(timedelta(days=3), T0 + LEAD_DEADLINE + timedelta(days=1)) == timedelta(0)
+    with pytest.raises(Interrupted) as raised:
+        book.check()
+    assert raised.value.outcome == LeadOutcome.FAILED
+    assert book.give_back(grant(T0 + LEAD_DEADLINE), T0 + LEAD_DEADLINE)
+    book.stop(StopSignal())
+    assert book.interrupt() == LeadOutcome.STOPPED  # a stop that came first still says stopped
+    assert LeadBook().bound(None, T0) is None  # no deadline: waits keep their own timeout
 
 
 def test_each_slot_request_has_its_own_key() -> None:

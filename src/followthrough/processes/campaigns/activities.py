@@ -21,7 +21,6 @@ from temporalio.service import RPCError, RPCStatusCode
 from followthrough.errors import ValidationError, as_temporal_errors
 from followthrough.processes.campaigns.graph import LeadOutreachInput
 from followthrough.processes.campaigns.seats import (
-    LEAD_EXECUTION_TIMEOUT,
     LEAD_WORKFLOW,
     CheckStartInput,
     LeadExecution,
@@ -113,7 +112,9 @@ class CampaignActivities:
         an initiated, a started and a completed event per lead, each a separate write to the
         one execution every lead goes through. A lead id that exists is never started twice
         (REJECT_DUPLICATE, FAIL on a running one); the memo's ``started_by`` tells this batch's
-        own starts (from an attempt that timed out) from an earlier campaign run's.
+        own starts (from an attempt that timed out) from an earlier campaign run's. No
+        ``execution_timeout``: the lead keeps its 30 days itself (``LEAD_DEADLINE``), since a
+        server timeout is a timer row per lead that stays behind the lead it bounds.
         """
         client = activity.client()
         gate = asyncio.Semaphore(_START_CONCURRENCY)
@@ -134,7 +135,6 @@ class CampaignActivities:
                         ),
                         id=workflow_id,
                         task_queue=input.task_queue,
-                        execution_timeout=LEAD_EXECUTION_TIMEOUT,
                         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                         memo={_MEMO_KEY: input.started_by},

@@ -329,7 +329,7 @@ class CampaignControl:
             search_attributes={"CampaignId": campaign_id, "OrganizationId": request.organization_id},
             # No execution timeout: Temporal's spans every continue-as-new run, and a campaign paced
             # by its sender's caps may rightly take months (1,000 invitations at 100 a week are ten
-            # weeks). Each lead keeps the seed's 30 days (LEAD_EXECUTION_TIMEOUT).
+            # weeks). Each lead keeps the seed's 30 days itself (lead_rules.LEAD_DEADLINE).
             execution_timeout=None,
         )
         if not outcome.created:  # started by a concurrent request between our check and now

@@ -7,7 +7,9 @@ It loads its plan and begins its ``campaign_executions`` record in one call
 ``messaging.send``) keyed ``outreach:{campaign}:{lead}:{node}``; a **delay** is a durable timer;
 a **condition** polls an invitation, waits for ``lead_replied`` or reads the lead; **end** and
 **goal** close it. ``pause`` holds it before its next action, ``resume`` lets it go, ``stop``
-ends it, a reply ends it with ``goal_reached``; it tells ``parent_workflow_id`` when done.
+ends it, a reply ends it with ``goal_reached``; ``LEAD_DEADLINE`` (30 days) after its start it
+ends ``failed`` (its waits end there: no execution timeout, no timer of its own); it tells
+``parent_workflow_id`` when done.
 Bookkeeping calls are local activities (one marker each); steps reach the record when the lead
 rests and with ``finish``. What the lead knows and decides is :class:`LeadBook`
 (``lead_rules.py``, pure and unit-tested); how one action goes out (pause, slot, provider
@@ -41,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from followthrough.processes.campaigns.lead_action import act, local, record_steps
     from followthrough.processes.campaigns.lead_rules import (
+        LEAD_DEADLINE,
         POLL_RETRY,
         Ending,
         Interrupted,
@@ -72,7 +75,7 @@ class LeadOutreachWorkflow:
     @workflow.init
     def __init__(self, input: LeadOutreachInput) -> None:
         self._input = input
-        self._book = LeadBook()
+        self._book = LeadBook(deadline=workflow.info().workflow_start_time + LEAD_DEADLINE)
 
     # --- signals and query --------------------------------------------------------------------
     @workflow.signal
@@ -127,6 +130,7 @@ class LeadOutreachWorkflow:
         while not isinstance(next_, Ending):
             node = next_
             try:
+                self._book.clock(workflow.now())
                 self._book.check()
                 result = await self._run_node(node, plan)
             except Interrupted as stop:
@@ -152,8 +156,10 @@ class LeadOutreachWorkflow:
         return await act(self._book, self._input, node, plan, base)
 
     async def _rest_until(self, done: Any, timeout: timedelta) -> None:
-        """Wait up to ``timeout`` for ``done``, a stop or a reply (raising :class:`Interrupted`),
-        the steps done so far stored first, so the record is current while the lead waits."""
+        """Wait up to ``timeout`` (never past the deadline) for ``done``, a stop or a reply
+        (raising :class:`Interrupted`), the steps done so far stored first, so the record is
+        current while the lead waits."""
+        timeout = self._book.bound(timeout, workflow.now()) or timedelta(0)
         if timeout > timedelta(0):
             await record_steps(self._book, self._input)
             self._book.state = "waiting"
@@ -163,6 +169,7 @@ class LeadOutreachWorkflow:
                 pass
             finally:
                 self._book.state = "running"
+        self._book.clock(workflow.now())
         self._book.check()
 
     async def _invitation_accepted(self, node: InvitationAcceptedNode, plan: LeadPlan) -> bool:

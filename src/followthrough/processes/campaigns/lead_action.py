@@ -131,7 +131,7 @@ async def _slot(book: LeadBook, input: LeadOutreachInput, action: str, plan: Lea
         )
         book.state = "waiting"
         try:
-            delay = grant.at - workflow.now()
+            delay = book.bound(grant.at - workflow.now(), workflow.now()) or timedelta(0)
             if delay > timedelta(0):
                 await record_steps(book, input)
                 try:
@@ -140,6 +140,7 @@ async def _slot(book: LeadBook, input: LeadOutreachInput, action: str, plan: Lea
                     pass
         finally:
             book.state = "running"
+        book.clock(workflow.now())
         if book.give_back(grant, workflow.now()):
             await local(
                 OutreachActivities.release_slot,
@@ -151,14 +152,18 @@ async def _slot(book: LeadBook, input: LeadOutreachInput, action: str, plan: Lea
 
 
 async def _hold_while_paused(book: LeadBook, input: LeadOutreachInput) -> None:
-    """Hold while paused (held by the store's status alone, try again now and then)."""
-    if book.paused:
+    """Hold while paused (held by the store's status alone, try again now and then), never
+    past the lead's deadline."""
+    book.clock(workflow.now())
+    if book.paused and not book.expired:
         await record_steps(book, input)
         try:
             await workflow.wait_condition(
                 lambda: not book.paused or book.interrupt() is not None,
-                timeout=book.hold_timeout(),
+                timeout=book.bound(book.hold_timeout(), workflow.now()),
             )
         except TimeoutError:
-            book.hold_lapsed()
+            book.clock(workflow.now())
+            if not book.expired:
+                book.hold_lapsed()
     book.check()

@@ -51,6 +51,10 @@ ACTION_ROUNDS = 5
 INVITATION_POLL_EVERY = timedelta(days=1)
 #: A provider action heartbeats at least this often, so a lost worker is noticed.
 ACTION_HEARTBEAT = timedelta(seconds=60)
+#: How long one lead may run through its sequence (the seed's 30 days), from its start. Kept by
+#: the lead itself (its waits end at it), not by an ``execution_timeout``: that costs the server
+#: a timer row per lead that outlives the lead, and the lead could not close its record.
+LEAD_DEADLINE = timedelta(days=30)
 #: How long one slot request to the sender's coordinator may take.
 SLOT_CALL_TIMEOUT = timedelta(seconds=30)
 #: A status read may fail for a while without failing the lead; it never changes anything.
@@ -86,7 +90,10 @@ class Ending:
 class LeadBook:
     """One lead's state: its signals, its place in the graph and its steps."""
 
-    def __init__(self) -> None:
+    def __init__(self, deadline: datetime | None = None) -> None:
+        #: When the lead gives up (``LEAD_DEADLINE`` after its start): it then ends ``failed``.
+        self.deadline = deadline
+        self.expired = False
         self.paused = False
         #: The pause came from the store's campaign status (an action refused with
         #: ``CampaignPaused``), not from a signal: the lead looks again now and then.
@@ -125,12 +132,27 @@ class LeadBook:
         self.replied = True
 
     def interrupt(self) -> LeadOutcome | None:
-        """The outcome a stop or a reply ends the lead with now, if any."""
+        """The outcome a stop, the deadline or a reply ends the lead with now, if any."""
         if self.stop_signal is not None:
             return LeadOutcome.STOPPED
+        if self.expired:
+            return LeadOutcome.FAILED
         if self.replied and self.stop_on_reply:
             return LeadOutcome.GOAL_REACHED
         return None
+
+    # --- the deadline ------------------------------------------------------------------------------
+    def clock(self, now: datetime) -> None:
+        """Note the time: past the deadline, the lead is interrupted with ``failed``."""
+        if self.deadline is not None and now >= self.deadline:
+            self.expired = True
+
+    def bound(self, timeout: timedelta | None, now: datetime) -> timedelta | None:
+        """A wait's timeout, cut to end at the deadline (``None``: no end but the deadline's)."""
+        if self.deadline is None:
+            return timeout
+        left = max(self.deadline - now, timedelta(0))
+        return left if timeout is None else min(timeout, left)
 
     def check(self) -> None:
         """Raise :class:`Interrupted` if a stop or a reply ends the lead here."""

@@ -13,7 +13,7 @@ orchestrator does with all this, and why no lead is lost, twinned or counted twi
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -37,8 +37,6 @@ def orchestrator_workflow_id(campaign_id: str) -> str:
 
 #: The lead workflow's type, as the orchestrator and ``campaigns.start_leads`` start it.
 LEAD_WORKFLOW = "LeadOutreachWorkflow"
-#: How long one lead may run through its sequence (the seed's 30 days).
-LEAD_EXECUTION_TIMEOUT = timedelta(days=30)
 
 
 def lead_workflow_id(campaign_id: str, lead_id: str) -> str:
