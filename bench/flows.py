@@ -72,13 +72,14 @@ def spread(values: list[float], name: str) -> dict[str, float]:
 
 
 async def start_ours(client: Client, task_queue: str, index: str, due: datetime) -> WorkflowHandle[Any, Any]:
+    from followthrough.catalog import catalog
     from followthrough.leads.models import Lead
     from followthrough.processes.followups.rules import FollowUpInput, followup_workflow_id
     from followthrough.temporal.operations import Workflows
 
     lead = Lead(id=f"bench-{task_queue}-{index}", phone=f"+5215{abs(hash(index)) % 10**8:08d}")
     input = FollowUpInput(lead=lead, type="said_later", triggered_at=due - timedelta(hours=12))
-    outcome = await Workflows(client, task_queue).start(
+    outcome = await Workflows(client, task_queue, specs=catalog().specs).start(
         "FollowUpWorkflow",
         input,
         workflow_id=followup_workflow_id(lead.id, "said_later"),
