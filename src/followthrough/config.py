@@ -300,7 +300,7 @@ class Settings(BaseSettings):
     def _small_language_parses(cls, value: str, info: ValidationInfo) -> str:
         """These settings are each a small language: its parser raises ValueError naming the bad
         entry (imported here, late: the providers read the settings)."""
-        from followthrough.providers.messaging import parse_whatsapp_templates
+        from followthrough.providers.contracts.templates import parse_whatsapp_templates
         from followthrough.providers.selection import parse_faults, parse_provider_modes
         from followthrough.providers.urls import parse_allowed_hosts
 

@@ -10,7 +10,8 @@ import respx
 
 from followthrough.errors import AuthenticationError
 from followthrough.providers.contracts.messaging import CatalogMessage, SendMessageInput, TemplateMessage
-from followthrough.providers.messaging import WhatsAppClient, parse_whatsapp_templates, with_approved_template
+from followthrough.providers.contracts.templates import parse_whatsapp_templates
+from followthrough.providers.messaging import WhatsAppClient, with_approved_template
 
 BASE = "https://graph.fake"
 

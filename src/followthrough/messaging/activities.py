@@ -21,7 +21,8 @@ class MessagingActivities:
     def __init__(self, services: Services) -> None:
         # The provider (httpx) and the store (SQLAlchemy) load with the worker, not with the
         # workflows that name these activities.
-        from followthrough.providers.messaging import SANDBOX_TEMPLATES, SandboxMessaging, parse_whatsapp_templates
+        from followthrough.providers.contracts.templates import parse_whatsapp_templates
+        from followthrough.providers.messaging import SANDBOX_TEMPLATES, SandboxMessaging
         from followthrough.store.repositories import Leads
 
         self._providers = services.providers

@@ -30,7 +30,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, and_, delete, exc, insert, or_, select, update
 from sqlalchemy.dialects import mysql, postgresql, sqlite
@@ -42,8 +42,18 @@ from followthrough.errors import AuthenticationError, FollowthroughError, Retrya
 from followthrough.providers.user_stores_mongodb import MongoUserStore, check_mongodb_url, is_mongodb_url
 from followthrough.store.types import UTCDateTime, utcnow
 
-if TYPE_CHECKING:  # config.py imports this module's parser: no import back at run time
-    from followthrough.config import Settings
+
+class StoreSettings(Protocol):
+    """What the user stores read of the settings (``config.Settings`` has them; config.py
+    imports this module's parser, so this module does not import config back)."""
+
+    @property
+    def user_stores(self) -> str: ...
+    @property
+    def user_stores_table(self) -> str: ...
+    @property
+    def effective_database_url(self) -> str: ...
+
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
 #: The name of the app's own database when used as a store (content publishing).
@@ -79,7 +89,7 @@ def parse_user_stores(spec: str) -> dict[str, str]:
     return stores
 
 
-def configured_stores(settings: Settings) -> dict[str, str]:
+def configured_stores(settings: StoreSettings) -> dict[str, str]:
     """The enabled user stores, in creation order."""
     return parse_user_stores(settings.user_stores) or {"local": settings.effective_database_url}
 
@@ -220,7 +230,7 @@ class UserStores:
         }
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> UserStores:
+    def from_settings(cls, settings: StoreSettings) -> UserStores:
         return cls(configured_stores(settings), table=settings.user_stores_table)
 
     @property

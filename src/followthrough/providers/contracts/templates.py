@@ -7,7 +7,11 @@ zone is not known here, and an unlabelled time would be worse than a UTC one.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ValidationError as PydanticValidationError
 
 from followthrough.leads.models import Language, Lead
 from followthrough.providers.contracts.messaging import CatalogMessage
@@ -117,3 +121,51 @@ class _Missing(dict[str, str]):
 
 def followup_message(type: str, step: str, lead: Lead, demo_start: datetime | None) -> str:
     return render(f"{type}/{step}", lead, demo_start=demo_start)
+
+
+class WhatsAppTemplate(BaseModel):
+    """One catalog message mapped to an approved WhatsApp template (``WHATSAPP_TEMPLATES``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=512, pattern=r"^[a-z0-9_]+$")
+    parameters: list[str] = Field(
+        default_factory=list, max_length=20, description="placeholders, in the template's {{1}}, {{2}}… order"
+    )
+    languages: dict[str, str] = Field(
+        default_factory=dict, description="lead language → the template's language code (default: the same)"
+    )
+
+    @field_validator("parameters")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        unknown = [p for p in value if p not in PLACEHOLDERS]
+        if unknown:
+            raise ValueError(f"unknown placeholder {unknown[0]!r} (known: {', '.join(PLACEHOLDERS)})")
+        return value
+
+
+def parse_whatsapp_templates(raw: str) -> dict[str, WhatsAppTemplate]:
+    """``WHATSAPP_TEMPLATES``: a JSON object, catalog message → template. ValueError names the
+    entry at fault, e.g. ``{"payment/link": {"name": "payment_link", "parameters": ["name",
+    "amount", "url"], "languages": {"es": "es_MX"}}}``."""
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise ValueError(f"is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError('must be a JSON object: {"<message>": {"name": ..., "parameters": [...]}}')
+    templates: dict[str, WhatsAppTemplate] = {}
+    for message, entry in data.items():
+        if message not in TEMPLATES:
+            raise ValueError(f"{message!r} is not a catalog message (one of: {', '.join(sorted(TEMPLATES))})")
+        try:
+            templates[message] = WhatsAppTemplate.model_validate(entry)
+        except PydanticValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            reason = str(first["msg"]).removeprefix("Value error, ")
+            raise ValueError(f"{message}: {where + ': ' if where else ''}{reason}") from None
+    return templates
