@@ -51,6 +51,7 @@ with workflow.unsafe.imports_passed_through():
         delay_until,
         next_poll,
     )
+    from followthrough.processes.campaigns.linkedin_activities import LinkedInActivities
     from followthrough.processes.campaigns.records import CampaignExecutionActivities
     from followthrough.processes.campaigns.slots import OutreachActivities
     from followthrough.processes.campaigns.steps import (
@@ -58,7 +59,7 @@ with workflow.unsafe.imports_passed_through():
         LeadPlan,
         OpenLeadInput,
     )
-    from followthrough.providers.contracts.linkedin import InvitationStatusInput, InvitationStatusResult
+    from followthrough.providers.contracts.linkedin import InvitationStatusInput
     from followthrough.temporal.policies import PROVIDER_CALL_TIMEOUT
     from followthrough.temporal.signals import PauseSignal, ResumeSignal
 
@@ -179,14 +180,13 @@ class LeadOutreachWorkflow:
         deadline = workflow.now() + timedelta(days=node.within_days)
         while True:
             await self._rest_until(lambda: False, next_poll(workflow.now(), deadline) - workflow.now())
-            status = await workflow.execute_activity(
-                "linkedin.invitation_status",
+            status = await workflow.execute_activity_method(
+                LinkedInActivities.invitation_status,
                 InvitationStatusInput(
                     account_id=plan.sender.acting_account,
                     identifier=plan.lead.identifier,
                     invitation_id=self._book.invitation_id,
                 ),
-                result_type=InvitationStatusResult,
                 start_to_close_timeout=PROVIDER_CALL_TIMEOUT,
                 retry_policy=POLL_RETRY,
             )

@@ -19,13 +19,14 @@ without reporting is found by the reconcile pass every ``reconcile_every_seconds
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from followthrough.processes.campaigns.activities import CampaignActivities
     from followthrough.processes.campaigns.bookkeeping import LEAD_SIGNALS, CampaignBook, Step
     from followthrough.processes.campaigns.graph import LeadFinishedSignal
     from followthrough.processes.campaigns.seats import (
@@ -34,12 +35,10 @@ with workflow.unsafe.imports_passed_through():
         CampaignState,
         CampaignStatus,
         LeadExecution,
-        LeadPage,
         LeadRef,
         LeadsAddedSignal,
         PauseCampaignSignal,
         ResumeCampaignSignal,
-        StartLeadsResult,
         StopCampaignSignal,
         lead_workflow_id,
     )
@@ -55,7 +54,13 @@ async def _wait(condition: Callable[[], bool], timeout: timedelta) -> bool:
         return False
 
 
+ArgT = TypeVar("ArgT")
+ResultT = TypeVar("ResultT")
+
+
 #: Outside the sandbox, like LeadOutreachWorkflow (see docs/CONVENTIONS.md, "Sandbox").
+
+
 @workflow.defn(sandboxed=False)
 class CampaignOrchestratorWorkflow:
     #: The ``WorkflowFamily`` search attribute of its executions (stored: never derive it from a file name).
@@ -104,7 +109,7 @@ class CampaignOrchestratorWorkflow:
         book = self._book
         try:
             if not book.status_recorded:
-                await self._activity("campaigns.check_start", book.check_start_input())
+                await self._activity(CampaignActivities.check_start, book.check_start_input())
                 await self._set_status("running")
                 book.status_recorded = True
             while True:
@@ -164,13 +169,13 @@ class CampaignOrchestratorWorkflow:
         """Leads silent for a long time: ask visibility whether their workflows have closed."""
         found: list[LeadExecution] = []
         if (arg := self._book.lead_executions_input()) is not None:
-            found = await self._activity("campaigns.lead_executions", arg, result_type=list[LeadExecution])
+            found = await self._activity(CampaignActivities.lead_executions, arg)
         self._book.reconciled(found, workflow.now())
 
     # --- leads ------------------------------------------------------------------------------
     async def _load_page(self) -> None:
         arg = self._book.load_leads_input()
-        self._book.page_read(await self._activity("campaigns.load_leads", arg, result_type=LeadPage))
+        self._book.page_read(await self._activity(CampaignActivities.load_leads, arg))
 
     async def _read_ahead(self) -> None:
         failure: BaseException | None = None
@@ -195,7 +200,7 @@ class CampaignOrchestratorWorkflow:
         epoch = self._book.control_epoch
         arg = self._book.start_leads_input(batch, started_by, workflow.info().task_queue)
         try:
-            result = await self._activity("campaigns.start_leads", arg, result_type=StartLeadsResult)
+            result = await self._activity(CampaignActivities.start_leads, arg)
         except Exception as err:  # raised again by the loop, as an awaited start would have been
             self._book.batch_over(batch, err)
             return
@@ -248,9 +253,10 @@ class CampaignOrchestratorWorkflow:
             self._book.cancelled(lead_id)
 
     async def _set_status(self, status: CampaignState) -> None:
-        await self._activity("campaigns.set_status", self._book.set_status_input(status))
+        await self._activity(CampaignActivities.set_status, self._book.set_status_input(status))
 
-    async def _activity(self, name: str, arg: Any, result_type: Any = None) -> Any:
-        return await workflow.execute_activity(
-            name, arg, start_to_close_timeout=STORE_CALL_TIMEOUT, retry_policy=STORE_RETRY, result_type=result_type
+    async def _activity(self, method: Callable[[Any, ArgT], Awaitable[ResultT]], arg: ArgT) -> ResultT:
+        """One of the campaign's store or client calls (by method reference, so types flow)."""
+        return await workflow.execute_activity_method(
+            method, arg, start_to_close_timeout=STORE_CALL_TIMEOUT, retry_policy=STORE_RETRY
         )
