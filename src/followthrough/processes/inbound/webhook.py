@@ -7,6 +7,9 @@ is written in the same transaction), starts one ``InboundMessageWorkflow``
 follow-ups and outreach campaigns runs durably in that workflow. If Temporal cannot take the
 start within :data:`DISPATCH_BUDGET_SECONDS` the answer is 503 and Meta redelivers; the
 redelivery finds the message recorded but no workflow for it, and starts it then. With
+The answer waits for one store transaction (SQLite writers take turns,
+:meth:`~followthrough.store.Database.write_turn`) and one start; the owner of a lead whose record
+names none costs a visibility query at most once per :data:`OWNER_TTL_SECONDS`. With
 ``USE_TEMPORAL_FOLLOWUPS`` off, the old path stays: signals in a background task after the
 answer, best effort. Status codes as in :mod:`followthrough.api.webhook_common`.
 """
