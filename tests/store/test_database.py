@@ -3,6 +3,7 @@ instants that come back aware and in UTC on every back-end."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -28,6 +29,44 @@ async def test_sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout(tmp_pa
         assert (tmp_path / "nested" / "dir" / "store.db").is_file()  # the parent directory was made
     finally:
         await db.close()
+
+
+async def test_sqlite_hot_writers_take_turns_in_arrival_order(tmp_path: Path) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'store.db'}")
+    inside: list[int] = []
+    log: list[tuple[str, int]] = []
+
+    async def writer(n: int) -> None:
+        async with db.write_turn():
+            inside.append(n)
+            log.append(("in", n))
+            assert len(inside) == 1, f"writers {inside} overlap"
+            await asyncio.sleep(0.01)
+            inside.remove(n)
+
+    try:
+        await asyncio.gather(*(writer(n) for n in range(5)))
+        assert [n for kind, n in log] == [0, 1, 2, 3, 4]
+    finally:
+        await db.close()
+
+
+async def test_a_server_database_does_not_serialize_its_writers() -> None:
+    db = Database("postgresql+asyncpg://u:p@127.0.0.1:1/none")  # never connects
+    inside = 0
+    most = 0
+
+    async def writer() -> None:
+        nonlocal inside, most
+        async with db.write_turn():
+            inside += 1
+            most = max(most, inside)
+            await asyncio.sleep(0.01)
+            inside -= 1
+
+    await asyncio.gather(*(writer() for _ in range(3)))
+    assert most == 3
+    await db.close()
 
 
 async def test_instants_come_back_aware_in_utc_with_microseconds(database: Database) -> None:

@@ -210,7 +210,7 @@ class Leads(Repository):
         """
         for _ in range(2):
             try:
-                async with self.database.session() as session:
+                async with self.database.write_turn(), self.database.session() as session:
                     lead = await session.scalar(select(Lead).where(Lead.phone == phone))
                     created = lead is None
                     if lead is None:
