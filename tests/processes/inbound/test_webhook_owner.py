@@ -1,21 +1,18 @@
 """Who owns what a WhatsApp message starts (:func:`message_owner`), and how often it asks Temporal.
 
 The lead's record names the owner when it can; otherwise the visibility query for the lead's
-latest execution is a round trip to Temporal, so the webhook asks it only for a lead it has not
-resolved within :data:`OWNER_TTL_SECONDS`, and never for a lead this very message created.
+latest execution is a round trip to Temporal: the webhook asks it afresh for every message of a
+lead the record names no owner for (never a stale answer), and never for a lead this very
+message created.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
-
 from followthrough.leads.models import Lead
-from followthrough.processes.inbound import webhook
 from followthrough.processes.inbound.intents import Intent
 from followthrough.processes.inbound.webhook import InboundText, Recorded, message_owner, start_inbound
 from followthrough.temporal.operations import ExecutionInfo, WorkflowNotFound
@@ -45,13 +42,6 @@ class CountingWorkflows:
         self.started.append(kwargs)
 
 
-@pytest.fixture(autouse=True)
-def fresh_cache() -> Iterator[None]:
-    webhook._owners.clear()
-    yield
-    webhook._owners.clear()
-
-
 def recorded(lead_id: str, *, organization: str | None = None, fresh: bool = True, new_lead: bool = False) -> Recorded:
     message = InboundText(f"wamid.{uuid.uuid4().hex}", "+5215512345678", "hola", datetime.now(UTC))
     lead = Lead(id=lead_id, phone=message.phone, language="es")
@@ -73,13 +63,10 @@ async def test_a_lead_this_message_created_has_no_execution_to_ask_about() -> No
     assert len(wf.queries) == 1
 
 
-async def test_the_latest_execution_s_owner_is_asked_once_per_ttl(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_the_latest_execution_s_owner_is_asked_every_time_so_a_change_of_owner_counts() -> None:
     wf = CountingWorkflows({"lead-b": "acme"})
     assert await message_owner(wf, recorded("lead-b")) == "acme"  # type: ignore[arg-type]
-    assert await message_owner(wf, recorded("lead-b")) == "acme"  # type: ignore[arg-type]
-    assert len(wf.queries) == 1
     wf.owners["lead-b"] = "globex"  # another organization ran a process of the lead since
-    monkeypatch.setattr(webhook, "OWNER_TTL_SECONDS", 0.0)
     assert await message_owner(wf, recorded("lead-b")) == "globex"  # type: ignore[arg-type]
     assert len(wf.queries) == 2
 
@@ -87,20 +74,10 @@ async def test_the_latest_execution_s_owner_is_asked_once_per_ttl(monkeypatch: p
 async def test_a_lead_no_execution_names_belongs_to_the_operator() -> None:
     wf = CountingWorkflows({})
     assert await message_owner(wf, recorded("lead-c")) == "default"  # type: ignore[arg-type]
-    assert await message_owner(wf, recorded("lead-c")) == "default"  # type: ignore[arg-type]
     assert len(wf.queries) == 1
 
 
-async def test_a_start_remembers_the_owner_it_started_under() -> None:
+async def test_a_start_carries_the_owner_of_the_lead_s_latest_execution() -> None:
     wf = CountingWorkflows({"lead-d": "acme"})
     await start_inbound(wf, recorded("lead-d"))  # type: ignore[arg-type]
-    await start_inbound(wf, recorded("lead-d"))  # type: ignore[arg-type]
-    assert [s["search_attributes"]["OrganizationId"] for s in wf.started] == ["acme", "acme"]
-    assert len(wf.queries) == 1
-
-
-def test_the_cache_keeps_at_most_its_size(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(webhook, "OWNER_CACHE_SIZE", 3)
-    for n in range(5):
-        webhook._owners.put(f"lead-{n}", "acme")
-    assert [webhook._owners.get(f"lead-{n}") for n in range(5)] == [None, None, "acme", "acme", "acme"]
+    assert [s["search_attributes"]["OrganizationId"] for s in wf.started] == ["acme"]

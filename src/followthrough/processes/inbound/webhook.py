@@ -9,7 +9,7 @@ start within :data:`DISPATCH_BUDGET_SECONDS` the answer is 503 and Meta redelive
 redelivery finds the message recorded but no workflow for it, and starts it then. With
 The answer waits for one store transaction (SQLite writers take turns,
 :meth:`~followthrough.store.Database.write_turn`) and one start; the owner of a lead whose record
-names none costs a visibility query at most once per :data:`OWNER_TTL_SECONDS`. With
+names none costs a visibility query, unless this very message created the lead. With
 ``USE_TEMPORAL_FOLLOWUPS`` off, the old path stays: signals in a background task after the
 answer, best effort. Status codes as in :mod:`followthrough.api.webhook_common`.
 """
@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -65,11 +64,6 @@ WHATSAPP = Signature("whatsapp", "X-Hub-Signature-256", "WHATSAPP_APP_SECRET", v
 #: How long the WhatsApp webhook may spend starting workflows before it answers 503 (Meta
 #: gives a webhook about 5 s; the store write and one start take milliseconds when healthy).
 DISPATCH_BUDGET_SECONDS = 3.0
-#: How long the owner the visibility found for a lead whose record names none is reused (per
-#: process; see :func:`message_owner`).
-OWNER_TTL_SECONDS = 30.0
-#: At most this many leads' owners are kept (the oldest is dropped first).
-OWNER_CACHE_SIZE = 10_000
 #: A redelivered message whose workflow Temporal does not know is started if it is at most this
 #: old. Keep it within the namespace's retention (24 h or more), so a finished workflow of the
 #: message is still found and not run twice.
@@ -247,51 +241,19 @@ async def start_inbound(wf: Workflows, recorded: Recorded, *, sync_integrations:
         workflow_id=workflow_id,
         search_attributes={"LeadId": recorded.lead.id, "OrganizationId": owner},
     )
-    if recorded.organization is None:  # the lead's latest execution is now this one
-        _owners.put(recorded.lead.id, owner)
     return workflow_id
-
-
-class _Owners:
-    """Leads' owners as the visibility last gave them, for :data:`OWNER_TTL_SECONDS`."""
-
-    def __init__(self) -> None:
-        self._found: dict[str, tuple[float, str]] = {}
-
-    def get(self, lead_id: str) -> str | None:
-        hit = self._found.get(lead_id)
-        if hit is None or time.monotonic() - hit[0] > OWNER_TTL_SECONDS:
-            return None
-        return hit[1]
-
-    def put(self, lead_id: str, owner: str) -> None:
-        self._found.pop(lead_id, None)  # re-inserted last: the dict keeps the oldest first
-        self._found[lead_id] = (time.monotonic(), owner)
-        while len(self._found) > OWNER_CACHE_SIZE:
-            del self._found[next(iter(self._found))]
-
-    def clear(self) -> None:
-        self._found.clear()
-
-
-_owners = _Owners()
 
 
 async def message_owner(wf: Workflows, recorded: Recorded) -> str:
     """The organization that owns what the message starts: the lead record's; else the owner of
-    the lead's latest execution (a visibility query: a round trip to Temporal, so its answer, and
-    the owner this process last started a workflow of the lead under, is reused for
-    :data:`OWNER_TTL_SECONDS`); else the operator's. A lead this very message created has no
-    execution yet: no query."""
+    the lead's latest execution (a visibility query, asked afresh each time: an answer kept for
+    later could hand the lead's message to an organization that no longer runs its processes);
+    else the operator's. A lead this very message created has no execution yet: no query."""
     if recorded.organization is not None:
         return recorded.organization
     if recorded.fresh and recorded.new_lead:
         return DEFAULT_ORGANIZATION
-    owner = _owners.get(recorded.lead.id)
-    if owner is None:
-        owner = await lead_owner(wf, recorded.lead.id) or DEFAULT_ORGANIZATION
-        _owners.put(recorded.lead.id, owner)
-    return owner
+    return await lead_owner(wf, recorded.lead.id) or DEFAULT_ORGANIZATION
 
 
 def _background(request: Request, coro: Any) -> None:
