@@ -7,6 +7,7 @@ message, to the second.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -16,7 +17,7 @@ from typing import Any
 
 import pytest
 from temporalio import activity
-from temporalio.client import WorkflowHandle
+from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -187,6 +188,28 @@ async def test_a_moment_already_past_is_skipped_not_sent_late(
     assert result.state == "completed"
     assert result.steps[0].state == "skipped"
     assert result.steps[0].due_at == demo - timedelta(hours=24)
+
+
+async def test_a_step_due_before_any_worker_ran_the_follow_up_is_still_sent(
+    dev_client: Client, fakes: Fakes, task_queue: str
+) -> None:
+    """Past is judged at the request (the execution's start), not at its first workflow task:
+    a step due 2 s after the start, whose workflow no worker picked up for 4 s (a backlog, a
+    restart), goes out as soon as a worker runs it, within MAX_LATENESS of its instant. Real
+    server and real time: the time-skipping server does not move its clock while a workflow
+    task waits for a worker."""
+    asked = datetime.now(UTC)
+    handle = await dev_client.start_workflow(
+        FollowUpWorkflow.run,
+        FollowUpInput(lead=LEAD, type="said_later", triggered_at=asked - timedelta(hours=12) + timedelta(seconds=2)),
+        id=f"followup-{LEAD.id}-backlog-{uuid.uuid4()}",
+        task_queue=task_queue,
+    )
+    await asyncio.sleep(4)  # no worker yet: the step falls due with nothing running
+    async with Worker(dev_client, task_queue=task_queue, workflows=[FollowUpWorkflow], activities=fakes.activities()):
+        result = await handle.result()
+    assert [s.state for s in result.steps] == ["sent"]
+    assert len(fakes.sent) == 1 and fakes.sent[0][0] - asked >= timedelta(seconds=4)
 
 
 async def test_a_demo_in_the_past_skips_everything(

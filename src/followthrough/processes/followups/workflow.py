@@ -103,12 +103,16 @@ class FollowUpWorkflow:
         self._status = FollowUpStatus(
             lead_id=input.lead.id, type=input.type, demo_start=input.demo_start, demo_end=input.demo_end
         )
+        # "Already past" means past when the follow-up was asked for (the execution's start),
+        # not when a worker first ran it: a backlog of a few seconds must not skip a step due
+        # in between. A step reached late is sent up to rules.MAX_LATENESS after its instant.
+        asked_at = workflow.info().workflow_start_time
         self._status.steps = rules.plan(
             input.type,
             demo_start=input.demo_start,
             demo_end=input.demo_end,
-            triggered_at=input.triggered_at or workflow.now(),
-            now=workflow.now(),
+            triggered_at=input.triggered_at or asked_at,
+            now=asked_at,
         )
         self._wake = False  # a signal changed the plan: re-read it instead of sleeping on
         self._steps = WorkflowSteps()
