@@ -13,7 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from followthrough.web import campaigns, routes, timeline, today
-from followthrough.web.pages import HERE
+from followthrough.web.pages import HERE, PageNotFound, not_found
 from followthrough.web.session import SignInRequired
 
 
@@ -32,6 +32,10 @@ def install_web(app: FastAPI) -> None:
         if request.headers.get("hx-request"):  # htmx: send the whole page to the form
             return Response(status_code=401, headers={"HX-Redirect": "/app/sign-in"})
         return RedirectResponse("/app/sign-in", status_code=303)
+
+    @app.exception_handler(PageNotFound)
+    async def _not_found(request: Request, exc: PageNotFound) -> Response:
+        return not_found(request, exc.what)
 
 
 __all__ = ["install_web"]
