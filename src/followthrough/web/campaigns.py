@@ -25,7 +25,7 @@ from followthrough.store.models import Campaign
 from followthrough.store.repositories import CampaignExecutions, Campaigns, SenderAccounts
 from followthrough.temporal.client import TemporalUnavailable
 from followthrough.temporal.operations import QueryFailed, QueryNotAnswered, WorkflowNotFound, WorkflowTaskFailing
-from followthrough.web import funnel as funnels
+from followthrough.web.funnel import NODE_HEIGHT, NODE_WIDTH, funnel, layout
 from followthrough.web.pages import PageNotFound, render, temporal_link
 from followthrough.web.session import SessionDep
 
@@ -136,9 +136,9 @@ async def _live(request: Request, campaign: Campaign) -> dict[str, Any]:
     return {
         "campaign": campaign,
         "graph": graph,
-        "funnel": funnels.funnel(graph, counts, unstarted) if graph else None,
-        "layout": funnels.layout(graph) if graph else None,
-        "sizes": funnels,
+        "funnel": funnel(graph, counts, unstarted) if graph else None,
+        "layout": layout(graph) if graph else None,
+        "sizes": {"NODE_WIDTH": NODE_WIDTH, "NODE_HEIGHT": NODE_HEIGHT},
         "status": status,
         "totals": orchestrator.get("totals"),
         "state": orchestrator.get("state") or campaign.status,
