@@ -40,11 +40,10 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from bench.report import SCHEMA, WORKLOADS, campaign_targets, flow_targets, latest_rows, markdown, webhook_targets
+
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "bench" / "runs"
-WORKLOADS = ("campaign", "webhook", "flow", "timers")
-#: The report's shape; ``table`` reads only reports that carry it.
-SCHEMA = "followthrough-bench/1"
 
 FULL = {"leads": 10_000, "requests": 2000, "workflows": 1000}
 QUICK = {"leads": 100, "requests": 100, "workflows": 50}
@@ -82,149 +81,6 @@ def git(*args: str) -> str:
 
 def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
-
-
-def ratio(ours: float, raw: float) -> float | None:
-    return round(ours / raw, 3) if raw else None
-
-
-def check(
-    workload: str, measure: str, ours: float, raw: float | None, target: str | None, limit: float | None
-) -> dict[str, Any]:
-    """One row of ``targets``: ``target`` is ``"ratio >= x"``, ``"ratio <= x"``, ``"ours < x"``,
-    ``"ours <= x"``, ``"ours >= x"`` or None (reported beside raw, no target set)."""
-    value = ratio(ours, raw) if raw is not None else None
-    met: bool | None = None
-    if target is not None and limit is not None:
-        subject = value if target.startswith("ratio") else ours
-        if subject is not None:
-            met = {
-                ">=": subject >= limit,
-                "<=": subject <= limit,
-                "<": subject < limit,
-            }[target.split()[1]]
-    return {
-        "workload": workload,
-        "measure": measure,
-        "ours": ours,
-        "raw": raw,
-        "ratio": value,
-        "target": f"{target} {limit:g}" if target is not None and limit is not None else None,
-        "met": met,
-    }
-
-
-def rate_fall(rates: list[float]) -> float | None:
-    """How far the rate fell, at its lowest, below the first window's (0.25 = 25 % lower)."""
-    if len(rates) < 2 or rates[0] <= 0:
-        return None
-    return round(max(0.0, 1 - min(rates[1:]) / rates[0]), 3)
-
-
-def campaign_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
-    ours, raw = report["sides"]
-    leads = report["leads"]
-    name = f"campaign {leads:,} leads"
-    speed = 0.85 if leads >= 100_000 else 0.9
-    rows = [
-        check(name, "leads/s", ours["leads_per_second"], raw["leads_per_second"], "ratio >=", speed),
-        check(
-            name,
-            "server CPU ms per lead",
-            ours["server_cpu_ms_per_lead"],
-            raw["server_cpu_ms_per_lead"],
-            "ratio <=",
-            1.2,
-        ),
-        check(
-            name, "worker CPU ms per lead", ours["worker_cpu_ms_per_lead"], raw["worker_cpu_ms_per_lead"], None, None
-        ),
-        check(
-            name,
-            "worker peak RSS MB",
-            round(ours["worker_peak_rss_mb"], 1),
-            round(raw["worker_peak_rss_mb"], 1),
-            "ours <",
-            400,
-        ),
-        check(name, "largest history (events)", ours["largest_history"], raw["largest_history"], "ours <", 10_000),
-        check(
-            name, "parent events per lead", ours["parent_events_per_lead"], raw["parent_events_per_lead"], None, None
-        ),
-        check(name, "events per lead history", ours["lead_history_events"], raw["lead_history_events"], None, None),
-        check(name, "bytes per lead history", ours["lead_history_bytes"], raw["lead_history_bytes"], None, None),
-    ]
-    fall = rate_fall(ours["rate_per_window"])
-    if fall is not None:
-        raw_fall = rate_fall(raw["rate_per_window"])
-        window = f"{ours['rate_window_seconds']:g} s"
-        rows.append(check(name, f"rate fall per {window} window", fall, raw_fall, "ours <=", 0.2))
-        rows[-1]["ratio"] = None  # a fall is compared with 20 %, not with raw's
-    return rows
-
-
-def webhook_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
-    rows = []
-    for concurrency, routes in report["concurrency"].items():
-        name = f"webhook, concurrency {concurrency}"
-        ours, raw = routes["ours"], routes["raw"]
-        rows.append(check(name, "p99 ms", ours["p99_ms"], raw["p99_ms"], "ratio <=", 1.2))
-        rows.append(check(name, "p95 ms", ours["p95_ms"], raw["p95_ms"], None, None))
-        rows.append(check(name, "p50 ms", ours["p50_ms"], raw["p50_ms"], None, None))
-    return rows
-
-
-def flow_targets(workload: str, report: dict[str, Any]) -> list[dict[str, Any]]:
-    ours, raw = report["sides"]
-    name = f"{workload}, {report['workflows']:,} workflows"
-    rows = [
-        check(
-            name,
-            "completed as planned",
-            ours["completed_as_planned"],
-            raw["completed_as_planned"],
-            "ours >=",
-            report["workflows"],
-        ),
-        check(name, "workflows/s", ours["workflows_per_second"], raw["workflows_per_second"], None, None),
-        check(name, "start p99 ms", ours["start_p99_ms"], raw["start_p99_ms"], None, None),
-        check(
-            name,
-            "server CPU ms per workflow",
-            ours["server_cpu_ms_per_workflow"],
-            raw["server_cpu_ms_per_workflow"],
-            None,
-            None,
-        ),
-        check(
-            name,
-            "worker CPU ms per workflow",
-            ours["worker_cpu_ms_per_workflow"],
-            raw["worker_cpu_ms_per_workflow"],
-            None,
-            None,
-        ),
-        check(
-            name,
-            "events per history",
-            ours["history_events_per_workflow"],
-            raw["history_events_per_workflow"],
-            None,
-            None,
-        ),
-    ]
-    if workload == "timers":
-        rows.append(
-            check(
-                name,
-                "activity start late p99 ms",
-                ours["activity_started_late_p99_ms"],
-                raw["activity_started_late_p99_ms"],
-                None,
-                None,
-            )
-        )
-    return rows
 
 
 def run_campaign(args: argparse.Namespace) -> dict[str, Any]:
@@ -312,56 +168,6 @@ def run(args: argparse.Namespace) -> Path:
     print(markdown([(report, row) for row in report["targets"]]))
     print(f"\nwritten: {path}", file=sys.stderr)
     return path
-
-
-# --- the table --------------------------------------------------------------------------------
-def latest_rows(directory: Path) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """Each (workload, measure) row from the latest report holding it; full runs win over quick
-    ones (a quick run's row appears only where no full run has that row)."""
-    reports = []
-    for path in sorted(directory.glob("*.json")):
-        try:
-            report = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        if isinstance(report, dict) and report.get("schema") == SCHEMA:
-            reports.append(report)
-    reports.sort(key=lambda r: (not r["quick"], r["date"]))  # quick first, then full; oldest first
-    chosen: dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any]]] = {}
-    for report in reports:
-        for row in report["targets"]:
-            chosen[(row["workload"], row["measure"])] = (report, row)
-    return sorted(chosen.values(), key=lambda pair: _order(pair[1]))
-
-
-def _order(row: dict[str, Any]) -> tuple[int, str]:
-    prefix = next((i for i, w in enumerate(WORKLOADS) if row["workload"].startswith(w)), len(WORKLOADS))
-    return prefix, row["workload"]
-
-
-def _number(value: Any) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, float) and not value.is_integer():
-        return f"{value:,.2f}" if abs(value) < 100 else f"{value:,.1f}"
-    return f"{int(value):,}"
-
-
-def markdown(rows: list[tuple[dict[str, Any], dict[str, Any]]]) -> str:
-    lines = [
-        "| workload | measure | ours | raw SDK | ratio | target | met | run |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for report, row in rows:
-        met = {True: "**yes**", False: "**no**", None: "—"}[row["met"]]
-        run_name = f"{report['date'][:10]} {report['commit']}{'+' if report.get('dirty') else ''}"
-        if report["quick"]:
-            run_name += " (quick)"
-        lines.append(
-            f"| {row['workload']} | {row['measure']} | {_number(row['ours'])} | {_number(row['raw'])} | "
-            f"{_number(row['ratio'])} | {row['target'] or '—'} | {met} | {run_name} |"
-        )
-    return "\n".join(lines)
 
 
 def main() -> None:

@@ -147,11 +147,13 @@ class Figures:
     server_cpu_seconds: float = 0.0
     worker_cpu_ms_per_lead: float = 0.0
     server_cpu_ms_per_lead: float = 0.0
-    #: The per-lead executions (not the parent's runs): mean events and bytes of history.
-    lead_history_events: float = 0.0
-    lead_history_bytes: float = 0.0
-    #: The parent's largest run: events per lead it handled (its runs hold ``continue_as_new_after``).
-    parent_events_per_lead: float = 0.0
+    #: The per-lead executions (not the parent's runs): mean events and bytes of history; None
+    #: (unknown, never a false 0) when visibility listed none.
+    lead_history_events: float | None = None
+    lead_history_bytes: float | None = None
+    #: The parent's largest run: events per lead it handled (its runs hold ``continue_as_new_after``);
+    #: None when visibility listed no parent.
+    parent_events_per_lead: float | None = None
     #: Leads/s in consecutive windows of ``rate_window_seconds`` (from the progress samples).
     rate_per_window: list[float] = field(default_factory=list)
     rate_window_seconds: float = 0.0
@@ -214,8 +216,10 @@ async def histories(client: Client, task_queue: str) -> Histories:
 
 
 def with_histories(figures: Figures, found: Histories, leads_per_run: int) -> Figures:
-    figures.lead_history_events, figures.lead_history_bytes = found.lead_events, found.lead_bytes
-    figures.parent_events_per_lead = round(found.largest_parent / max(min(figures.leads, leads_per_run), 1), 2)
+    if found.lead_events:
+        figures.lead_history_events, figures.lead_history_bytes = found.lead_events, found.lead_bytes
+    if found.largest_parent:
+        figures.parent_events_per_lead = round(found.largest_parent / max(min(figures.leads, leads_per_run), 1), 2)
     return figures
 
 

@@ -80,7 +80,7 @@ def test_rate_windows_are_fifths_of_a_short_run_and_ten_minutes_of_a_long_one() 
 
 
 def test_a_target_is_met_or_not_by_the_ratio_or_by_our_own_figure() -> None:
-    from bench.__main__ import check, rate_fall
+    from bench.report import check, rate_fall
 
     assert check("c", "leads/s", 9.0, 10.0, "ratio >=", 0.9)["met"] is True
     assert check("c", "leads/s", 8.9, 10.0, "ratio >=", 0.9)["met"] is False
@@ -92,8 +92,25 @@ def test_a_target_is_met_or_not_by_the_ratio_or_by_our_own_figure() -> None:
     assert rate_fall([20.0, 18.0, 15.0, 19.0]) == 0.25 and rate_fall([10.0]) is None
 
 
+def test_a_history_visibility_did_not_list_is_unknown_not_zero() -> None:
+    from bench.campaign_fanout import Figures, Histories, with_histories
+    from bench.report import check, markdown
+
+    figures = Figures("followthrough", 100, 10.0, 10.0, 30, "campaign-1", 120.0)
+    figures = with_histories(figures, Histories(), leads_per_run=1000)  # visibility listed nothing
+    assert (figures.parent_events_per_lead, figures.lead_history_events, figures.lead_history_bytes) == (None,) * 3
+    row = check("campaign 100 leads", "parent events per lead", figures.parent_events_per_lead, 4.2, None, None)
+    assert (row["ratio"], row["met"]) == (None, None)
+    report = {"date": "2026-12-06T10:00:00+00:00", "commit": "abc1234", "quick": True}
+    assert "| parent events per lead | unknown | 4.20 | — |" in markdown([(report, row)])
+    found = with_histories(
+        Figures("raw SDK", 100, 10.0, 10.0, 30, "p", 90.0), Histories(420, "p", 420, 23.0, 2500.0), 1000
+    )
+    assert (found.parent_events_per_lead, found.lead_history_events) == (4.2, 23.0)
+
+
 def bench_report(date: str, quick: bool, leads_per_second: float) -> dict[str, Any]:
-    from bench.__main__ import SCHEMA, check
+    from bench.report import SCHEMA, check
 
     row = check("campaign 10,000 leads", "leads/s", leads_per_second, 20.0, "ratio >=", 0.9)
     return {"schema": SCHEMA, "date": date, "commit": "abc1234", "quick": quick, "targets": [row]}

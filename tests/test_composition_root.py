@@ -88,3 +88,52 @@ def test_the_scan_sees_an_import_inside_a_function() -> None:
     assert ROOT in imported(source, "followthrough.api.app", is_package=False)
     relative = "from ..catalog import catalog\n"
     assert ROOT in imported(relative, "followthrough.api.app", is_package=False)
+
+
+def cycles(graph: dict[str, set[str]]) -> list[set[str]]:
+    """The strongly connected components of more than one module (Tarjan's, iteratively)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[set[str]] = []
+    for root in graph:
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        while work:
+            module, deps = work[-1]
+            for dep in deps:
+                if dep not in index:
+                    index[dep] = low[dep] = len(index)
+                    stack.append(dep)
+                    work.append((dep, iter(sorted(graph[dep]))))
+                    break
+                if dep in stack:
+                    low[module] = min(low[module], index[dep])
+            else:
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[module])
+                if low[module] == index[module]:
+                    component = set()
+                    while True:
+                        member = stack.pop()
+                        component.add(member)
+                        if member == module:
+                            break
+                    if len(component) > 1:
+                        found.append(component)
+    return found
+
+
+def test_no_module_imports_one_that_imports_it_back() -> None:
+    """A package's ``__init__`` that imports its pages and a page that imports the package (for a
+    sibling module: ``from followthrough.web import funnel``) were the last circle."""
+    assert cycles(import_graph()) == []
+
+
+def test_the_cycle_scan_finds_a_planted_circle() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
+    assert cycles(graph) == [{"a", "b", "c"}]

@@ -1,12 +1,15 @@
 """The web app in a real browser (Debian's chromium through Playwright) against the real stack:
 the dev server, the package's worker, the API app behind uvicorn, one campaign for the module.
 
-Each page's screenshot is written to ``docs/screenshots/`` (shown in the README).
+Each page's screenshot is taken and checked to be a PNG; it is written to ``docs/screenshots/``
+(shown in the README) only with ``FOLLOWTHROUGH_WRITE_SCREENSHOTS=1``, otherwise to a temporary
+directory, so a run leaves the checkout as it found it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -36,7 +39,7 @@ ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+DOCS_SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 LEADS = 4
 GRAPH = {
     "nodes": [
@@ -141,18 +144,29 @@ async def page(browser: Any, stack: Stack) -> AsyncIterator[Any]:
     await context.close()
 
 
-async def shot(page: Any, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the screenshots go: the README's ``docs/screenshots/`` when asked to refresh them
+    (``FOLLOWTHROUGH_WRITE_SCREENSHOTS=1``), else a temporary directory."""
+    if os.environ.get("FOLLOWTHROUGH_WRITE_SCREENSHOTS", "") == "1":
+        DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
+        return DOCS_SHOTS
+    return tmp_path_factory.mktemp("screenshots")
 
 
-async def test_sign_in_with_an_organizations_key(page: Any, stack: Stack) -> None:
+async def shot(page: Any, shots: Path, name: str) -> None:
+    path = shots / f"{name}.png"
+    await page.screenshot(path=str(path), full_page=True)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"no screenshot of {name} at {path}"
+
+
+async def test_sign_in_with_an_organizations_key(page: Any, stack: Stack, shots: Path) -> None:
     await page.goto("/app/campaigns")
     assert page.url.endswith("/app/sign-in")  # no session: the form
     await page.get_by_label("API key").fill("ft_k_000000000000_" + "x" * 43)
     await page.get_by_role("button", name="Sign in").click()
     assert await page.get_by_role("alert").inner_text() == "That key is not an active organization key."
-    await shot(page, "sign-in")
+    await shot(page, shots, "sign-in")
     await page.get_by_label("API key").fill(stack.key)
     await page.get_by_role("button", name="Sign in").click()
     await page.wait_for_url("**/app/campaigns")
@@ -163,7 +177,7 @@ async def test_sign_in_with_an_organizations_key(page: Any, stack: Stack) -> Non
     assert stack.key not in cookies[0]["value"] and stack.key not in page.url
 
 
-async def test_a_running_campaigns_funnel_equals_its_status_route(page: Any, stack: Stack) -> None:
+async def test_a_running_campaigns_funnel_equals_its_status_route(page: Any, stack: Stack, shots: Path) -> None:
     async with stack.api() as api:
         sender = await always_open_sender(stack.services, "org-web")
         leads = [{"linkedin_id": f"web-lead-{i}", "first_name": f"Lead {i}"} for i in range(LEADS)]
@@ -200,11 +214,11 @@ async def test_a_running_campaigns_funnel_equals_its_status_route(page: Any, sta
     assert await page.get_by_test_id("state").inner_text() == "running"
     visits = await page.locator('[data-cap="profile_visit today"]').inner_text()
     assert visits.startswith(f"{LEADS} / ")  # the sender's coordinator granted one visit a lead
-    await shot(page, "campaign")
+    await shot(page, shots, "campaign")
     await page.goto("/app/campaigns")
     row = page.get_by_role("row", name="Spring founders")
     assert "in_progress 4" in " ".join((await row.inner_text()).split())
-    await shot(page, "campaigns")
+    await shot(page, shots, "campaigns")
 
 
 async def test_another_organizations_campaign_is_not_visible_and_its_url_is_not_found(page: Any, stack: Stack) -> None:
@@ -217,7 +231,7 @@ async def test_another_organizations_campaign_is_not_visible_and_its_url_is_not_
     assert foreign_text == await page.locator("main").inner_text()
 
 
-async def test_a_leads_timeline_lists_its_follow_ups_at_their_instants(page: Any, stack: Stack) -> None:
+async def test_a_leads_timeline_lists_its_follow_ups_at_their_instants(page: Any, stack: Stack, shots: Path) -> None:
     triggered = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)
     lead = {"id": "web-cold-lead", "phone": "+34600111333", "name": "Ana"}
     body = {"lead": lead, "type": "cold_lead_reengagement", "triggered_at": triggered.isoformat()}
@@ -238,12 +252,12 @@ async def test_a_leads_timeline_lists_its_follow_ups_at_their_instants(page: Any
     assert "scheduled" in await steps.first.inner_text()
     link = await steps.first.get_by_role("link", name="execution ↗").get_attribute("href")
     assert link.startswith("http://temporal-ui.test/namespaces/default/workflows/followup-web-cold-lead-")
-    await shot(page, "lead-timeline")
+    await shot(page, shots, "lead-timeline")
     missing = await page.goto("/app/leads/someone-elses-lead")
     assert missing.status == 404
 
 
-async def test_a_leads_timeline_shows_its_campaign_actions_and_messages(page: Any, stack: Stack) -> None:
+async def test_a_leads_timeline_shows_its_campaign_actions_and_messages(page: Any, stack: Stack, shots: Path) -> None:
     runs = await CampaignExecutions(stack.services.database).for_campaign(stack.campaign)
     await page.goto(f"/app/leads/{runs[0].lead_id}")
     actions = page.locator('li[data-kind="campaign"]')
@@ -277,10 +291,10 @@ async def test_a_leads_timeline_shows_its_campaign_actions_and_messages(page: An
     assert messages[0].split(" ", 2)[2].startswith("Message out via") and "Can we talk?" in messages[1]
     followups = await page.locator('li[data-kind="follow-up"]').all_inner_texts()
     assert any("Follow-up “24h” sent" in t for t in followups), followups
-    await shot(page, "lead-timeline-messages")
+    await shot(page, shots, "lead-timeline-messages")
 
 
-async def test_today_lists_the_follow_ups_due_in_the_next_24_hours(page: Any, stack: Stack) -> None:
+async def test_today_lists_the_follow_ups_due_in_the_next_24_hours(page: Any, stack: Stack, shots: Path) -> None:
     lead = {"id": "web-later-lead", "phone": "+34600111444", "name": "Bea"}
     async with stack.api() as api:
         started = await api.post("/api/followups", json={"lead": lead, "type": "said_later"})
@@ -296,7 +310,7 @@ async def test_today_lists_the_follow_ups_due_in_the_next_24_hours(page: Any, st
     assert datetime.fromisoformat(await row.locator("time").get_attribute("datetime")) == due
     # the cold lead's steps are days away (2030): not today's
     assert await page.locator('#followups li[data-lead="web-cold-lead"]').count() == 0
-    await shot(page, "today")
+    await shot(page, shots, "today")
 
 
 #: For every element with text of its own (and every SVG text): its colour's contrast ratio
@@ -344,7 +358,7 @@ async def unnamed_controls(page: Any) -> list[str]:
     ]
 
 
-async def test_pages_are_accessible_and_fit_a_phone(browser: Any, page: Any, stack: Stack) -> None:
+async def test_pages_are_accessible_and_fit_a_phone(browser: Any, page: Any, stack: Stack, shots: Path) -> None:
     pages = ["/app/campaigns", f"/app/campaigns/{stack.campaign}", "/app/today", "/app/leads/web-cold-lead"]
     for path in pages:
         await page.goto(path)
@@ -368,7 +382,7 @@ async def test_pages_are_accessible_and_fit_a_phone(browser: Any, page: Any, sta
         for path, name in [(f"/app/campaigns/{stack.campaign}", "campaign-phone"), ("/app/today", "today-phone")]:
             await small.goto(path)
             assert await small.evaluate("document.documentElement.scrollWidth") <= 390, path  # no sideways scroll
-            await shot(small, name)
+            await shot(small, shots, name)
     finally:
         await phone.close()
 
@@ -403,7 +417,9 @@ async def test_content_approved_or_rejected_on_today_moves_its_pipeline_on(
     assert await page.locator("li[data-content]").count() == 0
 
 
-async def test_pause_from_the_page_pauses_the_workflow(page: Any, stack: Stack, dev_client: Client) -> None:
+async def test_pause_from_the_page_pauses_the_workflow(
+    page: Any, stack: Stack, dev_client: Client, shots: Path
+) -> None:
     await page.goto(f"/app/campaigns/{stack.campaign}")
     await page.get_by_role("button", name="Pause").click()
     await page.wait_for_url(f"**/app/campaigns/{stack.campaign}")
@@ -416,7 +432,7 @@ async def test_pause_from_the_page_pauses_the_workflow(page: Any, stack: Stack, 
     await page.reload()
     assert await page.get_by_test_id("state").inner_text() == "paused"
     await page.get_by_role("link", name="Stop…").click()
-    await shot(page, "stop-confirmation")
+    await shot(page, shots, "stop-confirmation")
     await page.get_by_role("button", name="Stop the campaign").click()
 
     async def stopped() -> bool:

@@ -23,7 +23,7 @@ from followthrough.config import Settings
 from followthrough.logs import RequestIdMiddleware
 from followthrough.manifest import Catalog
 from followthrough.services import Services
-from followthrough.web import install_web
+from followthrough.web.install import install_web
 
 
 def create_app(

@@ -1,37 +1,11 @@
 """The business web app under ``/app``: campaigns and their funnels, a lead's timeline, today.
 
 Server-rendered Jinja2 templates with htmx (vendored under ``static/``, nothing from a CDN) and
-plain CSS, served by the API process itself (:func:`install_web`). Pages are signed in with an
-organization's API key (:mod:`followthrough.web.session`) and show only that organization's
-records; they are left out of the OpenAPI document.
+plain CSS, served by the API process itself (:func:`followthrough.web.install.install_web`).
+Pages are signed in with an organization's API key (:mod:`followthrough.web.session`) and show
+only that organization's records; they are left out of the OpenAPI document.
+
+The package's ``__init__`` imports nothing: a page module that names a sibling
+(``followthrough.web.funnel``) does not run every page's imports first, nor close a circle
+through the package (tests/test_composition_root.py refuses import cycles).
 """
-
-from __future__ import annotations
-
-from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import RedirectResponse, Response
-from fastapi.staticfiles import StaticFiles
-
-from followthrough.web import campaigns, routes, timeline, today
-from followthrough.web.pages import HERE
-from followthrough.web.session import SignInRequired
-
-
-def install_web(app: FastAPI) -> None:
-    """Mount the pages under ``/app`` and their assets under ``/app/static``."""
-    web = APIRouter(prefix="/app", include_in_schema=False)
-    web.include_router(routes.router)
-    web.include_router(campaigns.router)
-    web.include_router(timeline.router)
-    web.include_router(today.router)
-    app.include_router(web)
-    app.mount("/app/static", StaticFiles(directory=HERE / "static"), name="web-static")
-
-    @app.exception_handler(SignInRequired)
-    async def _sign_in(request: Request, exc: SignInRequired) -> Response:
-        if request.headers.get("hx-request"):  # htmx: send the whole page to the form
-            return Response(status_code=401, headers={"HX-Redirect": "/app/sign-in"})
-        return RedirectResponse("/app/sign-in", status_code=303)
-
-
-__all__ = ["install_web"]

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from followthrough.api.deps import workflows_for
@@ -25,8 +25,8 @@ from followthrough.store.models import Campaign
 from followthrough.store.repositories import CampaignExecutions, Campaigns, SenderAccounts
 from followthrough.temporal.client import TemporalUnavailable
 from followthrough.temporal.operations import QueryFailed, QueryNotAnswered, WorkflowNotFound, WorkflowTaskFailing
-from followthrough.web import funnel as funnels
-from followthrough.web.pages import not_found, render, temporal_link
+from followthrough.web.funnel import NODE_HEIGHT, NODE_WIDTH, funnel, layout
+from followthrough.web.pages import PageNotFound, render, temporal_link
 from followthrough.web.session import SessionDep
 
 router = APIRouter()
@@ -78,9 +78,16 @@ async def campaigns_rows(request: Request, principal: SessionDep) -> Response:
     return render(request, "campaign_rows.html", rows=await _rows(request, principal.organization))
 
 
-async def _own(request: Request, campaign_id: str, organization: str | None) -> Campaign | None:
+async def _own(request: Request, campaign_id: str, principal: SessionDep) -> Campaign:
+    """The signed-in organization's campaign ``campaign_id``; another's answers like a missing one."""
     campaign = await Campaigns(_services(request).database).get(campaign_id)
-    return campaign if campaign is not None and campaign.organization_id == organization else None
+    if campaign is None or campaign.organization_id != principal.organization:
+        raise PageNotFound("campaign")
+    return campaign
+
+
+#: A page's campaign, once its owner is checked (after the session: signed out goes to sign-in).
+OwnCampaign = Annotated[Campaign, Depends(_own)]
 
 
 async def _caps(request: Request, sender_account_id: str | None) -> list[dict[str, Any]]:
@@ -129,9 +136,9 @@ async def _live(request: Request, campaign: Campaign) -> dict[str, Any]:
     return {
         "campaign": campaign,
         "graph": graph,
-        "funnel": funnels.funnel(graph, counts, unstarted) if graph else None,
-        "layout": funnels.layout(graph) if graph else None,
-        "sizes": funnels,
+        "funnel": funnel(graph, counts, unstarted) if graph else None,
+        "layout": layout(graph) if graph else None,
+        "sizes": {"NODE_WIDTH": NODE_WIDTH, "NODE_HEIGHT": NODE_HEIGHT},
         "status": status,
         "totals": orchestrator.get("totals"),
         "state": orchestrator.get("state") or campaign.status,
@@ -142,65 +149,50 @@ async def _live(request: Request, campaign: Campaign) -> dict[str, Any]:
 
 
 @router.get("/campaigns/{campaign_id}", response_class=HTMLResponse)
-async def campaign_page(request: Request, campaign_id: str, principal: SessionDep) -> Response:
-    campaign = await _own(request, campaign_id, principal.organization)
-    if campaign is None:
-        return not_found(request, "campaign")
+async def campaign_page(request: Request, campaign: OwnCampaign) -> Response:
     return render(request, "campaign.html", **await _live(request, campaign))
 
 
 @router.get("/campaigns/{campaign_id}/live", response_class=HTMLResponse)
-async def campaign_live(request: Request, campaign_id: str, principal: SessionDep) -> Response:
-    campaign = await _own(request, campaign_id, principal.organization)
-    if campaign is None:
-        return not_found(request, "campaign")
+async def campaign_live(request: Request, campaign: OwnCampaign) -> Response:
     return render(request, "campaign_live.html", **await _live(request, campaign))
 
 
 @router.get("/campaigns/{campaign_id}/stop", response_class=HTMLResponse)
-async def confirm_stop(request: Request, campaign_id: str, principal: SessionDep) -> Response:
-    campaign = await _own(request, campaign_id, principal.organization)
-    if campaign is None:
-        return not_found(request, "campaign")
+async def confirm_stop(request: Request, campaign: OwnCampaign) -> Response:
     return render(request, "confirm_stop.html", campaign=campaign)
 
 
-async def _control(request: Request, campaign_id: str, organization: str | None, verb: str, **extra: Any) -> Response:
-    campaign = await _own(request, campaign_id, organization)
-    if campaign is None:
-        return not_found(request, "campaign")
+async def _control(request: Request, campaign: Campaign, verb: str, **extra: Any) -> Response:
     control = CampaignControl(_services(request), await workflows_for(request))
     try:
         if verb == "pause":
-            await control.pause(campaign_id, "paused from the web app")
+            await control.pause(campaign.id, "paused from the web app")
         elif verb == "resume":
-            await control.resume(campaign_id)
+            await control.resume(campaign.id)
         else:
-            await control.stop(campaign_id, StopCampaign(**extra))
+            await control.stop(campaign.id, StopCampaign(**extra))
     except CampaignProblem as exc:
         context = await _live(request, campaign)
         return render(request, "campaign.html", status_code=exc.status, error=str(exc.detail), **context)
-    return RedirectResponse(f"/app/campaigns/{campaign_id}", status_code=303)
+    return RedirectResponse(f"/app/campaigns/{campaign.id}", status_code=303)
 
 
 @router.post("/campaigns/{campaign_id}/pause")
-async def pause(request: Request, campaign_id: str, principal: SessionDep) -> Response:
-    return await _control(request, campaign_id, principal.organization, "pause")
+async def pause(request: Request, campaign: OwnCampaign) -> Response:
+    return await _control(request, campaign, "pause")
 
 
 @router.post("/campaigns/{campaign_id}/resume")
-async def resume(request: Request, campaign_id: str, principal: SessionDep) -> Response:
-    return await _control(request, campaign_id, principal.organization, "resume")
+async def resume(request: Request, campaign: OwnCampaign) -> Response:
+    return await _control(request, campaign, "resume")
 
 
 @router.post("/campaigns/{campaign_id}/stop")
-async def stop(
-    request: Request, campaign_id: str, principal: SessionDep, let_finish: bool = Form(default=False)
-) -> Response:
+async def stop(request: Request, campaign: OwnCampaign, let_finish: bool = Form(default=False)) -> Response:
     return await _control(
         request,
-        campaign_id,
-        principal.organization,
+        campaign,
         "stop",
         complete_current_executions=let_finish,
         reason="stopped from the web app",

@@ -45,6 +45,15 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any) 
     return templates.TemplateResponse(request, name, context, status_code=status_code)
 
 
+class PageNotFound(Exception):
+    """Raised by a page's dependency for a record that is missing or another organization's;
+    answered with :func:`not_found` (the handler is installed with the pages)."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(what)
+        self.what = what
+
+
 def not_found(request: Request, what: str) -> HTMLResponse:
     """The one answer for a record that is missing and for one of another organization."""
     return render(request, "not_found.html", status_code=404, what=what)

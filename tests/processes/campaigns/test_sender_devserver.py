@@ -242,15 +242,20 @@ def zone_at_noon(now: datetime) -> str:
     return "Etc/GMT" if offset == 0 else f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}"
 
 
+#: What a poll may meet before the answer exists: no sender yet, or a query not answered in time.
+_NOT_YET = (RPCStatusCode.NOT_FOUND, RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED)
+
+
 async def eventually(check: Callable[[], Awaitable[T]], done: Callable[[T], bool], within: float = 180) -> T:
     """``check()`` until ``done`` or ``within`` seconds; a workflow not started yet (the sender
-    starts with the first slot request, which a loaded machine may not have reached) is waited for."""
+    starts with the first slot request, which a loaded machine may not have reached) is waited for,
+    and so is a query that timed out while every workflow-task slot of the worker was busy."""
     deadline = time.monotonic() + within
     while True:
         try:
             value = await check()
         except RPCError as exc:
-            if exc.status != RPCStatusCode.NOT_FOUND or time.monotonic() > deadline:
+            if exc.status not in _NOT_YET or time.monotonic() > deadline:
                 raise
         else:
             if done(value) or time.monotonic() > deadline:

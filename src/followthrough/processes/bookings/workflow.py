@@ -51,11 +51,11 @@ with workflow.unsafe.imports_passed_through():
         slot_problem,
     )
     from followthrough.processes.followups.rules import DemoChangedSignal, FollowUpInput
+    from followthrough.processes.followups.workflow import start_followup
     from followthrough.processes.integrations.rules import IntegrationSyncInput
     from followthrough.processes.integrations.workflow import start_sync
     from followthrough.providers.contracts.calendar import CancelBookingInput, CreateBookingInput
     from followthrough.providers.contracts.messaging import SendMessageInput
-    from followthrough.temporal.children import start_abandoned
     from followthrough.temporal.policies import (
         COMPENSATION_RETRY,
         DEFAULT_RETRY,
@@ -238,10 +238,7 @@ class DemoBookingWorkflow:
                 demo_end=input.end,
                 triggered_at=workflow.now(),
             )
-            started = await start_abandoned(
-                "FollowUpWorkflow", child_input, id=child_id, lead_id=input.lead.id, family="followup"
-            )
-            if not started:
+            if not await start_followup(child_input, id=child_id):
                 await workflow.get_external_workflow_handle(child_id).signal(
                     "demo_changed", DemoChangedSignal(demo_start=input.start, demo_end=input.end)
                 )

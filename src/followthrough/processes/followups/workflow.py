@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         FollowUpStep,
         OptedOutSignal,
     )
+    from followthrough.temporal.children import start_abandoned
     from followthrough.temporal.policies import DEFAULT_RETRY, PROVIDER_CALL_TIMEOUT, STORE_CALL_TIMEOUT, STORE_RETRY
     from followthrough.temporal.saga import describe
     from followthrough.temporal.steps import STEP_FAILURES, Steps, WorkflowSteps
@@ -181,3 +182,10 @@ class FollowUpWorkflow:
     @workflow.query(name="status")
     def status(self) -> FollowUpStatus:
         return self._status
+
+
+async def start_followup(input: FollowUpInput, *, id: str) -> bool:
+    """Start a follow-up ``id`` as a child that outlives its parent (a booking's reminders, a
+    lead's "later"); False when one with that id already runs (it keeps its timers). Its type and
+    ``WorkflowFamily`` come from :class:`FollowUpWorkflow`, so a rename cannot drift."""
+    return await start_abandoned(FollowUpWorkflow, input, id=id, lead_id=input.lead.id)

@@ -142,7 +142,5 @@ async def start_sync(input: IntegrationSyncInput) -> str:
     whose business step just happened (a booking, a payment, a lead's first message); returns
     the sync's workflow id."""
     sync_id = integration_workflow_id(input.lead.id, input.event, input.event_id)
-    await start_abandoned(
-        "IntegrationSyncWorkflow", input, id=sync_id, lead_id=input.lead.id, family="integration_sync"
-    )
+    await start_abandoned(IntegrationSyncWorkflow, input, id=sync_id, lead_id=input.lead.id)
     return sync_id
