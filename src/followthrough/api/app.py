@@ -18,6 +18,7 @@ from followthrough.api.docs import install_docs
 from followthrough.api.errors import install_error_handlers
 from followthrough.api.http_metrics import HttpMetricsMiddleware
 from followthrough.api.limits import install_limits
+from followthrough.api.openapi import install_error_answers, router_answers
 from followthrough.api.rate_limits import limits_for
 from followthrough.config import Settings
 from followthrough.logs import RequestIdMiddleware
@@ -85,6 +86,9 @@ def create_app(
     tracing.instrument_app(app)  # a span per request when OTEL_EXPORTER_OTLP_ENDPOINT is set
     for router, public in catalog.routers:
         keyed = [] if public else [Depends(require_key)]
-        app.include_router(router, dependencies=[*keyed, *limits_for(router, public)])
+        limits = limits_for(router, public)
+        answers = router_answers(public=public, limited=bool(limits))  # 401/403/429/503… in /openapi.json
+        app.include_router(router, dependencies=[*keyed, *limits], responses=answers)
+    install_error_answers(app)  # 404, 413 and each route's own answers in the OpenAPI document
     install_web(app)  # /app: the business pages, signed in with a session (not in the schema)
     return app

@@ -14,8 +14,11 @@ the cloud metadata address, fe80::/10), multicast, unspecified, reserved, CGNAT 
 the IPv4-mapped / NAT64 / 6to4 IPv6 forms of those. A host listed in
 ``FOLLOWTHROUGH_ALLOWED_CALLBACK_HOSTS`` (``name`` or ``name:port``) passes whatever it resolves to.
 
-The check and the connection resolve the name separately, so a name that changes its answer
-between the two (DNS rebinding) is not caught here; the outbound network policy is the last line.
+A check alone cannot stop DNS rebinding: a name may answer a public address to the check and
+``127.0.0.1`` to the connection a moment later. The client that calls users' URLs therefore
+connects through :mod:`followthrough.providers.guarded_http`, which asks
+:meth:`UrlGuard.vetted_addresses` at connection time and dials only the address it vetted (the
+``Host`` header, TLS SNI and certificate check stay on the name).
 """
 
 from __future__ import annotations
@@ -168,18 +171,35 @@ class UrlGuard:
         if problem is not None:
             raise UnsafeUrlError(f"{provider} URL {problem}", provider=provider)
         _, host, port = _split(url)
-        if is_allowed(host, port, self.allowed_hosts) or _literal(host) is not None:
-            return
-        try:
-            addresses = await self._resolve(host, port)
-        except (OSError, UnicodeError) as exc:  # socket.gaierror: unknown name, resolver down
-            raise RetryableError(
-                f"{provider} host could not be resolved: {type(exc).__name__}", provider=provider
-            ) from exc
-        if not addresses:
-            raise RetryableError(f"{provider} host resolved to no address", provider=provider)
+        await self.vetted_addresses(host, port, provider=provider)
+
+    async def vetted_addresses(self, host: str, port: int, *, provider: str = "webhook") -> list[str] | None:
+        """The addresses a connection to ``host:port`` may dial, each of them public; None for an
+        allow-listed host (dialled as it is). One internal answer refuses them all, as
+        :class:`UnsafeUrlError`; a failed look-up is a :class:`RetryableError`."""
+        host = host.strip("[]").rstrip(".").lower()
+        if is_allowed(host, port, self.allowed_hosts):
+            return None
+        if host in _REFUSED_NAMES or host.endswith(_REFUSED_SUFFIXES):
+            raise UnsafeUrlError(f"{provider} URL points at an internal host", provider=provider)
+        literal = _literal(host)
+        if literal is not None:
+            addresses = [str(literal)]
+        else:
+            try:
+                addresses = await self._resolve(host, port)
+            except (OSError, UnicodeError) as exc:  # socket.gaierror: unknown name, resolver down
+                raise RetryableError(
+                    f"{provider} host could not be resolved: {type(exc).__name__}", provider=provider
+                ) from exc
+            if not addresses:
+                raise RetryableError(f"{provider} host resolved to no address", provider=provider)
+        vetted: list[str] = []
         for raw in addresses:
-            address = _literal(raw)
+            address = _literal(raw.split("%", 1)[0])
             problem = address_problem(address) if address is not None else f"{raw!r} is not an address"
             if problem is not None:
                 raise UnsafeUrlError(f"{provider} URL resolves to an internal address: {problem}", provider=provider)
+            if str(address) not in vetted:
+                vetted.append(str(address))
+        return vetted

@@ -6,7 +6,9 @@
   receiver can reject forged and replayed deliveries (:func:`verify_delivery_signature`).
   2xx is delivered; 429/408/5xx and transport faults retry; any other status is permanent.
   The URL is the user's: it is checked before each call (:class:`~followthrough.providers.urls.
-  UrlGuard`: never an internal address), redirects are not followed (a 3xx is the answer, and
+  UrlGuard`: never an internal address), the worker gives it the client of
+  :mod:`~followthrough.providers.guarded_http` (which dials only the address it vetted, so a
+  name cannot rebind to an internal one after the check), redirects are not followed (a 3xx is the answer, and
   permanent), and what the receiver answered is summarised as its status and body length only,
   never echoed into the workflow's result or error.
 * :class:`SandboxWebhookDelivery` — records the delivery in the outbox and answers an id.

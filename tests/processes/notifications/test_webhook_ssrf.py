@@ -19,6 +19,8 @@ from followthrough.services import Services
 from tests.conftest import copy_sqlite
 
 SECRET_BODY = "root:x:0:0:internal-secret-answer"
+#: Port of a running ``local_server`` -> how many requests it received.
+HITS: dict[int, int] = {}
 
 
 @pytest.fixture
@@ -27,6 +29,7 @@ async def local_server() -> AsyncIterator[int]:
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = (await reader.readuntil(b"\r\n\r\n")).decode()
+        HITS[writer.get_extra_info("sockname")[1]] += 1
         length = next((int(h.split(":")[1]) for h in head.split("\r\n") if h.lower().startswith("content-length")), 0)
         await reader.readexactly(length)
         port = writer.get_extra_info("sockname")[1]
@@ -39,8 +42,10 @@ async def local_server() -> AsyncIterator[int]:
         writer.close()
 
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    HITS[port] = 0
     try:
-        yield server.sockets[0].getsockname()[1]
+        yield port
     finally:
         server.close()
         await server.wait_closed()
@@ -105,6 +110,35 @@ async def test_a_name_resolving_to_loopback_is_refused_when_called(
         await services.close()
 
 
+async def test_a_name_that_rebinds_to_loopback_after_the_check_is_refused_unreached(
+    make_settings: Callable[..., Settings],
+    migrated_sqlite_template: Any,
+    local_server: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """DNS rebinding: public to the call-time check, 127.0.0.1 to the connection."""
+    real = asyncio.BaseEventLoop.getaddrinfo
+    asked: list[str] = []
+
+    async def getaddrinfo(self, host, port, **kwargs):  # type: ignore[no-untyped-def]
+        if host != "rebind.example":
+            return await real(self, host, port, **kwargs)
+        asked.append(host)
+        address = "93.184.215.14" if len(asked) == 1 else "127.0.0.1"
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    monkeypatch.setattr(asyncio.BaseEventLoop, "getaddrinfo", getaddrinfo)
+    services = await open_services(make_settings, migrated_sqlite_template)
+    try:
+        with pytest.raises(ApplicationError) as refused:
+            await send(services, f"http://rebind.example:{local_server}/ok")
+        assert refused.value.type == "UnsafeUrl" and refused.value.non_retryable
+        assert "loopback" in refused.value.message and len(asked) == 2
+    finally:
+        await services.close()
+    assert HITS[local_server] == 0
+
+
 async def test_the_allow_list_lets_a_local_server_through_and_the_answer_is_not_reflected(
     make_settings: Callable[..., Settings], migrated_sqlite_template: Any, local_server: int
 ) -> None:
@@ -113,7 +147,7 @@ async def test_the_allow_list_lets_a_local_server_through_and_the_answer_is_not_
     )
     try:
         receipt = await send(services, f"http://127.0.0.1:{local_server}/ok")
-        assert SECRET_BODY not in receipt.model_dump_json()
+        assert SECRET_BODY not in receipt.model_dump_json() and HITS[local_server] == 1
     finally:
         await services.close()
 

@@ -28,12 +28,15 @@ if TYPE_CHECKING:
 
     from followthrough.providers.email import EmailProvider
     from followthrough.providers.sandbox import Sandbox
+    from followthrough.providers.urls import UrlGuard
     from followthrough.providers.webhook_delivery import WebhookDeliveryProvider
 
 R = TypeVar("R", bound=BaseModel)
 
-#: Opens the HTTP client the real email and webhook providers share (called only when one is real).
+#: Opens the HTTP client of the real email provider (called only when it is real).
 HttpFactory = Callable[[], "httpx.AsyncClient"]
+#: Opens the HTTP client for users' URLs, guarded by a :class:`UrlGuard` (the real webhook provider).
+GuardedHttpFactory = Callable[["UrlGuard"], "httpx.AsyncClient"]
 
 
 def email_provider(services: Services, http: HttpFactory, sandbox: Sandbox) -> EmailProvider:
@@ -53,18 +56,18 @@ def email_provider(services: Services, http: HttpFactory, sandbox: Sandbox) -> E
     return SandboxEmail(sandbox)
 
 
-def webhook_provider(services: Services, http: HttpFactory, sandbox: Sandbox) -> WebhookDeliveryProvider:
+def webhook_provider(services: Services, http: GuardedHttpFactory, sandbox: Sandbox) -> WebhookDeliveryProvider:
+    """Webhooks go to users' URLs: checked before the call, and dialled by a client that
+    connects only to the address it vetted (:mod:`followthrough.providers.guarded_http`).
+    The operator's own hosts (the allow-list, ``NOTIFICATION_WEBHOOK_URL``) are let through."""
     from followthrough.providers.urls import UrlGuard, operator_hosts
     from followthrough.providers.webhook_delivery import HttpWebhookDelivery, SandboxWebhookDelivery
 
     settings = services.settings
     if settings.webhook_delivery_provider == "http":
         secret = settings.notification_webhook_secret
-        return HttpWebhookDelivery(
-            http(),
-            secret=secret.get_secret_value() if secret else None,
-            guard=UrlGuard(settings.allowed_callback_hosts | operator_hosts(settings.notification_webhook_url)),
-        )
+        guard = UrlGuard(settings.allowed_callback_hosts | operator_hosts(settings.notification_webhook_url))
+        return HttpWebhookDelivery(http(guard), secret=secret.get_secret_value() if secret else None, guard=guard)
     return SandboxWebhookDelivery(sandbox)
 
 
@@ -76,15 +79,15 @@ class NotificationActivities:
         self._services = services
         self._outbox = Outbox(services.database)
         self._notifications = Notifications(services.database)
-        #: Opened only for a real email or webhook provider, and closed with the services.
+        #: Opened only for a real email provider, and closed with the services.
         self._http: httpx.AsyncClient | None = None
         sandbox = services.providers.sandbox  # honours FOLLOWTHROUGH_SANDBOX_FAULTS (email.send, webhook.deliver)
         #: The providers; tests replace them.
         self.email: EmailProvider = email_provider(services, self._client, sandbox)
-        self.webhooks: WebhookDeliveryProvider = webhook_provider(services, self._client, sandbox)
+        self.webhooks: WebhookDeliveryProvider = webhook_provider(services, self._guarded_client, sandbox)
 
     def _client(self) -> httpx.AsyncClient:
-        """The one HTTP client of the real providers: opened on first need, and closed by
+        """The HTTP client of the real email provider: opened on first need, and closed by
         ``Services.close()`` (the worker and the API close their services on the way out)."""
         if self._http is None:
             import httpx
@@ -92,6 +95,16 @@ class NotificationActivities:
             self._http = httpx.AsyncClient(timeout=httpx.Timeout(20.0, connect=5.0))
             self._services.on_close(self._http.aclose)
         return self._http
+
+    def _guarded_client(self, guard: UrlGuard) -> httpx.AsyncClient:
+        """A client for users' URLs (the webhook provider's own), closed with the services."""
+        import httpx
+
+        from followthrough.providers.guarded_http import guarded_client
+
+        client = guarded_client(guard, timeout=httpx.Timeout(20.0, connect=5.0))
+        self._services.on_close(client.aclose)
+        return client
 
     @activity.defn(name="notifications.create")
     async def create(self, input: CreateNotificationInput) -> None:
