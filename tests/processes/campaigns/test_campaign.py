@@ -31,7 +31,7 @@ from temporalio.service import RPCError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Worker
 
-from followthrough.processes.campaigns.activities import CampaignActivities
+from followthrough.processes.campaigns.activities import LEAD_TASK_TIMEOUT, CampaignActivities
 from followthrough.processes.campaigns.graph import (
     LeadOutreachInput,
 )
@@ -331,8 +331,12 @@ async def test_leads_done_before_their_batch_answers_free_their_seats_at_once(en
         assert (held.starting, held.totals.running, held.totals.pending) == (0, 0, 3)
         gate.set()
         result = await handle.result()
+        lead = env.client.get_workflow_handle(lead_workflow_id(handle.id.removeprefix("campaign-"), "lead-001"))
+        config = (await lead.describe()).raw_description.execution_config
     assert result.state == "completed" and result.totals.succeeded == 6 and result.totals.total == 6
     assert sorted(harness.started_ids()) == harness.leads and len(harness.started) == 6
+    # Started with the lead's own task timeout (LEAD_TASK_TIMEOUT), not the default 10 s.
+    assert config.default_workflow_task_timeout.ToTimedelta() == LEAD_TASK_TIMEOUT
 
 
 async def test_the_next_page_is_read_while_a_window_of_leads_is_still_buffered(env: WorkflowEnvironment) -> None:
