@@ -157,6 +157,11 @@ class Figures:
     #: Leads/s in consecutive windows of ``rate_window_seconds`` (from the progress samples).
     rate_per_window: list[float] = field(default_factory=list)
     rate_window_seconds: float = 0.0
+    #: The window's fill: lead workflows running (visibility's count, the same query on both
+    #: sides), mean and least over the progress samples taken while more than a window of
+    #: leads was still to finish (so the window should be full).
+    leads_running_mean: float = 0.0
+    leads_running_min: int = 0
 
 
 def cpu_seconds(pid: int | None) -> float:
@@ -220,6 +225,22 @@ def with_histories(figures: Figures, found: Histories, leads_per_run: int) -> Fi
         figures.lead_history_events, figures.lead_history_bytes = found.lead_events, found.lead_bytes
     if found.largest_parent:
         figures.parent_events_per_lead = round(found.largest_parent / max(min(figures.leads, leads_per_run), 1), 2)
+    return figures
+
+
+def running_query(task_queue: str) -> str:
+    """Visibility's query for the lead workflows running on ``task_queue`` (either side)."""
+    types = " OR ".join(f'WorkflowType = "{name}"' for name in sorted(LEAD_TYPES))
+    return f'TaskQueue = "{task_queue}" AND ExecutionStatus = "Running" AND ({types})'
+
+
+def with_fill(figures: Figures, fill: list[tuple[int, int]], window: int) -> Figures:
+    """The window's fill from (leads done, lead workflows running) samples: only those taken
+    while more than a window of leads was left, when a full window is possible."""
+    full = [running for done, running in fill if figures.leads - done > window]
+    if full:
+        figures.leads_running_mean = round(sum(full) / len(full), 1)
+        figures.leads_running_min = min(full)
     return figures
 
 
@@ -384,8 +405,16 @@ async def measure_ours(client: Client, args: argparse.Namespace, env: dict[str, 
             task_queue=task_queue,
         )
         samples: list[tuple[float, int]] = []
+        fill: list[tuple[int, int]] = []
         progress = asyncio.create_task(
-            report_progress(started, args.progress_every, orchestrator_progress(handle), samples)
+            report_progress(
+                started,
+                args.progress_every,
+                orchestrator_progress(handle),
+                samples,
+                count_running(client, task_queue),
+                fill,
+            )
         )
         try:
             result = await handle.result()
@@ -403,6 +432,7 @@ async def measure_ours(client: Client, args: argparse.Namespace, env: dict[str, 
     )
     figures.rate_per_window, figures.rate_window_seconds = rate_windows(samples, seconds, args.leads)
     with_histories(figures, found, args.continue_as_new_after)
+    with_fill(figures, fill, args.window)
     return with_cpu(figures, worker_end - worker_cpu, server_cpu)
 
 
@@ -411,13 +441,21 @@ async def report_progress(
     every: float,
     read: Callable[[], Awaitable[tuple[int, int, str]]],
     samples: list[tuple[float, int]] | None = None,
+    running: Callable[[], Awaitable[int]] | None = None,
+    fill: list[tuple[int, int]] | None = None,
 ) -> None:
     """A progress line on stderr every ``every`` seconds: ``read()`` answers (done, total, the
-    rest of the line) from the parent's query; each answer is also kept in ``samples``."""
+    rest of the line) from the parent's query; each answer is also kept in ``samples``, and
+    with ``running`` (visibility's count of lead workflows running) (done, running) in ``fill``."""
     while every > 0:
         await asyncio.sleep(every)
         try:
             done, total, rest = await read()
+            if running is not None:
+                leads_running = await running()
+                rest = f"{leads_running} lead workflows running, {rest}"
+                if fill is not None:
+                    fill.append((done, leads_running))
         except Exception as exc:  # noqa: BLE001 - between two runs (continue-as-new): try again later
             # The message tells a continue-as-new in flight from a worker that stopped answering.
             elapsed = time.perf_counter() - started
@@ -435,13 +473,23 @@ async def report_progress(
         )
 
 
+def count_running(client: Client, task_queue: str) -> Callable[[], Awaitable[int]]:
+    query = running_query(task_queue)
+
+    async def count() -> int:
+        return (await client.count_workflows(query)).count
+
+    return count
+
+
 def orchestrator_progress(handle: Any) -> Callable[[], Awaitable[tuple[int, int, str]]]:
     from followthrough.processes.campaigns.orchestrator import CampaignOrchestratorWorkflow
 
     async def read() -> tuple[int, int, str]:
         status = await handle.query(CampaignOrchestratorWorkflow.status)
         t = status.totals
-        rest = f"{t.running} running, run {status.runs}, history {status.history_length} events"
+        rest = f"{t.running} running + {status.starting} starting, run {status.runs}, "
+        rest += f"history {status.history_length} events"
         return t.succeeded + t.failed + t.stopped, t.total, rest
 
     return read
@@ -469,7 +517,12 @@ async def measure_raw(client: Client, args: argparse.Namespace, env: dict[str, s
             task_queue=task_queue,
         )
         samples: list[tuple[float, int]] = []
-        progress = asyncio.create_task(report_progress(started, args.progress_every, raw_progress(handle), samples))
+        fill: list[tuple[int, int]] = []
+        progress = asyncio.create_task(
+            report_progress(
+                started, args.progress_every, raw_progress(handle), samples, count_running(client, task_queue), fill
+            )
+        )
         try:
             await handle.result()
         finally:
@@ -482,6 +535,7 @@ async def measure_raw(client: Client, args: argparse.Namespace, env: dict[str, s
     figures = Figures("raw SDK", args.leads, seconds, args.leads / seconds, found.largest, found.largest_workflow, peak)
     figures.rate_per_window, figures.rate_window_seconds = rate_windows(samples, seconds, args.leads)
     with_histories(figures, found, args.raw_batch)
+    with_fill(figures, fill, args.window)
     return with_cpu(figures, worker_end - worker_cpu, server_cpu)
 
 
@@ -572,7 +626,9 @@ def format_figures(f: Figures) -> str:
         f"{f.name:>14}: {f.leads} leads in {f.seconds:.1f} s = {f.leads_per_second:.1f} leads/s; "
         f"largest history {f.largest_history} events ({f.largest_history_workflow}); "
         f"worker peak RSS {f.worker_peak_rss_mb:.0f} MB; CPU per lead: worker {f.worker_cpu_ms_per_lead:.1f} ms, "
-        f"server {f.server_cpu_ms_per_lead:.1f} ms"
+        f"server {f.server_cpu_ms_per_lead:.1f} ms; lead history {f.lead_history_events} events / "
+        f"{f.lead_history_bytes:.0f} B; lead workflows running (window full) mean {f.leads_running_mean}, "
+        f"least {f.leads_running_min}"
     )
 
 

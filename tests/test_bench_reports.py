@@ -79,6 +79,18 @@ def test_rate_windows_are_fifths_of_a_short_run_and_ten_minutes_of_a_long_one() 
     assert window == 600.0 and rates == [10.0, 5.0, 4.29]  # 3,000 leads in 700 s; the partial window is left out
 
 
+def test_the_window_fill_counts_only_samples_taken_while_a_full_window_was_possible() -> None:
+    from bench.campaign_fanout import Figures, running_query, with_fill
+
+    figures = Figures("followthrough", 1000, 100.0, 10.0, 0, "", 0.0)
+    # (leads done, lead workflows running): the last two samples had no more than a window left.
+    with_fill(figures, [(0, 90), (300, 100), (600, 80), (900, 60), (990, 10)], window=100)
+    assert (figures.leads_running_mean, figures.leads_running_min) == (90.0, 80)
+    assert 'ExecutionStatus = "Running"' in running_query("q") and 'WorkflowType = "RawLeadWorkflow"' in running_query(
+        "q"
+    )
+
+
 def test_a_target_is_met_or_not_by_the_ratio_or_by_our_own_figure() -> None:
     from bench.report import check, rate_fall
 

@@ -77,6 +77,51 @@ def test_one_report_frees_one_seat_and_the_window_refills_at_once() -> None:
     assert [lead.lead_id for lead in batch] == ["l4"]
 
 
+def test_a_lead_reporting_before_its_batch_resolves_frees_its_seat_at_once() -> None:
+    """The window refills in the task that saw the report, not when the whole batch resolves:
+    a batch of a window's leads resolves after its last start, long after its first leads ran."""
+    b = book(max_concurrent_leads=3)
+    b.page_read(page(1, 2, 3, 4, 5, 6))
+    first, _ = b.take_batch()
+    assert step(b) is Step.FULL and b.status(0).starting == 3
+    b.finish("l1", "succeeded")  # started early in the batch, done before the batch's answer
+    b.finish("l1", "succeeded")  # a retried report frees nothing more
+    assert b.occupied() == 2 and step(b) is Step.START
+    second, _ = b.take_batch()
+    assert [lead.lead_id for lead in second] == ["l4"] and step(b) is Step.FULL
+    assert (b.starting, b.status(0).starting, b.status(0).totals.running) == (4, 3, 0)
+    b.batch_started(started("l1", "l2", "l3"), b.control_epoch)
+    b.batch_over(first)
+    assert b.occupied() == 3 and b.in_flight == {"l2", "l3"} and not b.early
+    assert b.counters.succeeded == 1 and b.counters.started == 1 + 2  # l1 counted once
+    assert b.status(0).starting == 1 and b.status(0).totals.running == 2
+
+
+def test_a_failed_batch_drops_its_early_reports_with_its_seats() -> None:
+    b = book()
+    b.page_read(page(1, 2))
+    batch, _ = b.take_batch()
+    b.finish("l1", "succeeded")
+    b.batch_over(batch, RuntimeError("start failed"))
+    assert (b.occupied(), b.starting, b.early, b.unresolved) == (0, 0, {}, set())
+    with pytest.raises(RuntimeError):
+        b.new_pass()
+
+
+def test_an_early_report_of_a_lead_found_closed_is_counted_once_and_frees_its_seat() -> None:
+    b = book()
+    b.page_read(page(1, 2))
+    batch, _ = b.take_batch()
+    b.finish("l1", "stopped")  # an earlier run's lead, reporting to us while our start finds it
+    assert b.occupied() == 1
+    b.batch_started(
+        StartLeadsResult(started=["l2"], existing=[LeadExecution(lead_id="l1", running=False, outcome="stopped")]),
+        b.control_epoch,
+    )
+    b.batch_over(batch)
+    assert (b.counters.stopped, b.occupied(), b.early) == (1, 1, {})
+
+
 def test_with_spacing_leads_start_one_at_a_time_and_the_last_start_is_not_waited_after() -> None:
     b = book(lead_processing_delay_seconds=5)
     b.page_read(page(1, 2))

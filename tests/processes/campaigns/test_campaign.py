@@ -31,7 +31,7 @@ from temporalio.service import RPCError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Worker
 
-from followthrough.processes.campaigns.activities import CampaignActivities
+from followthrough.processes.campaigns.activities import LEAD_TASK_TIMEOUT, CampaignActivities
 from followthrough.processes.campaigns.graph import (
     LeadOutreachInput,
 )
@@ -83,6 +83,8 @@ class Harness:
     log: list[str] = field(default_factory=list)
     #: When set, ``campaigns.start_leads`` holds every batch until the test sets it.
     start_gate: asyncio.Event | None = None
+    #: When set, the first batch's answer (its leads started) is held until the test sets it.
+    first_answer_gate: asyncio.Event | None = None
 
     def activities(self, *, lookups: bool = True) -> list[Callable[..., Any]]:
         @activity.defn(name="campaigns.load_leads")
@@ -139,7 +141,10 @@ class Harness:
             self.batches.append(input.lead_ids)
             if self.start_gate is not None:
                 await self.start_gate.wait()
-            return await starter(input)
+            result = await starter(input)
+            if self.first_answer_gate is not None and len(self.batches) == 1:
+                await self.first_answer_gate.wait()
+            return result
 
         fakes = [load_leads, check_start, set_status, lead_started, lead_ended, start_leads]
         return [*fakes, lead_executions] if lookups else fakes
@@ -306,6 +311,32 @@ async def test_the_window_stays_full_while_leads_are_pending(env: WorkflowEnviro
         running, at = running + change, when
     fill = area / (last - first).total_seconds() / 30
     assert fill >= 0.9, f"the window was {fill:.0%} full on average"
+
+
+async def test_leads_done_before_their_batch_answers_free_their_seats_at_once(env: WorkflowEnvironment) -> None:
+    """The first batch's answer is held after its three leads started; they finish and report
+    meanwhile, and the next three start before that answer: the window refills from the
+    reports, not from the batch resolving. Every lead is counted once."""
+    gate = asyncio.Event()
+    harness = Harness(leads=leads(6), steps=0, first_answer_gate=gate)
+    async with campaign(env, harness, max_concurrent_leads=3) as handle:
+        for _ in range(400):
+            if sum(len(batch) for batch in harness.batches[1:]) == 3:
+                break
+            await asyncio.sleep(0.025)
+        assert harness.batches[0] == ["lead-001", "lead-002", "lead-003"], harness.batches
+        assert [lead for batch in harness.batches[1:] for lead in batch] == ["lead-004", "lead-005", "lead-006"]
+        # The second wave is counted; the first three wait for their batch's answer, holding no seat.
+        held = await until(handle, lambda s: s.totals.succeeded == 3)
+        assert (held.starting, held.totals.running, held.totals.pending) == (0, 0, 3)
+        gate.set()
+        result = await handle.result()
+        lead = env.client.get_workflow_handle(lead_workflow_id(handle.id.removeprefix("campaign-"), "lead-001"))
+        config = (await lead.describe()).raw_description.execution_config
+    assert result.state == "completed" and result.totals.succeeded == 6 and result.totals.total == 6
+    assert sorted(harness.started_ids()) == harness.leads and len(harness.started) == 6
+    # Started with the lead's own task timeout (LEAD_TASK_TIMEOUT), not the default 10 s.
+    assert config.default_workflow_task_timeout.ToTimedelta() == LEAD_TASK_TIMEOUT
 
 
 async def test_the_next_page_is_read_while_a_window_of_leads_is_still_buffered(env: WorkflowEnvironment) -> None:

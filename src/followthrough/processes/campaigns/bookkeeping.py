@@ -21,7 +21,9 @@ leads the campaign's state (:meth:`CampaignBook.batch_started`).
 
 Why an outcome is counted once: a lead leaves ``in_flight`` when its outcome is counted, so a
 second report (a retried task, a reconcile after the report, the cancel after a stop) finds it
-gone and changes nothing; a report that arrives before its start resolved waits in ``early``.
+gone and changes nothing; a report that arrives before its start resolved waits in ``early``
+(counted when the start resolves, its seat free at once: the window refills in the task that
+saw the report, as a raw fan-out starts the next child in the task that saw one complete).
 """
 
 from __future__ import annotations
@@ -232,8 +234,14 @@ class CampaignBook:
         )
 
     def occupied(self) -> int:
-        """Window seats taken: leads in flight and starts not yet resolved."""
-        return len(self.in_flight) + self.starting
+        """Window seats taken: leads in flight and starts not yet resolved, less the leads of
+        those starts that already reported (they are done; their seat is free at once, so the
+        window refills in the task that saw the report, not when the whole batch resolves)."""
+        return len(self.in_flight) + self.starting - len(self.early)
+
+    def starting_unreported(self) -> int:
+        """Seats held by starts not yet resolved whose lead has not reported."""
+        return self.starting - len(self.early)
 
     def room(self) -> int:
         return window_room(self.occupied(), self.input.max_concurrent_leads)
@@ -335,7 +343,9 @@ class CampaignBook:
         """A batch resolved (its seats go back); a failed one is raised by the next pass."""
         self.failure = self.failure or failure
         self.starting -= len(batch)
-        self.unresolved.difference_update(lead.lead_id for lead in batch)
+        for lead in batch:  # a failed batch's early reports go with it (its failure is raised)
+            self.unresolved.discard(lead.lead_id)
+            self.early.pop(lead.lead_id, None)
 
     # --- leads reporting --------------------------------------------------------------------------
     def _track(self, lead_id: str) -> None:
@@ -354,7 +364,7 @@ class CampaignBook:
             self.in_flight.discard(lead_id)
             record_outcome(self.counters, outcome)
         elif lead_id in self.unresolved:  # so ``early`` is bounded by the window
-            self.early.setdefault(lead_id, outcome)
+            self.early.setdefault(lead_id, outcome)  # its seat is free now (see occupied)
 
     def reconciled(self, found: Iterable[LeadExecution], now: datetime) -> None:
         """Count the leads visibility found closed without a report; the next pass is due later."""
@@ -392,6 +402,7 @@ class CampaignBook:
             cursor=self.cursor,
             runs=self.runs,
             history_length=history_length,
+            starting=self.starting_unreported(),
         )
 
     def result(self) -> CampaignResult:

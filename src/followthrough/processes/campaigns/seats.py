@@ -152,6 +152,11 @@ class CampaignStatus(BaseModel):
     cursor: int
     runs: int
     history_length: int = 0
+    starting: int = Field(
+        default=0,
+        ge=0,
+        description="leads whose start is issued, not confirmed nor reported (in totals.pending; each holds a seat)",
+    )
 
 
 class CampaignResult(BaseModel):

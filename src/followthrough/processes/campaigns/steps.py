@@ -51,12 +51,6 @@ EXECUTION_STATUS: dict[LeadOutcome, ExecutionStatus] = {
 }
 
 
-class LoadPlanInput(BaseModel):
-    campaign_id: str
-    lead_id: str
-    sender_account_id: str
-
-
 class LeadProfile(BaseModel):
     """What the campaign list holds about a lead (personal data: payloads are encrypted)."""
 
