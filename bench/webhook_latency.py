@@ -171,7 +171,9 @@ async def measure(
         @app.get("/bench/raw-start")
         async def raw_start() -> dict[str, bool]:
             message_id = f"raw.{uuid.uuid4().hex}"
-            sender = f"+5216{random.randrange(10**8):08d}"  # the webhook's senders are +5215…
+            # As many senders as the webhook's (+5216… where the webhook's are +5215…): the same
+            # share of first messages, so as many leads created and lead_created syncs started.
+            sender = f"+5216{random.randrange(leads):08d}"
             await client.start_workflow(
                 InboundMessageWorkflow.run,
                 InboundMessageInput(

@@ -29,6 +29,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from followthrough.api.flags import Feature, InlineRuns
 from followthrough.catalog import activity_methods, create_app
 from followthrough.processes.inbound.activities import InboundActivities
 from followthrough.processes.inbound.rules import InboundMessageResult, inbound_workflow_id
@@ -393,6 +394,22 @@ async def test_with_followups_inline_the_reply_is_signalled_after_the_answer_wit
     assert [n for n, _ in (await handle.query("seen"))["signals"]] == ["lead_replied"]
     with pytest.raises(RPCError):
         await client.get_workflow_handle(inbound_workflow_id("wamid.inline-2")).describe()
+
+
+async def test_a_message_stops_the_sender_s_inline_run_while_its_workflow_does_the_rest(
+    ts_env: WorkflowEnvironment, services: Services, task_queue: str
+) -> None:
+    """A booking saga run inline (``USE_TEMPORAL_BOOKING`` off) lives in this process: the route
+    looks the sender up (a read) and cancels it, as the inline path does."""
+    async with make_hooks(ts_env.client, services, task_queue, use_temporal_booking=False) as (http, client, app):
+        lead_id, number = await _known_lead(http, client, services)
+        runs = app.state.inline_runs = InlineRuns()
+        run, _ = runs.start("booking-inline", Feature.BOOKING, lambda _: asyncio.Event().wait(), lead_id=lead_id)
+        other, _ = runs.start("booking-other", Feature.BOOKING, lambda _: asyncio.Event().wait(), lead_id="someone")
+        await deliver(http, client, number, "Gracias")
+        await asyncio.sleep(0)
+        assert (run.state, other.state) == ("CANCELED", "RUNNING")
+        await runs.close()
 
 
 def test_senders_that_are_not_e164_numbers_are_skipped() -> None:
