@@ -21,6 +21,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from followthrough.errors import ValidationError, as_temporal_errors
 from followthrough.processes.campaigns.graph import LeadOutreachInput
+from followthrough.processes.campaigns.lead import LeadOutreachWorkflow
 from followthrough.processes.campaigns.seats import (
     LEAD_WORKFLOW,
     CheckStartInput,
@@ -148,7 +149,9 @@ class CampaignActivities:
                         task_timeout=LEAD_TASK_TIMEOUT,
                         memo={_MEMO_KEY: input.started_by},
                         search_attributes=(
-                            lead_search_attributes(input.campaign_id, input.organization_id, lead_id)
+                            lead_search_attributes(
+                                input.campaign_id, input.organization_id, lead_id, LeadOutreachWorkflow.FAMILY
+                            )
                             if input.tag_leads
                             else None
                         ),

@@ -43,14 +43,15 @@ def lead_workflow_id(campaign_id: str, lead_id: str) -> str:
     return f"campaign-{campaign_id}-lead-{lead_id}"
 
 
-def lead_search_attributes(campaign_id: str, organization_id: str, lead_id: str) -> TypedSearchAttributes:
-    """A lead workflow's search attributes: ids only, since search attributes are not encrypted."""
+def lead_search_attributes(campaign_id: str, organization_id: str, lead_id: str, family: str) -> TypedSearchAttributes:
+    """A lead workflow's search attributes: ids only, since search attributes are not encrypted;
+    ``family`` is the lead workflow's ``FAMILY``."""
     return TypedSearchAttributes(
         [
             SearchAttributePair(SearchAttributeKey.for_keyword("CampaignId"), campaign_id),
             SearchAttributePair(SearchAttributeKey.for_keyword("OrganizationId"), organization_id),
             SearchAttributePair(SearchAttributeKey.for_keyword("LeadId"), lead_id),
-            SearchAttributePair(SearchAttributeKey.for_keyword("WorkflowFamily"), "lead_outreach"),
+            SearchAttributePair(SearchAttributeKey.for_keyword("WorkflowFamily"), family),
         ]
     )
 

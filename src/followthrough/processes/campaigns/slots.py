@@ -187,7 +187,7 @@ async def _acquire_many(
         search_attributes=TypedSearchAttributes(
             [
                 SearchAttributePair(SearchAttributeKey.for_keyword("OrganizationId"), owner),
-                SearchAttributePair(SearchAttributeKey.for_keyword("WorkflowFamily"), "sender"),
+                SearchAttributePair(SearchAttributeKey.for_keyword("WorkflowFamily"), SenderWorkflow.FAMILY),
             ]
         ),
     )

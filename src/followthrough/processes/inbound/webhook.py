@@ -62,6 +62,7 @@ from followthrough.processes.followups.rules import (
 )
 from followthrough.processes.inbound.intents import Intent, classify
 from followthrough.processes.inbound.rules import MAX_TEXT, InboundMessageInput, inbound_workflow_id
+from followthrough.processes.inbound.workflow import InboundMessageWorkflow
 from followthrough.providers.messaging import verify_whatsapp_signature, verify_whatsapp_subscription
 from followthrough.providers.signatures import InvalidSignature
 from followthrough.services import Services
@@ -192,7 +193,9 @@ async def _dispatch(request: Request, messages: list[InboundText]) -> int:
 
 #: What an ``InboundMessageWorkflow`` carries from its start: its family. ``LeadId`` and its owner
 #: ``OrganizationId`` are set by the workflow once its first activity has found them.
-_FAMILY = TypedSearchAttributes([SearchAttributePair(SearchAttributeKey.for_keyword("WorkflowFamily"), "inbound")])
+_FAMILY = TypedSearchAttributes(
+    [SearchAttributePair(SearchAttributeKey.for_keyword("WorkflowFamily"), InboundMessageWorkflow.FAMILY)]
+)
 
 
 async def start_inbound(wf: Workflows, message: InboundText, *, sync_integrations: bool = True) -> bool:

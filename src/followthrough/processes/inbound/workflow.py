@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
     from followthrough.leads.models import Lead, LeadRepliedSignal
     from followthrough.processes.campaigns.graph import StopSignal
     from followthrough.processes.followups.rules import FollowUpInput, OptedOutSignal
+    from followthrough.processes.followups.workflow import start_followup
     from followthrough.processes.inbound.activities import InboundActivities
     from followthrough.processes.inbound.rules import (
         FindOutreachInput,
@@ -49,7 +50,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from followthrough.processes.integrations.rules import IntegrationSyncInput
     from followthrough.processes.integrations.workflow import start_sync
-    from followthrough.temporal.children import start_abandoned
     from followthrough.temporal.policies import STORE_CALL_TIMEOUT, STORE_RETRY
 
 _LEAD_ID = SearchAttributeKey.for_keyword("LeadId")
@@ -139,12 +139,8 @@ class InboundMessageWorkflow:
 
     async def _start_said_later(self, lead: Lead, input: InboundMessageInput, workflow_id: str) -> bool:
         """False when one is running already: it keeps its timer."""
-        return await start_abandoned(
-            "FollowUpWorkflow",
-            FollowUpInput(lead=lead, type="said_later", triggered_at=input.received_at),
-            id=workflow_id,
-            lead_id=lead.id,
-            family="followup",
+        return await start_followup(
+            FollowUpInput(lead=lead, type="said_later", triggered_at=input.received_at), id=workflow_id
         )
 
 
