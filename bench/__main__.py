@@ -35,6 +35,7 @@ import platform
 import subprocess
 import sys
 import time
+import traceback
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
@@ -138,17 +139,27 @@ def run(args: argparse.Namespace) -> Path:
         "workloads": {},
         "targets": [],
     }
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{began:%Y-%m-%d-%H%M%S}-{'quick' if args.quick else 'full'}.json"
+    failed: list[str] = []
     for workload in (w for w in WORKLOADS if w in only):
         if workload == "timers" and "flow" in only:
             continue  # measured with flow, on its server and workers
         print(f"== {workload}", file=sys.stderr, flush=True)
         started = time.perf_counter()
-        if workload == "campaign":
-            done = {workload: run_campaign(args)}
-        elif workload == "webhook":
-            done = {workload: run_webhook(args)}
-        else:
-            done = run_flows([w for w in ("flow", "timers") if w in only], args)
+        try:
+            if workload == "campaign":
+                done = {workload: run_campaign(args)}
+            elif workload == "webhook":
+                done = {workload: run_webhook(args)}
+            else:
+                done = run_flows([w for w in ("flow", "timers") if w in only], args)
+        except Exception as exc:  # one workload's crash must not lose the others' figures
+            traceback.print_exc()
+            failed.append(workload)
+            report["workloads"][workload] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
+            done = {}
         for name, figures in done.items():
             figures["wall_seconds"] = round(time.perf_counter() - started, 1)
             report["workloads"][name] = figures
@@ -159,14 +170,17 @@ def run(args: argparse.Namespace) -> Path:
                 if name == "webhook"
                 else flow_targets(name, figures)
             )
+        # Written after every workload: a later crash or a stopped run keeps what was measured.
+        report["complete"] = False
+        path.write_text(json.dumps(report, indent=2) + "\n")
+    report["complete"] = not failed
     report["machine"]["load_average_after"] = load_average()
     report["seconds"] = round((datetime.now(UTC) - began).total_seconds(), 1)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{began:%Y-%m-%d-%H%M%S}-{'quick' if args.quick else 'full'}.json"
     path.write_text(json.dumps(report, indent=2) + "\n")
     print(markdown([(report, row) for row in report["targets"]]))
     print(f"\nwritten: {path}", file=sys.stderr)
+    if failed:
+        raise SystemExit(f"failed: {', '.join(failed)} (the report keeps the figures of the others)")
     return path
 
 
