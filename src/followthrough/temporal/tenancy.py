@@ -57,18 +57,21 @@ def owner_of(info: ExecutionInfo) -> str | None:
     return value if isinstance(value, str) else None
 
 
-async def lead_owner(workflows: Workflows, lead_id: str) -> str | None:
+async def lead_owner(client: Client, lead_id: str) -> str | None:
     """The organization of the lead's latest execution: the owner of what a provider's webhook
     starts for a lead whose record names none (lead ids are ``[A-Za-z0-9_.:-]``, safe in quotes)."""
     if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,200}", lead_id):
         return None
     try:
-        found, _ = await workflows.list(f'LeadId = "{lead_id}" AND {OWNER} IS NOT NULL', page_size=1)
+        async for execution in client.list_workflows(
+            f'LeadId = "{lead_id}" AND {OWNER} IS NOT NULL', page_size=1, limit=1
+        ):
+            return execution.typed_search_attributes.get(_OWNER_KEY) or None
     except RPCError as exc:
         if exc.status == RPCStatusCode.UNIMPLEMENTED:  # a server without visibility (the test server)
             return None
         raise
-    return owner_of(found[0]) if found else None
+    return None
 
 
 # --- visibility queries ----------------------------------------------------------------------

@@ -12,12 +12,11 @@ person, under the campaign's own lead id) and asks Temporal's visibility which
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from temporalio import activity
 from temporalio.client import Client
-from temporalio.common import SearchAttributeKey
 from temporalio.service import RPCError, RPCStatusCode
 
 from followthrough.config import DEFAULT_ORGANIZATION
@@ -31,9 +30,12 @@ from followthrough.processes.inbound.rules import (
     outreach_queries,
 )
 from followthrough.services import Services
+from followthrough.temporal.tenancy import lead_owner
+
+if TYPE_CHECKING:
+    from followthrough.store.models import Lead as StoredLead
 
 _PAGE = 100
-_OWNER = SearchAttributeKey.for_keyword("OrganizationId")
 
 #: A message the store already holds is handled again (the first attempt of this very workflow
 #: recorded it, then its result was lost) only if it is at most this old. An older one is a
@@ -49,18 +51,23 @@ async def message_owner(client: Client, lead_id: str, organization: str | None, 
     else the operator's. A lead this very message created has no execution yet: no query."""
     if organization is not None:
         return organization
-    if created or not re.fullmatch(r"[A-Za-z0-9_.:-]{1,200}", lead_id):
+    if created:
         return DEFAULT_ORGANIZATION
-    query = f'LeadId = "{lead_id}" AND OrganizationId IS NOT NULL'
     try:
-        async for execution in client.list_workflows(query, page_size=1, limit=1):
-            owner = execution.typed_search_attributes.get(_OWNER)
-            if owner:
-                return owner
+        return await lead_owner(client, lead_id) or DEFAULT_ORGANIZATION
     except RPCError as exc:
-        if exc.status != RPCStatusCode.UNIMPLEMENTED:  # a server without visibility (the test server)
-            raise RetryableError(f"visibility: {exc.status.name if exc.status else ''} {exc.message}") from exc
-    return DEFAULT_ORGANIZATION
+        raise RetryableError(f"visibility: {exc.status.name if exc.status else ''} {exc.message}") from exc
+
+
+def lead_model(row: StoredLead, phone: str) -> Lead:
+    """The lead a workflow carries, from its store record (``phone``: the message's sender)."""
+    return Lead(
+        id=row.id,
+        phone=row.phone or phone,
+        name=row.name,
+        email=row.email,
+        language="en" if row.language == "en" else "es",
+    )
 
 
 class InboundActivities:
@@ -83,13 +90,7 @@ class InboundActivities:
                 opt_out=input.opt_out,
             )
             row = recorded.lead
-            lead = Lead(
-                id=row.id,
-                phone=row.phone or input.phone,
-                name=row.name,
-                email=row.email,
-                language="en" if row.language == "en" else "es",
-            )
+            lead = lead_model(row, input.phone)
             created = recorded.fresh and recorded.new_lead
             owner = await message_owner(activity.client(), lead.id, row.organization_id, created=created)
             stale = not recorded.fresh and datetime.now(UTC) - input.received_at > REDISPATCH_WINDOW

@@ -60,13 +60,13 @@ from followthrough.processes.followups.rules import (
     OptedOutSignal,
     followup_workflow_id,
 )
+from followthrough.processes.inbound.activities import lead_model
 from followthrough.processes.inbound.intents import Intent, classify
 from followthrough.processes.inbound.rules import MAX_TEXT, InboundMessageInput, inbound_workflow_id
 from followthrough.processes.inbound.workflow import InboundMessageWorkflow
 from followthrough.providers.messaging import verify_whatsapp_signature, verify_whatsapp_subscription
 from followthrough.providers.signatures import InvalidSignature
 from followthrough.services import Services
-from followthrough.store.models import Lead
 from followthrough.store.repositories.leads import Leads
 from followthrough.temporal.operations import DEFAULT_EXECUTION_TIMEOUT, Workflows
 
@@ -259,17 +259,7 @@ async def record_inbound(services: Services, message: InboundText) -> Recorded:
     )
     lead = recorded.lead
     return Recorded(
-        message, _lead_model(lead, message.phone), intent, fresh=recorded.fresh, organization=lead.organization_id
-    )
-
-
-def _lead_model(lead: Lead, phone: str) -> LeadModel:
-    return LeadModel(
-        id=lead.id,
-        phone=lead.phone or phone,
-        name=lead.name,
-        email=lead.email,
-        language="en" if lead.language == "en" else "es",
+        message, lead_model(lead, message.phone), intent, fresh=recorded.fresh, organization=lead.organization_id
     )
 
 
