@@ -27,13 +27,13 @@ def message(intent: str) -> InboundMessageInput:
 
 
 def test_a_reply_tells_every_followup_and_the_outreach_that_the_lead_replied() -> None:
-    todo = plan(message("reply"))
+    todo = plan(message("reply"), LEAD.id)
     assert (todo.followup_signal, todo.followup_ids) == ("lead_replied", EVERY_FOLLOWUP)
     assert (todo.start_said_later, todo.outreach_signal) == (None, "lead_replied")
 
 
 def test_said_later_starts_said_later_and_leaves_a_running_one_its_timer() -> None:
-    todo = plan(message("said_later"))
+    todo = plan(message("said_later"), LEAD.id)
     assert todo.followup_signal == "lead_replied"
     assert todo.followup_ids == [i for i in EVERY_FOLLOWUP if not i.endswith("said_later")]
     assert todo.start_said_later == "followup-lead-1-said_later"
@@ -41,7 +41,7 @@ def test_said_later_starts_said_later_and_leaves_a_running_one_its_timer() -> No
 
 
 def test_an_opt_out_opts_every_followup_out_and_stops_the_outreach() -> None:
-    todo = plan(message("opt_out"))
+    todo = plan(message("opt_out"), LEAD.id)
     assert (todo.followup_signal, todo.followup_ids) == ("opted_out", EVERY_FOLLOWUP)
     assert (todo.start_said_later, todo.outreach_signal) == (None, "stop")
 

@@ -137,13 +137,9 @@ class InboundPlan(BaseModel):
     outreach_signal: OutreachSignalName
 
 
-def plan(input: InboundMessageInput, lead_id: str | None = None) -> InboundPlan:
-    """What the message does to the lead ``lead_id``'s workflows (default: the input's lead; the
-    table in the module docstring)."""
-    if lead_id is None:
-        if input.lead is None:
-            raise ValueError("plan: the message's lead is not known yet")
-        lead_id = input.lead.id
+def plan(input: InboundMessageInput, lead_id: str) -> InboundPlan:
+    """What the message does to the lead ``lead_id``'s workflows (the table in the module
+    docstring)."""
     all_ids = [followup_workflow_id(lead_id, t) for t in FOLLOWUP_TYPES]
     if input.intent == "opt_out":
         return InboundPlan(followup_signal="opted_out", followup_ids=all_ids, outreach_signal="stop")
