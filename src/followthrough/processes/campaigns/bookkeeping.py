@@ -237,7 +237,7 @@ class CampaignBook:
         """Window seats taken: leads in flight and starts not yet resolved, less the leads of
         those starts that already reported (they are done; their seat is free at once, so the
         window refills in the task that saw the report, not when the whole batch resolves)."""
-        return len(self.in_flight) + self.starting - len(self.early)
+        return len(self.in_flight) + self.starting_unreported()
 
     def starting_unreported(self) -> int:
         """Seats held by starts not yet resolved whose lead has not reported."""

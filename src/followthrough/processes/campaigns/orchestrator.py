@@ -58,9 +58,7 @@ ArgT = TypeVar("ArgT")
 ResultT = TypeVar("ResultT")
 
 
-#: Outside the sandbox, like LeadOutreachWorkflow (see docs/CONVENTIONS.md, "Sandbox").
-
-
+# Outside the sandbox, like LeadOutreachWorkflow (see docs/CONVENTIONS.md, "Sandbox").
 @workflow.defn(sandboxed=False)
 class CampaignOrchestratorWorkflow:
     #: The ``WorkflowFamily`` search attribute of its executions (stored: never derive it from a file name).
