@@ -20,23 +20,13 @@ _FAMILY = SearchAttributeKey.for_keyword("WorkflowFamily")
 _OWNER = SearchAttributeKey.for_keyword("OrganizationId")
 
 
-async def start_abandoned(child: type | str, arg: Any, *, id: str, lead_id: str, family: str | None = None) -> bool:
+async def start_abandoned(child: type, arg: Any, *, id: str, lead_id: str) -> bool:
     """Start ``child``, a workflow class, as an abandoned child ``id``; False when one with that
     id already runs (it is left as it is). Its type name and ``WorkflowFamily`` come from the
     class (its ``FAMILY``), so a rename cannot drift. Started by type name, not by its run method:
-    the parent never reads (nor decodes) the child's result.
-
-    A type name with a hand-written ``family`` is still taken for callers not yet moved to the
-    class; tests/workflows/test_families.py lists them."""
-    if isinstance(child, type):
-        if family is not None:
-            raise TypeError("a workflow class brings its own FAMILY")
-        workflow_type = workflow._Definition.must_from_class(child).name or child.__name__
-        family = child.FAMILY  # type: ignore[attr-defined]
-    elif family is None:
-        raise TypeError(f"starting {child!r} by name needs its family")
-    else:
-        workflow_type = child
+    the parent never reads (nor decodes) the child's result."""
+    workflow_type = workflow._Definition.must_from_class(child).name or child.__name__
+    family: str = child.FAMILY  # type: ignore[attr-defined]
     pairs = [SearchAttributePair(_LEAD_ID, lead_id), SearchAttributePair(_FAMILY, family)]
     owner = workflow.info().typed_search_attributes.get(_OWNER)
     if owner is not None:  # the child belongs to whoever its parent belongs to
