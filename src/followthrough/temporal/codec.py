@@ -17,6 +17,7 @@ workflow's history does not decrypt.
 from __future__ import annotations
 
 import base64
+import copy
 import os
 import secrets
 from collections.abc import Iterable, Sequence
@@ -83,7 +84,6 @@ def workflow_of(payload: Payload) -> str | None:
 
 class EncryptionCodec(PayloadCodec, WithSerializationContext):
     def __init__(self, keys: dict[str, bytes], workflow_id: str | None = None) -> None:
-        self._raw = keys
         self._keys = {key_id: AESGCM(key) for key_id, key in keys.items()}
         self._active = next(iter(keys))
         self._workflow_id = workflow_id.encode() if workflow_id else None
@@ -92,7 +92,14 @@ class EncryptionCodec(PayloadCodec, WithSerializationContext):
         workflow_id = None
         if isinstance(context, WorkflowSerializationContext | ActivitySerializationContext):
             workflow_id = context.workflow_id
-        return EncryptionCodec(self._raw, workflow_id) if workflow_id else self
+        if not workflow_id:
+            return self
+        # The SDK asks for a codec per serialization context, several times per workflow
+        # activation: a copy naming the workflow shares this one's ciphers (AESGCM holds only
+        # its key) rather than building them again.
+        codec = copy.copy(self)
+        codec._workflow_id = workflow_id.encode()
+        return codec
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
         aead = self._keys[self._active]
