@@ -159,3 +159,77 @@ async def test_once_holds_its_key_only_while_its_call_runs(database: Database) -
     await outbox.once(provider="whatsapp", operation="send", idempotency_key=k, request={}, call=call)
     assert seen == [(True, False)]
     assert not Outbox.holds(k)  # released after the call, also for the next one in this task
+
+
+async def test_once_returns_the_entry_the_store_holds(database: Database) -> None:
+    # once() builds its answer from the row it opened instead of reading the row back.
+    outbox = Outbox(database)
+    k = key()
+
+    async def call() -> dict[str, str]:
+        return {"message_id": "wamid.2"}
+
+    done = await outbox.once(provider="whatsapp", operation="send", idempotency_key=k, request={"to": "x"}, call=call)
+    assert (done.status, done.response, done.attempts, done.error) == ("sent", {"message_id": "wamid.2"}, 1, None)
+    assert done == await outbox.get(k)
+
+
+async def test_once_after_a_concurrent_completion_returns_the_first_response(database: Database) -> None:
+    outbox = Outbox(database)
+    k = key()
+
+    async def call() -> dict[str, str]:
+        await outbox.complete(k, {"message_id": "first"})  # a twin attempt finished meanwhile
+        return {"message_id": "second"}
+
+    done = await outbox.once(provider="whatsapp", operation="send", idempotency_key=k, request={}, call=call)
+    assert done.response == {"message_id": "first"} and done == await outbox.get(k)
+
+
+async def test_a_refusing_guard_records_nothing_and_calls_nothing(database: Database) -> None:
+    from sqlalchemy import text
+
+    outbox = Outbox(database)
+    k, calls, reads = key(), [], []
+
+    class Refused(Exception):
+        pass
+
+    async def guard(conn) -> None:  # type: ignore[no-untyped-def]
+        reads.append((await conn.execute(text("SELECT 1"))).scalar())  # it reads in the transaction
+        raise Refused
+
+    async def call() -> dict[str, str]:
+        calls.append(1)
+        return {}
+
+    with pytest.raises(Refused):
+        await outbox.once(provider="linkedin", operation="visit", idempotency_key=k, request={}, call=call, guard=guard)
+    assert await outbox.get(k) is None and calls == [] and reads == [1]
+
+    # A key already recorded (failed once): the guard refuses a retry too, and the row is left as it was.
+    async def boom() -> dict[str, str]:
+        raise TimeoutError("down")
+
+    with pytest.raises(TimeoutError):
+        await outbox.once(provider="linkedin", operation="visit", idempotency_key=k, request={}, call=boom)
+    before = await outbox.get(k)
+    with pytest.raises(Refused):
+        await outbox.once(provider="linkedin", operation="visit", idempotency_key=k, request={}, call=call, guard=guard)
+    assert await outbox.get(k) == before and calls == []
+
+
+async def test_a_passing_guard_lets_the_call_through(database: Database) -> None:
+    outbox = Outbox(database)
+    k = key()
+
+    async def guard(conn) -> None:  # type: ignore[no-untyped-def]
+        return None
+
+    async def call() -> dict[str, str]:
+        return {"ok": "yes"}
+
+    done = await outbox.once(
+        provider="linkedin", operation="visit", idempotency_key=k, request={}, call=call, guard=guard
+    )
+    assert done.response == {"ok": "yes"} and (await outbox.get(k)) == done

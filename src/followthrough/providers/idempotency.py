@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import BaseModel
 
 if TYPE_CHECKING:  # the outbox comes from the caller: importing this module loads no store
-    from followthrough.store.outbox import Outbox
+    from followthrough.store.outbox import Guard, Outbox
 
 R = TypeVar("R", bound=BaseModel)
 
@@ -34,8 +34,10 @@ async def idempotent(
     request: BaseModel | dict[str, Any],
     result_type: type[R],
     call: Callable[[], Awaitable[R]],
+    guard: Guard | None = None,
 ) -> R:
-    """Run ``call`` unless ``key`` was already sent; return its (recorded) result."""
+    """Run ``call`` unless ``key`` was already sent; return its (recorded) result. ``guard`` is
+    checked where the call's row is opened (see :meth:`Outbox.begin`)."""
 
     async def run() -> dict[str, object]:
         return (await call()).model_dump(mode="json")
@@ -46,5 +48,6 @@ async def idempotent(
         idempotency_key=key,
         request=request.model_dump(mode="json") if isinstance(request, BaseModel) else request,
         call=run,
+        guard=guard,
     )
     return result_type.model_validate(entry.response or {})

@@ -37,6 +37,8 @@ from followthrough.store.models import OutboxRecord
 from followthrough.store.types import utcnow
 
 OutboxStatus = Literal["pending", "sent", "failed"]
+#: Checked in the transaction that opens a call's row: raising refuses the call, recording nothing.
+Guard = Callable[[AsyncConnection], Awaitable[None]]
 
 #: The key whose row :meth:`Outbox.once` opened for the call running in this context.
 _held: ContextVar[str | None] = ContextVar("followthrough_outbox_held", default=None)
@@ -97,12 +99,20 @@ class Outbox:
         self.database = database
 
     async def begin(
-        self, *, provider: str, operation: str, idempotency_key: str, request: dict[str, Any]
+        self,
+        *,
+        provider: str,
+        operation: str,
+        idempotency_key: str,
+        request: dict[str, Any],
+        guard: Guard | None = None,
     ) -> OutboxEntry:
         """Record a pending call, or return the row already recorded under this key.
 
         A repeated key that is not yet ``sent`` counts one more attempt and goes back to
         ``pending``; a ``sent`` row is returned unchanged so the caller can reuse its response.
+        ``guard`` runs first in the same transaction (a campaign's pause, read where the row is
+        written): what it raises comes out of ``begin`` and nothing is recorded.
         """
         values = {
             "provider": provider,
@@ -116,10 +126,12 @@ class Outbox:
             "sent_at": None,
             "error": None,
         }
-        if await self._insert(values):
+        if await self._insert(values, guard):
             return OutboxEntry.model_validate(values)
         # The key exists (perhaps inserted a moment ago by a concurrent caller).
         async with self.database.transaction() as conn:
+            if guard is not None:
+                await guard(conn)
             await conn.execute(_RETRY, {"b_key": idempotency_key})
             existing = await _read(conn, idempotency_key)
             if existing is None:  # only if the row was deleted in between
@@ -136,10 +148,14 @@ class Outbox:
         A ``sent`` row stays sent."""
         return await self._settle(key, status="failed", error=error[:10_000])
 
-    async def _settle(self, key: str, **values: Any) -> OutboxEntry:
-        """Update a row that is not yet ``sent`` and read it back, in one transaction."""
+    async def _settle(self, key: str, opened: OutboxEntry | None = None, **values: Any) -> OutboxEntry:
+        """Update a row that is not yet ``sent`` and read it back, in one transaction. With the
+        entry ``begin`` ``opened``, a row the update changed is not read again: it is that entry
+        with these values (a snapshot, as every entry is)."""
         async with self.database.transaction() as conn:
-            await conn.execute(_SETTLE, {"b_key": key, **values})
+            changed = (await conn.execute(_SETTLE, {"b_key": key, **values})).rowcount
+            if opened is not None and changed == 1:
+                return opened.model_copy(update=values)
             entry = await _read(conn, key)
             if entry is None:
                 raise OutboxKeyNotFound(key)
@@ -165,10 +181,12 @@ class Outbox:
             }
         )
 
-    async def _insert(self, values: dict[str, Any]) -> bool:
+    async def _insert(self, values: dict[str, Any], guard: Guard | None = None) -> bool:
         """Insert a new row; False when its key is already there (the UNIQUE constraint)."""
         try:
             async with self.database.transaction() as conn:
+                if guard is not None:
+                    await guard(conn)
                 await conn.execute(_INSERT, values)
         except IntegrityError:
             return False
@@ -208,11 +226,13 @@ class Outbox:
         idempotency_key: str,
         request: dict[str, Any],
         call: Callable[[], Awaitable[dict[str, Any]]],
+        guard: Guard | None = None,
     ) -> OutboxEntry:
         """Make ``call`` at most once successfully per key: a key already sent returns its
-        recorded entry without calling; a failing call is recorded as failed and re-raised."""
+        recorded entry without calling; a failing call is recorded as failed and re-raised.
+        ``guard``: as for :meth:`begin`."""
         entry = await self.begin(
-            provider=provider, operation=operation, idempotency_key=idempotency_key, request=request
+            provider=provider, operation=operation, idempotency_key=idempotency_key, request=request, guard=guard
         )
         if entry.status == "sent":
             return entry
@@ -227,7 +247,9 @@ class Outbox:
         finally:
             _held.reset(token)
         record_provider_call(provider, operation, None, time.perf_counter() - started)
-        return await self.complete(idempotency_key, response)
+        return await self._settle(
+            idempotency_key, entry, status="sent", response=response, sent_at=utcnow(), error=None
+        )
 
 
 async def _read(conn: AsyncConnection, key: str) -> OutboxEntry | None:

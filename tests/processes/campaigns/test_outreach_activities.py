@@ -197,3 +197,12 @@ async def test_a_linkedin_action_of_a_paused_campaign_is_refused_before_it_goes_
     with pytest.raises(ApplicationError) as refused:
         await env.run(LinkedInActivities(services).visit_profile, visit)
     assert refused.value.type == CAMPAIGN_PAUSED
+    assert await services.providers.outbox.get("k-paused") is None  # refused where the row is opened
+
+    async with services.database.session() as session:
+        campaign = await session.get(Campaign, seeded.campaign_id)
+        assert campaign is not None
+        campaign.status = "active"
+    await env.run(LinkedInActivities(services).visit_profile, visit)  # resumed: it goes out
+    entry = await services.providers.outbox.get("k-paused")
+    assert entry is not None and entry.status == "sent"

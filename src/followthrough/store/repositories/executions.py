@@ -176,10 +176,13 @@ class CampaignStatuses:
     def __init__(self, database: Database) -> None:
         self.database = database
 
-    async def any_paused(self, campaign_ids: list[str]) -> bool:
-        """Whether any of these campaigns is ``paused`` (none given: False)."""
+    async def any_paused(self, campaign_ids: list[str], conn: AsyncConnection | None = None) -> bool:
+        """Whether any of these campaigns is ``paused`` (none given: False); read in ``conn``'s
+        transaction when given, else in one of its own."""
         if not campaign_ids:
             return False
-        async with self.database.transaction() as conn:
-            statuses = (await conn.execute(_STATUS, {"b_campaigns": campaign_ids})).scalars().all()
+        if conn is None:
+            async with self.database.transaction() as own:
+                return await self.any_paused(campaign_ids, own)
+        statuses = (await conn.execute(_STATUS, {"b_campaigns": campaign_ids})).scalars().all()
         return "paused" in statuses
