@@ -576,10 +576,29 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     report: dict[str, Any] = {
         "leads": args.leads,
         "window": args.window,
-        "server": f"temporal dev server, {'SQLite file' if args.server_db == 'file' else 'in memory'}",
+        "server": server_kind(args.server_db, args.server_dir),
         "sides": [asdict(f) for f in figures],
     }
     return with_ratios(report, figures)
+
+
+def server_kind(server_db: str, server_dir: str) -> str:
+    """What the report says the server kept its tables on (the rate depends on it)."""
+    if server_db != "file":
+        return "temporal dev server, in memory"
+    where = "tmpfs" if filesystem_of(Path(server_dir or tempfile.gettempdir())) == "tmpfs" else "disk"
+    return f"temporal dev server, SQLite file on {where}"
+
+
+def filesystem_of(path: Path, mounts: str = "/proc/mounts") -> str:
+    """The type of the file system ``path`` is on (its longest mount point), "" if unknown."""
+    try:
+        table = [line.split()[1:3] for line in Path(mounts).read_text().splitlines() if len(line.split()) > 2]
+    except OSError:
+        return ""
+    resolved = str(path.resolve())
+    found = [(point, kind) for point, kind in table if (resolved + "/").startswith(point.rstrip("/") + "/")]
+    return max(found, key=lambda pair: len(pair[0]))[1] if found else ""
 
 
 def with_ratios(report: dict[str, Any], figures: list[Figures]) -> dict[str, Any]:

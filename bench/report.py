@@ -58,7 +58,8 @@ def rate_fall(rates: list[float]) -> float | None:
 def campaign_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
     ours, raw = report["sides"]
     leads = report["leads"]
-    name = f"campaign {leads:,} leads"
+    # The server's file on tmpfs makes a run of its own kind: its rows stand beside the disk's.
+    name = f"campaign {leads:,} leads" + (", server on tmpfs" if "tmpfs" in report.get("server", "") else "")
     speed = 0.85 if leads >= 100_000 else 0.9
     rows = [
         check(name, "leads/s", ours["leads_per_second"], raw["leads_per_second"], "ratio >=", speed),

@@ -1,5 +1,6 @@
 """The campaign benchmark's ``--combine``: two one-side reports (at 100,000 leads each side is a
-run of its own) become one report with the ratios, and reports that do not match are refused."""
+run of its own) become one report with the ratios, and reports that do not match are refused;
+and what the report and its table say of a run (targets, windows, a server on tmpfs)."""
 
 from __future__ import annotations
 
@@ -144,3 +145,49 @@ def test_the_table_takes_each_row_from_the_latest_full_run_before_any_quick_one(
     rows = [line for line in run.stdout.splitlines() if line.startswith("| campaign")]
     expected = "| campaign 10,000 leads | leads/s | 19 | 20 | 0.95 | ratio >= 0.9 | **yes** | 2026-12-02 abc1234 |"
     assert rows == [expected]
+
+
+MOUNTS = """/dev/vda / ext4 rw,relatime 0 0
+tmpfs /dev/shm tmpfs rw,nosuid,nodev 0 0
+tmpfs /dev/shm/deep tmpfs rw 0 0
+/dev/vdb /work/data xfs rw 0 0
+"""
+
+
+def test_the_longest_mount_point_names_the_file_system(tmp_path: Path) -> None:
+    from bench.campaign_fanout import filesystem_of
+
+    mounts = tmp_path / "mounts"
+    mounts.write_text(MOUNTS)
+    assert filesystem_of(Path("/dev/shm/bench-1"), str(mounts)) == "tmpfs"
+    assert filesystem_of(Path("/dev/shmem"), str(mounts)) == "ext4"  # a prefix of the name is not the mount
+    assert filesystem_of(Path("/work/data/x"), str(mounts)) == "xfs"
+    assert filesystem_of(Path("/work/other"), str(mounts)) == "ext4"
+    assert filesystem_of(Path("/x"), str(tmp_path / "missing")) == ""
+
+
+def full_side(leads_per_second: float) -> dict[str, float]:
+    return {
+        "leads_per_second": leads_per_second,
+        "server_cpu_ms_per_lead": 60.0,
+        "worker_cpu_ms_per_lead": 40.0,
+        "worker_peak_rss_mb": 200.0,
+        "largest_history": 1500,
+        "parent_events_per_lead": 1.5,
+        "lead_history_events": 25,
+        "lead_history_bytes": 9000,
+        "rate_per_window": [10.0, 9.0],
+        "rate_window_seconds": 100.0,
+    }
+
+
+def test_campaign_rows_name_a_tmpfs_server() -> None:
+    from bench.report import campaign_targets
+
+    report = {"leads": 10_000, "sides": [full_side(9.0), full_side(10.0)]}
+    on_disk = campaign_targets(report | {"server": "temporal dev server, SQLite file on disk"})
+    on_tmpfs = campaign_targets(report | {"server": "temporal dev server, SQLite file on tmpfs"})
+    assert {row["workload"] for row in on_disk} == {"campaign 10,000 leads"}
+    assert {row["workload"] for row in on_tmpfs} == {"campaign 10,000 leads, server on tmpfs"}
+    speed = next(row for row in on_tmpfs if row["measure"] == "leads/s")
+    assert speed["ratio"] == 0.9 and speed["met"] is True
