@@ -191,3 +191,15 @@ def test_campaign_rows_name_a_tmpfs_server() -> None:
     assert {row["workload"] for row in on_tmpfs} == {"campaign 10,000 leads, server on tmpfs"}
     speed = next(row for row in on_tmpfs if row["measure"] == "leads/s")
     assert speed["ratio"] == 0.9 and speed["met"] is True
+
+
+def test_a_later_run_replaces_the_rate_row_whatever_its_window(tmp_path: Path) -> None:
+    from bench.report import SCHEMA, check, latest_rows
+
+    runs = (("a", "2026-12-01T10:00:00+00:00", "156.7 s", 0.09), ("b", "2026-12-02T10:00:00+00:00", "302.6 s", 0.27))
+    for name, date, window, fall in runs:
+        row = check("campaign 10,000 leads", f"rate fall per {window} window", fall, 0.05, "ours <=", 0.2)
+        report = {"schema": SCHEMA, "date": date, "quick": False, "commit": name, "targets": [row]}
+        (tmp_path / f"{name}.json").write_text(json.dumps(report))
+    [(report, row)] = latest_rows(tmp_path)
+    assert report["commit"] == "b" and row["measure"] == "rate fall per 302.6 s window" and row["met"] is False
