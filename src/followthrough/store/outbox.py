@@ -138,10 +138,11 @@ class Outbox:
                 raise OutboxKeyNotFound(idempotency_key)
             return existing
 
-    async def complete(self, key: str, response: dict[str, Any]) -> OutboxEntry:
+    async def complete(self, key: str, response: dict[str, Any], opened: OutboxEntry | None = None) -> OutboxEntry:
         """Mark the call sent with the provider's response. The first response wins: completing
-        a row that is already ``sent`` returns it unchanged."""
-        return await self._settle(key, status="sent", response=response, sent_at=utcnow(), error=None)
+        a row that is already ``sent`` returns it unchanged. ``opened``: the entry ``begin``
+        returned, which spares reading the row back (see :meth:`_settle`)."""
+        return await self._settle(key, opened, status="sent", response=response, sent_at=utcnow(), error=None)
 
     async def fail(self, key: str, error: str) -> OutboxEntry:
         """Mark the call failed with a reason (a later ``begin`` with the key may retry it).
@@ -247,9 +248,7 @@ class Outbox:
         finally:
             _held.reset(token)
         record_provider_call(provider, operation, None, time.perf_counter() - started)
-        return await self._settle(
-            idempotency_key, entry, status="sent", response=response, sent_at=utcnow(), error=None
-        )
+        return await self.complete(idempotency_key, response, opened=entry)
 
 
 async def _read(conn: AsyncConnection, key: str) -> OutboxEntry | None:
