@@ -12,7 +12,7 @@ import pytest
 from temporalio import activity, workflow
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client, WorkflowFailureError
-from temporalio.converter import DataConverter
+from temporalio.converter import ActivitySerializationContext, DataConverter, WorkflowSerializationContext
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
@@ -53,6 +53,31 @@ async def test_rotation_keeps_old_payloads_readable() -> None:
 
 async def test_unencrypted_payloads_pass_through() -> None:
     assert await EncryptionCodec(parse_keys(NEW)).decode([plain(b"x")]) == [plain(b"x")]
+
+
+async def test_codec_copies_share_ciphers_and_bind_their_own_workflow() -> None:
+    codec = EncryptionCodec(parse_keys(NEW))
+    one = codec.with_context(WorkflowSerializationContext(namespace="default", workflow_id="campaign-a-lead-1"))
+    other = codec.with_context(
+        ActivitySerializationContext(
+            namespace="default",
+            workflow_id="campaign-a-lead-2",
+            workflow_type="LeadOutreachWorkflow",
+            activity_type="linkedin.visit_profile",
+            activity_task_queue="q",
+            is_local=False,
+            activity_id="1",
+        )
+    )
+    assert one._keys is codec._keys is other._keys  # built once
+    assert codec._workflow_id is None  # the original is not changed by its copies
+
+    [sealed] = await one.encode([plain(b'{"n": 1}')])
+    assert sealed.metadata["workflow-id"] == b"campaign-a-lead-1"
+    assert await one.decode([sealed]) == [plain(b'{"n": 1}')]
+    [theirs] = await other.encode([plain(b'{"n": 1}')])
+    assert theirs.metadata["workflow-id"] == b"campaign-a-lead-2"
+    assert codec.with_context(WorkflowSerializationContext(namespace="default", workflow_id="")) is codec
 
 
 def test_bad_key_setting_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,6 +1,6 @@
 """The data converter the SDK derives per workflow activation stays cheap: derived copies share
-one payload converter's state (its pydantic TypeAdapter cache) and the codec's ciphers, while
-each codec copy still binds its own workflow id."""
+one payload converter's state (its pydantic TypeAdapter cache). The codec's copies are tested in
+test_codec.py."""
 
 from __future__ import annotations
 
@@ -9,10 +9,9 @@ import base64
 import pytest
 from pydantic import BaseModel
 from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter
-from temporalio.converter import ActivitySerializationContext, DataConverter, WorkflowSerializationContext
+from temporalio.converter import DataConverter, WorkflowSerializationContext
 
 from followthrough.config import load_settings
-from followthrough.temporal.codec import EncryptionCodec, parse_keys
 from followthrough.temporal.converter import SharedPayloadConverter, data_converter
 
 KEY = "k:" + base64.b64encode(b"k" * 32).decode()
@@ -59,34 +58,3 @@ def test_converters_built_per_activation_share_one_type_adapter_cache(monkeypatc
     assert cache.cache_info().hits == hits + 1
     # Each has its own table of converters: one's change does not reach the others.
     assert inner[0].converters is not inner[1].converters
-
-
-async def test_codec_copies_share_ciphers_and_bind_their_own_workflow() -> None:
-    codec = EncryptionCodec(parse_keys(KEY))
-    one = codec.with_context(context("campaign-a-lead-1"))
-    other = codec.with_context(
-        ActivitySerializationContext(
-            namespace="default",
-            workflow_id="campaign-a-lead-2",
-            workflow_type="LeadOutreachWorkflow",
-            activity_type="linkedin.visit_profile",
-            activity_task_queue="q",
-            is_local=False,
-            activity_id="1",
-        )
-    )
-    assert one._keys is codec._keys is other._keys  # built once
-    assert codec._workflow_id is None  # the original is not changed by its copies
-
-    [sealed] = await one.encode([json_payload(b'{"n": 1}')])
-    assert sealed.metadata["workflow-id"] == b"campaign-a-lead-1"
-    assert await one.decode([sealed]) == [json_payload(b'{"n": 1}')]
-    [theirs] = await other.encode([json_payload(b'{"n": 1}')])
-    assert theirs.metadata["workflow-id"] == b"campaign-a-lead-2"
-    assert codec.with_context(context("")) is codec
-
-
-def json_payload(data: bytes):  # type: ignore[no-untyped-def]
-    from temporalio.api.common.v1 import Payload
-
-    return Payload(metadata={"encoding": b"json/plain"}, data=data)
