@@ -108,6 +108,86 @@ async def test_a_failed_session_rolls_back_everything(database: Database) -> Non
         assert await session.get(Lead, lead_id) is None
 
 
+async def test_run_commits_its_work_and_rolls_it_back_when_it_raises(database: Database) -> None:
+    """``Database.run`` (the hot paths' transactions) on every back-end: what the work wrote is
+    there for the ORM afterwards, and nothing of a work that raised."""
+    kept, dropped = f"lead-{uuid.uuid4()}", f"lead-{uuid.uuid4()}"
+    leads = Lead.__table__
+
+    def write(lead_id: str, fail: bool) -> str:
+        def work(conn) -> str:  # type: ignore[no-untyped-def]
+            conn.execute(leads.insert().values(id=lead_id))
+            if fail:
+                raise RuntimeError("boom")
+            return conn.execute(text("SELECT 'back'")).scalar()
+
+        return work
+
+    assert await database.run(write(kept, False)) == "back"
+    with pytest.raises(RuntimeError, match="boom"):
+        await database.run(write(dropped, True))
+    async with database.session() as session:
+        assert await session.get(Lead, kept) is not None
+        assert await session.get(Lead, dropped) is None
+    with pytest.raises(IntegrityError):  # the driver's refusal comes out as the usual error
+        await database.run(write(kept, False))
+
+
+async def test_run_on_a_sqlite_file_is_one_hop_to_the_store_thread_holding_the_write_lock(tmp_path: Path) -> None:
+    """On a SQLite file the whole transaction runs on the store's own thread, with the same
+    pragmas as the async engine, and begins IMMEDIATE: another writer is locked out from its
+    first statement on, so what it reads cannot change before it writes."""
+    import sqlite3
+    import threading
+
+    path = tmp_path / "store.db"
+    db = Database(f"sqlite+aiosqlite:///{path}")
+    seen: dict[str, object] = {}
+
+    def work(conn) -> None:  # type: ignore[no-untyped-def]
+        seen["thread"] = threading.current_thread().name
+        seen["pragmas"] = [conn.exec_driver_sql(f"PRAGMA {p}").scalar() for p in ("journal_mode", "foreign_keys")]
+        other = sqlite3.connect(path, timeout=0, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            seen["other"] = "got the write lock"
+        except sqlite3.OperationalError as exc:
+            seen["other"] = str(exc)
+        finally:
+            other.close()
+
+    try:
+        await db.ping()  # the async engine made the file (WAL) first
+        await db.run(work)
+        assert str(seen["thread"]).startswith("followthrough-store")
+        assert seen["pragmas"] == ["wal", 1]
+        assert seen["other"] == "database is locked"
+        # Once it committed, the lock is free again and the async engine sees the same file.
+        async with db.engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE t (x INTEGER)"))
+        await db.run(lambda conn: conn.execute(text("INSERT INTO t VALUES (7)")))
+        async with db.engine.connect() as conn:
+            assert (await conn.scalar(text("SELECT x FROM t"))) == 7
+    finally:
+        await db.close()
+    assert db._thread is None  # closed: its connections were closed on their own thread
+
+
+async def test_run_on_an_in_memory_sqlite_stays_on_its_one_database() -> None:
+    """An in-memory database exists only in its connection: ``run`` uses the async engine's."""
+    import threading
+
+    db = Database("sqlite+aiosqlite:///:memory:")
+    try:
+        async with db.engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE t (x INTEGER)"))
+            await conn.execute(text("INSERT INTO t VALUES (3)"))
+        got = await db.run(lambda conn: (conn.execute(text("SELECT x FROM t")).scalar(), threading.current_thread()))
+        assert got == (3, threading.current_thread())
+    finally:
+        await db.close()
+
+
 async def test_the_services_fixture_gives_a_migrated_store_of_its_own(services: Services) -> None:
     assert await current(services.settings.effective_database_url) == heads()
     async with services.database.session() as session:

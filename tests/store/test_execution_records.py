@@ -35,8 +35,7 @@ async def _record(database: Database, campaign_id: str, lead_id: str) -> Campaig
 
 async def _begin(database: Database, begin: BeginExecutionInput) -> None:
     """The record's start, as ``outreach.open_lead`` writes it (in its own transaction here)."""
-    async with database.transaction() as conn:
-        await begin_in(conn, begin)
+    await database.run(lambda conn: begin_in(conn, begin))
 
 
 def _step(n: int, node: str) -> StepResult:

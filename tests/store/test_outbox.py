@@ -195,8 +195,8 @@ async def test_a_refusing_guard_records_nothing_and_calls_nothing(database: Data
     class Refused(Exception):
         pass
 
-    async def guard(conn) -> None:  # type: ignore[no-untyped-def]
-        reads.append((await conn.execute(text("SELECT 1"))).scalar())  # it reads in the transaction
+    def guard(conn) -> None:  # type: ignore[no-untyped-def]
+        reads.append(conn.execute(text("SELECT 1")).scalar())  # it reads in the transaction
         raise Refused
 
     async def call() -> dict[str, str]:
@@ -223,7 +223,7 @@ async def test_a_passing_guard_lets_the_call_through(database: Database) -> None
     outbox = Outbox(database)
     k = key()
 
-    async def guard(conn) -> None:  # type: ignore[no-untyped-def]
+    def guard(conn) -> None:  # type: ignore[no-untyped-def]
         return None
 
     async def call() -> dict[str, str]:

@@ -29,24 +29,25 @@ from typing import Any, Literal, cast
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Row, Table, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from followthrough.metrics import record_provider_call
-from followthrough.store.database import Database
+from followthrough.store.database import Database, SyncConnection
 from followthrough.store.models import OutboxRecord
 from followthrough.store.types import utcnow
 
 OutboxStatus = Literal["pending", "sent", "failed"]
-#: Checked in the transaction that opens a call's row: raising refuses the call, recording nothing.
-Guard = Callable[[AsyncConnection], Awaitable[None]]
+#: Checked in the transaction that opens a call's row (plain Core, run by :meth:`Database.run`):
+#: raising refuses the call, recording nothing.
+Guard = Callable[[SyncConnection], None]
 
 #: The key whose row :meth:`Outbox.once` opened for the call running in this context.
 _held: ContextVar[str | None] = ContextVar("followthrough_outbox_held", default=None)
 
 #: The outbox is on the path of every provider call (three per lead in a campaign). Its
-#: statements are built once, with bound parameters, and run in Core on a plain connection:
-#: building a statement per call and running it through an ORM session cost several times the
-#: CPU of the statements themselves.
+#: statements are built once, with bound parameters, and run in Core through
+#: :meth:`Database.run` (one thread hop per transaction on SQLite): building a statement per
+#: call and running it through an ORM session cost several times the CPU of the statements
+#: themselves, and aiosqlite's hops per statement cost more than the statements again.
 _T = cast(Table, OutboxRecord.__table__)
 #: The columns an :class:`OutboxEntry` is read from.
 _ENTRY_COLUMNS = tuple(
@@ -128,15 +129,18 @@ class Outbox:
         }
         if await self._insert(values, guard):
             return OutboxEntry.model_validate(values)
+
         # The key exists (perhaps inserted a moment ago by a concurrent caller).
-        async with self.database.transaction() as conn:
+        def again(conn: SyncConnection) -> OutboxEntry:
             if guard is not None:
-                await guard(conn)
-            await conn.execute(_RETRY, {"b_key": idempotency_key})
-            existing = await _read(conn, idempotency_key)
+                guard(conn)
+            conn.execute(_RETRY, {"b_key": idempotency_key})
+            existing = _read(conn, idempotency_key)
             if existing is None:  # only if the row was deleted in between
                 raise OutboxKeyNotFound(idempotency_key)
             return existing
+
+        return await self.database.run(again)
 
     async def complete(self, key: str, response: dict[str, Any], opened: OutboxEntry | None = None) -> OutboxEntry:
         """Mark the call sent with the provider's response. The first response wins: completing
@@ -153,14 +157,17 @@ class Outbox:
         """Update a row that is not yet ``sent`` and read it back, in one transaction. With the
         entry ``begin`` ``opened``, a row the update changed is not read again: it is that entry
         with these values (a snapshot, as every entry is)."""
-        async with self.database.transaction() as conn:
-            changed = (await conn.execute(_SETTLE, {"b_key": key, **values})).rowcount
+
+        def settle(conn: SyncConnection) -> OutboxEntry:
+            changed = conn.execute(_SETTLE, {"b_key": key, **values}).rowcount
             if opened is not None and changed == 1:
                 return opened.model_copy(update=values)
-            entry = await _read(conn, key)
+            entry = _read(conn, key)
             if entry is None:
                 raise OutboxKeyNotFound(key)
             return entry
+
+        return await self.database.run(settle)
 
     async def record_sent(
         self, *, provider: str, operation: str, idempotency_key: str, request: dict[str, Any], response: dict[str, Any]
@@ -184,11 +191,14 @@ class Outbox:
 
     async def _insert(self, values: dict[str, Any], guard: Guard | None = None) -> bool:
         """Insert a new row; False when its key is already there (the UNIQUE constraint)."""
+
+        def insert(conn: SyncConnection) -> None:
+            if guard is not None:
+                guard(conn)
+            conn.execute(_INSERT, values)
+
         try:
-            async with self.database.transaction() as conn:
-                if guard is not None:
-                    await guard(conn)
-                await conn.execute(_INSERT, values)
+            await self.database.run(insert)
         except IntegrityError:
             return False
         return True
@@ -200,8 +210,7 @@ class Outbox:
         return _held.get() == key
 
     async def get(self, key: str) -> OutboxEntry | None:
-        async with self.database.transaction() as conn:
-            return await _read(conn, key)
+        return await self.database.run(lambda conn: _read(conn, key))
 
     async def entries(self, provider: str | None = None, operation: str | None = None) -> list[OutboxEntry]:
         """Recorded calls in the order they were first made, optionally for one provider/operation."""
@@ -251,8 +260,8 @@ class Outbox:
         return await self.complete(idempotency_key, response, opened=entry)
 
 
-async def _read(conn: AsyncConnection, key: str) -> OutboxEntry | None:
-    row = (await conn.execute(_READ, {"b_key": key})).first()
+def _read(conn: SyncConnection, key: str) -> OutboxEntry | None:
+    row = conn.execute(_READ, {"b_key": key}).first()
     return None if row is None else _entry(row)
 
 

@@ -37,7 +37,7 @@ from followthrough.providers.contracts.linkedin import (
 from followthrough.services import Services
 
 if TYPE_CHECKING:
-    from followthrough.store.database import StoreConnection
+    from followthrough.store.database import SyncConnection
 
 R = TypeVar("R", bound=BaseModel)
 In = TypeVar("In", bound="_Keyed")
@@ -66,21 +66,20 @@ def campaigns_of_lead(workflow_id: str) -> list[str]:
 
 class LinkedInActivities:
     def __init__(self, services: Services) -> None:
-        from followthrough.store.repositories.executions import CampaignStatuses
-
         self._providers = services.providers
-        self._campaigns = CampaignStatuses(services.database)
-
-    async def _refuse_if_paused(self, conn: StoreConnection) -> None:
-        candidates = campaigns_of_lead(activity.info().workflow_id or "")
-        if await self._campaigns.any_paused(candidates, conn):
-            raise ApplicationError("the campaign is paused", type=CAMPAIGN_PAUSED, non_retryable=True)
 
     async def _once(self, operation: str, call: Callable[[In], Awaitable[R]], input: In, result_type: type[R]) -> R:
         """``call(input)`` at most once per ``input.idempotency_key`` (the recorded result after),
         recorded as ``operation``; refused while the lead's campaign is paused (checked in the
         transaction that opens the outbox row: one transaction fewer per action)."""
         from followthrough.providers.idempotency import idempotent
+        from followthrough.store.repositories.executions import any_paused_in
+
+        candidates = campaigns_of_lead(activity.info().workflow_id or "")
+
+        def refuse_if_paused(conn: SyncConnection) -> None:
+            if any_paused_in(conn, candidates):
+                raise ApplicationError("the campaign is paused", type=CAMPAIGN_PAUSED, non_retryable=True)
 
         with provider_call():
             return await idempotent(
@@ -91,7 +90,7 @@ class LinkedInActivities:
                 request=cast(BaseModel, input),
                 result_type=result_type,
                 call=lambda: call(input),
-                guard=self._refuse_if_paused,
+                guard=refuse_if_paused,
             )
 
     @activity.defn(name="linkedin.visit_profile")

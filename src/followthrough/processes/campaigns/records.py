@@ -22,16 +22,16 @@ from followthrough.processes.campaigns.steps import (
 from followthrough.services import Services
 
 if TYPE_CHECKING:
-    from followthrough.store.database import StoreConnection
+    from followthrough.store.database import SyncConnection
 
 
-async def begin_in(conn: StoreConnection, input: BeginExecutionInput) -> None:
+def begin_in(conn: SyncConnection, input: BeginExecutionInput) -> None:
     """Create the record in ``in_progress`` (or reset it for this workflow run), inside a
     transaction of the caller's (``outreach.open_lead``'s). It raises IntegrityError when a
     concurrent begin inserted the row first: then retry."""
     from followthrough.store.repositories.executions import begin_in as begin
 
-    await begin(
+    begin(
         conn,
         campaign_id=input.campaign_id,
         lead_id=input.lead_id,

@@ -57,7 +57,7 @@ if TYPE_CHECKING:  # the store (SQLAlchemy) is imported when an activity first r
     from temporalio.client import Client
 
     from followthrough.services import Services
-    from followthrough.store.database import StoreConnection
+    from followthrough.store.database import SyncConnection
     from followthrough.store.models import SenderAccount
     from followthrough.store.repositories.lead_plans import LeadRecords
 
@@ -100,8 +100,8 @@ class OutreachActivities:
         from followthrough.processes.campaigns.records import begin_in
         from followthrough.store.repositories.lead_plans import LeadPlans
 
-        async def begin(conn: StoreConnection, plan: LeadPlan) -> None:
-            await begin_in(
+        def begin(conn: SyncConnection, plan: LeadPlan) -> None:
+            begin_in(
                 conn,
                 BeginExecutionInput(
                     campaign_id=input.campaign_id,

@@ -2,11 +2,12 @@
 campaign's status, in Core.
 
 Every lead writes its record three or four times and reads its campaign's status before each
-LinkedIn write: the statements are built once, with bound parameters, and run on
-``Database.transaction()`` (an ORM session's unit of work cost more CPU than the writes; see
-``docs/CONVENTIONS.md``). The columns' defaults still apply (``id``, ``created_at``;
-``updated_at`` on every update). One record per (campaign, lead), so every write is an upsert
-and a retried call rewrites the same row instead of adding one.
+LinkedIn write: the statements are built once, with bound parameters, and run as plain Core
+functions through ``Database.run()`` (an ORM session's unit of work cost more CPU than the
+writes, and aiosqlite's thread hops per statement more again; see ``docs/CONVENTIONS.md``).
+The columns' defaults still apply (``id``, ``created_at``; ``updated_at`` on every update).
+One record per (campaign, lead), so every write is an upsert and a retried call rewrites the
+same row instead of adding one.
 """
 
 from __future__ import annotations
@@ -17,9 +18,8 @@ from typing import Any, cast
 
 from sqlalchemy import Row, Table, bindparam, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from followthrough.store.database import Database
+from followthrough.store.database import Database, SyncConnection
 from followthrough.store.models import Campaign, CampaignExecution
 
 _T = cast(Table, CampaignExecution.__table__)
@@ -37,12 +37,12 @@ FINAL_STATUSES = frozenset({"completed", "failed", "stopped", "goal_reached"})
 BeginConflict = IntegrityError
 
 
-async def _find(conn: AsyncConnection, campaign_id: str, lead_id: str) -> Row[Any, Any, Any, Any] | None:
-    return (await conn.execute(_READ, {"b_campaign": campaign_id, "b_lead": lead_id})).first()
+def _find(conn: SyncConnection, campaign_id: str, lead_id: str) -> Row[Any, Any, Any, Any] | None:
+    return conn.execute(_READ, {"b_campaign": campaign_id, "b_lead": lead_id}).first()
 
 
-async def _update(conn: AsyncConnection, campaign_id: str, lead_id: str, **values: Any) -> None:
-    await conn.execute(_UPDATE, {"b_campaign": campaign_id, "b_lead": lead_id, **values})
+def _update(conn: SyncConnection, campaign_id: str, lead_id: str, **values: Any) -> None:
+    conn.execute(_UPDATE, {"b_campaign": campaign_id, "b_lead": lead_id, **values})
 
 
 def put_steps(
@@ -61,8 +61,8 @@ def put_steps(
     return data, max([current_step, *numbers])
 
 
-async def begin_in(
-    conn: AsyncConnection,
+def begin_in(
+    conn: SyncConnection,
     *,
     campaign_id: str,
     lead_id: str,
@@ -73,7 +73,7 @@ async def begin_in(
     """Create the record in ``in_progress`` (or reset it for this workflow run), inside a
     transaction of the caller's. It raises :data:`BeginConflict` when a concurrent begin
     inserted the row first: then run the transaction again."""
-    row = await _find(conn, campaign_id, lead_id)
+    row = _find(conn, campaign_id, lead_id)
     values: dict[str, Any] = {
         "workflow_execution_id": workflow_id,
         "status": "in_progress",
@@ -81,7 +81,7 @@ async def begin_in(
         "completed_at": None,
     }
     if row is None:
-        await conn.execute(
+        conn.execute(
             _INSERT,
             {
                 **values,
@@ -96,7 +96,7 @@ async def begin_in(
     values["started_at"] = row.started_at or started_at
     if row.current_step == 0:
         values["execution_data"] = {"steps": []}
-    await _update(conn, campaign_id, lead_id, **values)
+    _update(conn, campaign_id, lead_id, **values)
 
 
 class ExecutionRecords:
@@ -109,8 +109,8 @@ class ExecutionRecords:
         self, *, campaign_id: str, lead_id: str, workflow_id: str, total_steps: int, started_at: datetime
     ) -> None:
         """:func:`begin_in` in a transaction of its own."""
-        async with self.database.transaction() as conn:
-            await begin_in(
+        await self.database.run(
+            lambda conn: begin_in(
                 conn,
                 campaign_id=campaign_id,
                 lead_id=lead_id,
@@ -118,17 +118,21 @@ class ExecutionRecords:
                 total_steps=total_steps,
                 started_at=started_at,
             )
+        )
 
     async def record_steps(self, campaign_id: str, lead_id: str, steps: list[dict[str, Any]]) -> bool:
         """Store these steps' results (see :func:`put_steps`); False when there is no record
         (the campaign was deleted meanwhile)."""
-        async with self.database.transaction() as conn:
-            row = await _find(conn, campaign_id, lead_id)
+
+        def record(conn: SyncConnection) -> bool:
+            row = _find(conn, campaign_id, lead_id)
             if row is None:
                 return False
             data, current = put_steps(row.execution_data, row.current_step, steps)
-            await _update(conn, campaign_id, lead_id, execution_data=data, current_step=current)
-        return True
+            _update(conn, campaign_id, lead_id, execution_data=data, current_step=current)
+            return True
+
+        return await self.database.run(record)
 
     async def close(
         self,
@@ -146,8 +150,9 @@ class ExecutionRecords:
         storing ``steps`` first, unless it is closed already: first writer wins. Returns the
         outcome the record holds now (``outcome``, or the one an earlier close wrote), or None
         when there is no record or a closed one holds none."""
-        async with self.database.transaction() as conn:
-            row = await _find(conn, campaign_id, lead_id)
+
+        def close(conn: SyncConnection) -> str | None:
+            row = _find(conn, campaign_id, lead_id)
             if row is None:
                 return None
             if row.status in FINAL_STATUSES:
@@ -158,7 +163,7 @@ class ExecutionRecords:
                 data, _ = put_steps(data, row.current_step, steps)
             data["outcome"] = outcome
             data["ended_at_node"] = ended_at_node
-            await _update(
+            _update(
                 conn,
                 campaign_id,
                 lead_id,
@@ -167,22 +172,14 @@ class ExecutionRecords:
                 completed_at=finished_at,
                 execution_data=data,
             )
-        return outcome
+            return outcome
+
+        return await self.database.run(close)
 
 
-class CampaignStatuses:
-    """The statuses of campaigns, read before each of a lead's provider writes."""
-
-    def __init__(self, database: Database) -> None:
-        self.database = database
-
-    async def any_paused(self, campaign_ids: list[str], conn: AsyncConnection | None = None) -> bool:
-        """Whether any of these campaigns is ``paused`` (none given: False); read in ``conn``'s
-        transaction when given, else in one of its own."""
-        if not campaign_ids:
-            return False
-        if conn is None:
-            async with self.database.transaction() as own:
-                return await self.any_paused(campaign_ids, own)
-        statuses = (await conn.execute(_STATUS, {"b_campaigns": campaign_ids})).scalars().all()
-        return "paused" in statuses
+def any_paused_in(conn: SyncConnection, campaign_ids: list[str]) -> bool:
+    """Whether any of these campaigns is ``paused``, read in ``conn``'s transaction (none
+    given: False)."""
+    if not campaign_ids:
+        return False
+    return "paused" in conn.execute(_STATUS, {"b_campaigns": campaign_ids}).scalars().all()

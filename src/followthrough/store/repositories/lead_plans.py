@@ -3,12 +3,13 @@ transaction that begins its execution record (``outreach.open_lead``)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm import Session
 
+from followthrough.store.database import SyncConnection
 from followthrough.store.models import Campaign, CampaignLead, SenderAccount
 from followthrough.store.repositories.base import Repository, retrying
 
@@ -32,22 +33,23 @@ class LeadPlans(Repository):
         lead_id: str,
         sender_account_id: str,
         plan: Callable[[LeadRecords], T],
-        begin: Callable[[AsyncConnection, T], Awaitable[None]],
+        begin: Callable[[SyncConnection, T], None],
     ) -> T:
         """Read the records, make ``plan`` of them (it raises to refuse, before anything is
-        written), then ``begin`` in the same transaction; run again when a concurrent begin
-        inserted the same row first (then ``begin`` finds it and updates it)."""
+        written), then ``begin`` in the same transaction (:meth:`Database.run`: one thread hop
+        on SQLite); run again when a concurrent begin inserted the same row first (then
+        ``begin`` finds it and updates it)."""
 
-        async def transaction() -> T:
-            async with self.database.session() as session:
+        def transaction(conn: SyncConnection) -> T:
+            with Session(bind=conn) as session:
                 made = plan(
                     LeadRecords(
-                        campaign=await session.get(Campaign, campaign_id),
-                        lead=await session.get(CampaignLead, lead_id),
-                        account=await session.get(SenderAccount, sender_account_id),
+                        campaign=session.get(Campaign, campaign_id),
+                        lead=session.get(CampaignLead, lead_id),
+                        account=session.get(SenderAccount, sender_account_id),
                     )
                 )
-                await begin(await session.connection(), made)
+            begin(conn, made)
             return made
 
-        return await retrying(transaction, attempts=3)
+        return await retrying(lambda: self.database.run(transaction), attempts=3)
