@@ -219,6 +219,26 @@ def test_a_continued_run_resumes_from_the_cursor_state_and_in_flight_of_the_last
     }
 
 
+def test_a_continued_run_starts_the_leads_read_ahead_at_once_and_reads_on_after_them() -> None:
+    """The leads read and not started cross continue-as-new: the next run does not empty its
+    window reading them again, starts none twice and skips none."""
+    b = running_book(1, 2, continue_as_new_after=2)
+    b.finish("l1", "succeeded")
+    b.page_read(page(3, 4, 5, 6, more=True))  # the read ahead came back before the run ended
+    assert step(b, cas=b.continue_as_new_due(history_length=10, suggested=False)) is Step.CONTINUE_AS_NEW
+    progress = b.progress()
+    assert [lead.lead_id for lead in progress.buffer] == ["l3", "l4", "l5", "l6"] and progress.cursor == 2
+
+    nxt = book(progress=CampaignProgress.model_validate(progress.model_dump(mode="json")))
+    assert step(nxt) is Step.START  # no AWAIT_PAGE: the window refills in the run's first task
+    batch, _ = nxt.take_batch()
+    assert [lead.lead_id for lead in batch] == ["l3", "l4"] and nxt.cursor == 4  # l2 holds the third seat
+    assert nxt.read_ahead() and nxt.load_leads_input().after_position == 6  # on after the last one read
+    nxt.page_read(page(7, more=False))
+    nxt.read_over()
+    assert [lead.lead_id for lead in nxt.buffer] == ["l5", "l6", "l7"]
+
+
 # --- pause, resume, stop -----------------------------------------------------------------------------
 def test_pause_holds_new_starts_and_is_forwarded_once_then_resume_lets_them_go() -> None:
     b = running_book(1, 2, 3, 4)

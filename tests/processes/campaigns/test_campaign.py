@@ -265,13 +265,13 @@ async def test_every_lead_runs_exactly_once_across_continue_as_new(env: Workflow
         "goal_reached": 1,
     }
     assert harness.statuses == ["running", "completed"]
-    # Pages were read after the cursor, never from the start again, up to the last lead. (Whether
-    # one more, empty page is read after lead 23 depends on whether a continue-as-new falls after
-    # the last start, which the batched starts leave to timing.)
+    # Every page was read once, each after the last lead read: the leads read and not started
+    # crossed each continue-as-new (before, each run read again from its cursor), up to the last
+    # lead; after it, the empty page that ends the list and the read again before completing
+    # (how many of the two fall after lead 23 is left to timing by the batched starts).
     assert all(page.limit == 4 for page in harness.pages)
     positions = [page.after_position for page in harness.pages]
-    assert positions[0] == 0 and positions == sorted(positions)
-    assert positions[-1] + 4 >= 23
+    assert positions[:6] == [0, 4, 8, 12, 16, 20] and positions[6:] in ([], [23], [23, 23]), positions
 
 
 async def test_window_never_holds_more_than_max_concurrent_leads(env: WorkflowEnvironment) -> None:

@@ -9,8 +9,10 @@ campaigns/test_bookkeeping.py), including the races the workflow must survive.
 
 Why no lead is started twice or skipped: the cursor moves to a lead's position when its start
 batch is issued, and every path that ends a run (continue-as-new, completion, stop) first waits
-for the starts in flight to resolve, so the next run's first page begins right after the last
-started lead. A lead workflow id is ``campaign-{campaign}-lead-{lead}``, started with
+for the starts and the read in flight to resolve; a continued run gets the leads read and not
+started (the buffer, in order, at most a window and a page) and reads on after the last of
+them, so it starts at once, right after the last started lead, instead of emptying its window
+while it reads a page again. A lead workflow id is ``campaign-{campaign}-lead-{lead}``, started with
 REJECT_DUPLICATE, so even a second orchestrator over the same campaign cannot start a twin: the
 start finds it, and that lead is counted from the existing execution instead.
 
@@ -140,10 +142,11 @@ class CampaignBook:
         self.status_recorded = progress.started_status_recorded
         #: When the next reconcile pass is due (workflow time); set on the first wait.
         self.reconcile_at: datetime | None = progress.reconcile_at
-        self.buffer: deque[LeadRef] = deque()
+        #: Leads read and not started, in order; a continued run starts with the last run's.
+        self.buffer: deque[LeadRef] = deque(progress.buffer)
         self.exhausted = False
         #: The position of the last lead read into the buffer (the cursor lags it by the buffer).
-        self.read_to = self.cursor
+        self.read_to = progress.buffer[-1].position if progress.buffer else self.cursor
         #: A page is being read ahead (the workflow holds the task).
         self.loading = False
         self.started_this_run = 0
@@ -455,4 +458,5 @@ class CampaignBook:
             runs=self.runs + 1,
             started_status_recorded=self.status_recorded,
             reconcile_at=self.reconcile_at,
+            buffer=list(self.buffer),
         )

@@ -69,6 +69,13 @@ class CampaignCounters(BaseModel):
     already_started: int = Field(default=0, description="starts that found the lead workflow already there")
 
 
+class LeadRef(BaseModel):
+    """A lead as the orchestrator needs it: an id and its place in the list, no personal data."""
+
+    lead_id: str
+    position: int
+
+
 class CampaignProgress(BaseModel):
     """Everything one run hands to the next: bounded by the window, never by the lead count."""
 
@@ -81,6 +88,11 @@ class CampaignProgress(BaseModel):
     started_status_recorded: bool = False
     reconcile_at: datetime | None = Field(
         default=None, description="when the next check of the leads in flight is due (workflow time)"
+    )
+    buffer: list[LeadRef] = Field(
+        default_factory=list,
+        description="leads read after the cursor and not started yet, in order (at most a window "
+        "and a page): the next run starts them at once instead of reading them again",
     )
 
 
@@ -172,13 +184,6 @@ class LoadLeadsInput(BaseModel):
     campaign_id: str
     after_position: int = Field(ge=0)
     limit: int = Field(ge=1, le=1000)
-
-
-class LeadRef(BaseModel):
-    """A lead as the orchestrator needs it: an id and its place in the list, no personal data."""
-
-    lead_id: str
-    position: int
 
 
 class LeadPage(BaseModel):
