@@ -170,7 +170,64 @@ async def test_run_on_a_sqlite_file_is_one_hop_to_the_store_thread_holding_the_w
             assert (await conn.scalar(text("SELECT x FROM t"))) == 7
     finally:
         await db.close()
-    assert db._thread is None  # closed: its connections were closed on their own thread
+    assert db._store is None  # closed: its connection was closed on its own thread
+
+
+async def test_transactions_queued_together_share_one_commit_and_a_failing_one_is_undone_alone(
+    tmp_path: Path,
+) -> None:
+    """Group commit on a SQLite file: the store thread is held by a first transaction while
+    five more queue; those five then commit together (one commit, not five), each in its own
+    savepoint, so the one that breaks the key is rolled back alone and its caller gets the
+    error. A commit that fails (a deferred foreign key, checked at COMMIT) fails every
+    transaction of its group and keeps none."""
+    import threading
+
+    from sqlalchemy import event
+
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'store.db'}")
+    try:
+        await db.run(lambda c: c.exec_driver_sql("CREATE TABLE t (x INTEGER PRIMARY KEY)"))
+        assert db._store is not None
+        commits: list[int] = []
+        event.listen(db._store.engine, "commit", lambda conn: commits.append(1))
+        gate = threading.Event()
+        held = asyncio.ensure_future(db.run(lambda c: gate.wait(10)))
+        await asyncio.sleep(0.05)  # the thread now runs the held transaction
+
+        def insert(x: int):  # type: ignore[no-untyped-def]
+            return lambda c: c.execute(text("INSERT INTO t VALUES (:x)"), {"x": x}).rowcount
+
+        queued = [asyncio.ensure_future(db.run(insert(x))) for x in (1, 2, 3, 2, 4)]
+        await asyncio.sleep(0.05)  # all five are queued behind it
+        gate.set()
+        assert await held is True
+        results = await asyncio.gather(*queued, return_exceptions=True)
+        assert results[:3] == [1, 1, 1] and results[4] == 1
+        assert isinstance(results[3], IntegrityError)
+        assert len(commits) == 2  # the held one, then the five together
+        async with db.engine.connect() as conn:
+            assert (await conn.execute(text("SELECT x FROM t ORDER BY x"))).scalars().all() == [1, 2, 3, 4]
+
+        # A failing COMMIT: nothing of the group is kept, every caller hears of it.
+        await db.run(
+            lambda c: c.exec_driver_sql("CREATE TABLE child (p INTEGER REFERENCES t(x) DEFERRABLE INITIALLY DEFERRED)")
+        )
+        gate.clear()
+        held = asyncio.ensure_future(db.run(lambda c: gate.wait(10)))
+        await asyncio.sleep(0.05)
+        good = asyncio.ensure_future(db.run(insert(5)))
+        orphan = asyncio.ensure_future(db.run(lambda c: c.exec_driver_sql("INSERT INTO child VALUES (99)")))
+        await asyncio.sleep(0.05)
+        gate.set()
+        await held
+        outcomes = await asyncio.gather(good, orphan, return_exceptions=True)
+        assert all(isinstance(o, IntegrityError) for o in outcomes), outcomes
+        async with db.engine.connect() as conn:
+            assert (await conn.execute(text("SELECT max(x) FROM t"))).scalar() == 4
+            assert (await conn.execute(text("SELECT count(*) FROM child"))).scalar() == 0
+    finally:
+        await db.close()
 
 
 async def test_run_on_an_in_memory_sqlite_stays_on_its_one_database() -> None:

@@ -5,15 +5,17 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
+from sqlalchemy import Connection, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+if TYPE_CHECKING:
+    from followthrough.store.writer import StoreThread
 
 #: Any failure of the store (unreachable, refused, a malformed URL …): what a caller outside
 #: ``store/`` catches to answer 503 or one line on stderr.
@@ -73,12 +75,11 @@ class Database:
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
-        #: On a SQLite file, :meth:`run`'s own engine and the one thread it runs on (made at first use).
+        #: On a SQLite file, the thread :meth:`run` hands its transactions to (made at first use).
         self._file = sqlite_path(url) if self.dialect == "sqlite" else None
         if self._file == ":memory:":
             self._file = None  # another connection would open another, empty, database
-        self._sync: Engine | None = None
-        self._thread: ThreadPoolExecutor | None = None
+        self._store: StoreThread | None = None
         self._write_turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
             weakref.WeakKeyDictionary()
         )
@@ -119,26 +120,23 @@ class Database:
         Core on a sync connection, so the same function serves every back-end.
 
         On a SQLite file the whole transaction runs on this store's own thread, with the sync
-        driver: one thread hop per transaction, where aiosqlite makes three or four per
-        statement (a cursor, the statement, the rows, the cursor closed, each a hop through
-        its thread), and one writer in this process instead of pooled connections meeting on
-        SQLite's write lock: an outbox call cost 3.1 ms of CPU that way and 1.1 ms this way,
-        ten at once 5.6 ms each and 1.1 ms (``docs/BENCHMARKS.md``). The transaction begins
-        IMMEDIATE: what ``work`` reads (a campaign's pause) cannot change before it writes.
-        Elsewhere it runs on the async engine through ``run_sync`` (greenlets; no thread)."""
+        driver (:mod:`followthrough.store.writer`): one thread hop per transaction, where
+        aiosqlite makes three or four per statement (a cursor, the statement, the rows, the
+        cursor closed, each a hop through its thread), and one writer in this process instead
+        of pooled connections meeting on SQLite's write lock: an outbox call cost 3.1 ms of CPU
+        that way and 1.1 ms this way, ten at once 5.6 ms each and 1.1 ms
+        (``docs/BENCHMARKS.md``). The transactions queued at once share one commit (each in
+        a savepoint: one that raises is rolled back alone), which begins IMMEDIATE: what
+        ``work`` reads (a campaign's pause) cannot change before it writes. Elsewhere it runs
+        on the async engine through ``run_sync`` (greenlets; no thread)."""
         if self._file is None:
             async with self.engine.begin() as conn:
                 return await conn.run_sync(work)
-        if self._thread is None:
-            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="followthrough-store")
-        return await asyncio.get_running_loop().run_in_executor(self._thread, self._run_here, work)
+        if self._store is None:
+            from followthrough.store.writer import StoreThread
 
-    def _run_here(self, work: Callable[[SyncConnection], T]) -> T:
-        """On the store's thread: the transaction itself."""
-        if self._sync is None:
-            self._sync = _sqlite_sync_engine(self.url)
-        with self._sync.begin() as conn:
-            return work(conn)
+            self._store = StoreThread(self.url, _sqlite_pragmas)
+        return await self._store.run(work)
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
@@ -151,30 +149,9 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
-        if self._thread is not None:
-            thread, self._thread = self._thread, None
-            if self._sync is not None:  # its connections belong to the store's thread: closed there
-                await asyncio.get_running_loop().run_in_executor(thread, self._sync.dispose)
-                self._sync = None
-            thread.shutdown(wait=True)
-
-
-def _sqlite_sync_engine(url: str) -> Engine:
-    """The sync (pysqlite) engine on the same file as the async one, for :meth:`Database.run`:
-    the same pragmas, and transactions that begin IMMEDIATE (the driver's own implicit BEGIN
-    is turned off, so SQLAlchemy's begin is the only one)."""
-    engine = create_engine(make_url(url).set(drivername="sqlite"), connect_args={"timeout": 30})
-
-    @event.listens_for(engine, "connect")
-    def connect(dbapi_connection, record) -> None:  # type: ignore[no-untyped-def]
-        _sqlite_pragmas(dbapi_connection, record)
-        dbapi_connection.isolation_level = None
-
-    @event.listens_for(engine, "begin")
-    def begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-    return engine
+        if self._store is not None:  # its connection belongs to its thread: closed there
+            store, self._store = self._store, None
+            await store.close()
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
