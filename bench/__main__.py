@@ -59,9 +59,12 @@ def machine() -> dict[str, Any]:
                 memory = int(line.split()[1]) // 1024
     except OSError:
         pass
-    try:
-        cli = subprocess.run(["temporal", "--version"], capture_output=True, text=True, timeout=30).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
+    try:  # the binary the runs start (beside this Python first), not whichever is on PATH
+        from followthrough.temporal.devserver import find_binary
+
+        binary = str(find_binary("temporal", "FOLLOWTHROUGH_TEMPORAL_BIN"))
+        cli = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError, RuntimeError):
         cli = ""
     return {
         "cpus": os.cpu_count(),
