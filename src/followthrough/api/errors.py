@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from followthrough.store import STORE_UNAVAILABLE
 from followthrough.temporal.client import TemporalUnavailable
 from followthrough.temporal.operations import (
     HandlerNotPublic,
@@ -120,6 +121,16 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(TemporalUnavailable)
     async def _unavailable(_: Request, exc: TemporalUnavailable) -> JSONResponse:
         return JSONResponse({"detail": str(exc), "address": exc.address}, status_code=503)
+
+    async def _store_down(request: Request, exc: Exception) -> JSONResponse:
+        # Unreachable, locked past its busy timeout, a dropped connection, no pooled connection
+        # free: the same request may pass later. The cause goes to the log, not to the caller.
+        log.warning("store unavailable on %s %s: %s", request.method, request.url.path, exc)
+        detail = f"the store is unavailable ({type(exc).__name__}); try again later"
+        return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": "5"})
+
+    for unavailable in STORE_UNAVAILABLE:
+        app.add_exception_handler(unavailable, _store_down)
 
     @app.exception_handler(ValueError)
     async def _bad_value(_: Request, exc: ValueError) -> JSONResponse:

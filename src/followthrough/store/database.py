@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import Connection, event, inspect, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 if TYPE_CHECKING:
@@ -28,6 +29,16 @@ SyncConnection = Connection
 T = TypeVar("T")
 #: The database itself refused a statement or the connection (``.orig`` is the driver's error).
 StoreRefused = DBAPIError
+
+
+class StoreUnavailable(SQLAlchemyError):
+    """The store's server could not be reached (refused, unresolvable, timed out): worth trying
+    again later. The drivers raise a bare ``OSError`` there, which said nothing of the store."""
+
+
+#: What says the store cannot serve now but may later: unreachable, locked past its busy
+#: timeout, a connection dropped, no pooled connection free (the API answers 503).
+STORE_UNAVAILABLE: tuple[type[Exception], ...] = (StoreUnavailable, OperationalError, InterfaceError, PoolTimeout)
 
 
 def shown_url(url: str) -> str:
@@ -74,6 +85,8 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        else:
+            event.listen(self.engine.sync_engine, "do_connect", _connect_or_unavailable)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         #: On a SQLite file, the thread :meth:`run` hands its transactions to (made at first use).
         self._file = sqlite_path(url) if self.dialect == "sqlite" else None
@@ -152,6 +165,14 @@ class Database:
         if self._store is not None:  # its connection belongs to its thread: closed there
             store, self._store = self._store, None
             await store.close()
+
+
+def _connect_or_unavailable(dialect, _record, cargs, cparams):  # type: ignore[no-untyped-def]
+    """Open a server connection; a network failure becomes :class:`StoreUnavailable`."""
+    try:
+        return dialect.connect(*cargs, **cparams)
+    except OSError as exc:  # ConnectionRefusedError, socket.gaierror, TimeoutError
+        raise StoreUnavailable(f"the store cannot be reached: {type(exc).__name__}: {exc}") from exc
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
