@@ -230,6 +230,25 @@ async def test_transactions_queued_together_share_one_commit_and_a_failing_one_i
         await db.close()
 
 
+async def test_the_store_thread_outlives_whatever_a_transaction_raises(tmp_path: Path) -> None:
+    """Even an exception that is not an ``Exception`` goes to its caller and the thread goes on:
+    no later caller waits forever on a dead thread."""
+
+    class Odd(BaseException):
+        pass
+
+    def odd(conn) -> None:  # type: ignore[no-untyped-def]
+        raise Odd
+
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'store.db'}")
+    try:
+        with pytest.raises(Odd):
+            await db.run(odd)
+        assert await asyncio.wait_for(db.run(lambda c: c.exec_driver_sql("SELECT 7").scalar()), 5) == 7
+    finally:
+        await db.close()
+
+
 async def test_run_on_an_in_memory_sqlite_stays_on_its_one_database() -> None:
     """An in-memory database exists only in its connection: ``run`` uses the async engine's."""
     import threading

@@ -88,9 +88,10 @@ class StoreThread:
                         try:
                             with conn.begin_nested():
                                 outcomes.append((True, work(conn)))
-                        except Exception as exc:  # noqa: BLE001 - its caller gets it, the others go on
+                        except BaseException as exc:  # noqa: BLE001 - its caller gets it, the others go on
                             outcomes.append((False, exc))
-        except Exception as exc:  # noqa: BLE001 - the BEGIN, the commit or a lone work failed: all fail
+        except BaseException as exc:  # noqa: BLE001 - the BEGIN, the commit or a lone work failed: all fail
+            # Whatever it is, it goes to the callers: the thread lives on, no caller waits forever.
             return [(False, exc)] * len(group)
         return outcomes
 
