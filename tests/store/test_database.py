@@ -4,12 +4,14 @@ instants that come back aware and in UTC on every back-end."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import threading
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.exc import IntegrityError, StatementError
 
 from followthrough.services import Services
@@ -137,9 +139,6 @@ async def test_run_on_a_sqlite_file_is_one_hop_to_the_store_thread_holding_the_w
     """On a SQLite file the whole transaction runs on the store's own thread, with the same
     pragmas as the async engine, and begins IMMEDIATE: another writer is locked out from its
     first statement on, so what it reads cannot change before it writes."""
-    import sqlite3
-    import threading
-
     path = tmp_path / "store.db"
     db = Database(f"sqlite+aiosqlite:///{path}")
     seen: dict[str, object] = {}
@@ -181,10 +180,6 @@ async def test_transactions_queued_together_share_one_commit_and_a_failing_one_i
     savepoint, so the one that breaks the key is rolled back alone and its caller gets the
     error. A commit that fails (a deferred foreign key, checked at COMMIT) fails every
     transaction of its group and keeps none."""
-    import threading
-
-    from sqlalchemy import event
-
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'store.db'}")
     try:
         await db.run(lambda c: c.exec_driver_sql("CREATE TABLE t (x INTEGER PRIMARY KEY)"))
@@ -251,8 +246,6 @@ async def test_the_store_thread_outlives_whatever_a_transaction_raises(tmp_path:
 
 async def test_run_on_an_in_memory_sqlite_stays_on_its_one_database() -> None:
     """An in-memory database exists only in its connection: ``run`` uses the async engine's."""
-    import threading
-
     db = Database("sqlite+aiosqlite:///:memory:")
     try:
         async with db.engine.begin() as conn:

@@ -25,10 +25,10 @@ StoreError = SQLAlchemyError
 StoreConnection = AsyncConnection
 #: A plain (sync) Core connection in a transaction, as :meth:`Database.run` hands it to its work.
 SyncConnection = Connection
-
-T = TypeVar("T")
 #: The database itself refused a statement or the connection (``.orig`` is the driver's error).
 StoreRefused = DBAPIError
+
+T = TypeVar("T")
 
 
 class StoreUnavailable(SQLAlchemyError):
@@ -88,10 +88,10 @@ class Database:
         else:
             event.listen(self.engine.sync_engine, "do_connect", _connect_or_unavailable)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
-        #: On a SQLite file, the thread :meth:`run` hands its transactions to (made at first use).
-        self._file = sqlite_path(url) if self.dialect == "sqlite" else None
-        if self._file == ":memory:":
-            self._file = None  # another connection would open another, empty, database
+        #: On a SQLite file, :meth:`run` hands its transactions to a thread of the store's own
+        #: (made at first use); not in memory, where another connection opens another, empty,
+        #: database.
+        self._threaded = self.dialect == "sqlite" and sqlite_path(url) != ":memory:"
         self._store: StoreThread | None = None
         self._write_turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
             weakref.WeakKeyDictionary()
@@ -122,8 +122,8 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """A Core connection in a transaction (no ORM session): committed on success, rolled
-        back on error. For hot paths of plain statements, where a session's unit of work would
-        cost more than the statements (the outbox, the campaign execution records)."""
+        back on error. For plain statements off the per-lead paths (those use :meth:`run`),
+        where a session's unit of work would cost more than the statements."""
         async with self.engine.begin() as conn:
             yield conn
 
@@ -142,8 +142,8 @@ class Database:
         a savepoint: one that raises is rolled back alone), which begins IMMEDIATE: what
         ``work`` reads (a campaign's pause) cannot change before it writes. Elsewhere it runs
         on the async engine through ``run_sync`` (greenlets; no thread)."""
-        if self._file is None:
-            async with self.engine.begin() as conn:
+        if not self._threaded:
+            async with self.transaction() as conn:
                 return await conn.run_sync(work)
         if self._store is None:
             from followthrough.store.writer import StoreThread
