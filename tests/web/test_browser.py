@@ -282,15 +282,17 @@ async def test_a_leads_timeline_shows_its_campaign_actions_and_messages(page: An
         started = await api.post("/api/followups", json=body)
         assert started.status_code == 202, started.text
 
+    # the outbox records the message inside the send activity; the workflow marks the step sent only
+    # once that activity's result reaches it, a moment later: wait for both
     async def sent() -> bool:
         await page.goto("/app/leads/web-msg-lead")
-        return await page.locator('li[data-kind="message"]').count() == 2
+        followups = await page.locator('li[data-kind="follow-up"]').all_inner_texts()
+        out = any("Follow-up “24h” sent" in t for t in followups)
+        return out and await page.locator('li[data-kind="message"]').count() == 2
 
-    await eventually(sent, "the message in and the follow-up's message out")
+    await eventually(sent, "the message in, the follow-up's message out and its step marked sent")
     messages = await page.locator('li[data-kind="message"]').all_inner_texts()
     assert messages[0].split(" ", 2)[2].startswith("Message out via") and "Can we talk?" in messages[1]
-    followups = await page.locator('li[data-kind="follow-up"]').all_inner_texts()
-    assert any("Follow-up “24h” sent" in t for t in followups), followups
     await shot(page, shots, "lead-timeline-messages")
 
 
