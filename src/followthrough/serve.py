@@ -22,7 +22,8 @@ from followthrough.catalog import build_worker, create_app
 from followthrough.config import Settings
 from followthrough.metrics import start_exporter
 from followthrough.services import Services
-from followthrough.store.migrate import upgrade
+from followthrough.store import STORE_UNAVAILABLE
+from followthrough.store.migrate import current, missing_heads, upgrade
 from followthrough.temporal import DevServer, connect
 from followthrough.temporal.devserver import free_port
 
@@ -81,9 +82,26 @@ def sandbox_line(settings: Settings) -> str:
 
 async def prepare_store(settings: Settings, *, always: bool) -> None:
     """Migrate the store: always in `dev`; in `worker`/`api` only for the embedded SQLite
-    default (a shared production database is migrated on purpose, by `followthrough db upgrade`)."""
+    default (a shared production database is migrated on purpose, by `followthrough db upgrade`).
+
+    A shared database this release's schema is missing from stops the process here, with the
+    command that fixes it, rather than failing every request later. One that cannot be reached
+    is only logged: the process starts and answers 503 until the store is back."""
+    url = settings.effective_database_url
     if always or settings.database_url is None:
-        await upgrade(settings.effective_database_url)
+        await upgrade(url)
+        return
+    try:
+        revisions = await current(url)
+    except STORE_UNAVAILABLE as exc:
+        log.warning("store unreachable at start, its schema is not checked: %s", exc)
+        return
+    if missing := missing_heads(revisions):
+        state = f"at {', '.join(revisions)}" if revisions else "never migrated"
+        raise SystemExit(
+            f"store error: the database is {state}; this release needs {', '.join(missing)}: "
+            "run `followthrough db upgrade` first"
+        )
 
 
 async def run_dev(settings: Settings, echo: Callable[[str], None] = print) -> None:

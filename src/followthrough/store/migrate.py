@@ -20,6 +20,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.script.revision import ResolutionError
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -47,6 +48,21 @@ def alembic_config(url: str | None = None) -> Config:
 def heads() -> tuple[str, ...]:
     """The head revisions shipped with the package."""
     return tuple(sorted(ScriptDirectory.from_config(alembic_config()).get_heads()))
+
+
+def missing_heads(revisions: tuple[str, ...]) -> tuple[str, ...]:
+    """The shipped heads a database at ``revisions`` has not reached (empty when it is up to date).
+
+    A revision this package does not know was written by a newer release: its schema is ahead
+    (migrations only add), so nothing is missing."""
+    script = ScriptDirectory.from_config(alembic_config())
+    reached: set[str] = set()
+    for revision in revisions:
+        try:
+            reached.update(r.revision for r in script.iterate_revisions(revision, "base"))
+        except ResolutionError:
+            return ()
+    return tuple(head for head in heads() if head not in reached)
 
 
 async def upgrade(url: str, revision: str = "heads") -> None:
