@@ -145,6 +145,30 @@ def copy_sqlite(template: Path, url: str) -> None:
     target.close()
 
 
+# --- the suite runs in parallel (pytest-xdist): each worker hands its back-end report home ---
+_BACKENDS_OUTPUT = "followthrough_backends"
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    from tests.backends import REPORT_KEY
+
+    workeroutput = getattr(session.config, "workeroutput", None)  # set on an xdist worker only
+    if workeroutput is not None and (rep := session.config.stash.get(REPORT_KEY, None)) is not None:
+        workeroutput[_BACKENDS_OUTPUT] = {"used": rep.used, "skipped": rep.skipped, "failed": rep.failed}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    from tests.backends import report
+
+    sent = getattr(node, "workeroutput", {}).get(_BACKENDS_OUTPUT)
+    if sent:
+        rep = report(node.config)
+        rep.used.update(sent["used"])
+        rep.skipped.update(sent["skipped"])
+        rep.failed.update(sent["failed"])
+
+
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     """Say which store back-ends the store tests ran on (and why any did not)."""
     from tests.backends import BACKENDS, REPORT_KEY
