@@ -11,9 +11,11 @@ For scale it also measures, in the same run, two floors on the same uvicorn: a b
 (``/bench/noop``), the best any webhook could do here, and a bare route that only calls the raw
 SDK's ``client.start_workflow`` for the same workflow with the same kind of input, a message
 from a phone (``/bench/raw-start``), the best a webhook that hands its work to Temporal before
-answering could do. At the end it waits until every
-inbound workflow has finished and prints how long that took. The load generator runs in its own
-process so it does not share the server's event loop.
+answering could do. The raw start route and the webhook share one phase, their requests
+interleaved in a shuffled order: each meets the same backlog of inbound workflows on the same
+worker (run one after the other, the second paid for the first one's backlog). At the end it
+waits until every inbound workflow has finished and prints how long that took. The load
+generator runs in its own process so it does not share the server's event loop.
 
     python -m bench.webhook_latency --requests 2000 --concurrency 10 50
 
@@ -54,6 +56,7 @@ from followthrough.temporal import DevServer, connect
 from followthrough.temporal.devserver import free_port
 
 BUDGET_SECONDS = 5.0
+HOOK = "/webhook/whatsapp"
 #: Sends of one request before a transport error (a reset connection) stops the run.
 RESENDS = 3
 SECRET = "bench-secret"
@@ -82,20 +85,32 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
 
 
-async def load(base: str, path: str, requests: int, concurrency: int, leads: int, post: bool) -> list[float]:
-    phones = [f"+5215{n:08d}" for n in random.sample(range(10**8), leads)]
-    latencies: list[float] = []
+#: A route of a load phase: its path, and whether it takes a signed WhatsApp delivery (POST).
+Route = tuple[str, bool]
+
+
+async def load(
+    base: str, routes: list[Route], requests: int, concurrency: int, leads: int, seed: int
+) -> dict[str, list[float]]:
+    """``requests`` requests to each route, ``concurrency`` in flight in all, the routes in one
+    shuffled order (seeded): when two routes share a phase, each meets the same server, the same
+    backlog of workflows and the same worker at every moment. Returns each path's latencies."""
+    rng = random.Random(seed)
+    phones = [f"+5215{n:08d}" for n in rng.sample(range(10**8), leads)]
+    order = [route for route in routes for _ in range(requests)]
+    rng.shuffle(order)
+    latencies: dict[str, list[float]] = {path: [] for path, _ in routes}
     resent: list[str] = []
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for i in range(requests):
-        queue.put_nowait(i)
+    queue: asyncio.Queue[Route] = asyncio.Queue()
+    for route in order:
+        queue.put_nowait(route)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30.0) as client:
 
         async def user() -> None:
             while not queue.empty():
-                queue.get_nowait()
-                body = delivery(random.choice(phones))
+                path, post = queue.get_nowait()
+                body = delivery(rng.choice(phones))
                 started = time.perf_counter()
                 for attempt in range(1, RESENDS + 1):
                     try:
@@ -111,19 +126,21 @@ async def load(base: str, path: str, requests: int, concurrency: int, leads: int
                         resent.append(path)
                         if attempt == RESENDS:
                             raise
-                latencies.append(time.perf_counter() - started)
+                latencies[path].append(time.perf_counter() - started)
                 if response.status_code != 200:
                     raise RuntimeError(f"{path} answered {response.status_code}: {response.text[:200]}")
 
         await asyncio.gather(*(user() for _ in range(concurrency)))
-    if resent:
-        print(f"{path}: {len(resent)} request(s) sent again after a transport error", flush=True)
+    for path in sorted(set(resent)):
+        print(f"{path}: {resent.count(path)} request(s) sent again after a transport error", flush=True)
     return latencies
 
 
-def load_in_process(base: str, path: str, requests: int, concurrency: int, leads: int, post: bool) -> list[float]:
+def load_in_process(
+    base: str, routes: list[Route], requests: int, concurrency: int, leads: int, seed: int
+) -> dict[str, list[float]]:
     """The load generator in its own process, so it does not share the server's event loop."""
-    return asyncio.run(load(base, path, requests, concurrency, leads, post))
+    return asyncio.run(load(base, routes, requests, concurrency, leads, seed))
 
 
 def report(name: str, latencies: list[float], wall: float) -> dict[str, float]:
@@ -214,24 +231,25 @@ async def measure(
         loop = asyncio.get_running_loop()
         pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
 
-        async def load(path: str, requests: int, concurrency: int, post: bool) -> list[float]:
-            return await loop.run_in_executor(pool, load_in_process, base, path, requests, concurrency, leads, post)
+        async def load(routes: list[Route], requests: int, concurrency: int, seed: int) -> dict[str, list[float]]:
+            return await loop.run_in_executor(pool, load_in_process, base, routes, requests, concurrency, leads, seed)
 
+        noop_route, raw_route, hook_route = ("/bench/noop", False), ("/bench/raw-start", False), (HOOK, True)
         by_concurrency: dict[str, dict[str, dict[str, float]]] = {}
         async with build_worker(client, services):
-            await load("/webhook/whatsapp", min(50, requests), 5, post=True)  # warm-up
+            await load([hook_route, raw_route], min(25, requests), 5, seed=0)  # warm-up
             for concurrency in concurrencies:
                 print(f"{requests} requests, {concurrency} concurrent, {leads} leads, uvicorn on loopback")
                 started = time.perf_counter()
-                floor = await load("/bench/noop", requests, concurrency, post=False)
+                floor = (await load([noop_route], requests, concurrency, seed=concurrency))["/bench/noop"]
                 noop_row = report("GET /bench/noop (floor)", floor, time.perf_counter() - started)
+                # The two starts in one phase, interleaved: run one after the other, the second
+                # met the first one's backlog of workflows still draining on the same worker.
                 started = time.perf_counter()
-                raw = await load("/bench/raw-start", requests, concurrency, post=False)
-                raw_row = report("GET /bench/raw-start (SDK)", raw, time.perf_counter() - started)
-                started = time.perf_counter()
-                hook = await load("/webhook/whatsapp", requests, concurrency, post=True)
+                both = await load([raw_route, hook_route], requests, concurrency, seed=concurrency)
                 answered = time.perf_counter()
-                hook_row = report("POST /webhook/whatsapp", hook, answered - started)
+                raw_row = report("GET /bench/raw-start (SDK)", both["/bench/raw-start"], answered - started)
+                hook_row = report("POST /webhook/whatsapp", both[HOOK], answered - started)
                 print(
                     f"p99 is {hook_row['p99_ms'] / (BUDGET_SECONDS * 1000):.1%} of the {BUDGET_SECONDS:.0f} s "
                     f"budget; p50 {hook_row['p50_ms'] / noop_row['p50_ms']:.1f}x the bare route's, "
