@@ -165,6 +165,7 @@ async def inbound_env(ts_env: WorkflowEnvironment, services: Services, task_queu
         *providers.activities(),
         outreach.activity(),
         InboundActivities(services).record,  # the real store write of a message from a phone
+        InboundActivities(services).signal_followups,  # the real signals, through the client
     ]
     async with Worker(
         ts_env.client,
@@ -267,6 +268,13 @@ async def test_a_lead_with_nothing_running_is_not_an_error(
         result = await env.inbound(lead, "reply")
     assert result.followups_signalled == []
     assert (result.outreach_found, result.outreach_signalled) == (["campaign-gone-lead-gone"], [])
+    # the five follow-up ids nothing runs under cost the message's history nothing (a signal from
+    # the workflow wrote two events per id); the outreach id visibility found is still told from
+    # the workflow, durably
+    history = await ts_env.client.get_workflow_handle(f"inbound-{result.message_id}").fetch_history()
+    kinds = [event.WhichOneof("attributes") for event in history.events]
+    assert kinds.count("signal_external_workflow_execution_initiated_event_attributes") == 1
+    assert len(history.events) <= 15, kinds
 
 
 async def test_a_new_leads_first_message_starts_its_lead_created_sync_once(

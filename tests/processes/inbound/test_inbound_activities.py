@@ -1,4 +1,5 @@
-"""``inbound.find_outreach``: the campaign leads with the lead's phone, and visibility's running
+"""``inbound.signal_followups``: the follow-ups by id, through the client.
+``inbound.find_outreach``: the campaign leads with the lead's phone, and visibility's running
 ``LeadOutreachWorkflow``s for any of those ``LeadId``s.
 
 Visibility needs the dev server; the executions found are started on a task queue nobody polls
@@ -11,14 +12,20 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import pytest
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
+from followthrough.leads.models import LeadRepliedSignal
+from followthrough.processes.followups.rules import OptedOutSignal
 from followthrough.processes.inbound.activities import InboundActivities
-from followthrough.processes.inbound.rules import FindOutreachInput, OutreachFound
+from followthrough.processes.inbound.rules import FindOutreachInput, OutreachFound, SignalFollowups
 from followthrough.services import Services
 from tests.processes.campaigns.outreach_support import seed
 
@@ -94,3 +101,72 @@ async def test_without_visibility_it_finds_nothing_and_says_so(ts_env: WorkflowE
         InboundActivities(services).find_outreach, FindOutreachInput(lead_id="lead-x", phone=PHONE)
     )
     assert found == OutreachFound(workflow_ids=[], lead_ids=sorted(["lead-x", *seeded.lead_ids]), visibility=False)
+
+
+# --- inbound.signal_followups ---------------------------------------------------------------
+@pytest.mark.devserver
+async def test_signals_the_running_followups_and_leaves_out_the_others(
+    dev_client: Client,
+    services: Services,
+    started: list[WorkflowHandle],  # type: ignore[type-arg]
+) -> None:
+    lead_id = f"lead-{uuid.uuid4().hex[:8]}"
+    running = await run_nowhere(dev_client, started, "FollowUpWorkflow", lead_id)
+    closed = await run_nowhere(dev_client, started, "FollowUpWorkflow", lead_id)
+    await closed.terminate("closed before the reply")
+    never = f"followup-{lead_id}-never-started"
+    received_at = datetime(2026, 12, 7, 9, 30, tzinfo=UTC)
+
+    took = await ActivityEnvironment(client=dev_client).run(
+        InboundActivities(services).signal_followups,
+        SignalFollowups(
+            workflow_ids=[running.id, closed.id, never],
+            signal="lead_replied",
+            message_id="wamid.signal-test",
+            received_at=received_at,
+        ),
+    )
+    assert took.workflow_ids == [running.id]
+    signals = [
+        event.workflow_execution_signaled_event_attributes
+        for event in (await running.fetch_history()).events
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+    ]
+    assert [s.signal_name for s in signals] == ["lead_replied"]
+    [payload] = await dev_client.data_converter.decode(signals[0].input.payloads, [LeadRepliedSignal])
+    assert payload == LeadRepliedSignal(message_id="wamid.signal-test", received_at=received_at)
+
+
+async def test_an_opt_out_carries_its_reason_and_a_server_fault_is_retried(services: Services) -> None:
+    sent: list[tuple[str, str, object]] = []
+    fail_with: list[RPCStatusCode] = []
+
+    class Handle:  # the client's handle, as far as the activity uses it
+        def __init__(self, workflow_id: str) -> None:
+            self.id = workflow_id
+
+        async def signal(self, name: str, arg: object) -> None:
+            if fail_with:
+                raise RPCError("history service busy", fail_with[0], b"")
+            sent.append((self.id, name, arg))
+
+    class FakeClient:
+        def get_workflow_handle(self, workflow_id: str) -> Handle:
+            return Handle(workflow_id)
+
+    given = SignalFollowups(
+        workflow_ids=["followup-a-post_demo"],
+        signal="opted_out",
+        message_id="wamid.stop",
+        received_at=datetime(2026, 12, 7, tzinfo=UTC),
+        reason="inbound whatsapp message wamid.stop",
+    )
+    act = InboundActivities(services).signal_followups
+    took = await ActivityEnvironment(client=FakeClient()).run(act, given)  # type: ignore[arg-type]
+    assert took.workflow_ids == ["followup-a-post_demo"]
+    assert sent == [("followup-a-post_demo", "opted_out", OptedOutSignal(reason="inbound whatsapp message wamid.stop"))]
+
+    fail_with.append(RPCStatusCode.UNAVAILABLE)  # not "not found": the activity fails and is retried
+    with pytest.raises(ApplicationError) as failed:
+        await ActivityEnvironment(client=FakeClient()).run(act, given)  # type: ignore[arg-type]
+    assert not failed.value.non_retryable and "history service busy" in failed.value.message

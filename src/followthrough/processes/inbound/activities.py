@@ -1,9 +1,13 @@
-"""Inbound-message activities: record the message, find the lead's running outreach workflows.
+"""Inbound-message activities: record the message, tell the lead's follow-ups, find the lead's
+running outreach workflows.
 
 ``inbound.record`` is the workflow's first step: the message, the lead it comes from (created
 when the phone is new), its ``last_inbound_at`` and, for a STOP, the opt-out, in one store
 transaction, idempotent on the provider's message id (a retry writes nothing and answers the
 same lead). It also names the owner of what the message starts (:func:`message_owner`).
+
+``inbound.signal_followups`` signals the lead's follow-ups by their ids through the client: the
+common id with nothing running costs the server one "not found" read and no history event.
 
 ``inbound.find_outreach`` reads the campaign leads that share the sales lead's phone (the same
 person, under the campaign's own lead id) and asks Temporal's visibility which
@@ -12,6 +16,7 @@ person, under the campaign's own lead id) and asks Temporal's visibility which
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -21,12 +26,15 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from followthrough.config import DEFAULT_ORGANIZATION
 from followthrough.errors import RetryableError, ValidationError, as_temporal_errors
-from followthrough.leads.models import Lead
+from followthrough.leads.models import Lead, LeadRepliedSignal
+from followthrough.processes.followups.rules import OptedOutSignal
 from followthrough.processes.inbound.rules import (
     FindOutreachInput,
+    FollowupsSignalled,
     InboundRecorded,
     OutreachFound,
     RecordInbound,
+    SignalFollowups,
     outreach_queries,
 )
 from followthrough.services import Services
@@ -95,6 +103,31 @@ class InboundActivities:
             owner = await message_owner(activity.client(), lead.id, row.organization_id, created=created)
             stale = not recorded.fresh and datetime.now(UTC) - input.received_at > REDISPATCH_WINDOW
             return InboundRecorded(lead=lead, new_lead=recorded.new_lead, organization=owner, stale=stale)
+
+    @activity.defn(name="inbound.signal_followups")
+    async def signal_followups(self, input: SignalFollowups) -> FollowupsSignalled:
+        """Signal each follow-up by its id, all at once; one that is not running (never
+        started, or closed) answers "not found" and is left out. A retry signals again: a
+        follow-up stops on the first ``lead_replied`` or ``opted_out`` and ignores the next."""
+        arg: LeadRepliedSignal | OptedOutSignal = (
+            OptedOutSignal(reason=input.reason)
+            if input.signal == "opted_out"
+            else LeadRepliedSignal(message_id=input.message_id, received_at=input.received_at)
+        )
+        client = activity.client()
+
+        async def one(workflow_id: str) -> str | None:
+            try:
+                await client.get_workflow_handle(workflow_id).signal(input.signal, arg)
+            except RPCError as exc:
+                if exc.status == RPCStatusCode.NOT_FOUND:
+                    return None
+                raise RetryableError(f"signal {input.signal} to {workflow_id}: {exc.message}") from exc
+            return workflow_id
+
+        with as_temporal_errors():
+            took = await asyncio.gather(*(one(i) for i in input.workflow_ids))
+        return FollowupsSignalled(workflow_ids=[i for i in took if i is not None])
 
     @activity.defn(name="inbound.find_outreach")
     async def find_outreach(self, input: FindOutreachInput) -> OutreachFound:

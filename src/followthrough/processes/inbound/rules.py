@@ -15,7 +15,10 @@ intent          the lead's follow-ups                        the lead's outreach
 ==============  ===========================================  ====================================
 
 Follow-ups are found by their deterministic ids (``followup-{lead}-{type}``; a signal to one
-that is not running is a no-op). Outreach workflows (``campaign-{campaign}-lead-{lead}``) are
+that is not running is a no-op). A local activity sends those signals through the client
+(``inbound.signal_followups``): an id with no running follow-up, the common case, costs the server
+one read that answers "not found", where a signal from the workflow cost a transfer task and two
+history events each. Outreach workflows (``campaign-{campaign}-lead-{lead}``) are
 found by visibility on ``LeadId``: the sales lead's id, and the ids of campaign leads with the
 same phone (a campaign's ``send_whatsapp`` writes to the campaign lead's phone, and the reply
 comes back from it).
@@ -108,6 +111,20 @@ class InboundRecorded(BaseModel):
         default=False,
         description="recorded long ago by an earlier delivery whose workflow has closed: nothing to do again",
     )
+
+
+class SignalFollowups(BaseModel):
+    """The input of ``inbound.signal_followups``: tell the lead's follow-ups, by their ids."""
+
+    workflow_ids: list[str] = Field(max_length=len(FOLLOWUP_TYPES))
+    signal: FollowUpSignalName
+    message_id: str
+    received_at: Instant
+    reason: str = Field(default="", description="an opt-out's reason")
+
+
+class FollowupsSignalled(BaseModel):
+    workflow_ids: list[str] = Field(default_factory=list, description="those that took it (the others are not running)")
 
 
 class InboundMessageResult(BaseModel):

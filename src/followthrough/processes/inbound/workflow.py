@@ -11,7 +11,9 @@ from then on nothing is lost if the API process dies. In order:
    organization lists it until its owner is known; the operator sees it). A caller that recorded
    the message itself passes its ``lead`` and this step is skipped;
 1. the lead's follow-ups (deterministic ids ``followup-{lead}-{type}``) get ``lead_replied``
-   (or ``opted_out``); one that is not running is skipped. Meanwhile a local activity over
+   (or ``opted_out``) from a local activity, through the client; one that is not running is
+   skipped, at the cost of one "not found" read (a signal from the workflow cost a transfer
+   task and two history events per id, five ids per message). Meanwhile a local activity over
    visibility finds the lead's running ``LeadOutreachWorkflow``s;
 2. then, together: "I'll look later" starts the ``said_later`` follow-up as an abandoned
    child, so it outlives this workflow (if one is already running it keeps its timer: no twin);
@@ -37,7 +39,7 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from followthrough.leads.models import Lead, LeadRepliedSignal
     from followthrough.processes.campaigns.graph import StopSignal
-    from followthrough.processes.followups.rules import FollowUpInput, OptedOutSignal
+    from followthrough.processes.followups.rules import FollowUpInput
     from followthrough.processes.followups.workflow import start_followup
     from followthrough.processes.inbound.activities import InboundActivities
     from followthrough.processes.inbound.rules import (
@@ -46,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
         InboundMessageResult,
         InboundRecorded,
         RecordInbound,
+        SignalFollowups,
         plan,
     )
     from followthrough.processes.integrations.rules import IntegrationSyncInput
@@ -95,15 +98,22 @@ class InboundMessageWorkflow:
         )
         if stale:
             return result
-        followup_arg: Any = (
-            OptedOutSignal(reason=f"inbound {input.channel} message {input.message_id}")
-            if todo.followup_signal == "opted_out"
-            else LeadRepliedSignal(message_id=input.message_id, received_at=input.received_at)
-        )
-        # The follow-ups' signals go out with the task that finds the outreach workflows (the
-        # local activity runs while the task is open), so the two cost one round trip.
-        result.followups_signalled, found = await asyncio.gather(
-            _signal_all(todo.followup_ids, todo.followup_signal, followup_arg),
+        # Two local activities in one workflow task: the follow-ups hear the message by their ids
+        # (through the client: an id nothing runs under costs no history event), and the outreach
+        # workflows are looked up.
+        signalled, found = await asyncio.gather(
+            workflow.execute_local_activity_method(
+                InboundActivities.signal_followups,
+                SignalFollowups(
+                    workflow_ids=todo.followup_ids,
+                    signal=todo.followup_signal,
+                    message_id=input.message_id,
+                    received_at=input.received_at,
+                    reason=f"inbound {input.channel} message {input.message_id}",
+                ),
+                start_to_close_timeout=STORE_CALL_TIMEOUT,
+                retry_policy=STORE_RETRY,
+            ),
             workflow.execute_local_activity_method(
                 InboundActivities.find_outreach,
                 FindOutreachInput(lead_id=lead.id, phone=lead.phone),
@@ -111,6 +121,7 @@ class InboundMessageWorkflow:
                 retry_policy=STORE_RETRY,
             ),
         )
+        result.followups_signalled = signalled.workflow_ids
         result.outreach_found = found.workflow_ids
         outreach_arg: Any = (
             StopSignal(complete_current_executions=False)
