@@ -14,8 +14,8 @@ Workloads (each side measured in this run; the machine's load is recorded with t
   process per side. Leads/s, server and worker CPU per lead, worker peak RSS, the largest
   history, events per lead in the parent and in each lead's history, the rate per window.
 * ``webhook``: :mod:`bench.webhook_latency` — ``POST /webhook/whatsapp`` against a bare route that
-  only calls the raw SDK's ``start_workflow``, on one uvicorn and one server, at each of
-  ``--webhook-concurrency`` (10 and 50): p50/p95/p99.
+  only calls the raw SDK's ``start_workflow``, on one uvicorn and one server, their requests
+  interleaved in one phase, at each of ``--webhook-concurrency`` (10 and 50): p50/p95/p99.
 * ``flow`` and ``timers``: :mod:`bench.flows` — follow-ups started as the API starts them against
   a raw workflow of the same shape (workflows/s, start latency, history per workflow), and the
   same with every timer due at one instant (how late each fired, how late its activity started).
