@@ -105,3 +105,33 @@ def test_workflow_module_is_pure(path: Path) -> None:
 )
 def test_a_planted_violation_is_found(snippet: str, expected: str) -> None:
     assert any(expected in v for v in violations(snippet))
+
+
+# --- imports the sandbox passes through -----------------------------------------------------
+SRC = Path(inspect.getfile(start_abandoned)).parents[2]  # src/
+
+
+def submodule_imports(source: str) -> list[str]:
+    """``from followthrough.pkg import module`` lines: the sandbox re-creates ``pkg`` for each
+    execution and Python loads a from-list module without the sandbox's import hook, so
+    ``module`` would be executed afresh for every workflow run, passed through or not (one
+    such line cost the follow-up worker ~14 % of its CPU building pydantic models)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("followthrough") and not node.level:
+            package = SRC.joinpath(*(node.module or "").split("."))
+            for alias in node.names:
+                if (package / f"{alias.name}.py").exists() or (package / alias.name).is_dir():
+                    found.append(f"line {node.lineno}: from {node.module} import {alias.name}")
+    return found
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: f"{p.parent.name}.{p.stem}")
+def test_workflow_module_imports_modules_by_their_full_name(path: Path) -> None:
+    assert submodule_imports(path.read_text()) == []
+
+
+def test_a_from_list_module_import_is_found() -> None:
+    planted = "with x:\n    from followthrough.processes.followups import rules\n"
+    assert submodule_imports(planted) == ["line 2: from followthrough.processes.followups import rules"]
+    assert submodule_imports("import followthrough.processes.followups.rules as rules") == []

@@ -18,10 +18,13 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    # by its full name: ``from <package> import <module>`` would load the module inside the
+    # sandbox, afresh for every execution (the package is the sandbox's own copy, and Python
+    # imports a from-list module without the sandbox's passthrough hook)
+    import followthrough.processes.followups.rules as rules
     from followthrough.leads.activities import LeadActivities
     from followthrough.leads.models import ContactStateInput, LeadRepliedSignal
     from followthrough.messaging.activities import MessagingActivities
-    from followthrough.processes.followups import rules
     from followthrough.processes.followups.rules import (
         DemoBookedSignal,
         DemoChangedSignal,
