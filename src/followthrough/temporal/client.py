@@ -10,10 +10,12 @@ Three ways in, chosen by which settings are present:
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.converter import DataConverter
-from temporalio.service import TLSConfig
+from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from followthrough import tracing
 from followthrough.config import Settings
@@ -75,3 +77,15 @@ async def _connect(
 
 
 __all__ = ["Client", "TemporalUnavailable", "connect", "data_converter", "tls_config"]
+
+
+async def signal_if_running(client: Client, workflow_id: str, signal: str | Callable[..., Any], arg: Any) -> bool:
+    """Signal the current run of ``workflow_id``; False when none runs (never started, or
+    closed: Temporal answers NOT_FOUND to both). Any other error is raised."""
+    try:
+        await client.get_workflow_handle(workflow_id).signal(signal, arg)
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+        return False
+    return True

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from temporalio import activity
-from temporalio.service import RPCError, RPCStatusCode
 
 from followthrough.processes.campaigns.graph import LeadFinishedSignal, LeadOutcome, StepResult
 from followthrough.processes.campaigns.steps import (
@@ -20,6 +19,7 @@ from followthrough.processes.campaigns.steps import (
     RecordStepInput,
 )
 from followthrough.services import Services
+from followthrough.temporal.client import signal_if_running
 
 if TYPE_CHECKING:
     from followthrough.store.database import SyncConnection
@@ -94,10 +94,5 @@ async def _report_finished(workflow_id: str, signal: LeadFinishedSignal) -> None
     """Signal ``lead_finished`` to the current run of ``workflow_id``. A retried call signals
     again, which the orchestrator ignores (a lead no longer in flight is not counted twice); an
     orchestrator that is gone has nobody to tell."""
-    handle = activity.client().get_workflow_handle(workflow_id)
-    try:
-        await handle.signal("lead_finished", signal)
-    except RPCError as exc:
-        if exc.status != RPCStatusCode.NOT_FOUND:
-            raise
+    if not await signal_if_running(activity.client(), workflow_id, "lead_finished", signal):
         activity.logger.warning("could not tell %s that lead %s finished: it is gone", workflow_id, signal.lead_id)

@@ -25,7 +25,6 @@ from temporalio.common import (
     TypedSearchAttributes,
     WorkflowIDConflictPolicy,
 )
-from temporalio.service import RPCError, RPCStatusCode
 
 from followthrough.config import DEFAULT_ORGANIZATION
 from followthrough.errors import ValidationError, as_temporal_errors
@@ -52,6 +51,7 @@ from followthrough.processes.campaigns.steps import (
     ReleaseSlotInput,
     SenderProfile,
 )
+from followthrough.temporal.client import signal_if_running
 
 if TYPE_CHECKING:  # the store (SQLAlchemy) is imported when an activity first runs, not with the workflow
     from temporalio.client import Client
@@ -165,12 +165,12 @@ class OutreachActivities:
     @activity.defn(name="outreach.release_slot")
     async def release_slot(self, input: ReleaseSlotInput) -> None:
         """Give an unused slot back (best effort: a coordinator that is gone has nothing to free)."""
-        handle = activity.client().get_workflow_handle(sender_workflow_id(input.account_id))
-        try:
-            await handle.signal(SenderWorkflow.release, ReleaseSlotSignal(grant=input.grant))
-        except RPCError as exc:
-            if exc.status != RPCStatusCode.NOT_FOUND:
-                raise
+        await signal_if_running(
+            activity.client(),
+            sender_workflow_id(input.account_id),
+            SenderWorkflow.release,
+            ReleaseSlotSignal(grant=input.grant),
+        )
 
 
 async def _acquire_many(

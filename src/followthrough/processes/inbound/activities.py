@@ -38,6 +38,7 @@ from followthrough.processes.inbound.rules import (
     outreach_queries,
 )
 from followthrough.services import Services
+from followthrough.temporal.client import signal_if_running
 from followthrough.temporal.tenancy import lead_owner
 
 if TYPE_CHECKING:
@@ -118,12 +119,10 @@ class InboundActivities:
 
         async def one(workflow_id: str) -> str | None:
             try:
-                await client.get_workflow_handle(workflow_id).signal(input.signal, arg)
+                took = await signal_if_running(client, workflow_id, input.signal, arg)
             except RPCError as exc:
-                if exc.status == RPCStatusCode.NOT_FOUND:
-                    return None
                 raise RetryableError(f"signal {input.signal} to {workflow_id}: {exc.message}") from exc
-            return workflow_id
+            return workflow_id if took else None
 
         with as_temporal_errors():
             took = await asyncio.gather(*(one(i) for i in input.workflow_ids))
