@@ -30,7 +30,7 @@ The rule (which signal, which ids) is :func:`followthrough.processes.inbound.rul
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey
@@ -46,7 +46,6 @@ with workflow.unsafe.imports_passed_through():
         FindOutreachInput,
         InboundMessageInput,
         InboundMessageResult,
-        InboundRecorded,
         RecordInbound,
         SignalFollowups,
         plan,
@@ -54,6 +53,10 @@ with workflow.unsafe.imports_passed_through():
     from followthrough.processes.integrations.rules import IntegrationSyncInput
     from followthrough.processes.integrations.workflow import start_sync
     from followthrough.temporal.policies import STORE_CALL_TIMEOUT, STORE_RETRY
+    from followthrough.temporal.steps import Activity
+
+A = TypeVar("A")
+R = TypeVar("R")
 
 _LEAD_ID = SearchAttributeKey.for_keyword("LeadId")
 _OWNER = SearchAttributeKey.for_keyword("OrganizationId")
@@ -70,7 +73,7 @@ class InboundMessageWorkflow:
         stale = False
         if lead is None:
             assert input.phone is not None  # the input's validator: a sender or a lead
-            recorded: InboundRecorded = await workflow.execute_local_activity_method(
+            recorded = await _store_call(
                 InboundActivities.record,
                 RecordInbound(
                     message_id=input.message_id,
@@ -80,8 +83,6 @@ class InboundMessageWorkflow:
                     received_at=input.received_at,
                     opt_out=input.intent == "opt_out",
                 ),
-                start_to_close_timeout=STORE_CALL_TIMEOUT,
-                retry_policy=STORE_RETRY,
             )
             workflow.upsert_search_attributes(
                 [_LEAD_ID.value_set(recorded.lead.id), _OWNER.value_set(recorded.organization)]
@@ -102,7 +103,7 @@ class InboundMessageWorkflow:
         # (through the client: an id nothing runs under costs no history event), and the outreach
         # workflows are looked up.
         signalled, found = await asyncio.gather(
-            workflow.execute_local_activity_method(
+            _store_call(
                 InboundActivities.signal_followups,
                 SignalFollowups(
                     workflow_ids=todo.followup_ids,
@@ -111,15 +112,8 @@ class InboundMessageWorkflow:
                     received_at=input.received_at,
                     reason=f"inbound {input.channel} message {input.message_id}",
                 ),
-                start_to_close_timeout=STORE_CALL_TIMEOUT,
-                retry_policy=STORE_RETRY,
             ),
-            workflow.execute_local_activity_method(
-                InboundActivities.find_outreach,
-                FindOutreachInput(lead_id=lead.id, phone=lead.phone),
-                start_to_close_timeout=STORE_CALL_TIMEOUT,
-                retry_policy=STORE_RETRY,
-            ),
+            _store_call(InboundActivities.find_outreach, FindOutreachInput(lead_id=lead.id, phone=lead.phone)),
         )
         result.followups_signalled = signalled.workflow_ids
         result.outreach_found = found.workflow_ids
@@ -153,6 +147,17 @@ class InboundMessageWorkflow:
         return await start_followup(
             FollowUpInput(lead=lead, type="said_later", triggered_at=input.received_at), id=workflow_id
         )
+
+
+async def _store_call(activity: Activity[A, R], arg: A) -> R:
+    """One of this workflow's local activities: each is a store or Temporal call of a moment."""
+    result: R = await workflow.execute_local_activity_method(
+        activity,  # type: ignore[arg-type]  # the overloads spell out each arity
+        arg,
+        start_to_close_timeout=STORE_CALL_TIMEOUT,
+        retry_policy=STORE_RETRY,
+    )
+    return result
 
 
 async def _signal_all(workflow_ids: list[str], name: str, arg: Any) -> list[str]:
