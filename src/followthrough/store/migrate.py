@@ -62,7 +62,7 @@ def missing_heads(revisions: tuple[str, ...]) -> tuple[str, ...]:
             reached.update(r.revision for r in script.iterate_revisions(revision, "base"))
         except ResolutionError:
             return ()
-    return tuple(head for head in heads() if head not in reached)
+    return tuple(head for head in sorted(script.get_heads()) if head not in reached)
 
 
 async def upgrade(url: str, revision: str = "heads") -> None:
