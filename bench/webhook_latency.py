@@ -56,7 +56,6 @@ from followthrough.temporal import DevServer, connect
 from followthrough.temporal.devserver import free_port
 
 BUDGET_SECONDS = 5.0
-HOOK = "/webhook/whatsapp"
 #: Sends of one request before a transport error (a reset connection) stops the run.
 RESENDS = 3
 SECRET = "bench-secret"
@@ -234,22 +233,24 @@ async def measure(
         async def load(routes: list[Route], requests: int, concurrency: int, seed: int) -> dict[str, list[float]]:
             return await loop.run_in_executor(pool, load_in_process, base, routes, requests, concurrency, leads, seed)
 
-        noop_route, raw_route, hook_route = ("/bench/noop", False), ("/bench/raw-start", False), (HOOK, True)
+        noop_route: Route = ("/bench/noop", False)
+        raw_route: Route = ("/bench/raw-start", False)
+        hook_route: Route = ("/webhook/whatsapp", True)
         by_concurrency: dict[str, dict[str, dict[str, float]]] = {}
         async with build_worker(client, services):
             await load([hook_route, raw_route], min(25, requests), 5, seed=0)  # warm-up
             for concurrency in concurrencies:
                 print(f"{requests} requests, {concurrency} concurrent, {leads} leads, uvicorn on loopback")
                 started = time.perf_counter()
-                floor = (await load([noop_route], requests, concurrency, seed=concurrency))["/bench/noop"]
+                floor = (await load([noop_route], requests, concurrency, seed=concurrency))[noop_route[0]]
                 noop_row = report("GET /bench/noop (floor)", floor, time.perf_counter() - started)
                 # The two starts in one phase, interleaved: run one after the other, the second
                 # met the first one's backlog of workflows still draining on the same worker.
                 started = time.perf_counter()
                 both = await load([raw_route, hook_route], requests, concurrency, seed=concurrency)
                 answered = time.perf_counter()
-                raw_row = report("GET /bench/raw-start (SDK)", both["/bench/raw-start"], answered - started)
-                hook_row = report("POST /webhook/whatsapp", both[HOOK], answered - started)
+                raw_row = report("GET /bench/raw-start (SDK)", both[raw_route[0]], answered - started)
+                hook_row = report("POST /webhook/whatsapp", both[hook_route[0]], answered - started)
                 print(
                     f"p99 is {hook_row['p99_ms'] / (BUDGET_SECONDS * 1000):.1%} of the {BUDGET_SECONDS:.0f} s "
                     f"budget; p50 {hook_row['p50_ms'] / noop_row['p50_ms']:.1f}x the bare route's, "
