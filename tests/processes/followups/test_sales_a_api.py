@@ -167,7 +167,9 @@ async def test_followup_inline_holds_an_opt_out_recorded_in_the_store(
     lead = _lead()
     async with services.database.session() as session:
         session.add(LeadRow(id=lead["id"], phone=lead["phone"], opted_out=True))
-    demo = datetime.now(UTC) + timedelta(minutes=30, seconds=0.3)
+    # the reminder is due in 2 s, as in the test above: with 0.3 s, a busy box (the suite runs
+    # in parallel) planned the step after its moment, skipped it, and never read the opt-out
+    demo = datetime.now(UTC) + timedelta(minutes=30, seconds=2)
     answer = (
         await inline_api.post(
             "/api/followups", json={"lead": lead, "type": "pre_demo_reminder", "demo_start": demo.isoformat()}
