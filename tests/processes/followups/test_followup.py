@@ -30,6 +30,7 @@ from followthrough.processes.followups.rules import (
     OptedOutSignal,
 )
 from followthrough.processes.followups.workflow import FollowUpWorkflow
+from tests.moments import Moment, moments
 
 LEAD = Lead(id="lead-7", phone="+5215512345678", name="Ana Pérez", language="es")
 
@@ -59,7 +60,7 @@ class Fakes:
 
     @property
     def instants(self) -> list[datetime]:
-        return [at.replace(microsecond=0) for at, _ in self.sent]
+        return [at for at, _ in self.sent]
 
 
 @pytest.fixture
@@ -97,7 +98,7 @@ async def test_pre_demo_24h_is_sent_24_hours_before_the_demo(
     demo = now + timedelta(days=3, hours=5, minutes=17, seconds=9)
     handle = await _start(ts_env, task_queue, "pre_demo_24h", demo_start=demo, demo_end=demo + timedelta(hours=1))
     result = await handle.result()
-    assert fakes.instants == [demo - timedelta(hours=24)]
+    assert fakes.instants == moments(demo - timedelta(hours=24))
     text = fakes.sent[0][1]["text"]
     assert text.startswith("Hola Ana, te recordamos tu demo mañana")
     assert fakes.sent[0][1]["to"] == LEAD.phone
@@ -107,7 +108,7 @@ async def test_pre_demo_24h_is_sent_24_hours_before_the_demo(
     assert result.state == "completed"
     assert [(s.state, s.message_id) for s in result.steps] == [("sent", "wamid.1")]
     assert result.steps[0].sent_at is not None
-    assert result.steps[0].sent_at.replace(microsecond=0) == demo - timedelta(hours=24)
+    assert result.steps[0].sent_at == Moment(demo - timedelta(hours=24))
 
 
 async def test_pre_demo_reminder_is_sent_30_minutes_before(
@@ -117,7 +118,7 @@ async def test_pre_demo_reminder_is_sent_30_minutes_before(
     demo = now + timedelta(hours=7, seconds=41)
     handle = await _start(ts_env, task_queue, "pre_demo_reminder", demo_start=demo)
     await handle.result()
-    assert fakes.instants == [demo - timedelta(minutes=30)]
+    assert fakes.instants == moments(demo - timedelta(minutes=30))
 
 
 async def test_post_demo_is_sent_2_minutes_after_the_demo_ends(
@@ -128,7 +129,7 @@ async def test_post_demo_is_sent_2_minutes_after_the_demo_ends(
     end = start + timedelta(minutes=47, seconds=3)
     handle = await _start(ts_env, task_queue, "post_demo", demo_start=start, demo_end=end)
     await handle.result()
-    assert fakes.instants == [end + timedelta(minutes=2)]
+    assert fakes.instants == moments(end + timedelta(minutes=2))
 
 
 async def test_said_later_is_sent_12_hours_after_the_trigger(
@@ -137,7 +138,7 @@ async def test_said_later_is_sent_12_hours_after_the_trigger(
     triggered = await _now(ts_env) - timedelta(minutes=5, seconds=12)  # the webhook saw it a little earlier
     handle = await _start(ts_env, task_queue, "said_later", triggered_at=triggered)
     await handle.result()
-    assert fakes.instants == [triggered + timedelta(hours=12)]
+    assert fakes.instants == moments(triggered + timedelta(hours=12))
 
 
 async def test_said_later_without_trigger_time_counts_from_the_start(
@@ -148,10 +149,9 @@ async def test_said_later_without_trigger_time_counts_from_the_start(
     result = await handle.result()
     due = result.steps[0].due_at
     assert started <= due - timedelta(hours=12) <= started + timedelta(seconds=2)
-    # Due at the start's instant (microseconds and all) plus 12 h; the send is scheduled after
-    # the timer fires and the contact check runs, in real time: a moment later, never before.
+    # Due at the start's instant (microseconds and all) plus 12 h; sent then, never before.
     [(sent_at, _)] = fakes.sent
-    assert due <= sent_at <= due + timedelta(seconds=5)
+    assert sent_at == Moment(due)
 
 
 async def test_cold_lead_reengagement_is_sent_at_24_60_and_168_hours(
@@ -160,7 +160,7 @@ async def test_cold_lead_reengagement_is_sent_at_24_60_and_168_hours(
     triggered = await _now(ts_env)
     handle = await _start(ts_env, task_queue, "cold_lead_reengagement", triggered_at=triggered)
     result = await handle.result()
-    assert fakes.instants == [triggered + timedelta(hours=h) for h in (24, 60, 168)]
+    assert fakes.instants == moments(*(triggered + timedelta(hours=h) for h in (24, 60, 168)))
     assert [m["text"].split(",")[0] for _, m in fakes.sent] == ["Hola Ana", "Ana", "Hola Ana"]
     assert len({m["idempotency_key"] for _, m in fakes.sent}) == 3
     assert [s.state for s in result.steps] == ["sent", "sent", "sent"]
@@ -236,7 +236,7 @@ async def test_reply_cancels_pending_followups(
     assert [s.state for s in status.steps] == ["sent", "pending", "pending"]
     await handle.signal(FollowUpWorkflow.lead_replied, LeadRepliedSignal(message_id="wamid.in.1"))
     result = await handle.result()
-    assert fakes.instants == [triggered + timedelta(hours=24)]
+    assert fakes.instants == moments(triggered + timedelta(hours=24))
     assert result.state == "stopped" and result.stopped_by == "lead_replied"
     assert [s.state for s in result.steps] == ["sent", "cancelled", "cancelled"]
 
@@ -288,7 +288,7 @@ async def test_reschedule_moves_the_timer_to_the_new_demo_time(
     status = await handle.query(FollowUpWorkflow.status)
     assert status.steps[0].due_at == new_demo - timedelta(minutes=30) and status.steps[0].state == "pending"
     result = await handle.result()
-    assert fakes.instants == [new_demo - timedelta(minutes=30)]
+    assert fakes.instants == moments(new_demo - timedelta(minutes=30))
     assert f"{new_demo:%H:%M}" in fakes.sent[0][1]["text"]
     assert result.demo_start == new_demo
 
@@ -302,7 +302,7 @@ async def test_reschedule_moves_post_demo_with_the_demo_length(
     new_start = start + timedelta(hours=20)
     await handle.signal(FollowUpWorkflow.demo_changed, DemoChangedSignal(demo_start=new_start))
     await handle.result()
-    assert fakes.instants == [new_start + timedelta(hours=1, minutes=2)]
+    assert fakes.instants == moments(new_start + timedelta(hours=1, minutes=2))
 
 
 async def test_reschedule_to_a_sooner_time_skips_a_passed_moment(

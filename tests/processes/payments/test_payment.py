@@ -28,6 +28,7 @@ from followthrough.processes.payments.rules import (
 )
 from followthrough.processes.payments.workflow import PaymentWorkflow
 from followthrough.providers.contracts.payments import CheckoutSession, CreateCheckoutInput, GetCheckoutInput
+from tests.moments import EXACT, Moment, moments
 from tests.processes.bookings.test_booking import FakeIntegrationSync
 
 #: The sync a paid order starts is a fake: what it was started with is its result.
@@ -47,7 +48,7 @@ class Fakes:
 
     def activities(self) -> list[Any]:
         def note(name: str, arg: Any) -> None:
-            self.calls.append((name, activity.info().current_attempt_scheduled_time.replace(microsecond=0), arg))
+            self.calls.append((name, activity.info().current_attempt_scheduled_time, arg))
 
         @activity.defn(name="payments.create_checkout")
         async def create_checkout(input: CreateCheckoutInput) -> CheckoutSession:
@@ -124,11 +125,11 @@ async def _start(env: WorkflowEnvironment, task_queue: str) -> tuple[WorkflowHan
         PaymentWorkflow.run, INPUT, id=f"payment-{LEAD.id}-{uuid.uuid4()}", task_queue=task_queue
     )
     # The workflow's clock (workflow.now()) starts at its first task, which a busy machine may start
-    # a second after the start request: the instants below are counted from that task.
+    # a second after the start request: the instants below are counted from that task, exactly.
     for _ in range(400):
         async for event in handle.fetch_history_events():
             if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
-                return handle, event.event_time.ToDatetime(UTC).replace(microsecond=0)
+                return handle, event.event_time.ToDatetime(UTC)
         await asyncio.sleep(0.025)
     raise AssertionError("the payment workflow's first task never started")
 
@@ -227,8 +228,8 @@ async def test_paid_after_12h_sends_one_reminder_at_12h(
     await handle.signal(PaymentWorkflow.payment_completed, _paid())
     result = await handle.result()
     assert fakes.message_kinds() == ["link", "reminder-12h", "receipt"]
-    assert fakes.named("send")[1][0] == started + timedelta(hours=12)
-    assert [r.replace(microsecond=0) for r in result.reminders_sent] == [started + timedelta(hours=12)]
+    assert fakes.named("send")[1][0] == Moment(started + timedelta(hours=12))
+    assert result.reminders_sent == moments(started + timedelta(hours=12))
     assert result.state == "paid"
 
 
@@ -238,11 +239,14 @@ async def test_never_paid_sends_two_reminders_then_expires(
     handle, started = await _start(ts_env, task_queue)
     result = await handle.result()
     assert fakes.message_kinds() == ["link", "reminder-12h", "reminder-20h"]
-    assert [at for at, _ in fakes.named("send")[1:]] == [started + timedelta(hours=12), started + timedelta(hours=20)]
+    assert [at for at, _ in fakes.named("send")[1:]] == moments(
+        started + timedelta(hours=12), started + timedelta(hours=20)
+    )
     [(expired_at, mark)] = fakes.named("mark")
-    assert mark.state == "expired" and expired_at == started + timedelta(hours=24)
+    assert mark.state == "expired" and expired_at == Moment(started + timedelta(hours=24))
     assert result.state == "expired" and fakes.named("set_stage") == []
-    assert result.deadline is not None and result.deadline.replace(microsecond=0) == started + timedelta(hours=24)
+    # workflow.now() is the task's time through a float: a microsecond either way.
+    assert result.deadline is not None and abs(result.deadline - (started + timedelta(hours=24))) < EXACT
 
 
 async def test_duplicate_completion_is_handled_once(
@@ -318,8 +322,8 @@ async def test_a_lost_webhook_is_noticed_at_15_minutes_with_the_providers_pay_ti
     [(marked_at, mark)] = fakes.named("mark")
     assert mark.state == "paid" and mark.at == started + timedelta(minutes=5)
     assert fakes.message_kinds() == ["link", "receipt"]
-    assert fakes.named("send")[1][0] == started + timedelta(minutes=15)  # the receipt, at the read-back
-    assert [at for at, _ in fakes.named("get_checkout")] == [started + timedelta(minutes=15)]
+    assert fakes.named("send")[1][0] == Moment(started + timedelta(minutes=15))  # the receipt, at the read-back
+    assert [at for at, _ in fakes.named("get_checkout")] == moments(started + timedelta(minutes=15))
 
 
 async def test_read_backs_run_at_15_minutes_and_1_hour_then_with_each_reminder(
@@ -328,10 +332,8 @@ async def test_read_backs_run_at_15_minutes_and_1_hour_then_with_each_reminder(
     handle, started = await _start(ts_env, task_queue)
     result = await handle.result()
     assert result.state == "expired"
-    assert [at for at, _ in fakes.named("get_checkout")] == [
-        started + offset
-        for offset in (timedelta(minutes=15), timedelta(hours=1), timedelta(hours=12), timedelta(hours=20))
-    ] + [started + timedelta(hours=24)]
+    offsets = (timedelta(minutes=15), timedelta(hours=1), timedelta(hours=12), timedelta(hours=20), timedelta(hours=24))
+    assert [at for at, _ in fakes.named("get_checkout")] == moments(*(started + offset for offset in offsets))
 
 
 async def test_a_read_back_without_a_provider_pay_time_records_the_read_back(
@@ -341,7 +343,7 @@ async def test_a_read_back_without_a_provider_pay_time_records_the_read_back(
     await ts_env.sleep(timedelta(minutes=20))
     fakes.stripe_status = "complete"  # paid; the provider reports no time for it
     result = await handle.result()
-    assert result.paid_at is not None and result.paid_at.replace(microsecond=0) == started + timedelta(hours=1)
+    assert result.paid_at == Moment(started + timedelta(hours=1))
 
 
 async def test_status_query_shows_the_wait(
