@@ -5,6 +5,7 @@
     python -m bench --only campaign --leads 100000 --server-dir /dev/shm
     python -m bench --only webhook,flow
     python -m bench table                   # the README's table from the latest runs' JSON
+    python -m bench combine OURS.json RAW.json   # one report from the campaign's two sides run apart
 
 Workloads (each side measured in this run; the machine's load is recorded with the figures):
 
@@ -187,11 +188,52 @@ def run(args: argparse.Namespace) -> Path:
     return path
 
 
+def combine(args: argparse.Namespace) -> Path:
+    """One report of the campaign workload from its two sides, each run on its own with
+    ``python -m bench.campaign_fanout --sides ours|raw --json`` one after the other on this machine
+    (at 100,000 leads a side takes about an hour here: running them apart keeps the first side's
+    figures if the session ends during the second). Written beside the other runs, so the table
+    takes its rows; the report names the files it came from."""
+    from bench.campaign_fanout import combine_reports
+
+    if len(args.reports) != 2:
+        raise SystemExit("combine: give the two one-side reports (ours and raw)")
+    campaign = combine_reports(args.reports)
+    # When the first side began: from the reports, or --date for reports written before they said.
+    said = campaign.pop("began", [])
+    dates = [args.date] if args.date else said
+    if not dates:
+        raise SystemExit("combine: the reports do not say when they began; give --date (ISO, UTC)")
+    began = min(datetime.fromisoformat(d).astimezone(UTC) for d in dates)
+    report: dict[str, Any] = {
+        "schema": SCHEMA,
+        "date": began.isoformat(timespec="seconds"),
+        "commit": args.commit or git("rev-parse", "--short", "HEAD"),
+        "quick": False,
+        "label": args.label or "campaign sides run one after the other, combined",
+        "argv": sys.argv[1:],
+        "machine": machine(),
+        "workloads": {"campaign": campaign},
+        "targets": campaign_targets(campaign),
+        "complete": True,
+    }
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{began:%Y-%m-%d-%H%M%S}-full-combined.json"
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(markdown([(report, row) for row in report["targets"]]))
+    print(f"\nwritten: {path}", file=sys.stderr)
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("command", nargs="?", default="run", choices=["run", "table"])
+    parser.add_argument("command", nargs="?", default="run", choices=["run", "table", "combine"])
+    parser.add_argument("reports", nargs="*", help="combine: the campaign's two one-side --json reports")
+    parser.add_argument("--commit", default="", help="combine: the commit the sides ran (default: HEAD)")
+    parser.add_argument("--date", default="", help="combine: when the first side began (default: from the reports)")
     parser.add_argument("--only", default="", help=f"comma-separated workloads ({','.join(WORKLOADS)}); default all")
     parser.add_argument("--quick", action="store_true", help="smoke sizes: " + json.dumps(QUICK))
     parser.add_argument("--leads", type=int, help=f"campaign leads (default {FULL['leads']:,}; quick {QUICK['leads']})")
@@ -212,9 +254,12 @@ def main() -> None:
     parser.add_argument("--flow-delay", type=float, default=5.0, help="flow and timers: seconds from start to due")
     parser.add_argument("--label", default="", help="a note kept in the report (what this run tries)")
     parser.add_argument("--out", default=str(RUNS), help="where the report goes, and where `table` reads")
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()  # combine's reports may follow its options
     if args.command == "table":
         print(markdown(latest_rows(Path(args.out))))
+        return
+    if args.command == "combine":
+        combine(args)
         return
     if not args.progress_every:
         # Samples for the rate per window: every minute on long runs, often enough on short ones.

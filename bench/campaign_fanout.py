@@ -52,7 +52,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -544,6 +544,7 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     from followthrough.temporal import DevServer, connect
     from followthrough.temporal.devserver import free_port
 
+    began = datetime.now(UTC).isoformat(timespec="seconds")
     with (
         tempfile.TemporaryDirectory(prefix="campaign-bench-") as tmp,
         tempfile.TemporaryDirectory(prefix="campaign-bench-server-", dir=args.server_dir or tmp) as server_tmp,
@@ -574,6 +575,7 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
                     print(f"dev server exited ({server.process.returncode}); its log ends:\n{tail}", file=sys.stderr)
                 await server.stop()
     report: dict[str, Any] = {
+        "began": [began],
         "leads": args.leads,
         "window": args.window,
         "server": server_kind(args.server_db, args.server_dir),
@@ -636,6 +638,7 @@ def combine_reports(paths: list[str]) -> dict[str, Any]:
     figures = sorted((Figures(**side) for side in sides), key=lambda f: f.name)  # followthrough, then raw
     report = {key: reports[0][key] for key in SHARED_KEYS}
     report["sides"] = [asdict(f) for f in figures]
+    report["began"] = sorted(began for r in reports for began in r.get("began", []))
     report["combined_from"] = [Path(path).name for path in paths]
     return with_ratios(report, figures)
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+TEXT: dict[str, Any] = {"capture_output": True, "text": True, "timeout": 120}
 
 
 def side(name: str, seconds: float, history: int, rss: float, worker_cpu: float, server_cpu: float) -> dict[str, Any]:
@@ -67,6 +68,46 @@ def test_reports_of_different_sizes_or_the_same_side_are_refused(tmp_path: Path)
     assert run.returncode != 0 and "differ in leads" in run.stderr
     run = combine(ours, ours)
     assert run.returncode != 0 and "one report of each side" in run.stderr
+
+
+def test_bench_combine_writes_a_report_the_table_takes_its_campaign_rows_from(tmp_path: Path) -> None:
+    """``python -m bench combine``: the sides of a 100,000-lead run, each run on its own, become one
+    report of the bench's shape, dated when the first side began, with the campaign's targets."""
+    rates = {"rate_per_window": [30.0, 27.0, 25.0], "rate_window_seconds": 600.0, "lead_history_events": 25}
+    ours = side("followthrough", 40.0, 2000, 300.0, 40.0, 60.0) | rates
+    raw = side("raw SDK", 36.0, 5000, 200.0, 20.0, 55.0) | rates | {"rate_per_window": [30.0, 30.0, 29.0]}
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    write(reports / "ours.json", ours, leads=1000, began=["2026-12-07T06:25:29+00:00"])
+    write(reports / "raw.json", raw, leads=1000, began=["2026-12-07T07:40:02+00:00"])
+    out = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "bench", "combine", "--out", str(out), "--commit", "abc1234"]
+    run = subprocess.run([*cmd, str(reports / "raw.json"), str(reports / "ours.json")], cwd=ROOT, **TEXT)
+    assert run.returncode == 0, run.stderr
+    [path] = out.glob("*.json")
+    assert path.name == "2026-12-07-062529-full-combined.json"  # the first side's start
+    report = json.loads(path.read_text())
+    assert (report["date"], report["commit"], report["quick"]) == ("2026-12-07T06:25:29+00:00", "abc1234", False)
+    assert report["workloads"]["campaign"]["combined_from"] == ["raw.json", "ours.json"]
+    targets = {row["measure"]: row for row in report["targets"]}
+    assert targets["leads/s"]["ratio"] == 0.9 and targets["leads/s"]["met"] is True  # 25 against 27.8 leads/s
+    assert targets["server CPU ms per lead"]["ratio"] == 1.091 and targets["server CPU ms per lead"]["met"] is True
+    fall = targets["rate fall per 600 s window"]
+    assert (fall["ours"], fall["raw"], fall["met"]) == (0.167, 0.033, True)
+    table = subprocess.run([sys.executable, "-m", "bench", "table", "--out", str(out)], cwd=ROOT, **TEXT)
+    expected = "| campaign 1,000 leads | leads/s | 25 | 27.78 | 0.90 | ratio >= 0.9 | **yes** | 2026-12-07 abc1234 |"
+    assert expected in table.stdout.splitlines()
+
+
+def test_bench_combine_needs_to_know_when_the_sides_ran(tmp_path: Path) -> None:
+    ours = write(tmp_path / "ours.json", side("followthrough", 40.0, 2000, 300.0, 40.0, 60.0))
+    raw = write(tmp_path / "raw.json", side("raw SDK", 36.0, 5000, 200.0, 20.0, 55.0))
+    cmd = [sys.executable, "-m", "bench", "combine", "--out", str(tmp_path / "runs"), str(ours), str(raw)]
+    run = subprocess.run(cmd, cwd=ROOT, **TEXT)
+    assert run.returncode != 0 and "give --date" in run.stderr and not (tmp_path / "runs").exists()
+    run = subprocess.run([*cmd, "--date", "2026-12-07T06:25:29+00:00"], cwd=ROOT, **TEXT)
+    assert run.returncode == 0, run.stderr
+    assert [p.name for p in (tmp_path / "runs").glob("*.json")] == ["2026-12-07-062529-full-combined.json"]
 
 
 # --- python -m bench: targets and the table, from reports written by hand -----------------------
