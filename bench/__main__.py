@@ -121,6 +121,21 @@ def run_flows(workloads: list[str], args: argparse.Namespace) -> dict[str, dict[
     return asyncio.run(flows.measure(workloads, args.workflows, args.flow_concurrency, delay))
 
 
+def new_report(began: datetime, quick: bool, label: str, commit: str = "") -> dict[str, Any]:
+    """A report's head (what ran, when, where), its workloads and targets still empty."""
+    return {
+        "schema": SCHEMA,
+        "date": began.isoformat(timespec="seconds"),
+        "commit": commit or git("rev-parse", "--short", "HEAD"),
+        "quick": quick,
+        "label": label,
+        "argv": sys.argv[1:],
+        "machine": machine(),
+        "workloads": {},
+        "targets": [],
+    }
+
+
 def run(args: argparse.Namespace) -> Path:
     only = [w.strip() for w in args.only.split(",")] if args.only else list(WORKLOADS)
     unknown = sorted(set(only) - set(WORKLOADS))
@@ -131,18 +146,9 @@ def run(args: argparse.Namespace) -> Path:
         if getattr(args, key) is None:
             setattr(args, key, default)
     began = datetime.now(UTC)
-    report: dict[str, Any] = {
-        "schema": SCHEMA,
-        "date": began.isoformat(timespec="seconds"),
-        "commit": git("rev-parse", "--short", "HEAD"),
-        "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
-        "quick": args.quick,
-        "label": args.label,
-        "argv": sys.argv[1:],
-        "machine": machine() | {"load_average_before": load_average()},
-        "workloads": {},
-        "targets": [],
-    }
+    report = new_report(began, args.quick, args.label)
+    report["dirty"] = bool(git("status", "--porcelain", "--untracked-files=no"))
+    report["machine"]["load_average_before"] = load_average()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{began:%Y-%m-%d-%H%M%S}-{'quick' if args.quick else 'full'}.json"
@@ -205,18 +211,10 @@ def combine(args: argparse.Namespace) -> Path:
     if not dates:
         raise SystemExit("combine: the reports do not say when they began; give --date (ISO, UTC)")
     began = min(datetime.fromisoformat(d).astimezone(UTC) for d in dates)
-    report: dict[str, Any] = {
-        "schema": SCHEMA,
-        "date": began.isoformat(timespec="seconds"),
-        "commit": args.commit or git("rev-parse", "--short", "HEAD"),
-        "quick": False,
-        "label": args.label or "campaign sides run one after the other, combined",
-        "argv": sys.argv[1:],
-        "machine": machine(),
-        "workloads": {"campaign": campaign},
-        "targets": campaign_targets(campaign),
-        "complete": True,
-    }
+    report = new_report(began, False, args.label or "campaign sides run one after the other, combined", args.commit)
+    report["workloads"]["campaign"] = campaign
+    report["targets"] = campaign_targets(campaign)
+    report["complete"] = True
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{began:%Y-%m-%d-%H%M%S}-full-combined.json"
