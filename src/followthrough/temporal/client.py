@@ -76,7 +76,7 @@ async def _connect(
         raise TemporalUnavailable(settings.target_address, f"no answer within {timeout:g}s") from None
 
 
-__all__ = ["Client", "TemporalUnavailable", "connect", "data_converter", "tls_config"]
+__all__ = ["Client", "TemporalUnavailable", "connect", "data_converter", "signal_if_running", "tls_config"]
 
 
 async def signal_if_running(client: Client, workflow_id: str, signal: str | Callable[..., Any], arg: Any) -> bool:
