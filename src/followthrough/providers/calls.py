@@ -44,9 +44,12 @@ HEARTBEAT_SECONDS = 5.0
 
 
 async def _beat(every: float) -> None:
+    # The first beat after ``every``: one at the start says nothing the start did not, and
+    # each beat is an RPC and a write of the workflow's state on the server (a call that ends
+    # within ``every``, as nearly all do, costs no beat at all).
     while True:
-        activity.heartbeat()
         await asyncio.sleep(every)
+        activity.heartbeat()
 
 
 @asynccontextmanager

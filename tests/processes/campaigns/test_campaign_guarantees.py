@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 from temporalio import activity
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.worker import Worker
 
@@ -167,6 +169,35 @@ async def test_a_campaign_that_completes_is_completed_in_the_store_and_the_orche
             await settle_on(api, seeded.campaign_id, "completed")
             answer = await campaign_status(api, seeded.campaign_id)
         assert answer["orchestrator"]["totals"]["succeeded"] == 3
+    finally:
+        await terminate(dev_client, seeded.campaign_id, seeded.lead_ids)
+
+
+async def test_a_leads_first_task_comes_back_with_its_start(
+    api: httpx.AsyncClient, services: Services, dev_client: Client
+) -> None:
+    """``campaigns.start_leads`` asks for an eager start: the server hands the lead's first
+    workflow task to this worker in the start's answer, scheduled and started in the same
+    write as the execution, instead of queueing it for a poll that the server must then
+    match and record (at 3,000 leads: 11.1 writes of an execution a lead instead of 13.3)."""
+    seeded = await seed(services, QUICK, leads=2)
+    try:
+        async with running(build_worker(dev_client, services)):
+            await start(api, seeded.campaign_id)
+            await settle_on(api, seeded.campaign_id, "completed")
+        for lead_id in seeded.lead_ids:
+            handle = dev_client.get_workflow_handle(f"campaign-{seeded.campaign_id}-lead-{lead_id}")
+            events = [e async for e in handle.fetch_history_events()][:3]
+            kinds = [EventType.Name(e.event_type) for e in events]
+            assert kinds == [
+                "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED",
+                "EVENT_TYPE_WORKFLOW_TASK_SCHEDULED",
+                "EVENT_TYPE_WORKFLOW_TASK_STARTED",
+            ]
+            scheduled, started = (e.event_time.ToDatetime() for e in events[1:])
+            # Stamped in one write, microseconds apart (11 us here); a polled task starts after
+            # the start's write and a trip through matching: 47 ms here with eager start off.
+            assert started - scheduled < timedelta(milliseconds=1), (lead_id, started - scheduled)
     finally:
         await terminate(dev_client, seeded.campaign_id, seeded.lead_ids)
 

@@ -147,6 +147,11 @@ class CampaignActivities:
                         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                         task_timeout=LEAD_TASK_TIMEOUT,
+                        # The lead's first task comes back in the start's answer when this
+                        # worker polls its queue (as it does by default): no trip through the
+                        # server's task queue, and the server need not load the new execution
+                        # again to hand that task out.
+                        request_eager_start=True,
                         memo={_MEMO_KEY: input.started_by},
                         search_attributes=(
                             lead_search_attributes(
