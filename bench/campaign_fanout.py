@@ -31,7 +31,11 @@ activities, 50 workflow tasks, 200 activities/s), so its peak memory (VmHWM from
 own. Printed per side: total time, leads/s, the largest history of any execution (events,
 from visibility's HistoryLength over the task queue), the worker's peak memory, and the CPU time
 the worker and the server spent per lead (``/proc``; a figure that, unlike leads/s, hardly moves
-when something else shares the two cores); then the ratios.
+when something else shares the two cores); then the ratios. With ``--server-metrics`` the dev
+server serves its Prometheus metrics, and each side also reports the server's storage calls per
+lead by operation (execution writes and loads, visibility writes, tasks spilled to matching's
+table, ...), read from them before and after the side ran: what a lead costs the server, not
+only how much.
 ``tests/test_bench_smoke.py`` runs it (through ``python -m bench``) with a handful of leads, so the script
 itself cannot rot; the figures come from runs by hand.
 """
@@ -162,6 +166,10 @@ class Figures:
     #: leads was still to finish (so the window should be full).
     leads_running_mean: float = 0.0
     leads_running_min: int = 0
+    #: With ``--server-metrics``: what the server did per lead, from its own ``/metrics``
+    #: (``persistence_requests`` and ``visibility_persistence_requests`` by operation, the most
+    #: frequent first); empty without it.
+    server_ops_per_lead: dict[str, float] = field(default_factory=dict)
 
 
 def cpu_seconds(pid: int | None) -> float:
@@ -173,6 +181,48 @@ def cpu_seconds(pid: int | None) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+#: The server's counters of storage calls, one series per operation (and service, shard, ...).
+_OPS_COUNTERS = ("persistence_requests", "visibility_persistence_requests")
+
+
+def server_ops(metrics_text: str) -> dict[str, float]:
+    """Storage calls so far by operation, summed over the other labels, from the server's
+    Prometheus text (``temporal server start-dev --metrics-port``)."""
+    ops: dict[str, float] = {}
+    for line in metrics_text.splitlines():
+        name, _, rest = line.partition("{")
+        if name not in _OPS_COUNTERS or "} " not in rest:
+            continue
+        labels, _, value = rest.rpartition("} ")
+        operation = next((p[11:-1] for p in labels.split(",") if p.startswith('operation="')), "")
+        ops[operation] = ops.get(operation, 0.0) + float(value)
+    return ops
+
+
+def ops_per_lead(before: dict[str, float], after: dict[str, float], leads: int, top: int = 20) -> dict[str, float]:
+    """The ``top`` most frequent operations between two readings, per lead."""
+    done = {op: (n - before.get(op, 0.0)) / max(leads, 1) for op, n in after.items()}
+    ranked = sorted(((op, n) for op, n in done.items() if n > 0), key=lambda item: -item[1])[:top]
+    return {op: round(n, 2) for op, n in ranked}
+
+
+#: The server publishes its counters every few seconds, not as they move: a reading taken at
+#: once missed most of a 6-lead run (0.8 execution writes a lead where there were 16).
+METRICS_SETTLE_SECONDS = 5.0
+
+
+async def read_server_ops(url: str | None) -> dict[str, float]:
+    """The server's storage calls so far (empty without a metrics URL), read once what it did
+    until now has been published."""
+    if not url:
+        return {}
+    import httpx
+
+    await asyncio.sleep(METRICS_SETTLE_SECONDS)
+    async with httpx.AsyncClient(timeout=10) as http:
+        return server_ops((await http.get(url)).text)
 
 
 def with_cpu(figures: Figures, worker: float, server: float) -> Figures:
@@ -555,7 +605,11 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         for kind in args.sides:
             # A fresh server per side: neither pays for what the other left in its tables.
             server = DevServer(
-                server_home / f"temporal-{kind}", port=free_port(), ui_port=None, db_filename=db_filename
+                server_home / f"temporal-{kind}",
+                port=free_port(),
+                ui_port=None,
+                db_filename=db_filename,
+                metrics_port=free_port() if getattr(args, "server_metrics", False) else None,
             )
             await server.start()
             try:
@@ -566,7 +620,11 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
                 os.environ.update(env)
                 client = await connect(load_settings(), converter=None if kind == "ours" else RAW_CONVERTER)
                 measure = measure_ours if kind == "ours" else measure_raw
+                ops_before = await read_server_ops(server.metrics_url)
                 figures.append(await measure(client, args, env, task_queue))
+                if server.metrics_url:
+                    ops_after = await read_server_ops(server.metrics_url)
+                    figures[-1].server_ops_per_lead = ops_per_lead(ops_before, ops_after, figures[-1].leads)
                 print(format_figures(figures[-1]), file=sys.stderr, flush=True)
             finally:
                 if server.process is not None and server.process.poll() is not None:
@@ -651,6 +709,11 @@ def format_figures(f: Figures) -> str:
         f"server {f.server_cpu_ms_per_lead:.1f} ms; lead history {f.lead_history_events} events / "
         f"{f.lead_history_bytes:.0f} B; lead workflows running (window full) mean {f.leads_running_mean}, "
         f"least {f.leads_running_min}"
+        + (
+            "; server storage calls per lead: " + ", ".join(f"{op} {n}" for op, n in f.server_ops_per_lead.items())
+            if f.server_ops_per_lead
+            else ""
+        )
     )
 
 
@@ -674,6 +737,11 @@ def main() -> None:
         default="",
         help="where the dev server's SQLite file goes (default: the run's temporary directory; "
         "/dev/shm for a file-backed server without disk fsyncs)",
+    )
+    parser.add_argument(
+        "--server-metrics",
+        action="store_true",
+        help="serve the dev server's Prometheus metrics and report its storage calls per lead, by operation",
     )
     parser.add_argument(
         "--combine",

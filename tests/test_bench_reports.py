@@ -244,3 +244,25 @@ def test_a_later_run_replaces_the_rate_row_whatever_its_window(tmp_path: Path) -
         (tmp_path / f"{name}.json").write_text(json.dumps(report))
     [(report, row)] = latest_rows(tmp_path)
     assert report["commit"] == "b" and row["measure"] == "rate fall per 302.6 s window" and row["met"] is False
+
+
+#: Lines as ``temporal server start-dev --metrics-port`` serves them (1.32), trimmed.
+METRICS = """# HELP persistence_requests persistence_requests counter
+# TYPE persistence_requests counter
+persistence_requests{namespace="default",operation="UpdateWorkflowExecution",service_name="history"} 40
+persistence_requests{namespace="all",operation="UpdateWorkflowExecution",service_name="history"} 2
+persistence_requests{namespace="default",operation="CreateTasks",service_name="matching"} 9
+persistence_latency_count{operation="UpdateWorkflowExecution",service_name="history"} 999
+visibility_persistence_requests{namespace="default",operation="RecordWorkflowExecutionClosed",service_name="history"} 3
+persistence_requests_total_bogus{operation="UpdateWorkflowExecution"} 7
+"""
+
+
+def test_the_servers_storage_calls_are_summed_by_operation_and_divided_per_lead() -> None:
+    from bench.campaign_fanout import ops_per_lead, server_ops
+
+    ops = server_ops(METRICS)
+    assert ops == {"UpdateWorkflowExecution": 42.0, "CreateTasks": 9.0, "RecordWorkflowExecutionClosed": 3.0}
+    before = {"UpdateWorkflowExecution": 12.0, "CreateTasks": 9.0}
+    assert ops_per_lead(before, ops, leads=3) == {"UpdateWorkflowExecution": 10.0, "RecordWorkflowExecutionClosed": 1.0}
+    assert list(ops_per_lead({}, ops, leads=1, top=1)) == ["UpdateWorkflowExecution"]

@@ -68,3 +68,19 @@ def test_one_command_runs_every_workload_on_both_sides_and_writes_its_report(tmp
     )
     assert table.returncode == 0, table.stderr
     assert "| campaign 6 leads | leads/s |" in table.stdout and "(quick)" in table.stdout
+
+
+def test_the_campaign_bench_reports_the_servers_storage_calls_per_lead() -> None:
+    """``--server-metrics``: the dev server serves its metrics, and each side reports what the
+    server did per lead, read from them (each lead is created once, and written many times)."""
+    cmd = [sys.executable, "-m", "bench.campaign_fanout", "--leads", "6", "--window", "3", "--sides", "ours"]
+    cmd += ["--server-db", "memory", "--progress-every", "0", "--server-metrics", "--json"]
+    run = subprocess.run(cmd, cwd=ROOT, env=dict(os.environ), capture_output=True, text=True, timeout=180)
+    assert run.returncode == 0, run.stderr[-3000:]
+    [side] = json.loads(run.stdout)["sides"]
+    ops = side["server_ops_per_lead"]
+    # Six leads and the orchestrator (and the dev server's own system workflows, if any start
+    # meanwhile): at least 7 executions created over 6 leads.
+    assert 7 / 6 - 0.01 <= ops["CreateWorkflowExecution"] <= 2
+    assert ops["UpdateWorkflowExecution"] > 5 and ops["RecordWorkflowExecutionClosed"] >= 1
+    assert list(ops.values()) == sorted(ops.values(), reverse=True)
