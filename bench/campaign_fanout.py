@@ -190,14 +190,17 @@ _OPS_COUNTERS = ("persistence_requests", "visibility_persistence_requests")
 def server_ops(metrics_text: str) -> dict[str, float]:
     """Storage calls so far by operation, summed over the other labels, from the server's
     Prometheus text (``temporal server start-dev --metrics-port``)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
     ops: dict[str, float] = {}
-    for line in metrics_text.splitlines():
-        name, _, rest = line.partition("{")
-        if name not in _OPS_COUNTERS or "} " not in rest:
+    for family in text_string_to_metric_families(metrics_text):
+        if family.name not in _OPS_COUNTERS:
             continue
-        labels, _, value = rest.rpartition("} ")
-        operation = next((p[11:-1] for p in labels.split(",") if p.startswith('operation="')), "")
-        ops[operation] = ops.get(operation, 0.0) + float(value)
+        # A counter's samples come back named ``<family>_total`` (declared) or ``<family>``.
+        for sample in family.samples:
+            if sample.name in (family.name, f"{family.name}_total"):
+                operation = sample.labels.get("operation", "")
+                ops[operation] = ops.get(operation, 0.0) + sample.value
     return ops
 
 
@@ -622,9 +625,8 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
                 measure = measure_ours if kind == "ours" else measure_raw
                 ops_before = await read_server_ops(server.metrics_url)
                 figures.append(await measure(client, args, env, task_queue))
-                if server.metrics_url:
-                    ops_after = await read_server_ops(server.metrics_url)
-                    figures[-1].server_ops_per_lead = ops_per_lead(ops_before, ops_after, figures[-1].leads)
+                ops_after = await read_server_ops(server.metrics_url)
+                figures[-1].server_ops_per_lead = ops_per_lead(ops_before, ops_after, figures[-1].leads)
                 print(format_figures(figures[-1]), file=sys.stderr, flush=True)
             finally:
                 if server.process is not None and server.process.poll() is not None:
