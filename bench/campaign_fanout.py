@@ -170,6 +170,9 @@ class Figures:
     #: (``persistence_requests`` and ``visibility_persistence_requests`` by operation, the most
     #: frequent first); empty without it.
     server_ops_per_lead: dict[str, float] = field(default_factory=dict)
+    #: With ``--server-metrics``: the same, and the CPU, time in storage calls and size of the
+    #: server's file, per window of ``rate_window_seconds`` (whole progress intervals).
+    server_windows: list[dict[str, Any]] = field(default_factory=list)
 
 
 def cpu_seconds(pid: int | None) -> float:
@@ -185,23 +188,36 @@ def cpu_seconds(pid: int | None) -> float:
 
 #: The server's counters of storage calls, one series per operation (and service, shard, ...).
 _OPS_COUNTERS = ("persistence_requests", "visibility_persistence_requests")
+#: Its histograms of the time those calls took (seconds).
+_OPS_LATENCIES = ("persistence_latency", "visibility_persistence_latency")
+
+
+def _by_operation(metrics_text: str, families: tuple[str, ...], suffixes: tuple[str, ...]) -> dict[str, float]:
+    """The samples of ``families`` named ``<family><suffix>``, summed by their ``operation``
+    label over the others, from the server's Prometheus text."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    ops: dict[str, float] = {}
+    for family in text_string_to_metric_families(metrics_text):
+        if family.name not in families:
+            continue
+        for sample in family.samples:
+            if sample.name in {family.name + suffix for suffix in suffixes}:
+                operation = sample.labels.get("operation", "")
+                ops[operation] = ops.get(operation, 0.0) + sample.value
+    return ops
 
 
 def server_ops(metrics_text: str) -> dict[str, float]:
     """Storage calls so far by operation, summed over the other labels, from the server's
     Prometheus text (``temporal server start-dev --metrics-port``)."""
-    from prometheus_client.parser import text_string_to_metric_families
+    # A counter's samples come back named ``<family>_total`` (declared) or ``<family>``.
+    return _by_operation(metrics_text, _OPS_COUNTERS, ("", "_total"))
 
-    ops: dict[str, float] = {}
-    for family in text_string_to_metric_families(metrics_text):
-        if family.name not in _OPS_COUNTERS:
-            continue
-        # A counter's samples come back named ``<family>_total`` (declared) or ``<family>``.
-        for sample in family.samples:
-            if sample.name in (family.name, f"{family.name}_total"):
-                operation = sample.labels.get("operation", "")
-                ops[operation] = ops.get(operation, 0.0) + sample.value
-    return ops
+
+def server_latency(metrics_text: str) -> dict[str, float]:
+    """Seconds spent in storage calls so far, by operation (the histograms' sums)."""
+    return _by_operation(metrics_text, _OPS_LATENCIES, ("_sum",))
 
 
 def ops_per_lead(before: dict[str, float], after: dict[str, float], leads: int, top: int = 20) -> dict[str, float]:
@@ -221,11 +237,94 @@ async def read_server_ops(url: str | None) -> dict[str, float]:
     until now has been published."""
     if not url:
         return {}
+    await asyncio.sleep(METRICS_SETTLE_SECONDS)
+    return server_ops(await fetch_metrics(url))
+
+
+async def fetch_metrics(url: str) -> str:
     import httpx
 
-    await asyncio.sleep(METRICS_SETTLE_SECONDS)
     async with httpx.AsyncClient(timeout=10) as http:
-        return server_ops((await http.get(url)).text)
+        return (await http.get(url)).text
+
+
+@dataclass
+class Reading:
+    """What the server and the worker had done at one progress line."""
+
+    elapsed: float
+    done: int
+    server_cpu: float
+    worker_cpu: float
+    ops: dict[str, float]
+    latency: dict[str, float]
+    db_bytes: int
+
+
+class ServerProbe:
+    """Readings of the server's storage calls, both processes' CPU and the size of the server's
+    SQLite file at each progress line (``--server-metrics``), so a long run shows which of the
+    server's operations grows, and when, not only its totals. The metrics lag the server by a few
+    seconds (it publishes them every few seconds), which a window of minutes does not feel."""
+
+    def __init__(self, url: str, server_pid: int | None, worker_pid: int | None, db_path: Path | None) -> None:
+        self.url, self.server_pid, self.worker_pid, self.db_path = url, server_pid, worker_pid, db_path
+        self.readings: list[Reading] = []
+
+    async def read(self, elapsed: float, done: int) -> str:
+        """Take a reading; answer what the server did per lead since the previous one (for the
+        progress line)."""
+        text = await fetch_metrics(self.url)
+        size = self.db_path.stat().st_size if self.db_path and self.db_path.exists() else 0
+        reading = Reading(
+            elapsed,
+            done,
+            cpu_seconds(self.server_pid),
+            cpu_seconds(self.worker_pid),
+            server_ops(text),
+            server_latency(text),
+            size,
+        )
+        previous = self.readings[-1] if self.readings else None
+        self.readings.append(reading)
+        if previous is None or reading.done <= previous.done:
+            return ""
+        window = window_figures(previous, reading)
+        return (
+            f"; since the last line, per lead: server {window['server_cpu_ms_per_lead']} ms CPU, "
+            f"{window['storage_ms_per_lead']} ms in storage calls; file {window['db_mb']} MB"
+        )
+
+    def windows(self, seconds: float) -> list[dict[str, Any]]:
+        """The readings in consecutive windows of about ``seconds`` (whole progress intervals)."""
+        found: list[dict[str, Any]] = []
+        start = self.readings[0] if self.readings else None
+        for reading in self.readings[1:]:
+            assert start is not None
+            if reading.elapsed - start.elapsed >= seconds - 1e-6 and reading.done > start.done:
+                found.append(window_figures(start, reading))
+                start = reading
+        return found
+
+
+def window_figures(start: Reading, end: Reading, top: int = 8) -> dict[str, Any]:
+    """Per lead finished between two readings: CPU, time in storage calls, the most frequent
+    calls and the calls that took the most time."""
+    leads = max(end.done - start.done, 1)
+    storage = {op: 1000 * (s - start.latency.get(op, 0.0)) / leads for op, s in end.latency.items()}
+    slowest = sorted(((op, ms) for op, ms in storage.items() if ms > 0), key=lambda item: -item[1])[:top]
+    return {
+        "from_seconds": round(start.elapsed),
+        "to_seconds": round(end.elapsed),
+        "leads": end.done - start.done,
+        "leads_per_second": round((end.done - start.done) / max(end.elapsed - start.elapsed, 1e-9), 2),
+        "server_cpu_ms_per_lead": round(1000 * (end.server_cpu - start.server_cpu) / leads, 1),
+        "worker_cpu_ms_per_lead": round(1000 * (end.worker_cpu - start.worker_cpu) / leads, 1),
+        "storage_ms_per_lead": round(sum(ms for ms in storage.values() if ms > 0), 1),
+        "db_mb": round(end.db_bytes / 1e6, 1),
+        "ops_per_lead": ops_per_lead(start.ops, end.ops, leads, top),
+        "storage_ms_per_lead_by_op": {op: round(ms, 2) for op, ms in slowest},
+    }
 
 
 def with_cpu(figures: Figures, worker: float, server: float) -> Figures:
@@ -442,6 +541,7 @@ async def measure_ours(client: Client, args: argparse.Namespace, env: dict[str, 
     worker = WorkerProcess("ours", args.address, task_queue, env)
     await asyncio.to_thread(worker.wait_ready)
     worker_cpu, server_cpu = cpu_seconds(worker.process.pid), cpu_seconds(args.server_pid)
+    probe = await start_probe(args, worker.process.pid)
     started = time.perf_counter()
     try:
         handle = await client.start_workflow(
@@ -467,6 +567,7 @@ async def measure_ours(client: Client, args: argparse.Namespace, env: dict[str, 
                 samples,
                 count_running(client, task_queue),
                 fill,
+                probe,
             )
         )
         try:
@@ -484,9 +585,21 @@ async def measure_ours(client: Client, args: argparse.Namespace, env: dict[str, 
         "followthrough", args.leads, seconds, args.leads / seconds, found.largest, found.largest_workflow, peak
     )
     figures.rate_per_window, figures.rate_window_seconds = rate_windows(samples, seconds, args.leads)
+    if probe is not None:
+        figures.server_windows = probe.windows(figures.rate_window_seconds)
     with_histories(figures, found, args.continue_as_new_after)
     with_fill(figures, fill, args.window)
     return with_cpu(figures, worker_end - worker_cpu, server_cpu)
+
+
+async def start_probe(args: argparse.Namespace, worker_pid: int) -> ServerProbe | None:
+    """With ``--server-metrics``, a probe of the side's server with its first reading taken."""
+    url = getattr(args, "metrics_url", None)
+    if not url:
+        return None
+    probe = ServerProbe(url, args.server_pid, worker_pid, getattr(args, "server_db_path", None))
+    await probe.read(0.0, 0)
+    return probe
 
 
 async def report_progress(
@@ -496,10 +609,12 @@ async def report_progress(
     samples: list[tuple[float, int]] | None = None,
     running: Callable[[], Awaitable[int]] | None = None,
     fill: list[tuple[int, int]] | None = None,
+    probe: ServerProbe | None = None,
 ) -> None:
     """A progress line on stderr every ``every`` seconds: ``read()`` answers (done, total, the
     rest of the line) from the parent's query; each answer is also kept in ``samples``, and
-    with ``running`` (visibility's count of lead workflows running) (done, running) in ``fill``."""
+    with ``running`` (visibility's count of lead workflows running) (done, running) in ``fill``;
+    a ``probe`` takes a reading of the server at each line and adds what it did per lead."""
     while every > 0:
         await asyncio.sleep(every)
         try:
@@ -519,6 +634,11 @@ async def report_progress(
         elapsed = time.perf_counter() - started
         if samples is not None:
             samples.append((elapsed, done))
+        if probe is not None:
+            try:
+                rest += await probe.read(elapsed, done)
+            except Exception as exc:  # noqa: BLE001 - a missed reading must not stop the run
+                rest += f"; no server reading ({type(exc).__name__})"
         print(
             f"progress: {elapsed:7.0f} s  {done}/{total} done ({done / elapsed:.1f}/s), {rest}",
             file=sys.stderr,
@@ -561,6 +681,7 @@ async def measure_raw(client: Client, args: argparse.Namespace, env: dict[str, s
     worker = WorkerProcess("raw", args.address, task_queue, env)
     await asyncio.to_thread(worker.wait_ready)
     worker_cpu, server_cpu = cpu_seconds(worker.process.pid), cpu_seconds(args.server_pid)
+    probe = await start_probe(args, worker.process.pid)
     started = time.perf_counter()
     try:
         handle = await client.start_workflow(
@@ -573,7 +694,13 @@ async def measure_raw(client: Client, args: argparse.Namespace, env: dict[str, s
         fill: list[tuple[int, int]] = []
         progress = asyncio.create_task(
             report_progress(
-                started, args.progress_every, raw_progress(handle), samples, count_running(client, task_queue), fill
+                started,
+                args.progress_every,
+                raw_progress(handle),
+                samples,
+                count_running(client, task_queue),
+                fill,
+                probe,
             )
         )
         try:
@@ -587,6 +714,8 @@ async def measure_raw(client: Client, args: argparse.Namespace, env: dict[str, s
     found = await histories(client, task_queue)
     figures = Figures("raw SDK", args.leads, seconds, args.leads / seconds, found.largest, found.largest_workflow, peak)
     figures.rate_per_window, figures.rate_window_seconds = rate_windows(samples, seconds, args.leads)
+    if probe is not None:
+        figures.server_windows = probe.windows(figures.rate_window_seconds)
     with_histories(figures, found, args.raw_batch)
     with_fill(figures, fill, args.window)
     return with_cpu(figures, worker_end - worker_cpu, server_cpu)
@@ -618,6 +747,7 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
             try:
                 args.address = server.address
                 args.server_pid = server.process.pid if server.process is not None else None
+                args.metrics_url, args.server_db_path = server.metrics_url, server.db_path
                 task_queue = f"bench-{kind}-{uuid.uuid4().hex[:6]}"
                 env = settings_env(home, server.address, task_queue)
                 os.environ.update(env)
@@ -628,6 +758,8 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
                 ops_after = await read_server_ops(server.metrics_url)
                 figures[-1].server_ops_per_lead = ops_per_lead(ops_before, ops_after, figures[-1].leads)
                 print(format_figures(figures[-1]), file=sys.stderr, flush=True)
+                if figures[-1].server_windows:
+                    print(format_windows(figures[-1]), file=sys.stderr, flush=True)
             finally:
                 if server.process is not None and server.process.poll() is not None:
                     # It died under us: say why before the temporary directory (and its log) goes.
@@ -719,6 +851,19 @@ def format_figures(f: Figures) -> str:
     )
 
 
+def format_windows(f: Figures) -> str:
+    """One line per window of the server's readings (empty without ``--server-metrics``)."""
+    lines = []
+    for w in f.server_windows:
+        slowest = ", ".join(f"{op} {ms}" for op, ms in list(w["storage_ms_per_lead_by_op"].items())[:3])
+        lines.append(
+            f"{f.name:>14}: {w['from_seconds']:>6}-{w['to_seconds']:<6} s {w['leads_per_second']:6.1f} leads/s; "
+            f"per lead: server {w['server_cpu_ms_per_lead']} ms, worker {w['worker_cpu_ms_per_lead']} ms CPU, "
+            f"{w['storage_ms_per_lead']} ms in storage calls (most: {slowest}); file {w['db_mb']} MB"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--leads", type=int, default=10_000)
@@ -769,6 +914,8 @@ def main() -> None:
     print(f"{report['leads']} leads, window {report['window']}, {report['server']}")
     for side in report["sides"]:
         print(format_figures(Figures(**side)))
+        if side.get("server_windows"):
+            print(format_windows(Figures(**side)))
     if "ratio_leads_per_second" in report:
         print(
             f"ratios followthrough/raw: leads/s {report['ratio_leads_per_second']}, "

@@ -266,3 +266,44 @@ def test_the_servers_storage_calls_are_summed_by_operation_and_divided_per_lead(
     before = {"UpdateWorkflowExecution": 12.0, "CreateTasks": 9.0}
     assert ops_per_lead(before, ops, leads=3) == {"UpdateWorkflowExecution": 10.0, "RecordWorkflowExecutionClosed": 1.0}
     assert list(ops_per_lead({}, ops, leads=1, top=1)) == ["UpdateWorkflowExecution"]
+
+
+def test_the_servers_time_in_storage_calls_is_summed_by_operation() -> None:
+    from bench.campaign_fanout import server_latency
+
+    text = METRICS + (
+        "# TYPE persistence_latency histogram\n"
+        'persistence_latency_bucket{operation="UpdateWorkflowExecution",le="0.01"} 3\n'
+        'persistence_latency_sum{operation="UpdateWorkflowExecution",service_name="history"} 0.25\n'
+        'persistence_latency_sum{operation="UpdateWorkflowExecution",service_name="matching"} 0.5\n'
+        'persistence_latency_count{operation="UpdateWorkflowExecution"} 4\n'
+        "# TYPE visibility_persistence_latency histogram\n"
+        'visibility_persistence_latency_sum{operation="RecordWorkflowExecutionClosed"} 0.125\n'
+    )
+    assert server_latency(text) == {"UpdateWorkflowExecution": 0.75, "RecordWorkflowExecutionClosed": 0.125}
+
+
+def test_a_long_run_shows_what_the_server_did_per_lead_in_each_window() -> None:
+    """Readings at each progress line become windows of whole progress intervals, each with the
+    server's and worker's CPU, the time in storage calls and the calls themselves per lead."""
+    from bench.campaign_fanout import Reading, ServerProbe
+
+    probe = ServerProbe("http://unused", None, None, None)
+
+    def reading(elapsed: float, done: int, cpu: float, writes: float, seconds_in_writes: float) -> Reading:
+        ops = {"UpdateWorkflowExecution": writes, "CreateTasks": done * 2.0}
+        return Reading(elapsed, done, cpu, cpu / 2, ops, {"UpdateWorkflowExecution": seconds_in_writes}, 2_000_000)
+
+    # 100 leads a minute; the second window's writes take twice the time per lead.
+    probe.readings = [reading(60.0 * k, 100 * k, 6.0 * k, 1100.0 * k, 0.5 * k + 0.5 * max(k - 2, 0)) for k in range(5)]
+    first, second = probe.windows(120)
+    assert (first["from_seconds"], first["to_seconds"], second["to_seconds"]) == (0, 120, 240)
+    assert first["leads"] == second["leads"] == 200 and first["leads_per_second"] == round(200 / 120, 2)
+    assert first["server_cpu_ms_per_lead"] == 60.0 and first["worker_cpu_ms_per_lead"] == 30.0
+    assert first["ops_per_lead"] == {"UpdateWorkflowExecution": 11.0, "CreateTasks": 2.0}
+    assert first["storage_ms_per_lead"] == 5.0 and second["storage_ms_per_lead"] == 10.0
+    assert second["storage_ms_per_lead_by_op"] == {"UpdateWorkflowExecution": 10.0}
+    assert first["db_mb"] == 2.0
+    # A window with no lead finished is not a window (the per-lead figures would divide by 0).
+    probe.readings.append(reading(400.0, 400, 30.0, 4400.0, 2.5))
+    assert len(probe.windows(120)) == 2

@@ -74,7 +74,7 @@ def test_the_campaign_bench_reports_the_servers_storage_calls_per_lead() -> None
     """``--server-metrics``: the dev server serves its metrics, and each side reports what the
     server did per lead, read from them (each lead is created once, and written many times)."""
     cmd = [sys.executable, "-m", "bench.campaign_fanout", "--leads", "6", "--window", "3", "--sides", "ours"]
-    cmd += ["--server-db", "memory", "--progress-every", "0", "--server-metrics", "--json"]
+    cmd += ["--server-db", "memory", "--progress-every", "0.5", "--server-metrics", "--json"]
     run = subprocess.run(cmd, cwd=ROOT, env=dict(os.environ), capture_output=True, text=True, timeout=180)
     assert run.returncode == 0, run.stderr[-3000:]
     [side] = json.loads(run.stdout)["sides"]
@@ -84,3 +84,9 @@ def test_the_campaign_bench_reports_the_servers_storage_calls_per_lead() -> None
     assert 7 / 6 - 0.01 <= ops["CreateWorkflowExecution"] <= 2
     assert ops["UpdateWorkflowExecution"] > 5 and ops["RecordWorkflowExecutionClosed"] >= 1
     assert list(ops.values()) == sorted(ops.values(), reverse=True)
+    # And per window of the run (readings at each progress line): the leads of the windows are
+    # leads the run finished, and the server spent CPU on them.
+    windows = side["server_windows"]
+    assert windows and sum(w["leads"] for w in windows) <= 6
+    assert all(w["leads"] > 0 and w["server_cpu_ms_per_lead"] > 0 for w in windows)
+    assert "ms in storage calls" in run.stderr
