@@ -553,6 +553,7 @@ async def measure_ours(client: Client, args: argparse.Namespace, env: dict[str, 
                 max_concurrent_leads=args.window,
                 lead_processing_delay_seconds=0,
                 continue_as_new_after=args.continue_as_new_after,
+                **({"reconcile_every_seconds": args.reconcile_every} if args.reconcile_every else {}),
             ),
             id=f"campaign-{campaign_id}",
             task_queue=task_queue,
@@ -870,6 +871,13 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=100, help="lead workflows in flight")
     parser.add_argument("--continue-as-new-after", type=int, default=1000)
     parser.add_argument("--raw-batch", type=int, default=5000, help="raw parent continues as new every N children")
+    parser.add_argument(
+        "--reconcile-every",
+        type=float,
+        default=0,
+        help="seconds between the orchestrator's reconcile passes (default: the campaign's own, an hour); "
+        "a shorter one brings the pass into a short run",
+    )
     parser.add_argument("--sides", nargs="+", default=["ours", "raw"], choices=["ours", "raw"])
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--progress-every", type=float, default=60, help="seconds between progress lines (0: none)")
