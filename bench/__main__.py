@@ -100,6 +100,7 @@ def run_campaign(args: argparse.Namespace) -> dict[str, Any]:
         progress_every=args.progress_every,
         server_db=args.server_db,
         server_dir=args.server_dir,
+        reconcile_every=0,  # the campaign's own pass (an hour)
     )
     return asyncio.run(campaign_fanout.run_bench(options))
 

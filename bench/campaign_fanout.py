@@ -35,7 +35,11 @@ when something else shares the two cores); then the ratios. With ``--server-metr
 server serves its Prometheus metrics, and each side also reports the server's storage calls per
 lead by operation (execution writes and loads, visibility writes, tasks spilled to matching's
 table, ...), read from them before and after the side ran: what a lead costs the server, not
-only how much.
+only how much. It also reads them at every progress line (with both processes' CPU and the size
+of the server's SQLite file): the line says what the server did per lead since the last one,
+and the report's ``server_windows`` give it per window of the run, so a long run shows which
+call grows and when. ``--reconcile-every`` sets the orchestrator's reconcile pass (an hour by
+default), to bring it into a short run.
 ``tests/test_bench_smoke.py`` runs it (through ``python -m bench``) with a handful of leads, so the script
 itself cannot rot; the figures come from runs by hand.
 """
