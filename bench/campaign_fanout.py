@@ -301,10 +301,11 @@ class ServerProbe:
 
     def windows(self, seconds: float) -> list[dict[str, Any]]:
         """The readings in consecutive windows of about ``seconds`` (whole progress intervals)."""
+        if not self.readings:
+            return []
         found: list[dict[str, Any]] = []
-        start = self.readings[0] if self.readings else None
+        start = self.readings[0]
         for reading in self.readings[1:]:
-            assert start is not None
             if reading.elapsed - start.elapsed >= seconds - 1e-6 and reading.done > start.done:
                 found.append(window_figures(start, reading))
                 start = reading

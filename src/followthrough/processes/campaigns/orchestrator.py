@@ -164,9 +164,9 @@ class CampaignOrchestratorWorkflow:
 
         The pass is due on one timer per run and pass (``_arm``), not on a timeout of each wait: a
         wait's timeout is a timer of its own, cancelled when a lead reports first, and the server
-        keeps every cancelled timer's task until its time comes. Waiting a few times per lead,
-        the campaign left ~4 such tasks per lead, all due at the same instant an hour on; at that
-        instant the server stopped for them (100,000 leads: 8.7 leads/s for minutes, from 19)."""
+        keeps a cancelled timer's task until its time comes. All were due at the same instant (the
+        pass's clock is carried across continue-as-new): an hour into a 100,000-lead run the
+        server met 6,411 of them at once and ran at 8.7-11 leads/s for nine minutes, from 19."""
         state = self._book.state
         self._arm()
         await workflow.wait_condition(lambda: done() or self._book.woken(state) or self._reconcile_due)
