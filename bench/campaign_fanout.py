@@ -1,9 +1,10 @@
 """A campaign of N leads against a raw-SDK fan-out of the same shape, in the same run.
 
-    python bench/campaign_fanout.py --leads 10000            # both, then the ratios
-    python bench/campaign_fanout.py --leads 50 --json        # smoke size, machine-readable
-    python bench/campaign_fanout.py --leads 100000 --sides ours --server-dir /dev/shm --json > ours.json
-    python bench/campaign_fanout.py --combine ours.json raw.json   # two one-side runs, the ratios
+    python -m bench.campaign_fanout --leads 10000            # both, then the ratios
+    python -m bench.campaign_fanout --leads 50 --json        # smoke size, machine-readable
+    python -m bench.campaign_fanout --leads 100000 --sides ours --server-dir /dev/shm --json > ours.json
+    python -m bench.campaign_fanout --combine ours.json raw.json   # two one-side runs, the ratios
+    python -m bench.campaign_fanout --compare-logs ours.log raw.log  # two stopped sides, from stderr
 
 What runs, each side on a fresh Temporal dev server this script starts (``temporal server
 start-dev`` on free ports, persistence in a SQLite *file* in a temporary directory, so the server
@@ -51,6 +52,7 @@ import asyncio
 import base64
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -67,6 +69,8 @@ from typing import Any
 from temporalio import activity, workflow
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+
+from bench.report import rate_fall
 
 #: The raw side uses the plain pydantic converter: no payload encryption.
 RAW_CONVERTER = pydantic_data_converter
@@ -841,6 +845,101 @@ def combine_reports(paths: list[str]) -> dict[str, Any]:
     return with_ratios(report, figures)
 
 
+#: A progress line: seconds, leads done, and (when the side had ``--server-metrics``) the
+#: server's CPU per lead since the line before.
+PROGRESS_LINE = re.compile(r"^progress:\s+(\d+) s\s+(\d+)/(\d+) done ")
+SERVER_CPU = re.compile(r"per lead: server ([\d.]+) ms CPU")
+LEADS_RUNNING = re.compile(r"(\d+) lead workflows running")
+
+
+def read_progress(text: str) -> list[dict[str, Any]]:
+    """The answered progress lines of a side's log (stderr), in order: seconds, done, and where
+    the line says them, the server's CPU per lead since the line before and the lead workflows
+    running."""
+    lines = []
+    for line in text.splitlines():
+        found = PROGRESS_LINE.match(line)
+        if not found:
+            continue
+        cpu, running = SERVER_CPU.search(line), LEADS_RUNNING.search(line)
+        lines.append(
+            {
+                "seconds": int(found[1]),
+                "done": int(found[2]),
+                "total": int(found[3]),
+                "server_cpu_ms_per_lead": float(cpu[1]) if cpu else None,
+                "leads_running": int(running[1]) if running else None,
+            }
+        )
+    return lines
+
+
+def progress_upto(lines: list[dict[str, Any]], upto: int) -> dict[str, Any]:
+    """What a side's progress lines say of its leads up to ``upto``: leads and seconds at its last
+    line at or below it, leads/s, the server's CPU per lead (the lines' figures weighted by the
+    leads each line covers), the rate per window and its fall, and the mean of the window's fill."""
+    kept = [line for line in lines if line["done"] <= upto]
+    if not kept or kept[-1]["seconds"] <= 0:
+        raise SystemExit(f"--compare-logs: a side has no progress line at or below {upto} leads")
+    last = kept[-1]
+    weighted, weight, before = 0.0, 0, 0
+    for line in kept:
+        leads = line["done"] - before
+        before = line["done"]
+        if line["server_cpu_ms_per_lead"] is not None and leads > 0:
+            weighted += line["server_cpu_ms_per_lead"] * leads
+            weight += leads
+    samples = [(float(line["seconds"]), line["done"]) for line in kept]
+    rates, window = rate_windows(samples, float(last["seconds"]), last["done"])
+    running = [line["leads_running"] for line in kept if line["leads_running"] is not None]
+    return {
+        "leads": last["done"],
+        "seconds": last["seconds"],
+        "leads_per_second": round(last["done"] / last["seconds"], 2),
+        "server_cpu_ms_per_lead": round(weighted / weight, 1) if weight else None,
+        "rate_per_window": rates,
+        "rate_window_seconds": window,
+        "rate_fall": rate_fall(rates),
+        "leads_running_mean": round(sum(running) / len(running)) if running else None,
+    }
+
+
+def compare_logs(ours_text: str, raw_text: str) -> dict[str, Any]:
+    """Both sides of a run that was stopped before its end (a stopped side writes no report),
+    compared over the leads both covered, from their progress lines: each side's leads/s and
+    server CPU per lead up to the smaller of their last counts, and the ratios ours / raw."""
+    ours, raw = read_progress(ours_text), read_progress(raw_text)
+    if not ours or not raw:
+        raise SystemExit("--compare-logs: each log needs progress lines (the side's stderr)")
+    upto = min(ours[-1]["done"], raw[-1]["done"])
+    sides = {"followthrough": progress_upto(ours, upto), "raw SDK": progress_upto(raw, upto)}
+    cpu = [side["server_cpu_ms_per_lead"] for side in sides.values()]
+    rate = [side["leads"] / side["seconds"] for side in sides.values()]  # unrounded
+    return {
+        "compared_upto_leads": upto,
+        "sides": sides,
+        "ratio_leads_per_second": round(rate[0] / rate[1], 3),
+        "ratio_server_cpu_per_lead": round(cpu[0] / cpu[1], 3) if cpu[0] and cpu[1] else None,
+    }
+
+
+def format_comparison(report: dict[str, Any]) -> str:
+    lines = [f"compared over 0-{report['compared_upto_leads']:,} leads, from the progress lines"]
+    for name, side in report["sides"].items():
+        rates = ", ".join(f"{rate:.2f}" for rate in side["rate_per_window"])
+        fall = f"{100 * side['rate_fall']:.1f} %" if side["rate_fall"] is not None else "-"
+        lines.append(
+            f"{name:>14}: {side['leads']:,} leads in {side['seconds']} s = {side['leads_per_second']:.2f} leads/s; "
+            f"server CPU {side['server_cpu_ms_per_lead']} ms/lead; lead workflows running mean "
+            f"{side['leads_running_mean']}; per {side['rate_window_seconds']:g} s {rates} (fall {fall})"
+        )
+    lines.append(
+        f"ratios followthrough/raw: leads/s {report['ratio_leads_per_second']}, "
+        f"server CPU per lead {report['ratio_server_cpu_per_lead']}"
+    )
+    return "\n".join(lines)
+
+
 def format_figures(f: Figures) -> str:
     return (
         f"{f.name:>14}: {f.leads} leads in {f.seconds:.1f} s = {f.leads_per_second:.1f} leads/s; "
@@ -909,6 +1008,13 @@ def main() -> None:
         metavar="REPORT",
         help="print one report, with the ratios, from two --json reports of one side each (no run)",
     )
+    parser.add_argument(
+        "--compare-logs",
+        nargs=2,
+        metavar=("OURS_LOG", "RAW_LOG"),
+        help="compare two sides stopped before their end over the leads both covered, from their "
+        "progress lines (no run)",
+    )
     parser.add_argument("--role", default="bench", help=argparse.SUPPRESS)
     parser.add_argument("--address", default="", help=argparse.SUPPRESS)
     parser.add_argument("--task-queue", default="", help=argparse.SUPPRESS)
@@ -920,6 +1026,10 @@ def main() -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)
+    if args.compare_logs:
+        comparison = compare_logs(*(Path(path).read_text() for path in args.compare_logs))
+        print(json.dumps(comparison, indent=2) if args.json else format_comparison(comparison))
+        return
     report = combine_reports(args.combine) if args.combine else asyncio.run(run_bench(args))
     if args.json:
         print(json.dumps(report, indent=2))

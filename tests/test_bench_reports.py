@@ -307,3 +307,56 @@ def test_a_long_run_shows_what_the_server_did_per_lead_in_each_window() -> None:
     # A window with no lead finished is not a window (the per-lead figures would divide by 0).
     probe.readings.append(reading(400.0, 400, 30.0, 4400.0, 2.5))
     assert len(probe.windows(120)) == 2
+
+
+def progress_log(lines: list[tuple[int, int, float, int]], total: int = 100_000) -> str:
+    """A side's stderr as the bench writes it: (seconds, done, server ms CPU per lead, running)."""
+    text = ["starting the ours side", "progress:      30 s  not answered (RPCError: continue-as-new in flight)"]
+    for seconds, done, cpu, running in lines:
+        text.append(
+            f"progress: {seconds:7d} s  {done}/{total} done ({done / seconds:.1f}/s), {running} lead workflows "
+            f"running, run 1, history 40 events; since the last line, per lead: server {cpu} ms CPU, "
+            f"100.0 ms in storage calls; file 10.0 MB"
+        )
+    return "\n".join(text) + "\n"
+
+
+def test_two_stopped_sides_compare_over_the_leads_both_covered(tmp_path: Path) -> None:
+    # Ours: 1,000 leads at 50 ms, then 2,000 more at 80 ms, then past raw's last count.
+    ours = tmp_path / "ours.log"
+    ours.write_text(progress_log([(900, 1000, 50.0, 90), (1800, 3000, 80.0, 70), (2400, 5000, 99.0, 80)]))
+    # Raw stopped at 3,500 leads: the range compared is 0-3,500, ours' last line in it is 3,000.
+    raw = tmp_path / "raw.log"
+    raw.write_text(progress_log([(600, 1500, 100.0, 20), (1400, 3500, 60.0, 10)]))
+    cmd = [sys.executable, "-m", "bench.campaign_fanout", "--compare-logs", str(ours), str(raw), "--json"]
+    run = subprocess.run(cmd, cwd=ROOT, **TEXT)
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert report["compared_upto_leads"] == 3500
+    ours_side, raw_side = report["sides"]["followthrough"], report["sides"]["raw SDK"]
+    assert (ours_side["leads"], ours_side["seconds"], ours_side["leads_per_second"]) == (3000, 1800, 1.67)
+    assert (raw_side["leads"], raw_side["seconds"], raw_side["leads_per_second"]) == (3500, 1400, 2.5)
+    # Server CPU per lead is weighted by the leads each line covers, not a mean of the lines.
+    assert ours_side["server_cpu_ms_per_lead"] == 70.0  # (1000*50 + 2000*80) / 3000
+    assert raw_side["server_cpu_ms_per_lead"] == round((1500 * 100 + 2000 * 60) / 3500, 1)
+    # Ten-minute windows once a run is half an hour, interpolated between lines; it rose, no fall.
+    assert ours_side["rate_per_window"] == [1.11, 1.67, 2.22]
+    assert ours_side["rate_fall"] == 0.0
+    assert raw_side["rate_per_window"] == [2.5, 2.5, 2.5, 2.5, 2.5]  # a shorter run: its fifths
+    assert (ours_side["leads_running_mean"], raw_side["leads_running_mean"]) == (80, 15)
+    assert report["ratio_leads_per_second"] == 0.667  # (3000 / 1800) / (3500 / 1400)
+    assert report["ratio_server_cpu_per_lead"] == round(70.0 / raw_side["server_cpu_ms_per_lead"], 3)
+    readable = subprocess.run(cmd[:-1], cwd=ROOT, **TEXT)
+    assert "compared over 0-3,500 leads" in readable.stdout
+    assert "ratios followthrough/raw: leads/s 0.667, server CPU per lead 0.908" in readable.stdout
+
+
+def test_a_log_without_progress_lines_is_refused(tmp_path: Path) -> None:
+    ours = tmp_path / "ours.log"
+    ours.write_text(progress_log([(600, 1000, 50.0, 90)]))
+    empty = tmp_path / "raw.log"
+    empty.write_text("Traceback (most recent call last):\n  ...\n")
+    cmd = [sys.executable, "-m", "bench.campaign_fanout", "--compare-logs", str(ours), str(empty)]
+    run = subprocess.run(cmd, cwd=ROOT, **TEXT)
+    assert run.returncode != 0
+    assert "each log needs progress lines" in run.stderr
