@@ -360,3 +360,12 @@ def test_a_log_without_progress_lines_is_refused(tmp_path: Path) -> None:
     run = subprocess.run(cmd, cwd=ROOT, **TEXT)
     assert run.returncode != 0
     assert "each log needs progress lines" in run.stderr
+
+
+def test_a_file_backed_server_is_described_with_its_journal(tmp_path: Path) -> None:
+    from bench.campaign_fanout import server_kind
+
+    assert server_kind("memory", "", "wal") == "temporal dev server, in memory"
+    described = server_kind("file", str(tmp_path), "delete")
+    assert described.startswith("temporal dev server, SQLite file (DELETE journal) on ")
+    assert server_kind("file", str(tmp_path)).startswith("temporal dev server, SQLite file (WAL journal) on ")

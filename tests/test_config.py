@@ -20,6 +20,7 @@ def test_defaults_run_embedded_on_loopback(monkeypatch: pytest.MonkeyPatch) -> N
     assert settings.temporal_max_activities_per_second == 200
     assert settings.effective_database_url.startswith("sqlite+aiosqlite:///")
     assert settings.effective_database_url.endswith(".followthrough/followthrough.db")
+    assert settings.followthrough_dev_sqlite_journal == "wal"
 
 
 def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -44,6 +45,7 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
         ("TEMPORAL_TLS_CERT", "%%%not-base64", "TEMPORAL_TLS_CERT: is not valid base64"),
         ("TEMPORAL_TLS_CERT_PATH", "/nonexistent/cert.pem", "TEMPORAL_TLS_CERT_PATH: no such file"),
         ("LOG_LEVEL", "loud", "LOG_LEVEL: unknown log level"),
+        ("FOLLOWTHROUGH_DEV_SQLITE_JOURNAL", "memory", "FOLLOWTHROUGH_DEV_SQLITE_JOURNAL: Input should be 'wal' or"),
     ],
 )
 def test_bad_value_names_the_variable(monkeypatch: pytest.MonkeyPatch, var: str, value: str, expected: str) -> None:

@@ -136,6 +136,9 @@ async def test_dev_serves_api_worker_and_web_ui_and_resumes_after_sigterm(dev: D
     with sqlite3.connect(Path(dev.env["FOLLOWTHROUGH_HOME"]) / "followthrough.db") as db:
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"alembic_version", "outbox", "leads"} <= tables
+    # The embedded Temporal keeps its file in the write-ahead-log journal by default.
+    with sqlite3.connect(Path(dev.env["FOLLOWTHROUGH_HOME"]) / "temporal.db") as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
     dev.start()
     async with httpx.AsyncClient(base_url=dev.api, headers=headers, timeout=30) as http:

@@ -104,6 +104,9 @@ class Settings(BaseSettings):
     #: 127.0.0.1:FOLLOWTHROUGH_UI_PORT); e.g. https://cloud.temporal.io for Temporal Cloud.
     followthrough_temporal_ui_url: str | None = None
     followthrough_dev_headless: bool = False
+    #: The embedded server's SQLite journal: ``wal`` (one append per commit) or ``delete``
+    #: (SQLite's default rollback journal, for a FOLLOWTHROUGH_HOME on a network file system).
+    followthrough_dev_sqlite_journal: Literal["wal", "delete"] = "wal"
 
     # --- API ------------------------------------------------------------------------------
     followthrough_api_key: SecretStr | None = None

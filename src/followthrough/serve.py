@@ -122,6 +122,7 @@ async def run_dev(settings: Settings, echo: Callable[[str], None] = print) -> No
             ui_port=None if settings.followthrough_dev_headless else settings.followthrough_ui_port,
             namespace=settings.temporal_namespace,
             codec_endpoint=f"http://{settings.followthrough_api_host}:{settings.followthrough_api_port}/codec",
+            journal_mode=settings.followthrough_dev_sqlite_journal,
         )
         await server.start()
     services: Services | None = None

@@ -5,6 +5,13 @@
 state in a SQLite file under ``FOLLOWTHROUGH_HOME``, so stopping and starting again loses no
 workflow, and register the product's search attributes at launch (idempotent: the server
 accepts the same flags on a database that already has them).
+
+The file is kept in SQLite's write-ahead-log journal (``journal_mode=wal``) unless
+``FOLLOWTHROUGH_DEV_SQLITE_JOURNAL`` says ``delete`` (SQLite's own default, for a home on a
+network file system, where WAL does not work): a commit appends to the log instead of
+writing and deleting a rollback journal; ``synchronous`` is left at SQLite's default (FULL),
+so a commit is on disk when it returns in either mode.
+The mode is stored in the file, so a file made in one mode opens in the other.
 """
 
 from __future__ import annotations
@@ -81,6 +88,7 @@ class DevServer:
         log_level: str = "error",
         codec_endpoint: str | None = None,
         metrics_port: int | None = None,
+        journal_mode: str = "wal",
     ) -> None:
         self.home = home
         self.port = port
@@ -94,6 +102,8 @@ class DevServer:
         self.codec_endpoint = codec_endpoint
         #: Where the server serves its own Prometheus metrics (``/metrics``); None: a random port.
         self.metrics_port = metrics_port
+        #: The SQLite file's journal mode (``wal`` or ``delete``); no meaning in memory.
+        self.journal_mode = journal_mode
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -117,7 +127,11 @@ class DevServer:
             "127.0.0.1",
             "--port",
             str(self.port),
-            *(["--db-filename", str(self.db_path)] if self.db_path else []),
+            *(
+                ["--db-filename", str(self.db_path), "--sqlite-pragma", f"journal_mode={self.journal_mode}"]
+                if self.db_path
+                else []
+            ),
             "--namespace",
             self.namespace,
             "--log-level",
