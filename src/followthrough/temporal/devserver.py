@@ -23,6 +23,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -70,6 +71,28 @@ def port_open(host: str, port: int) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
+#: The journal modes the dev server's file may be kept in.
+JOURNAL_MODES = ("wal", "delete")
+
+
+def set_journal_mode(db_path: Path, mode: str) -> None:
+    """Put the server's existing file in ``mode`` before the server opens it.
+
+    The server also asks for the mode on each of its connections, but SQLite switches a file
+    between the rollback journal and WAL only when no other connection has it open, and the
+    server opens several at once: left to the server, a switch (an existing file in the other
+    mode) failed its start with ``database is locked``. Here it happens alone, once."""
+    try:
+        with contextlib.closing(sqlite3.connect(db_path, timeout=5)) as db:
+            found = str(db.execute(f"PRAGMA journal_mode={mode}").fetchone()[0])
+    except sqlite3.Error as exc:
+        raise DevServerError(
+            f"cannot open the dev server's file {db_path}: {exc} (is another server using it?)"
+        ) from exc
+    if found.lower() != mode:
+        raise DevServerError(f"the dev server's file {db_path} stayed in journal mode {found!r}, not {mode!r}")
+
+
 class DevServer:
     """A ``temporal server start-dev`` child process.
 
@@ -103,6 +126,8 @@ class DevServer:
         #: Where the server serves its own Prometheus metrics (``/metrics``); None: a random port.
         self.metrics_port = metrics_port
         #: The SQLite file's journal mode (``wal`` or ``delete``); no meaning in memory.
+        if journal_mode not in JOURNAL_MODES:
+            raise ValueError(f"journal_mode must be one of {', '.join(JOURNAL_MODES)}, not {journal_mode!r}")
         self.journal_mode = journal_mode
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -160,6 +185,9 @@ class DevServer:
                 "(stop it, or set TEMPORAL_ADDRESS to use it, or FOLLOWTHROUGH_DEV_PORT to move)"
             )
         self.home.mkdir(parents=True, exist_ok=True)
+        if self.db_path is not None and self.db_path.exists():
+            # A new file is the server's to create (it sets its tables up only then).
+            set_journal_mode(self.db_path, self.journal_mode)
         log_file = self.log_path.open("ab")
         self.process = subprocess.Popen(
             self.command(),
