@@ -269,6 +269,15 @@ class Reading:
     db_bytes: int
 
 
+def file_bytes(db_path: Path | None) -> int:
+    """The server's SQLite file with its write-ahead log (``-wal``; the journal the dev server
+    keeps since 9ef846f holds the latest commits until they are checkpointed into the file)."""
+    if db_path is None:
+        return 0
+    paths = (db_path, db_path.with_name(db_path.name + "-wal"))
+    return sum(path.stat().st_size for path in paths if path.exists())
+
+
 class ServerProbe:
     """Readings of the server's storage calls, both processes' CPU and the size of the server's
     SQLite file at each progress line (``--server-metrics``), so a long run shows which of the
@@ -283,7 +292,7 @@ class ServerProbe:
         """Take a reading; answer what the server did per lead since the previous one (for the
         progress line)."""
         text = await fetch_metrics(self.url)
-        size = self.db_path.stat().st_size if self.db_path and self.db_path.exists() else 0
+        size = file_bytes(self.db_path)
         reading = Reading(
             elapsed,
             done,

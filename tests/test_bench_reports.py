@@ -369,3 +369,15 @@ def test_a_file_backed_server_is_described_with_its_journal(tmp_path: Path) -> N
     described = server_kind("file", str(tmp_path), "delete")
     assert described.startswith("temporal dev server, SQLite file (DELETE journal) on ")
     assert server_kind("file", str(tmp_path)).startswith("temporal dev server, SQLite file (WAL journal) on ")
+
+
+def test_the_servers_file_is_measured_with_its_write_ahead_log(tmp_path: Path) -> None:
+    from bench.campaign_fanout import file_bytes
+
+    db = tmp_path / "temporal.db"
+    assert file_bytes(None) == file_bytes(db) == 0  # in memory, or not yet created
+    db.write_bytes(b"x" * 4096)
+    assert file_bytes(db) == 4096
+    (tmp_path / "temporal.db-wal").write_bytes(b"y" * 1000)
+    (tmp_path / "temporal.db-shm").write_bytes(b"z" * 32768)  # the index, not data: not counted
+    assert file_bytes(db) == 5096
