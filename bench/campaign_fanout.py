@@ -71,6 +71,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from bench.report import rate_fall
+from followthrough.config import JOURNAL_MODES
 
 #: The raw side uses the plain pydantic converter: no payload encryption.
 RAW_CONVERTER = pydantic_data_converter
@@ -863,7 +864,7 @@ def combine_reports(paths: list[str]) -> dict[str, Any]:
 
 #: A progress line: seconds, leads done, and (when the side had ``--server-metrics``) the
 #: server's CPU per lead since the line before.
-PROGRESS_LINE = re.compile(r"^progress:\s+(\d+) s\s+(\d+)/(\d+) done ")
+PROGRESS_LINE = re.compile(r"^progress:\s+(\d+) s\s+(\d+)/\d+ done ")
 SERVER_CPU = re.compile(r"per lead: server ([\d.]+) ms CPU")
 LEADS_RUNNING = re.compile(r"(\d+) lead workflows running")
 
@@ -882,7 +883,6 @@ def read_progress(text: str) -> list[dict[str, Any]]:
             {
                 "seconds": int(found[1]),
                 "done": int(found[2]),
-                "total": int(found[3]),
                 "server_cpu_ms_per_lead": float(cpu[1]) if cpu else None,
                 "leads_running": int(running[1]) if running else None,
             }
@@ -1015,7 +1015,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--server-journal",
-        choices=["wal", "delete"],
+        choices=JOURNAL_MODES,
         default="wal",
         help="the server file's SQLite journal: wal (the product's embedded default) or delete "
         "(SQLite's rollback journal, as before 2026-12-07)",

@@ -18,7 +18,7 @@ import os
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import (
     AliasChoices,
@@ -34,6 +34,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 #: Search attributes every Followthrough namespace needs (all Keyword). They carry ids only,
 #: never personal data: search attributes are not encrypted by the payload codec.
 SEARCH_ATTRIBUTES: tuple[str, ...] = ("CampaignId", "LeadId", "OrganizationId", "WorkflowFamily")
+#: The journal modes the embedded server's SQLite file may be kept in (the first is the default).
+JournalMode = Literal["wal", "delete"]
+JOURNAL_MODES: tuple[str, ...] = get_args(JournalMode)
 #: The owner of what the operator's key, a webhook or a schedule starts when no record names an
 #: organization: the operator's own. A key of this organization sees those executions too.
 DEFAULT_ORGANIZATION = "default"
@@ -106,7 +109,7 @@ class Settings(BaseSettings):
     followthrough_dev_headless: bool = False
     #: The embedded server's SQLite journal: ``wal`` (one append per commit) or ``delete``
     #: (SQLite's default rollback journal, for a FOLLOWTHROUGH_HOME on a network file system).
-    followthrough_dev_sqlite_journal: Literal["wal", "delete"] = "wal"
+    followthrough_dev_sqlite_journal: JournalMode = "wal"
 
     # --- API ------------------------------------------------------------------------------
     followthrough_api_key: SecretStr | None = None

@@ -34,7 +34,7 @@ from types import TracebackType
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
 
-from followthrough.config import SEARCH_ATTRIBUTES
+from followthrough.config import JOURNAL_MODES, SEARCH_ATTRIBUTES
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +69,6 @@ def port_open(host: str, port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.2)
         return sock.connect_ex((host, port)) == 0
-
-
-#: The journal modes the dev server's file may be kept in.
-JOURNAL_MODES = ("wal", "delete")
 
 
 def set_journal_mode(db_path: Path, mode: str) -> None:
